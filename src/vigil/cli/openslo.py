@@ -1,0 +1,3 @@
+"""``vigil openslo`` (placeholder until OpenSLO lands)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""``vigil simulate`` (placeholder until the simulator lands)."""
+
+COMMANDS: list = []

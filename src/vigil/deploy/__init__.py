@@ -1,0 +1,1 @@
+"""Deploy safety: the deploy gate (budget policy), later canary analysis and migration safety."""

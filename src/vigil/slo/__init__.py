@@ -1,0 +1,1 @@
+"""SLOs and error budgets: the spec section, the pure math, evaluation and the budget policy."""

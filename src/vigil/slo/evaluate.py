@@ -1,0 +1,286 @@
+"""Evaluate SLOs at a time through a :class:`~vigil.telemetry.source.Source`.
+
+The counting here is plain arithmetic over what the source returns; the budget math is in
+:mod:`vigil.slo.math`. Nothing reads the clock: ``at`` is an argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Sequence
+
+import numpy as np
+
+from vigil.clock import isoformat
+from vigil.slo import math as m
+from vigil.slo.spec import SLO
+from vigil.slo.windows import Span, minute_to_datetime, span_at
+from vigil.telemetry.ingest import seconds_to_ns
+from vigil.telemetry.source import CounterQuery, ObservationQuery, Plan, Source
+from vigil.units import format_duration
+
+BURN_WINDOWS: tuple[tuple[str, int], ...] = (
+    ("5m", 5),
+    ("30m", 30),
+    ("1h", 60),
+    ("2h", 120),
+    ("6h", 360),
+    ("1d", 1440),
+    ("3d", 4320),
+)
+"""Burn-rate windows (name, minutes) reported for every SLO, besides the whole window."""
+
+TTE_BASIS = "1h"
+"""The burn-rate window whose rate projects the time to exhaustion."""
+
+
+@dataclass(frozen=True)
+class Counts:
+    good: int
+    valid: int
+
+    @property
+    def bad(self) -> int:
+        return max(0, self.valid - self.good)
+
+
+@dataclass
+class SloStatus:
+    slo: SLO
+    at: datetime
+    span: Span
+    window_counts: Counts
+    burn_counts: dict[str, Counts]
+    window_seconds: int
+    unit: str  # "events" or "slices"
+    warnings: list[str] = field(default_factory=list)
+
+    # -- derived, exact -------------------------------------------------------------------------
+
+    @property
+    def objective(self) -> Decimal:
+        return self.slo.objective
+
+    @property
+    def no_data(self) -> bool:
+        return self.window_counts.valid == 0
+
+    @property
+    def sli(self) -> Decimal | None:
+        c = self.window_counts
+        return Decimal(c.good) / Decimal(c.valid) if c.valid else None
+
+    @property
+    def consumed(self) -> Decimal | None:
+        c = self.window_counts
+        return m.budget_consumed(c.bad, c.valid, self.objective, self.span.elapsed_fraction)
+
+    @property
+    def remaining(self) -> Decimal | None:
+        c = self.consumed
+        return None if c is None else m.ONE - c
+
+    @property
+    def allowed_bad(self) -> Decimal | None:
+        c = self.window_counts
+        return m.allowed_bad(c.valid, self.objective, self.span.elapsed_fraction)
+
+    def burn_rate(self, window: str) -> Decimal | None:
+        c = self.window_counts if window == "window" else self.burn_counts[window]
+        return m.burn_rate(c.bad, c.valid, self.objective)
+
+    @property
+    def burn_rates(self) -> dict[str, Decimal | None]:
+        out = {name: self.burn_rate(name) for name, _ in BURN_WINDOWS}
+        out["window"] = self.burn_rate("window")
+        return out
+
+    @property
+    def mwmb(self) -> list[dict]:
+        rates = self.burn_rates
+        out = []
+        for w in m.mwmb_windows(self.window_seconds):
+            lb, sb = rates[w.long], rates[w.short]
+            out.append(
+                {
+                    "name": w.name,
+                    "severity": w.severity,
+                    "long_window": w.long,
+                    "short_window": w.short,
+                    "threshold": w.threshold,
+                    "long_burn_rate": lb,
+                    "short_burn_rate": sb,
+                    "holds": m.condition_holds(w.threshold, lb, sb),
+                }
+            )
+        return out
+
+    @property
+    def time_to_exhaustion(self) -> Decimal | None:
+        return m.time_to_exhaustion(self.remaining, self.window_seconds, self.burn_rate(TTE_BASIS))
+
+    @property
+    def state(self) -> str:
+        if self.no_data:
+            return "no_data"
+        c = self.consumed
+        return "breaching" if c is not None and c > 1 else "ok"
+
+    def to_dict(self) -> dict:
+        """The stable JSON shape of ``vigil slo status --json`` (numbers are JSON numbers)."""
+        s = self.slo
+        c = self.window_counts
+        mw = self.mwmb
+        return {
+            "name": s.name,
+            "service": s.service,
+            "objective": _num(s.objective),
+            "objective_percent": _num(s.objective * 100),
+            "window": {
+                "type": "rolling" if self.span.rolling else "calendar",
+                "spec": s.window.describe(),
+                "start": isoformat(minute_to_datetime(self.span.start)),
+                "end": isoformat(minute_to_datetime(self.span.end)),
+                "length_seconds": self.window_seconds,
+                "elapsed_fraction": _num(self.span.elapsed_fraction),
+            },
+            "sli": {"kind": s.sli.kind, "value": _num(self.sli), "unit": self.unit},
+            "good": c.good,
+            "valid": c.valid,
+            "bad": c.bad,
+            "budget": {
+                "consumed": _num(self.consumed),
+                "remaining": _num(self.remaining),
+                "allowed_bad": _num(self.allowed_bad),
+                "error_budget_seconds": _num(m.error_budget_seconds(self.window_seconds, s.objective)),
+            },
+            "burn_rates": {k: _num(v) for k, v in self.burn_rates.items()},
+            "mwmb": [{k: (_num(v) if isinstance(v, Decimal) else v) for k, v in row.items()} for row in mw],
+            "mwmb_holding": [row["name"] for row in mw if row["holds"]],
+            "time_to_exhaustion": _num(self.time_to_exhaustion),
+            "time_to_exhaustion_basis": TTE_BASIS,
+            "state": self.state,
+            "warnings": list(self.warnings),
+        }
+
+
+def _num(d: Decimal | None) -> float | None:
+    return None if d is None else float(d)
+
+
+# -- evaluation -------------------------------------------------------------------------------
+
+
+def evaluate_slos(slos: Sequence[SLO], source: Source, at: datetime) -> list[SloStatus]:
+    """Evaluate every SLO at ``at``. One plan is handed to the source first, so it can batch."""
+    spans = [span_at(s.window, at) for s in slos]
+    plans: dict[int, Plan] = {}
+    for slo, span in zip(slos, spans):
+        if slo.sli.freshness is not None:
+            continue
+        plan = plans.setdefault(span.now, Plan(end=span.now))
+        plan.starts.extend(_starts(span))
+        if slo.sli.ratio is not None:
+            r = slo.sli.ratio
+            plan.counters += [CounterQuery(r.total, r.exclude), CounterQuery(r.good, r.exclude)]
+        elif slo.sli.latency is not None:
+            plan.observations.append(ObservationQuery(slo.sli.latency.metric, seconds_to_ns(slo.sli.latency.threshold)))
+    for plan in plans.values():
+        source.prefetch(plan)
+    return [evaluate_slo(slo, source, at, span) for slo, span in zip(slos, spans)]
+
+
+def _starts(span: Span) -> list[int]:
+    """The whole window's start, then each burn-rate window's start; all end at ``span.now``."""
+    return [span.start] + [span.now - mins for _, mins in BURN_WINDOWS]
+
+
+def evaluate_slo(slo: SLO, source: Source, at: datetime, span: Span | None = None) -> SloStatus:
+    span = span or span_at(slo.window, at)
+    warnings: list[str] = []
+    if slo.sli.freshness is not None:
+        wc, bc = _time_slices(slo, source, span, warnings)
+        unit = "slices"
+    else:
+        starts = _starts(span)
+        if slo.sli.ratio is not None:
+            r = slo.sli.ratio
+            totals = source.counter_sums(CounterQuery(r.total, r.exclude), starts, span.now)
+            goods = source.counter_sums(CounterQuery(r.good, r.exclude), starts, span.now)
+            for sel, what in ((r.total, "total"), (r.good, "good")):
+                same, other = source.matched(sel, "counter")
+                if other and not same:
+                    warnings.append(f"{what} selector {sel} matches no counter, only series of another kind")
+            pairs = list(zip(goods, totals))
+        else:
+            lat = slo.sli.latency
+            assert lat is not None
+            le = seconds_to_ns(lat.threshold)
+            pairs = source.observation_counts(ObservationQuery(lat.metric, le), starts, span.now)
+            since = source.bound_since(le)
+            first = min(starts)
+            if since is None or since > first:
+                warnings.append(
+                    f"threshold {format_duration(lat.threshold)} is exact only for observations since "
+                    + ("the threshold was first declared" if since is None else isoformat(minute_to_datetime(since)))
+                    + "; earlier observations count as good only when at or under the next lower documented bound"
+                )
+        clamped = []
+        for g, v in pairs:
+            if g > v:
+                if not any("exceed" in w for w in warnings):
+                    warnings.append("good events exceed valid events; check that `good` is a subset of `total`")
+                g = v
+            clamped.append(Counts(g, v))
+        wc = clamped[0]
+        bc = {name: c for (name, _), c in zip(BURN_WINDOWS, clamped[1:])}
+        unit = "events"
+    return SloStatus(slo, at, span, wc, bc, span.length_seconds, unit, warnings)
+
+
+def _time_slices(slo: SLO, source: Source, span: Span, warnings: list[str]) -> tuple[Counts, dict[str, Counts]]:
+    f = slo.sli.freshness
+    assert f is not None
+    size = int(f.slice) // 60
+    threshold = float(f.threshold)
+    # slices are aligned to the window start; a rolling window's start moves with ``now``
+    k = span.elapsed // size
+    grid_end = span.start + k * size
+    longest = max(mins for _, mins in BURN_WINDOWS)
+    fetch_start = min(span.start, grid_end - ((longest + size - 1) // size) * size)
+    arr = source.gauge_max(f.metric, fetch_start, grid_end)
+    same, other = source.matched(f.metric, "gauge")
+    if not same:
+        warnings.append(
+            f"no gauge series match {f.metric}"
+            + ("; series of another kind do" if other else "")
+            + f"; every slice counts as missing ({f.missing})"
+        )
+    n_all = len(arr) // size
+    slices = arr[len(arr) - n_all * size :].reshape(n_all, size) if n_all else arr.reshape(0, size)
+    present = ~np.isnan(slices)
+    any_present = present.any(axis=1)
+    worst = np.where(present, slices, -np.inf).max(axis=1) if n_all else np.zeros(0)
+    good_mask = any_present & (worst <= threshold)
+    bad_mask = any_present & ~(worst <= threshold)
+    missing_mask = ~any_present
+
+    def counts(last_n: int) -> Counts:
+        last_n = min(last_n, n_all)
+        if last_n <= 0:
+            return Counts(0, 0)
+        sl = slice(n_all - last_n, n_all)
+        g = int(good_mask[sl].sum())
+        b = int(bad_mask[sl].sum())
+        miss = int(missing_mask[sl].sum())
+        if f.missing == "bad":
+            b += miss
+        elif f.missing == "good":
+            g += miss
+        return Counts(g, g + b)
+
+    wc = counts(k)
+    bc = {name: counts(max(1, mins // size)) for name, mins in BURN_WINDOWS}
+    return wc, bc

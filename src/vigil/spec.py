@@ -1,0 +1,333 @@
+"""The root spec model and the loader.
+
+The loader reads YAML with line marks (ruamel.yaml), validates it with the pydantic models each
+capability contributes, and reports every problem with file, line and spec path::
+
+    vigil.yaml:12:9: slos[2].sli.ratio.good: unknown label matcher '=>'
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import io
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from vigil.errors import SpecError, SpecIssue
+from vigil.model import SpecModel
+from vigil.slo.spec import SLO, Policy
+from vigil.telemetry.spec import TelemetrySpec
+
+MAX_SPEC_BYTES = 5 * 1024 * 1024
+MAX_ALIASES = 200
+MAX_DEPTH = 64
+DEFAULT_RETENTION_PAD = Decimal(35 * 86400)
+
+
+class Service(SpecModel):
+    description: str | None = Field(None, description="what the service is")
+    owner: str | None = Field(None, description="the owning team")
+    tier: str | None = Field(None, description="criticality tier, free text")
+
+
+class Spec(SpecModel):
+    """The whole ``vigil.yaml``."""
+
+    version: Literal[1] = Field(description="spec format version; 1")
+    services: dict[str, Service] = Field(description="the platform's services by name")
+    slos: list[SLO] = Field(default_factory=list, description="service level objectives")
+    policy: Policy = Field(default_factory=Policy, description="the error-budget policy: freezes and overrides")
+    telemetry: TelemetrySpec = Field(default_factory=TelemetrySpec, description="the embedded telemetry store")
+
+    def slo(self, name: str) -> SLO:
+        for s in self.slos:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def retention_seconds(self) -> Decimal:
+        if self.telemetry.retention is not None:
+            return self.telemetry.retention
+        longest = Decimal(0)
+        for s in self.slos:
+            if s.window.rolling is not None:
+                longest = max(longest, s.window.rolling)
+            else:
+                longest = max(longest, Decimal({"week": 7, "month": 31, "quarter": 92}[s.window.calendar] * 86400))
+        return longest + DEFAULT_RETENTION_PAD
+
+    def latency_thresholds(self) -> list[Decimal]:
+        return sorted({s.sli.latency.threshold for s in self.slos if s.sli.latency is not None})
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A valid spec and where it came from."""
+
+    spec: Spec
+    path: Path | None
+    sha256: str
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Read and validate a spec file. Raises :class:`SpecError` listing every problem."""
+    p = Path(path)
+    name = str(path)
+    try:
+        with open(p, "rb") as f:
+            data = f.read(MAX_SPEC_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError(
+            [SpecIssue("", "file not found", file=name)],
+            hint="pass --spec PATH, or run vigil where vigil.yaml is (`vigil check examples/platform/vigil.yaml` shows a full example)",
+        ) from None
+    except IsADirectoryError:
+        raise SpecError([SpecIssue("", "is a directory, not a spec file", file=name)]) from None
+    except PermissionError:
+        raise SpecError([SpecIssue("", "permission denied", file=name)]) from None
+    spec = parse_spec(data, filename=name)
+    return LoadedSpec(spec, p, hashlib.sha256(data).hexdigest())
+
+
+def parse_spec(data: bytes | str, *, filename: str = "<spec>") -> Spec:
+    """Validate spec text. Raises :class:`SpecError`."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError([SpecIssue("", f"larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB; a spec is a few KiB", file=filename)])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError([SpecIssue("", f"not UTF-8 text (byte {e.start})", file=filename)]) from None
+    tree = _read_yaml(text, filename)
+    if tree is None:
+        raise SpecError(
+            [SpecIssue("", "the spec is empty", file=filename)],
+            hint="start from examples/platform/vigil.yaml; a spec needs at least `version: 1` and `services:`",
+        )
+    if not isinstance(tree, dict):
+        raise SpecError([SpecIssue("", f"the top level must be a mapping, not a {_kind(tree)}", file=filename, line=1)])
+    plain = _plain(tree, 0, filename, {})
+    try:
+        spec = Spec.model_validate(plain)
+    except ValidationError as e:
+        raise SpecError(_issues_from_pydantic(e, tree, filename)) from None
+    issues = _cross_check(spec, tree, filename)
+    if issues:
+        raise SpecError(issues)
+    return spec
+
+
+def _read_yaml(text: str, filename: str) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = False
+    try:
+        aliases = sum(1 for ev in yaml.parse(io.StringIO(text)) if type(ev).__name__ == "AliasEvent")
+        if aliases > MAX_ALIASES:
+            raise SpecError([SpecIssue("", f"{aliases} YAML aliases; at most {MAX_ALIASES} are allowed", file=filename)])
+        return yaml.load(io.StringIO(text))
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        msg = " ".join(x for x in (e.context, e.problem) if x) or "invalid YAML"
+        if "duplicate key" in msg or "found duplicate key" in str(e):
+            msg = "duplicate key: " + msg
+        raise SpecError(
+            [
+                SpecIssue(
+                    "",
+                    f"invalid YAML: {msg}",
+                    file=filename,
+                    line=mark.line + 1 if mark else None,
+                    column=mark.column + 1 if mark else None,
+                )
+            ]
+        ) from None
+    except YAMLError as e:
+        raise SpecError([SpecIssue("", f"invalid YAML: {e}", file=filename)]) from None
+    except RecursionError:
+        raise SpecError([SpecIssue("", "the YAML nests too deeply", file=filename)]) from None
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, dict):
+        return "mapping"
+    if isinstance(v, list):
+        return "list"
+    if v is None:
+        return "null"
+    return type(v).__name__
+
+
+def _plain(node: Any, depth: int, filename: str, memo: dict[int, Any]) -> Any:
+    """ruamel's tree as plain dicts, lists and scalars; YAML floats keep their exact spelling.
+
+    Aliased nodes are converted once and shared (``memo``), so an alias bomb stays small.
+    """
+    if depth > MAX_DEPTH:
+        raise SpecError([SpecIssue("", f"the YAML nests deeper than {MAX_DEPTH} levels", file=filename)])
+    if isinstance(node, (dict, list)) and id(node) in memo:
+        return memo[id(node)]
+    if isinstance(node, dict):
+        out_d = memo[id(node)] = {}
+        for k, v in node.items():
+            out_d[str(k) if not isinstance(k, (str, int)) else k] = _plain(v, depth + 1, filename, memo)
+        return out_d
+    if isinstance(node, list):
+        out_l = memo[id(node)] = []
+        out_l.extend(_plain(v, depth + 1, filename, memo) for v in node)
+        return out_l
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, float):
+        # ruamel's ScalarFloat: str() gives the shortest round-trip spelling; keep it exact
+        return Decimal(repr(float(node))) if node == node and node not in (float("inf"), float("-inf")) else float(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, str):
+        return str(node)
+    return str(node)
+
+
+def _where(tree: Any, loc: tuple) -> tuple[int | None, int | None]:
+    """The 1-based line and column of the deepest node along ``loc`` that the YAML tree has."""
+    line = col = None
+    node = tree
+    for key in loc:
+        try:
+            lc = node.lc
+        except AttributeError:
+            break
+        if isinstance(node, dict) and key in node:
+            try:
+                ln, cl = lc.value(key) if not isinstance(node[key], (dict, list)) else lc.key(key)
+            except (KeyError, TypeError, AttributeError):
+                ln, cl = lc.line, lc.col
+            line, col = ln + 1, cl + 1
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            try:
+                ln, cl = lc.item(key)
+                line, col = ln + 1, cl + 1
+            except (KeyError, TypeError, AttributeError):
+                pass
+            node = node[key]
+        else:
+            if line is None:
+                line, col = lc.line + 1, lc.col + 1
+            break
+    return line, col
+
+
+def format_path(loc: tuple) -> str:
+    out = ""
+    for k in loc:
+        if isinstance(k, int):
+            out += f"[{k}]"
+        else:
+            out += ("." if out else "") + str(k)
+    return out
+
+
+def _issues_from_pydantic(e: ValidationError, tree: Any, filename: str) -> list[SpecIssue]:
+    issues: list[SpecIssue] = []
+    for err in e.errors(include_url=False):
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = loc[-1] if loc else "?"
+            parent = loc[:-1]
+            msg = f"unknown key {key!r}"
+            known = _known_keys(parent)
+            if known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                msg += f"; did you mean {close[0]!r}?" if close else f"; allowed here: {', '.join(known)}"
+        elif kind == "missing":
+            msg = f"required key {loc[-1]!r} is missing" if loc else "required key missing"
+            loc_for_line = loc[:-1]
+            line, col = _where(tree, loc_for_line)
+            issues.append(SpecIssue(format_path(loc), msg, file=filename, line=line, column=col))
+            continue
+        elif kind in ("value_error", "assertion_error"):
+            msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        elif kind == "literal_error":
+            msg = f"{err['msg'].lower()}, got {err.get('input')!r}"
+        else:
+            msg = err["msg"]
+            if "input" in err and not isinstance(err["input"], (dict, list)):
+                msg += f" (got {err['input']!r})"
+        line, col = _where(tree, loc)
+        issues.append(SpecIssue(format_path(loc), msg, file=filename, line=line, column=col))
+    return issues
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    """Field names of the model at ``loc``, for 'did you mean' hints."""
+    model: Any = Spec
+    for k in loc:
+        if isinstance(k, int):
+            continue
+        fields = getattr(model, "model_fields", None)
+        if not fields or k not in fields:
+            if isinstance(model, type) and hasattr(model, "model_fields"):
+                return []
+            return []
+        ann = fields[k].annotation
+        model = _model_of(ann)
+        if model is None:
+            return []
+    fields = getattr(model, "model_fields", None)
+    return sorted(fields) if fields else []
+
+
+def _model_of(ann: Any) -> Any:
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, SpecModel):
+        return ann
+    for arg in typing.get_args(ann):
+        m = _model_of(arg)
+        if m is not None:
+            return m
+    return None
+
+
+def _cross_check(spec: Spec, tree: Any, filename: str) -> list[SpecIssue]:
+    issues: list[SpecIssue] = []
+
+    def add(loc: tuple, msg: str) -> None:
+        line, col = _where(tree, loc)
+        issues.append(SpecIssue(format_path(loc), msg, file=filename, line=line, column=col))
+
+    known = sorted(spec.services)
+    seen: dict[str, int] = {}
+    for i, s in enumerate(spec.slos):
+        if s.service not in spec.services:
+            close = difflib.get_close_matches(s.service, known, n=1)
+            add(
+                ("slos", i, "service"),
+                f"unknown service {s.service!r}"
+                + (f"; did you mean {close[0]!r}?" if close else f"; declare it under `services:` (known: {', '.join(known) or 'none'})"),
+            )
+        if s.name in seen:
+            add(("slos", i, "name"), f"duplicate SLO name {s.name!r} (first at slos[{seen[s.name]}])")
+        else:
+            seen[s.name] = i
+    for i, r in enumerate(spec.policy.freeze):
+        for j, svc in enumerate(r.services or []):
+            if svc not in spec.services:
+                add(("policy", "freeze", i, "services", j), f"unknown service {svc!r}")
+    for name in spec.services:
+        if not name or len(name) > 128 or not all(c.isalnum() or c in "-_." for c in name):
+            add(("services", name), f"service name {name!r} must be 1-128 letters, digits, '-', '_' or '.'")
+    return issues

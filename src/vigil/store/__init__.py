@@ -1,0 +1,265 @@
+"""The state store: SQLAlchemy Core over SQLite (default, WAL) or PostgreSQL, migrated by Alembic.
+
+``open_store(url)`` returns a :class:`Store`. The store owns telemetry rollups (written by ingest,
+read by :class:`vigil.telemetry.source.EmbeddedSource`) and state (gate decisions).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from vigil.errors import StoreError
+from vigil.store import schema
+from vigil.telemetry.ingest import Rollup
+
+HEAD_REVISION = "0001"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    id: int
+    metric: str
+    labels: dict[str, str]
+    kind: str
+
+
+def default_db_url(spec_path: str | Path | None) -> str:
+    base = Path(spec_path).absolute().parent if spec_path else Path.cwd()
+    return "sqlite:///" + str(base / ".vigil" / "vigil.db")
+
+
+def open_store(url: str, *, migrate: bool = True) -> "Store":
+    """Open (and create or migrate) the store at ``url``. Raises :class:`StoreError`."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    try:
+        if url.startswith("sqlite"):
+            db_path = url.split("sqlite:///", 1)[1] if "sqlite:///" in url else ""
+            if db_path and db_path != ":memory:":
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as e:
+        raise StoreError(
+            f"cannot use database URL {_redact(url)!r}: {e}",
+            hint="use sqlite:///path/to/vigil.db or postgresql://user@host/db",
+        ) from None
+    except OSError as e:
+        raise StoreError(f"cannot create the database directory: {e}") from None
+    store = Store(engine)
+    if migrate:
+        store.migrate()
+    return store
+
+
+def _redact(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unreadable url>"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._series_ids: dict[tuple[str, str], int] = {}
+        self._catalog: list[SeriesInfo] = []
+        self._catalog_max_id = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the head revision (a no-op when it is there already)."""
+        try:
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    # one migrator at a time across replicas
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7307001)"))
+                current = None
+                if sa.inspect(conn).has_table("alembic_version"):
+                    current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+                if current == HEAD_REVISION:
+                    return
+                from alembic import command
+                from alembic.config import Config
+
+                cfg = Config()
+                cfg.set_main_option("script_location", str(MIGRATIONS))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except sa.exc.OperationalError as e:
+            raise StoreError(
+                f"cannot open the state database: {e.orig}",
+                hint="check --db / VIGIL_DB, that the server is up and the path is writable",
+            ) from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"the state database does not answer: {e}") from None
+
+    # -- upserts ----------------------------------------------------------------------------------
+
+    def _insert(self, table: sa.Table):
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
+    # -- series catalog -----------------------------------------------------------------------------
+
+    def metric_kinds(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(schema.series.c.metric, schema.series.c.kind).distinct()).all()
+        return {m: k for m, k in rows}
+
+    def _ensure_series(self, conn: Connection, keys: Iterable[tuple[str, str]], kinds: dict) -> dict:
+        missing = [k for k in keys if k not in self._series_ids]
+        if missing:
+            stmt = self._insert(schema.series).on_conflict_do_nothing(index_elements=["metric", "labels"])
+            conn.execute(stmt, [{"metric": m, "labels": lj, "kind": kinds[(m, lj)]} for m, lj in missing])
+            s = schema.series
+            for chunk_start in range(0, len(missing), 500):
+                chunk = missing[chunk_start : chunk_start + 500]
+                metrics = sorted({m for m, _ in chunk})
+                rows = conn.execute(sa.select(s.c.id, s.c.metric, s.c.labels).where(s.c.metric.in_(metrics))).all()
+                for sid, m, lj in rows:
+                    self._series_ids[(m, lj)] = sid
+        return self._series_ids
+
+    def series(self) -> list[SeriesInfo]:
+        """Every series, cached; new series are read incrementally."""
+        s = schema.series
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(s.c.id, s.c.metric, s.c.labels, s.c.kind).where(s.c.id > self._catalog_max_id).order_by(s.c.id)
+            ).all()
+        for sid, m, lj, k in rows:
+            self._catalog.append(SeriesInfo(sid, m, json.loads(lj), k))
+            self._catalog_max_id = max(self._catalog_max_id, sid)
+        return self._catalog
+
+    # -- telemetry writes ---------------------------------------------------------------------------
+
+    def write_rollup(self, r: Rollup) -> None:
+        """Write one batch's rollup in a single transaction: all of it or none of it."""
+        if r.empty:
+            return
+        try:
+            with self.engine.begin() as conn:
+                ids = self._ensure_series(conn, r.kinds.keys(), r.kinds)
+                if r.counters:
+                    t = schema.counter_minute
+                    ins = self._insert(t)
+                    stmt = ins.on_conflict_do_update(
+                        index_elements=["series_id", "minute"], set_={"value": t.c.value + ins.excluded.value}
+                    )
+                    conn.execute(
+                        stmt,
+                        [{"series_id": ids[(m, lj)], "minute": mi, "value": v} for (m, lj, mi), v in r.counters.items()],
+                    )
+                if r.observations:
+                    t = schema.obs_minute
+                    ins = self._insert(t)
+                    stmt = ins.on_conflict_do_update(
+                        index_elements=["series_id", "minute", "le"], set_={"count": t.c.count + ins.excluded.count}
+                    )
+                    conn.execute(
+                        stmt,
+                        [
+                            {"series_id": ids[(m, lj)], "minute": mi, "le": le, "count": n}
+                            for (m, lj, mi, le), n in r.observations.items()
+                        ],
+                    )
+                if r.gauges:
+                    t = schema.gauge_minute
+                    ins = self._insert(t)
+                    x = ins.excluded
+                    stmt = ins.on_conflict_do_update(
+                        index_elements=["series_id", "minute"],
+                        set_={
+                            "min": sa.case((x.min < t.c.min, x.min), else_=t.c.min),
+                            "max": sa.case((x.max > t.c.max, x.max), else_=t.c.max),
+                            "last": sa.case((x.last_ms >= t.c.last_ms, x.last), else_=t.c.last),
+                            "last_ms": sa.case((x.last_ms >= t.c.last_ms, x.last_ms), else_=t.c.last_ms),
+                            "samples": t.c.samples + x.samples,
+                        },
+                    )
+                    conn.execute(
+                        stmt,
+                        [
+                            {"series_id": ids[(m, lj)], "minute": mi, "min": g[0], "max": g[1], "last": g[2], "last_ms": g[3], "samples": g[4]}
+                            for (m, lj, mi), g in r.gauges.items()
+                        ],
+                    )
+        except sa.exc.OperationalError as e:
+            self._series_ids.clear()  # the transaction rolled back: ids learnt inside it may not exist
+            raise StoreError(f"writing telemetry failed; nothing of this batch was stored: {e.orig}") from None
+
+    # -- bucket bounds ------------------------------------------------------------------------------
+
+    def bounds(self) -> dict[int, int]:
+        with self.engine.connect() as conn:
+            return {le: since for le, since in conn.execute(sa.select(schema.bounds.c.le, schema.bounds.c.since_minute))}
+
+    def ensure_bounds(self, bounds_ns: Sequence[int], since_minute: int, documented_ns: Sequence[int]) -> dict[int, int]:
+        """Record the bounds tracked from now on. Documented bounds count as tracked since ever (0)."""
+        have = self.bounds()
+        new = [b for b in bounds_ns if b not in have]
+        if new:
+            doc = set(documented_ns)
+            stmt = self._insert(schema.bounds).on_conflict_do_nothing(index_elements=["le"])
+            with self.engine.begin() as conn:
+                conn.execute(stmt, [{"le": b, "since_minute": 0 if b in doc else since_minute} for b in new])
+            have = self.bounds()
+        return have
+
+    # -- retention ---------------------------------------------------------------------------------
+
+    def purge_before(self, minute: int) -> int:
+        n = 0
+        with self.engine.begin() as conn:
+            for t in (schema.counter_minute, schema.obs_minute, schema.gauge_minute):
+                n += conn.execute(sa.delete(t).where(t.c.minute < minute)).rowcount or 0
+        return n
+
+    # -- gate decisions ------------------------------------------------------------------------------
+
+    def record_gate_decision(self, row: dict) -> int:
+        with self.engine.begin() as conn:
+            res = conn.execute(sa.insert(schema.gate_decisions).returning(schema.gate_decisions.c.id), [row])
+            return int(res.scalar_one())
+
+    def gate_decisions(self, *, service: str | None = None, limit: int = 50) -> list[dict]:
+        t = schema.gate_decisions
+        q = sa.select(t).order_by(t.c.id.desc()).limit(limit)
+        if service:
+            q = q.where(t.c.service == service)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]

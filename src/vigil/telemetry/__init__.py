@@ -1,0 +1,1 @@
+"""Telemetry: the metric model, selectors, ingest (push) and the embedded store."""

@@ -1,0 +1,218 @@
+"""Where the SLO engine reads telemetry. ``Source`` is the protocol; ``EmbeddedSource`` reads the
+embedded store's minute rollups.
+
+Every read is "sums over ``[start, end)``" for a list of starts sharing one end, so one pass over
+the data answers the whole window and every burn-rate window at once. ``prefetch`` lets a source
+answer all SLOs of an evaluation in one pass per metric kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+import sqlalchemy as sa
+
+from vigil.store import SeriesInfo, Store, schema
+from vigil.telemetry.selector import Selector
+
+
+@dataclass(frozen=True)
+class CounterQuery:
+    include: Selector
+    exclude: Selector | None = None
+
+
+@dataclass(frozen=True)
+class ObservationQuery:
+    metric: Selector
+    le_ns: int
+
+
+@dataclass
+class Plan:
+    """Everything one evaluation will ask, so a source can fetch it in as few passes as possible."""
+
+    end: int
+    starts: list[int] = field(default_factory=list)
+    counters: list[CounterQuery] = field(default_factory=list)
+    observations: list[ObservationQuery] = field(default_factory=list)
+
+
+class Source(Protocol):
+    def prefetch(self, plan: Plan) -> None:
+        """Optional: fetch everything in ``plan`` at once. Reads below must work without it."""
+
+    def counter_sums(self, q: CounterQuery, starts: Sequence[int], end: int) -> list[int]:
+        """For each start: the sum of increments of series matching ``include`` and not
+        ``exclude`` over minutes ``[start, end)``."""
+
+    def observation_counts(self, q: ObservationQuery, starts: Sequence[int], end: int) -> list[tuple[int, int]]:
+        """For each start: (observations <= le, all observations) over ``[start, end)``."""
+
+    def gauge_max(self, metric: Selector, start: int, end: int) -> np.ndarray:
+        """Per minute of ``[start, end)``: the highest sample of any matching series, NaN where none."""
+
+    def matched(self, selector: Selector, kind: str) -> tuple[int, int]:
+        """(series of ``kind`` matching, series of other kinds matching): for warnings."""
+
+    def bound_since(self, le_ns: int) -> int | None:
+        """The minute from which a bucket bound is tracked exactly (None: never tracked)."""
+
+
+class EmbeddedSource:
+    """Reads the embedded store. Caches per-series sums of one plan; build one per evaluation."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._series: list[SeriesInfo] = store.series()
+        self._by_metric: dict[str, list[SeriesInfo]] = {}
+        for s in self._series:
+            self._by_metric.setdefault(s.metric, []).append(s)
+        self._match_cache: dict[tuple[Selector, str], frozenset[int]] = {}
+        self._counter_cache: dict[tuple[int, tuple[int, ...]], dict[int, list[int]]] = {}
+        self._obs_cache: dict[tuple[int, tuple[int, ...], int], dict[int, tuple[list[int], list[int]]]] = {}
+        self._gauge_cache: dict[tuple[frozenset[int], int, int], np.ndarray] = {}
+        self._bounds: dict[int, int] | None = None
+
+    # -- series matching ---------------------------------------------------------------------------
+
+    def ids(self, selector: Selector, kind: str) -> frozenset[int]:
+        key = (selector, kind)
+        got = self._match_cache.get(key)
+        if got is None:
+            got = frozenset(
+                s.id for s in self._by_metric.get(selector.metric, ()) if s.kind == kind and selector.matches(s.labels)
+            )
+            self._match_cache[key] = got
+        return got
+
+    def matched(self, selector: Selector, kind: str) -> tuple[int, int]:
+        same = other = 0
+        for s in self._by_metric.get(selector.metric, ()):
+            if selector.matches(s.labels):
+                if s.kind == kind:
+                    same += 1
+                else:
+                    other += 1
+        return same, other
+
+    def _counter_ids(self, q: CounterQuery) -> frozenset[int]:
+        ids = self.ids(q.include, "counter")
+        if q.exclude is not None:
+            ids = ids - self.ids(q.exclude, "counter")
+        return ids
+
+    # -- prefetch --------------------------------------------------------------------------------
+
+    def prefetch(self, plan: Plan) -> None:
+        starts = tuple(sorted(set(plan.starts)))
+        cids: set[int] = set()
+        for q in plan.counters:
+            cids |= self._counter_ids(q)
+        self._load_counters(cids, starts, plan.end)
+        by_le: dict[int, set[int]] = {}
+        for oq in plan.observations:
+            by_le.setdefault(oq.le_ns, set()).update(self.ids(oq.metric, "observation"))
+        for le, ids in by_le.items():
+            self._load_observations(ids, starts, plan.end, le)
+
+    def _load_counters(self, ids: set[int] | frozenset[int], starts: tuple[int, ...], end: int) -> dict[int, list[int]]:
+        cache = self._counter_cache.setdefault((end, starts), {})
+        todo = sorted(i for i in ids if i not in cache)
+        if todo and starts:
+            t = schema.counter_minute
+            cols = [sa.func.sum(sa.case((t.c.minute >= s, t.c.value), else_=0)) for s in starts]
+            for chunk in _chunks(todo, 900):
+                q = (
+                    sa.select(t.c.series_id, *cols)
+                    .where(t.c.series_id.in_(chunk), t.c.minute >= starts[0], t.c.minute < end)
+                    .group_by(t.c.series_id)
+                )
+                with self.store.engine.connect() as conn:
+                    for row in conn.execute(q):
+                        cache[row[0]] = [int(x or 0) for x in row[1:]]
+            for i in todo:
+                cache.setdefault(i, [0] * len(starts))
+        return cache
+
+    def _load_observations(self, ids: set[int] | frozenset[int], starts: tuple[int, ...], end: int, le: int):
+        cache = self._obs_cache.setdefault((end, starts, le), {})
+        todo = sorted(i for i in ids if i not in cache)
+        if todo and starts:
+            t = schema.obs_minute
+            totals = [sa.func.sum(sa.case((t.c.minute >= s, t.c.count), else_=0)) for s in starts]
+            goods = [sa.func.sum(sa.case((sa.and_(t.c.minute >= s, t.c.le <= le), t.c.count), else_=0)) for s in starts]
+            n = len(starts)
+            for chunk in _chunks(todo, 900):
+                q = (
+                    sa.select(t.c.series_id, *goods, *totals)
+                    .where(t.c.series_id.in_(chunk), t.c.minute >= starts[0], t.c.minute < end)
+                    .group_by(t.c.series_id)
+                )
+                with self.store.engine.connect() as conn:
+                    for row in conn.execute(q):
+                        vals = [int(x or 0) for x in row[1:]]
+                        cache[row[0]] = (vals[:n], vals[n:])
+            for i in todo:
+                cache.setdefault(i, ([0] * n, [0] * n))
+        return cache
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def counter_sums(self, q: CounterQuery, starts: Sequence[int], end: int) -> list[int]:
+        key = tuple(sorted(set(starts)))
+        ids = self._counter_ids(q)
+        cache = self._load_counters(ids, key, end)
+        pos = {s: i for i, s in enumerate(key)}
+        out = []
+        for s in starts:
+            j = pos[s]
+            out.append(sum(cache[i][j] for i in ids))
+        return out
+
+    def observation_counts(self, q: ObservationQuery, starts: Sequence[int], end: int) -> list[tuple[int, int]]:
+        key = tuple(sorted(set(starts)))
+        ids = self.ids(q.metric, "observation")
+        cache = self._load_observations(ids, key, end, q.le_ns)
+        pos = {s: i for i, s in enumerate(key)}
+        out = []
+        for s in starts:
+            j = pos[s]
+            out.append((sum(cache[i][0][j] for i in ids), sum(cache[i][1][j] for i in ids)))
+        return out
+
+    def gauge_max(self, metric: Selector, start: int, end: int) -> np.ndarray:
+        ids = self.ids(metric, "gauge")
+        key = (ids, start, end)
+        got = self._gauge_cache.get(key)
+        if got is not None:
+            return got
+        arr = np.full(max(0, end - start), np.nan)
+        if ids and end > start:
+            t = schema.gauge_minute
+            for chunk in _chunks(sorted(ids), 900):
+                q = (
+                    sa.select(t.c.minute, sa.func.max(t.c.max))
+                    .where(t.c.series_id.in_(chunk), t.c.minute >= start, t.c.minute < end)
+                    .group_by(t.c.minute)
+                )
+                with self.store.engine.connect() as conn:
+                    rows = conn.execute(q).all()
+                if rows:
+                    m = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)) - start
+                    v = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+                    arr[m] = np.fmax(arr[m], v)
+        self._gauge_cache[key] = arr
+        return arr
+
+    def bound_since(self, le_ns: int) -> int | None:
+        if self._bounds is None:
+            self._bounds = self.store.bounds()
+        return self._bounds.get(le_ns)
+
+
+def _chunks(xs: list[int], n: int):
+    for i in range(0, len(xs), n):
+        yield xs[i : i + n]
