@@ -64,9 +64,9 @@ class FreshnessSLI(SpecModel):
 class SLI(SpecModel):
     """Exactly one of ``ratio``, ``latency``, ``freshness``."""
 
-    ratio: RatioSLI | None = None
-    latency: LatencySLI | None = None
-    freshness: FreshnessSLI | None = None
+    ratio: RatioSLI | None = Field(None, description="good events / valid events, from counters")
+    latency: LatencySLI | None = Field(None, description="observations at or under a threshold / all observations")
+    freshness: FreshnessSLI | None = Field(None, description="time slices whose gauge stays within a threshold / all slices")
 
     @model_validator(mode="after")
     def _one(self) -> "SLI":
@@ -180,7 +180,7 @@ def _pct(d: Decimal) -> str:
 
 class FreezeRule(SpecModel):
     name: str | None = Field(None, description="a name shown when the rule freezes a deploy")
-    when: FreezeWhen
+    when: FreezeWhen = Field(description="conditions on one SLO's budget; all given must hold")
     scope: Literal["service", "global"] = Field(
         "service", description="`service`: freeze the service whose SLO trips the rule; `global`: freeze every service"
     )
@@ -195,4 +195,4 @@ class Overrides(SpecModel):
 
 class Policy(SpecModel):
     freeze: list[FreezeRule] = Field(default_factory=list, description="rules that freeze deploys")
-    overrides: Overrides = Field(default_factory=Overrides)
+    overrides: Overrides = Field(default_factory=Overrides, description="how a deploy may pass a freeze")

@@ -1,0 +1,3 @@
+from vigil.cli.main import run
+
+run()
