@@ -11,6 +11,7 @@ import pytest
 from vigil.cli.main import main
 from vigil.spec import load_spec
 from vigil.store import open_store
+from pgcluster import *  # noqa: F401,F403  (pg_cluster, pg_url, pg_db_url; PgCluster for tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SPEC = ROOT / "examples" / "platform" / "vigil.yaml"

@@ -7,9 +7,13 @@ read by :class:`vigil.telemetry.source.EmbeddedSource`) and state (gate decision
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -21,6 +25,18 @@ from vigil.telemetry.ingest import Rollup
 
 HEAD_REVISION = "0001"
 MIGRATIONS = Path(__file__).parent / "migrations"
+DB_HINT = "check --db / VIGIL_DB, that the server is up and the path is writable"
+
+
+@contextmanager
+def db_errors(what: str, hint: str = DB_HINT) -> Iterator[None]:
+    """Turn a failure of the database (down, refused, locked, not a database, a constraint or
+    trigger saying no) into a :class:`StoreError` that says what failed, instead of a traceback."""
+    try:
+        yield
+    except (sa.exc.DBAPIError, sa.exc.TimeoutError) as e:
+        reason = getattr(e, "orig", None) or e
+        raise StoreError(f"{what}: {str(reason).strip()}", hint=hint) from None
 
 
 @dataclass(frozen=True)
@@ -48,14 +64,16 @@ def open_store(url: str, *, migrate: bool = True) -> "Store":
             engine = sa.create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 10})
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as e:
         raise StoreError(
             f"cannot use database URL {_redact(url)!r}: {e}",
             hint="use sqlite:///path/to/vigil.db or postgresql://user@host/db",
         ) from None
     except OSError as e:
-        raise StoreError(f"cannot create the database directory: {e}") from None
+        raise StoreError(
+            f"cannot create the database directory: {e}", hint="point --db / VIGIL_DB at a writable directory"
+        ) from None
     store = Store(engine)
     if migrate:
         store.migrate()
@@ -71,7 +89,17 @@ def _redact(url: str) -> str:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    # Switching a new database to WAL needs it to itself for a moment, and SQLite answers "database
+    # is locked" at once instead of calling the busy handler: retry, for a bounded time, when
+    # several processes open a new database together. Once in WAL (persistent) this is a no-op.
+    for attempt in range(3000):  # at most ~30 s
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == 2999:
+                raise
+            time.sleep(0.01)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -90,38 +118,34 @@ class Store:
 
     def migrate(self) -> None:
         """Bring the schema to the head revision (a no-op when it is there already)."""
-        try:
-            with self.engine.begin() as conn:
-                if self.dialect == "postgresql":
-                    # one migrator at a time across replicas
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7307001)"))
-                current = None
-                if sa.inspect(conn).has_table("alembic_version"):
-                    current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-                if current == HEAD_REVISION:
-                    return
-                from alembic import command
-                from alembic.config import Config
+        with db_errors("cannot open the state database"), self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                # one migrator at a time across replicas
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7307001)"))
+            elif self.dialect == "sqlite":
+                # the same for SQLite, and an atomic migration: pysqlite runs DDL outside any
+                # transaction unless one is begun explicitly; IMMEDIATE takes the write lock now
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            current = None
+            if sa.inspect(conn).has_table("alembic_version"):
+                current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            if current == HEAD_REVISION:
+                return
+            from alembic import command
+            from alembic.config import Config
 
-                cfg = Config()
-                cfg.set_main_option("script_location", str(MIGRATIONS))
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-        except sa.exc.OperationalError as e:
-            raise StoreError(
-                f"cannot open the state database: {e.orig}",
-                hint="check --db / VIGIL_DB, that the server is up and the path is writable",
-            ) from None
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
 
     def close(self) -> None:
         self.engine.dispose()
 
     def ping(self) -> None:
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except sa.exc.SQLAlchemyError as e:
-            raise StoreError(f"the state database does not answer: {e}") from None
+        with db_errors("the state database does not answer"), self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
 
     # -- upserts ----------------------------------------------------------------------------------
 
@@ -135,13 +159,25 @@ class Store:
     # -- series catalog -----------------------------------------------------------------------------
 
     def metric_kinds(self) -> dict[str, str]:
-        with self.engine.connect() as conn:
+        with db_errors("reading the series catalog failed"), self.engine.connect() as conn:
             rows = conn.execute(sa.select(schema.series.c.metric, schema.series.c.kind).distinct()).all()
         return {m: k for m, k in rows}
 
-    def _ensure_series(self, conn: Connection, keys: Iterable[tuple[str, str]], kinds: dict) -> dict:
-        missing = [k for k in keys if k not in self._series_ids]
+    def _ensure_series(self, conn: Connection, keys: Iterable[tuple[str, str]], kinds: dict, learnt: dict) -> dict:
+        """Ids of ``keys``, creating missing series. Ids read inside this transaction go to ``learnt``
+        only: the caller publishes them to the shared cache after the commit, so another thread
+        never uses an id that a rollback takes back."""
+        cache = self._series_ids
+        ids: dict[tuple[str, str], int] = {}
+        missing = []
+        for k in keys:
+            sid = cache.get(k)
+            if sid is None:
+                missing.append(k)
+            else:
+                ids[k] = sid
         if missing:
+            missing.sort()  # the same lock order in every writer
             stmt = self._insert(schema.series).on_conflict_do_nothing(index_elements=["metric", "labels"])
             conn.execute(stmt, [{"metric": m, "labels": lj, "kind": kinds[(m, lj)]} for m, lj in missing])
             s = schema.series
@@ -150,16 +186,24 @@ class Store:
                 metrics = sorted({m for m, _ in chunk})
                 rows = conn.execute(sa.select(s.c.id, s.c.metric, s.c.labels).where(s.c.metric.in_(metrics))).all()
                 for sid, m, lj in rows:
-                    self._series_ids[(m, lj)] = sid
-        return self._series_ids
+                    learnt[(m, lj)] = sid
+            ids.update(learnt)
+        return ids
 
     def series(self) -> list[SeriesInfo]:
-        """Every series, cached; new series are read incrementally."""
+        """Every series, cached; new series are read incrementally.
+
+        On PostgreSQL ids commit out of order (a transaction still open holds a lower id than one
+        already committed), so "ids above the highest seen" can miss a series for good: when the
+        count of series disagrees with the cache, the catalog is read again in full."""
         s = schema.series
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(s.c.id, s.c.metric, s.c.labels, s.c.kind).where(s.c.id > self._catalog_max_id).order_by(s.c.id)
-            ).all()
+        cols = sa.select(s.c.id, s.c.metric, s.c.labels, s.c.kind)
+        with db_errors("reading the series catalog failed"), self.engine.connect() as conn:
+            rows = conn.execute(cols.where(s.c.id > self._catalog_max_id).order_by(s.c.id)).all()
+            total = conn.execute(sa.select(sa.func.count()).select_from(s)).scalar_one()
+            if total != len(self._catalog) + len(rows):
+                self._catalog, self._catalog_max_id = [], 0
+                rows = conn.execute(cols.order_by(s.c.id)).all()
         for sid, m, lj, k in rows:
             self._catalog.append(SeriesInfo(sid, m, json.loads(lj), k))
             self._catalog_max_id = max(self._catalog_max_id, sid)
@@ -168,35 +212,35 @@ class Store:
     # -- telemetry writes ---------------------------------------------------------------------------
 
     def write_rollup(self, r: Rollup) -> None:
-        """Write one batch's rollup in a single transaction: all of it or none of it."""
+        """Write one batch's rollup in a single transaction: all of it or none of it.
+
+        Rows are written in key order, so concurrent writers (PostgreSQL) lock rows in the same
+        order and cannot deadlock one another."""
         if r.empty:
             return
+        learnt: dict[tuple[str, str], int] = {}
         try:
             with self.engine.begin() as conn:
-                ids = self._ensure_series(conn, r.kinds.keys(), r.kinds)
+                ids = self._ensure_series(conn, r.kinds.keys(), r.kinds, learnt)
                 if r.counters:
                     t = schema.counter_minute
                     ins = self._insert(t)
                     stmt = ins.on_conflict_do_update(
                         index_elements=["series_id", "minute"], set_={"value": t.c.value + ins.excluded.value}
                     )
-                    conn.execute(
-                        stmt,
-                        [{"series_id": ids[(m, lj)], "minute": mi, "value": v} for (m, lj, mi), v in r.counters.items()],
-                    )
+                    rows = [{"series_id": ids[(m, lj)], "minute": mi, "value": v} for (m, lj, mi), v in r.counters.items()]
+                    conn.execute(stmt, sorted(rows, key=itemgetter("series_id", "minute")))
                 if r.observations:
                     t = schema.obs_minute
                     ins = self._insert(t)
                     stmt = ins.on_conflict_do_update(
                         index_elements=["series_id", "minute", "le"], set_={"count": t.c.count + ins.excluded.count}
                     )
-                    conn.execute(
-                        stmt,
-                        [
-                            {"series_id": ids[(m, lj)], "minute": mi, "le": le, "count": n}
-                            for (m, lj, mi, le), n in r.observations.items()
-                        ],
-                    )
+                    rows = [
+                        {"series_id": ids[(m, lj)], "minute": mi, "le": le, "count": n}
+                        for (m, lj, mi, le), n in r.observations.items()
+                    ]
+                    conn.execute(stmt, sorted(rows, key=itemgetter("series_id", "minute", "le")))
                 if r.gauges:
                     t = schema.gauge_minute
                     ins = self._insert(t)
@@ -211,21 +255,23 @@ class Store:
                             "samples": t.c.samples + x.samples,
                         },
                     )
-                    conn.execute(
-                        stmt,
-                        [
-                            {"series_id": ids[(m, lj)], "minute": mi, "min": g[0], "max": g[1], "last": g[2], "last_ms": g[3], "samples": g[4]}
-                            for (m, lj, mi), g in r.gauges.items()
-                        ],
-                    )
-        except sa.exc.OperationalError as e:
+                    rows = [
+                        {"series_id": ids[(m, lj)], "minute": mi, "min": g[0], "max": g[1], "last": g[2], "last_ms": g[3], "samples": g[4]}
+                        for (m, lj, mi), g in r.gauges.items()
+                    ]
+                    conn.execute(stmt, sorted(rows, key=itemgetter("series_id", "minute")))
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as e:
             self._series_ids.clear()  # the transaction rolled back: ids learnt inside it may not exist
-            raise StoreError(f"writing telemetry failed; nothing of this batch was stored: {e.orig}") from None
+            raise StoreError(
+                f"writing telemetry failed; nothing of this batch was stored: {str(getattr(e, 'orig', None) or e).strip()}",
+                hint=DB_HINT,
+            ) from None
+        self._series_ids.update(learnt)
 
     # -- bucket bounds ------------------------------------------------------------------------------
 
     def bounds(self) -> dict[int, int]:
-        with self.engine.connect() as conn:
+        with db_errors("reading the bucket bounds failed"), self.engine.connect() as conn:
             return {le: since for le, since in conn.execute(sa.select(schema.bounds.c.le, schema.bounds.c.since_minute))}
 
     def ensure_bounds(self, bounds_ns: Sequence[int], since_minute: int, documented_ns: Sequence[int]) -> dict[int, int]:
@@ -235,7 +281,7 @@ class Store:
         if new:
             doc = set(documented_ns)
             stmt = self._insert(schema.bounds).on_conflict_do_nothing(index_elements=["le"])
-            with self.engine.begin() as conn:
+            with db_errors("recording the bucket bounds failed"), self.engine.begin() as conn:
                 conn.execute(stmt, [{"le": b, "since_minute": 0 if b in doc else since_minute} for b in new])
             have = self.bounds()
         return have
@@ -244,7 +290,7 @@ class Store:
 
     def purge_before(self, minute: int) -> int:
         n = 0
-        with self.engine.begin() as conn:
+        with db_errors("purging old telemetry failed"), self.engine.begin() as conn:
             for t in (schema.counter_minute, schema.obs_minute, schema.gauge_minute):
                 n += conn.execute(sa.delete(t).where(t.c.minute < minute)).rowcount or 0
         return n
@@ -252,7 +298,7 @@ class Store:
     # -- gate decisions ------------------------------------------------------------------------------
 
     def record_gate_decision(self, row: dict) -> int:
-        with self.engine.begin() as conn:
+        with db_errors("recording the gate decision failed"), self.engine.begin() as conn:
             res = conn.execute(sa.insert(schema.gate_decisions).returning(schema.gate_decisions.c.id), [row])
             return int(res.scalar_one())
 
@@ -261,5 +307,5 @@ class Store:
         q = sa.select(t).order_by(t.c.id.desc()).limit(limit)
         if service:
             q = q.where(t.c.service == service)
-        with self.engine.connect() as conn:
+        with db_errors("reading gate decisions failed"), self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]

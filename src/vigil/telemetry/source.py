@@ -14,7 +14,7 @@ from typing import Protocol, Sequence
 import numpy as np
 import sqlalchemy as sa
 
-from vigil.store import SeriesInfo, Store, schema
+from vigil.store import SeriesInfo, Store, db_errors, schema
 from vigil.telemetry.selector import Selector
 
 
@@ -130,7 +130,7 @@ class EmbeddedSource:
                     .where(t.c.series_id.in_(chunk), t.c.minute >= starts[0], t.c.minute < end)
                     .group_by(t.c.series_id)
                 )
-                with self.store.engine.connect() as conn:
+                with db_errors("reading telemetry failed"), self.store.engine.connect() as conn:
                     for row in conn.execute(q):
                         cache[row[0]] = [int(x or 0) for x in row[1:]]
             for i in todo:
@@ -151,7 +151,7 @@ class EmbeddedSource:
                     .where(t.c.series_id.in_(chunk), t.c.minute >= starts[0], t.c.minute < end)
                     .group_by(t.c.series_id)
                 )
-                with self.store.engine.connect() as conn:
+                with db_errors("reading telemetry failed"), self.store.engine.connect() as conn:
                     for row in conn.execute(q):
                         vals = [int(x or 0) for x in row[1:]]
                         cache[row[0]] = (vals[:n], vals[n:])
@@ -198,7 +198,7 @@ class EmbeddedSource:
                     .where(t.c.series_id.in_(chunk), t.c.minute >= start, t.c.minute < end)
                     .group_by(t.c.minute)
                 )
-                with self.store.engine.connect() as conn:
+                with db_errors("reading telemetry failed"), self.store.engine.connect() as conn:
                     rows = conn.execute(q).all()
                 if rows:
                     m = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)) - start
