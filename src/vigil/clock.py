@@ -48,12 +48,26 @@ def _aware(dt: datetime) -> datetime:
 _RELATIVE = re.compile(r"^(?:now)?\s*([+-])\s*([0-9][0-9a-z]*)$")
 
 
+_HINT = "use RFC 3339 like 2026-11-01T12:00:00Z, or 'now', or a relative time like now-2h"
+
+
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     """Parse an RFC 3339 time (``2026-11-01T12:00:00Z``), ``now``, or ``now-1h`` / ``-1h``.
 
-    Relative forms need ``now``. The result is UTC.
+    Relative forms need ``now``. The result is UTC, between the years 1971 and 9998; anything
+    else is a :class:`UsageError` with a hint.
     """
     s = text.strip()
+    try:
+        dt = _parse_time(s, text, now)
+    except (ValueError, OverflowError) as e:  # parse_duration's ValueError, a date past year 9999
+        raise UsageError(f"cannot read time {text!r}: {e}", hint=_HINT) from None
+    if not 1970 < dt.year < 9999:
+        raise UsageError(f"time {text!r} is out of range (years 1971 to 9998)", hint=_HINT)
+    return dt
+
+
+def _parse_time(s: str, text: str, now: datetime | None) -> datetime:
     if s == "now":
         if now is None:
             raise UsageError("'now' needs a clock")
@@ -70,14 +84,9 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     try:
         dt = datetime.fromisoformat(s.replace("z", "Z"))
     except ValueError:
-        raise UsageError(
-            f"cannot read time {text!r}",
-            hint="use RFC 3339 like 2026-11-01T12:00:00Z, or 'now', or a relative time like now-2h",
-        ) from None
+        raise UsageError(f"cannot read time {text!r}", hint=_HINT) from None
     if dt.tzinfo is None:
-        raise UsageError(
-            f"time {text!r} has no time zone", hint="add 'Z' for UTC or an offset like +02:00"
-        )
+        raise UsageError(f"time {text!r} has no time zone", hint="add 'Z' for UTC or an offset like +02:00")
     return dt.astimezone(timezone.utc)
 
 

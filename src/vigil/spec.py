@@ -26,6 +26,7 @@ from vigil.telemetry.spec import TelemetrySpec
 MAX_SPEC_BYTES = 5 * 1024 * 1024
 MAX_ALIASES = 200
 MAX_DEPTH = 64
+MAX_NODES = 100_000
 DEFAULT_RETENTION_PAD = Decimal(35 * 86400)
 
 
@@ -129,14 +130,21 @@ def parse_spec(data: bytes | str, *, filename: str = "<spec>") -> Spec:
 def _read_yaml(text: str, filename: str) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     try:
-        aliases = sum(1 for ev in yaml.parse(io.StringIO(text)) if type(ev).__name__ == "AliasEvent")
-        if aliases > MAX_ALIASES:
-            raise SpecError([SpecIssue("", f"{aliases} YAML aliases; at most {MAX_ALIASES} are allowed", file=filename)])
+        _prescan(yaml, text, filename)
         return yaml.load(io.StringIO(text))
+    except ReaderError as e:
+        pos = e.position if isinstance(e.position, int) else 0
+        line = text.count("\n", 0, pos) + 1
+        char = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        raise SpecError(
+            [SpecIssue("", f"invalid YAML: character {char} is not allowed ({e.reason})", file=filename, line=line,
+                       column=pos - (text.rfind("\n", 0, pos) + 1) + 1)]
+        ) from None
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         msg = " ".join(x for x in (e.context, e.problem) if x) or "invalid YAML"
@@ -157,6 +165,90 @@ def _read_yaml(text: str, filename: str) -> Any:
         raise SpecError([SpecIssue("", f"invalid YAML: {e}", file=filename)]) from None
     except RecursionError:
         raise SpecError([SpecIssue("", "the YAML nests too deeply", file=filename)]) from None
+    except (ValueError, TypeError, LookupError, ArithmeticError, AttributeError) as e:
+        # the constructor choked on a value, e.g. `2026-02-30` read as a date, or `!!int abc`
+        mark = _bad_scalar(text)
+        raise SpecError(
+            [
+                SpecIssue(
+                    "",
+                    f"invalid YAML value: {_clip(str(e))}" + (f" ({_clip(repr(mark[2]))})" if mark else ""),
+                    file=filename,
+                    line=mark[0] if mark else None,
+                    column=mark[1] if mark else None,
+                )
+            ],
+            hint="quote the value to make it a string",
+        ) from None
+
+
+_PLAIN_TAGS = frozenset({"!"} | {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")})
+
+
+def _prescan(yaml: Any, text: str, filename: str) -> None:
+    """One cheap pass over the YAML events before anything is built.
+
+    Bounds aliases, nesting and size, and refuses what a spec never needs: tags other than the
+    plain ones (``!!python/object`` and friends) and lists or mappings used as mapping keys.
+    Stopping here early also keeps ruamel's scanner out of its slow path on deep flow nesting.
+    """
+    aliases = nodes = 0
+    stack: list[list] = []  # per open collection: [is a mapping, items so far]
+    for ev in yaml.parse(io.StringIO(text)):
+        kind = type(ev).__name__
+        if kind in ("MappingEndEvent", "SequenceEndEvent"):
+            stack.pop()
+            if stack:
+                stack[-1][1] += 1
+            continue
+        if kind not in ("ScalarEvent", "AliasEvent", "MappingStartEvent", "SequenceStartEvent"):
+            continue
+        mark = ev.start_mark
+        problem = None
+        nodes += 1
+        tag = getattr(ev, "tag", None)
+        if nodes > MAX_NODES:
+            problem = f"more than {MAX_NODES} YAML values; a spec is a few KiB"
+        elif tag is not None and str(tag) not in _PLAIN_TAGS:
+            problem = f"YAML tag {_clip(str(tag))!r} is not allowed in a spec"
+        elif kind == "AliasEvent":
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                problem = f"more than {MAX_ALIASES} YAML aliases"
+        elif kind != "ScalarEvent":
+            if stack and stack[-1][0] and stack[-1][1] % 2 == 0:
+                problem = "a mapping key must be a plain value (a name), not a list or a mapping"
+            elif len(stack) >= MAX_DEPTH:
+                problem = f"the YAML nests deeper than {MAX_DEPTH} levels"
+            stack.append([kind == "MappingStartEvent", 0])
+        if problem:
+            raise SpecError([SpecIssue("", problem, file=filename, line=mark.line + 1, column=mark.column + 1)])
+        if kind in ("ScalarEvent", "AliasEvent") and stack:
+            stack[-1][1] += 1
+
+
+def _bad_scalar(text: str) -> tuple[int, int, str] | None:
+    """Line, column and text of the first scalar the YAML constructor cannot build (slow; errors only)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.nodes import ScalarNode
+
+    y = YAML(typ="rt", pure=True)
+    try:
+        for ev in y.parse(io.StringIO(text)):
+            if type(ev).__name__ != "ScalarEvent":
+                continue
+            tag = ev.tag if ev.tag not in (None, "!") else y.resolver.resolve(ScalarNode, ev.value, ev.implicit)
+            try:
+                y.constructor.construct_object(ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, style=ev.style))
+            except Exception:
+                return ev.start_mark.line + 1, ev.start_mark.column + 1, ev.value
+    except Exception:
+        return None
+    return None
+
+
+def _clip(s: str, n: int = 80) -> str:
+    return s if len(s) <= n else s[:n] + "..."
 
 
 def _kind(v: Any) -> str:
@@ -166,6 +258,12 @@ def _kind(v: Any) -> str:
         return "list"
     if v is None:
         return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
     return type(v).__name__
 
 
@@ -202,6 +300,8 @@ def _plain(node: Any, depth: int, filename: str, memo: dict[int, Any]) -> Any:
 def _where(tree: Any, loc: tuple) -> tuple[int | None, int | None]:
     """The 1-based line and column of the deepest node along ``loc`` that the YAML tree has."""
     line = col = None
+    if hasattr(tree, "lc"):  # a problem with the top-level mapping itself (a missing key): where it starts
+        line, col = tree.lc.line + 1, tree.lc.col + 1
     node = tree
     for key in loc:
         try:
@@ -265,7 +365,9 @@ def _issues_from_pydantic(e: ValidationError, tree: Any, filename: str) -> list[
         else:
             msg = err["msg"]
             if "input" in err and not isinstance(err["input"], (dict, list)):
-                msg += f" (got {err['input']!r})"
+                msg += f" (got {_clip(repr(err['input']))})"
+        if len(msg) > 400:  # a validator that echoes a huge value: keep the head and the advice at the end
+            msg = msg[:200] + " ... " + msg[-150:]
         line, col = _where(tree, loc)
         issues.append(SpecIssue(format_path(loc), msg, file=filename, line=line, column=col))
     return issues

@@ -15,6 +15,8 @@ _UNITS = {
 }
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)")
 _WHOLE = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d|w))+$")
+MAX_DURATION = Decimal(36500 * 86400)  # 100 years: anything longer is a typo, and keeps Decimal arithmetic exact
+MAX_MAGNITUDE = 18  # numbers read from a spec or a flag are below 10**19
 
 
 def parse_duration(value: object) -> Decimal:
@@ -28,6 +30,8 @@ def parse_duration(value: object) -> Decimal:
         d = to_decimal(value)
         if d < 0:
             raise ValueError(f"a duration cannot be negative: {value}")
+        if d > MAX_DURATION:
+            raise ValueError(f"duration {value} is too long; the most is 36500d (100 years)")
         return d
     if not isinstance(value, str):
         raise ValueError(f"expected a duration like 300ms, 5m or 30d, got {type(value).__name__}")
@@ -40,6 +44,8 @@ def parse_duration(value: object) -> Decimal:
     total = Decimal(0)
     for num, unit in _PART.findall(s):
         total += Decimal(num) * _UNITS[unit]
+    if total > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is too long; the most is 36500d (100 years)")
     return total
 
 
@@ -80,8 +86,16 @@ def to_decimal(value: object) -> Decimal:
     else:
         raise ValueError(f"expected a number, got {type(value).__name__}")
     if not d.is_finite():
-        raise ValueError(f"expected a finite number, got {value!r}")
+        raise ValueError(f"expected a finite number, got {_show(value)}")
+    if d and d.adjusted() >= MAX_MAGNITUDE:
+        raise ValueError(f"number {_show(value)} is too large")
     return d
+
+
+def _show(value: object) -> str:
+    """A value as a user wrote it: 99.9, not Decimal('99.9'); long text clipped."""
+    text = str(value) if isinstance(value, (Decimal, int, float)) and not isinstance(value, bool) else repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
 
 
 def parse_fraction(value: object, *, what: str = "value") -> Decimal:
@@ -90,11 +104,11 @@ def parse_fraction(value: object, *, what: str = "value") -> Decimal:
         try:
             return to_decimal(value.strip()[:-1]) / 100
         except ValueError:
-            raise ValueError(f"cannot read {what} {value!r}: use a percentage like 50%") from None
+            raise ValueError(f"cannot read {what} {_show(value)}: use a percentage like 50%") from None
     try:
         return to_decimal(value)
     except ValueError:
-        raise ValueError(f"cannot read {what} {value!r}: use a percentage like 50% or a fraction like 0.5") from None
+        raise ValueError(f"cannot read {what} {_show(value)}: use a percentage like 50% or a fraction like 0.5") from None
 
 
 def parse_objective(value: object) -> Decimal:
@@ -108,10 +122,10 @@ def parse_objective(value: object) -> Decimal:
         try:
             d = to_decimal(value)
         except ValueError:
-            raise ValueError(f"cannot read objective {value!r}: use a percentage like 99.9 or a fraction like 0.999") from None
+            raise ValueError(f"cannot read objective {_show(value)}: use a percentage like 99.9 or a fraction like 0.999") from None
         frac = d / 100 if d > 1 else d
     if frac <= 0 or frac > 1:
-        raise ValueError(f"objective {value!r} is out of range: it must be above 0% and below 100%")
+        raise ValueError(f"objective {_show(value)} is out of range: it must be above 0% and below 100%")
     if frac == 1:
         raise ValueError(
             "an objective of 100% leaves no error budget, so every burn rate is infinite; use 99.99 or similar"

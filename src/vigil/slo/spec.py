@@ -110,7 +110,7 @@ class Window(SpecModel):
         if self.timezone is not None:
             try:
                 ZoneInfo(self.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 raise ValueError(f"unknown time zone {self.timezone!r}; use an IANA name like Europe/Berlin") from None
         return self
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +44,7 @@ DOCUMENTED_BOUNDS = tuple(
     )
 )
 
+RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:?[0-9]{2})")
 KIND_OF_FIELD = {"inc": "counter", "observe": "observation", "set": "gauge"}
 ALLOWED_KEYS = frozenset(("ts", "metric", "labels", "inc", "observe", "set", "count"))
 
@@ -150,14 +152,14 @@ def split_body(body: bytes, *, max_bytes: int) -> Iterator[tuple[int, object]]:
             hint="send smaller batches (vigil push batches for you)",
         )
     stripped = body.lstrip()
-    if stripped[:1] == b"[":
+    if stripped[:1] == b"[" and not _array_line_then_more(stripped):
         try:
             items = _decoder.decode(body.decode("utf-8"))
         except UnicodeDecodeError as e:
             raise TelemetryError(f"the body is not UTF-8 (byte {e.start})") from None
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise TelemetryError(
-                f"the body starts with '[' but is not a valid JSON array: {e}",
+                f"the body starts with '[' but is not a valid JSON array: {_json_error(e)}",
                 hint="send a JSON array of objects, or one JSON object per line (NDJSON)",
             ) from None
         if not isinstance(items, list):
@@ -167,6 +169,21 @@ def split_body(body: bytes, *, max_bytes: int) -> Iterator[tuple[int, object]]:
         return
     for i, raw in enumerate(body.split(b"\n"), 1):
         yield i, raw
+
+
+def _array_line_then_more(stripped: bytes) -> bool:
+    """NDJSON whose first line happens to be an array (a whole JSON value), followed by more lines.
+
+    A JSON array body can never look like this, so its good lines must not be lost to a body error.
+    """
+    first, _, rest = stripped.partition(b"\n")
+    if not rest.strip():
+        return False
+    try:
+        _decoder.decode(first.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return True
 
 
 def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Rollup | None = None) -> Rollup:
@@ -197,15 +214,15 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
                     continue
                 try:
                     obj = decode(raw)
-                except ValueError as e:
-                    raise _Bad(f"invalid JSON: {getattr(e, 'msg', e)}" + (f" at column {e.colno}" if hasattr(e, "colno") else "")) from None
+                except (ValueError, RecursionError) as e:
+                    raise _Bad(f"invalid JSON: {_json_error(e)}") from None
             else:
                 obj = raw
             if type(obj) is not dict:
                 raise _Bad(f"expected a JSON object, got {_json_type(obj)}")
             if not obj.keys() <= ALLOWED_KEYS:
                 extra = sorted(set(obj) - ALLOWED_KEYS)
-                raise _Bad(f"unknown key {extra[0]!r}; allowed: ts, metric, labels, inc, observe, set, count")
+                raise _Bad(f"unknown key {extra[0][:40]!r}; allowed: ts, metric, labels, inc, observe, set, count")
             # -- time
             ts = obj.get("ts")
             ms = ts_cache.get(ts) if type(ts) is str else None
@@ -289,7 +306,10 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
             else:
                 gkey = (metric, labels_json, minute)
                 g = gauges.get(gkey)
-                fv = float(v)
+                try:
+                    fv = float(v)
+                except OverflowError:
+                    raise _Bad("set must be a number a float can hold (at most about 1.8e308)") from None
                 if g is None:
                     gauges[gkey] = [fv, fv, fv, ms, 1]
                 else:
@@ -308,6 +328,16 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
         except _Bad as e:
             r.reject(lineno, str(e))
     return r
+
+
+def _json_error(e: BaseException) -> str:
+    if isinstance(e, RecursionError):
+        return "it nests too deeply"
+    if isinstance(e, json.JSONDecodeError):
+        return f"{e.msg} at column {e.colno}"
+    if "integer string conversion" in str(e):
+        return "a number has too many digits"
+    return str(e)
 
 
 def _json_type(v: object) -> str:
@@ -331,8 +361,10 @@ def _parse_ts(ts: object) -> int:
         raise _Bad("ts must be an RFC 3339 time string like 2026-11-01T12:00:00Z" + ("" if ts is not None else " (missing)"))
     if len(ts) > 40:
         raise _Bad("ts is too long for an RFC 3339 time")
+    if not RFC3339.fullmatch(ts):
+        raise _Bad(f"ts {ts!r} is not an RFC 3339 time with a zone, like 2026-11-01T12:00:00Z")
     try:
-        dt = datetime.fromisoformat(ts)
+        dt = datetime.fromisoformat(ts.upper())  # RFC 3339 allows a lower-case t and z
     except ValueError:
         raise _Bad(f"ts {ts!r} is not an RFC 3339 time like 2026-11-01T12:00:00Z") from None
     if dt.tzinfo is None or len(ts) < 20:
@@ -352,4 +384,8 @@ def _check_labels(labels: dict) -> str:
             raise _Bad(f"label {k!r} must be a string, got {_json_type(v)}")
         if len(v) > MAX_LABEL_VALUE:
             raise _Bad(f"label {k!r} is {len(v)} characters; at most {MAX_LABEL_VALUE}")
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Bad(f"label {k!r} is not valid Unicode (a lone surrogate escape like \\ud800)") from None
     return json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

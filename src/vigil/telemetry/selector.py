@@ -7,6 +7,7 @@ anchored, and a label a series does not have matches as the empty string.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -34,9 +35,12 @@ class Matcher:
         regex = None
         if op in ("=~", "!~"):
             try:
-                regex = re.compile(value)
-            except re.error as e:
-                raise SelectorError(f"label {name}: invalid regular expression {value!r}: {e}") from None
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "possible nested set" and friends: not errors
+                    regex = re.compile(value)
+            except (re.error, RecursionError, OverflowError, ValueError) as e:
+                msg = str(e) if not isinstance(e, RecursionError) else "it nests too deeply"
+                raise SelectorError(f"label {name}: invalid regular expression {_clip(value)!r}: {msg}") from None
         return cls(name, op, value, regex)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -69,6 +73,10 @@ class Selector:
         return self.metric + "{" + ",".join(str(m) for m in self.matchers) + "}"
 
 
+def _clip(s: str, n: int = 100) -> str:
+    return s if len(s) <= n else s[:n] + "..."
+
+
 def quote(value: str) -> str:
     out = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{out}"'
@@ -83,7 +91,7 @@ class _Parser:
         self.i = 0
 
     def error(self, msg: str) -> SelectorError:
-        return SelectorError(f"{msg} at position {self.i + 1} of {self.s!r}")
+        return SelectorError(f"{msg} at position {self.i + 1} of {_clip(self.s)!r}")
 
     def ws(self) -> None:
         while self.i < len(self.s) and self.s[self.i] in " \t\r\n":
@@ -168,7 +176,7 @@ def parse_selector(text: str) -> Selector:
             try:
                 matchers.append(Matcher.make(label, op, value))
             except SelectorError as e:
-                raise SelectorError(f"{e} in {text!r}") from None
+                raise SelectorError(f"{e} in {_clip(text)!r}") from None
             p.ws()
             if p.peek() == ",":
                 p.i += 1

@@ -6,14 +6,17 @@ Errors have one shape: ``{"error": {"code", "message", "hint"}}``.
 from __future__ import annotations
 
 import hmac
+from datetime import datetime
 import threading
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from vigil import __version__
 from vigil.clock import Clock, isoformat, parse_time
@@ -26,10 +29,31 @@ from vigil.telemetry.push import DEFAULT_MAX_BODY, Ingestor
 from vigil.telemetry.source import EmbeddedSource
 
 
-def _error(status: int, code: str, message: str, hint: str | None = None, **extra) -> JSONResponse:
+def _error(status: int, code: str, message: str, hint: str | None = None, *, headers: dict | None = None, **extra) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "hint": hint, **extra}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "hint"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "hint": {"type": ["string", "null"]}},
+        }
+    },
+}
+_ERROR_TEXT = {400: "bad request parameters", 401: "no token or a wrong one", 404: "unknown service", 413: "the body is too large"}
+
+
+def _errors(*statuses: int) -> dict:
+    """OpenAPI ``responses`` for error statuses, all in the one error shape."""
+    return {st: {"description": _ERROR_TEXT[st], "content": {"application/json": {"schema": _ERROR_SCHEMA}}} for st in statuses}
 
 
 def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
@@ -68,9 +92,14 @@ def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, ma
         return _error(400, "usage", msg, "see /docs for the parameters")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_r: Request, e: StarletteHTTPException) -> JSONResponse:
+    async def _http(r: Request, e: StarletteHTTPException) -> JSONResponse:
         code = {404: "not-found", 405: "method-not-allowed"}.get(e.status_code, "http")
-        return _error(e.status_code, code, str(e.detail))
+        headers = dict(e.headers or {})
+        if e.status_code == 405:  # every method of the path, not only those of the first route that matched it
+            methods = {m for rt in app.routes if isinstance(rt, APIRoute) and rt.matches(r.scope)[0] != Match.NONE for m in rt.methods}
+            if methods:
+                headers["Allow"] = ", ".join(sorted(methods))
+        return _error(e.status_code, code, str(e.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _crash(_r: Request, e: Exception) -> JSONResponse:  # pragma: no cover - defensive
@@ -81,7 +110,7 @@ def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, ma
         store.ping()
         return {"status": "ok", "version": __version__}
 
-    def _at(at: str | None) -> object:
+    def _at(at: str | None) -> datetime:
         now = clock.now()
         return parse_time(at, now=now) if at else now
 
@@ -89,7 +118,20 @@ def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, ma
         "/api/v1/push",
         summary="Push telemetry (NDJSON or a JSON array)",
         dependencies=[Auth],
-        responses={400: {"description": "nothing accepted"}, 401: {"description": "no token"}, 413: {"description": "too large"}},
+        responses={
+            400: {"description": "no line accepted (the push result plus the error shape), or a JSON array body that cannot be read (the error shape)"},
+            **_errors(401, 413),
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": False,
+                "description": "one JSON object per line (NDJSON), or a JSON array of objects",
+                "content": {
+                    "application/x-ndjson": {"schema": {}},  # any bytes: each line is read and judged on its own
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                },
+            }
+        },
     )
     async def push(request: Request) -> JSONResponse:
         chunks: list[bytes] = []
@@ -110,10 +152,18 @@ def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, ma
 
         res = await run_in_threadpool(work)
         d = res.to_dict()
-        status = 400 if res.accepted == 0 and res.rejected_count > 0 else 200
-        return JSONResponse(d, status_code=status)
+        if res.accepted == 0 and res.rejected_count > 0:
+            # the push result plus the one error shape every failing route has
+            first = res.rejected[0]
+            d["error"] = {
+                "code": "telemetry-invalid",
+                "message": f"no line was accepted ({res.rejected_count} rejected; line {first.line}: {first.error})",
+                "hint": "see `errors` for every rejected line and its reason",
+            }
+            return JSONResponse(d, status_code=400)
+        return JSONResponse(d)
 
-    @app.get("/api/v1/slos", summary="SLO status: budgets, burn rates, alerts", dependencies=[Auth])
+    @app.get("/api/v1/slos", summary="SLO status: budgets, burn rates, alerts", dependencies=[Auth], responses=_errors(400, 401, 404))
     def slos(
         at: Annotated[str | None, Query(max_length=64, description="RFC 3339 time, 'now' or now-1h")] = None,
         service: Annotated[str | None, Query(max_length=128)] = None,
@@ -135,7 +185,7 @@ def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, ma
 
     gate_doc = "The deploy gate: `allowed` true or false, with the freezes, the SLO inputs and the decision id. Recorded."
 
-    @app.get("/api/v1/gate", summary="Ask the deploy gate", description=gate_doc, dependencies=[Auth])
+    @app.get("/api/v1/gate", summary="Ask the deploy gate", description=gate_doc, dependencies=[Auth], responses=_errors(400, 401, 404))
     def gate_get(
         service: Annotated[str, Query(min_length=1, max_length=128)],
         label: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
@@ -146,7 +196,9 @@ def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, ma
         with write_lock:
             return _gate(service, label, reason, at, actor)
 
-    @app.post("/api/v1/gate", summary="Ask the deploy gate (same as GET)", description=gate_doc, dependencies=[Auth])
+    @app.post(
+        "/api/v1/gate", summary="Ask the deploy gate (same as GET)", description=gate_doc, dependencies=[Auth], responses=_errors(400, 401, 404)
+    )
     def gate_post(
         service: Annotated[str, Query(min_length=1, max_length=128)],
         label: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
@@ -157,7 +209,7 @@ def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, ma
         with write_lock:
             return _gate(service, label, reason, at, actor)
 
-    @app.get("/api/v1/gate/log", summary="Recorded gate decisions, newest first", dependencies=[Auth])
+    @app.get("/api/v1/gate/log", summary="Recorded gate decisions, newest first", dependencies=[Auth], responses=_errors(400, 401))
     def gate_log(
         service: Annotated[str | None, Query(max_length=128)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -165,8 +217,23 @@ def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, ma
         rows = store.gate_decisions(service=service, limit=limit)
         return {"decisions": [decision_record(r) for r in rows]}
 
-    @app.get("/api/v1/spec", summary="The loaded spec (normalised)", dependencies=[Auth])
+    @app.get("/api/v1/spec", summary="The loaded spec (normalised)", dependencies=[Auth], responses=_errors(401))
     def spec_view() -> dict:
         return {"sha256": loaded.sha256, "spec": spec.model_dump(mode="json", exclude_none=True)}
 
+    def openapi() -> dict:
+        """FastAPI's document, minus the 422 it adds to every route: a bad parameter is a 400 here."""
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            for item in doc.get("paths", {}).values():
+                for op in item.values():
+                    op.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                doc.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
