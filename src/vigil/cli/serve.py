@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from vigil import exitcodes
-from vigil.cli.common import db_option, env, spec_option
+from vigil.cli.common import db_option, emit, env, json_option, spec_option
 from vigil.errors import UsageError
 
 
@@ -43,6 +43,7 @@ def resolve_token(token_file: str | None, spec_path: str) -> tuple[str, str]:
 @click.option("--purge-every", type=click.IntRange(60, 86400), default=3600, show_default=True, help="seconds between retention passes")
 @spec_option
 @db_option
+@json_option
 def serve_cmd(host: str, port: int, token_file: str | None, purge_every: int) -> int:
     """Serve the JSON API (push, SLO status, deploy gate) on HOST:PORT."""
     import uvicorn
@@ -65,7 +66,10 @@ def serve_cmd(host: str, port: int, token_file: str | None, purge_every: int) ->
                 click.echo(f"retention pass failed: {exc}", err=True)
 
     threading.Thread(target=housekeeping, name="vigil-retention", daemon=True).start()
-    click.echo(f"vigil serving {e.spec_path} on http://{host}:{port} (token: {where})", err=True)
+    emit(
+        {"serving": e.spec_path, "url": f"http://{host}:{port}", "token_source": where},
+        lambda: click.echo(f"vigil serving {e.spec_path} on http://{host}:{port} (token: {where})", err=True),
+    )
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# make demo: vigil serve on the example platform, fed by vigil simulate (3 days of history with an
+# API 5xx spike, then live traffic). Ctrl-C stops both cleanly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VIGIL=.venv/bin/vigil
+SPEC=examples/platform/vigil.yaml
+STATE=examples/platform/.vigil
+PORT=${VIGIL_PORT:-8470}
+URL=http://127.0.0.1:$PORT
+
+mkdir -p "$STATE"
+rm -f "$STATE"/vigil.db "$STATE"/vigil.db-wal "$STATE"/vigil.db-shm   # demo data starts fresh
+$VIGIL check "$SPEC"
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "stopping vigil..."
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "stopped. State is kept in $STATE (delete it to start over)."
+}
+trap cleanup INT TERM EXIT
+
+$VIGIL serve --spec "$SPEC" --port "$PORT" 2>"$STATE/serve.log" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -fsS "$URL/healthz" >/dev/null 2>&1 && break
+  kill -0 "${pids[0]}" 2>/dev/null || { cat "$STATE/serve.log"; exit 1; }
+  sleep 0.2
+done
+curl -fsS "$URL/healthz" >/dev/null || { echo "vigil serve did not come up; see $STATE/serve.log"; exit 1; }
+
+echo "backfilling 3 days of simulated traffic (an API 5xx spike in the last hour)..."
+$VIGIL simulate --url "$URL" --token-file "$STATE/token" --from now-3d --scenario api-5xx-spike \
+  --incident-start now-1h --incident-duration 3h --seed 42 --live 2>"$STATE/simulate.log" &
+pids+=($!)
+# wait until the backfill has landed (the simulator logs when it goes live)
+for _ in $(seq 1 600); do
+  grep -q "live" "$STATE/simulate.log" 2>/dev/null && break
+  kill -0 "${pids[1]}" 2>/dev/null || { cat "$STATE/simulate.log"; exit 1; }
+  sleep 0.5
+done
+
+cat <<TXT
+
+vigil is serving $SPEC at $URL with simulated live traffic.
+
+  SLO status:      $VIGIL slo status --spec $SPEC
+  deploy gate:     $VIGIL gate deploy --service api --spec $SPEC      (frozen: the spike burnt the budget)
+                   $VIGIL gate deploy --service checkout --spec $SPEC (allowed)
+  gate record:     $VIGIL gate log --spec $SPEC
+  JSON API:        curl -H "Authorization: Bearer \$(cat $STATE/token)" $URL/api/v1/slos
+                   curl -H "Authorization: Bearer \$(cat $STATE/token)" "$URL/api/v1/gate?service=api"
+  API docs:        $URL/docs
+
+Ctrl-C stops the server and the simulator.
+TXT
+$VIGIL slo status --spec "$SPEC" || true
+wait
