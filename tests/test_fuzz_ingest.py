@@ -758,3 +758,12 @@ def test_push_stdin_empty(cli, contract_spec, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(b""))))
     r = cli("push", "-", "--spec", contract_spec, now=CLI_NOW)
     assert r.code == 0 and "accepted 0 samples" in r.out
+
+
+def test_a_utf8_byte_order_mark_does_not_cost_line_1():
+    from vigil.telemetry.ingest import IngestContext, ingest, split_body
+
+    body = b'\xef\xbb\xbf{"ts": "2026-11-01T12:00:00Z", "metric": "m", "inc": 1}\n'
+    ctx = IngestContext(now_ms=1793534400000, oldest_ms=0, max_future_ms=600000, bounds_ns=(), metric_kinds={})
+    r = ingest(split_body(body, max_bytes=10**6), ctx)
+    assert (r.accepted, r.rejected_count) == (1, 0)

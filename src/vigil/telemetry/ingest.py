@@ -151,6 +151,7 @@ def split_body(body: bytes, *, max_bytes: int) -> Iterator[tuple[int, object]]:
             f"the body is {len(body)} bytes; the limit is {max_bytes}",
             hint="send smaller batches (vigil push batches for you)",
         )
+    body = body.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark, as some editors write
     stripped = body.lstrip()
     if stripped[:1] == b"[" and not _array_line_then_more(stripped):
         try:

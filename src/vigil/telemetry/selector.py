@@ -7,7 +7,8 @@ anchored, and a label a series does not have matches as the empty string.
 from __future__ import annotations
 
 import re
-import warnings
+
+import re2
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -15,6 +16,11 @@ METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 MAX_SELECTOR_LENGTH = 4096
 OPS = ("=", "!=", "=~", "!~")
+
+# RE2, as Prometheus: linear-time matching whatever a pushed label value holds, and the same
+# syntax (no back-references, no lookaround). Errors are ours to report, not RE2's to log.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
 
 
 class SelectorError(ValueError):
@@ -26,7 +32,7 @@ class Matcher:
     name: str
     op: str
     value: str
-    _regex: re.Pattern | None = field(default=None, compare=False, hash=False, repr=False)
+    _regex: "re2._Regexp | None" = field(default=None, compare=False, hash=False, repr=False)
 
     @classmethod
     def make(cls, name: str, op: str, value: str) -> "Matcher":
@@ -35,12 +41,12 @@ class Matcher:
         regex = None
         if op in ("=~", "!~"):
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # "possible nested set" and friends: not errors
-                    regex = re.compile(value)
-            except (re.error, RecursionError, OverflowError, ValueError) as e:
-                msg = str(e) if not isinstance(e, RecursionError) else "it nests too deeply"
-                raise SelectorError(f"label {name}: invalid regular expression {_clip(value)!r}: {msg}") from None
+                regex = re2.compile(value, _RE2_OPTIONS)
+            except re2.error as e:
+                msg = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+                raise SelectorError(f"label {name}: invalid regular expression {_clip(value)!r}: {_clip(msg)}") from None
+            except (RecursionError, OverflowError, ValueError, TypeError) as e:
+                raise SelectorError(f"label {name}: invalid regular expression {_clip(value)!r}: {e}") from None
         return cls(name, op, value, regex)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
