@@ -71,8 +71,10 @@ class EmbeddedSource:
         for s in self._series:
             self._by_metric.setdefault(s.metric, []).append(s)
         self._match_cache: dict[tuple[Selector, str], frozenset[int]] = {}
-        self._counter_cache: dict[tuple[int, tuple[int, ...]], dict[int, list[int]]] = {}
-        self._obs_cache: dict[tuple[int, tuple[int, ...], int], dict[int, tuple[list[int], list[int]]]] = {}
+        # (end, series id, start) -> the sum over [start, end)
+        self._counter_cache: dict[tuple[int, int, int], int] = {}
+        # (end, series id, start) -> [(le, count), ...] over [start, end), non-cumulative buckets
+        self._obs_cache: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
         self._gauge_cache: dict[tuple[frozenset[int], int, int], np.ndarray] = {}
         self._bounds: dict[int, int] | None = None
 
@@ -107,80 +109,95 @@ class EmbeddedSource:
     # -- prefetch --------------------------------------------------------------------------------
 
     def prefetch(self, plan: Plan) -> None:
-        starts = tuple(sorted(set(plan.starts)))
+        starts = sorted(set(plan.starts))
         cids: set[int] = set()
         for q in plan.counters:
             cids |= self._counter_ids(q)
         self._load_counters(cids, starts, plan.end)
-        by_le: dict[int, set[int]] = {}
+        oids: set[int] = set()
         for oq in plan.observations:
-            by_le.setdefault(oq.le_ns, set()).update(self.ids(oq.metric, "observation"))
-        for le, ids in by_le.items():
-            self._load_observations(ids, starts, plan.end, le)
+            oids |= self.ids(oq.metric, "observation")
+        self._load_observations(oids, starts, plan.end)
 
-    def _load_counters(self, ids: set[int] | frozenset[int], starts: tuple[int, ...], end: int) -> dict[int, list[int]]:
-        cache = self._counter_cache.setdefault((end, starts), {})
-        todo = sorted(i for i in ids if i not in cache)
-        if todo and starts:
-            t = schema.counter_minute
-            cols = [sa.func.sum(sa.case((t.c.minute >= s, t.c.value), else_=0)) for s in starts]
-            for chunk in _chunks(todo, 900):
-                q = (
-                    sa.select(t.c.series_id, *cols)
-                    .where(t.c.series_id.in_(chunk), t.c.minute >= starts[0], t.c.minute < end)
-                    .group_by(t.c.series_id)
-                )
-                with db_errors("reading telemetry failed"), self.store.engine.connect() as conn:
-                    for row in conn.execute(q):
-                        cache[row[0]] = [int(x or 0) for x in row[1:]]
-            for i in todo:
-                cache.setdefault(i, [0] * len(starts))
-        return cache
+    def _missing(self, cache: dict, ids, starts, end: int) -> tuple[list[int], list[int]]:
+        """Series and starts (sorted) of which some sum over ``[start, end)`` is not cached yet."""
+        todo_ids: set[int] = set()
+        todo_starts: set[int] = set()
+        for i in ids:
+            for st in starts:
+                if (end, i, st) not in cache:
+                    todo_ids.add(i)
+                    todo_starts.add(st)
+        return sorted(todo_ids), sorted(todo_starts)
 
-    def _load_observations(self, ids: set[int] | frozenset[int], starts: tuple[int, ...], end: int, le: int):
-        cache = self._obs_cache.setdefault((end, starts, le), {})
-        todo = sorted(i for i in ids if i not in cache)
-        if todo and starts:
-            t = schema.obs_minute
-            totals = [sa.func.sum(sa.case((t.c.minute >= s, t.c.count), else_=0)) for s in starts]
-            goods = [sa.func.sum(sa.case((sa.and_(t.c.minute >= s, t.c.le <= le), t.c.count), else_=0)) for s in starts]
-            n = len(starts)
-            for chunk in _chunks(todo, 900):
-                q = (
-                    sa.select(t.c.series_id, *goods, *totals)
-                    .where(t.c.series_id.in_(chunk), t.c.minute >= starts[0], t.c.minute < end)
-                    .group_by(t.c.series_id)
-                )
-                with db_errors("reading telemetry failed"), self.store.engine.connect() as conn:
-                    for row in conn.execute(q):
-                        vals = [int(x or 0) for x in row[1:]]
-                        cache[row[0]] = (vals[:n], vals[n:])
-            for i in todo:
-                cache.setdefault(i, ([0] * n, [0] * n))
-        return cache
+    def _load_counters(self, ids, starts: Sequence[int], end: int) -> None:
+        """Cache, per series and start, the sum of increments over ``[start, end)``: one pass."""
+        cache = self._counter_cache
+        todo, todo_starts = self._missing(cache, ids, starts, end)
+        if not todo:
+            return
+        t = schema.counter_minute
+        cols = [sa.func.sum(sa.case((t.c.minute >= st, t.c.value), else_=0)) for st in todo_starts]
+        for chunk in _chunks(todo, 900):
+            q = (
+                sa.select(t.c.series_id, *cols)
+                .where(t.c.series_id.in_(chunk), t.c.minute >= todo_starts[0], t.c.minute < end)
+                .group_by(t.c.series_id)
+            )
+            with db_errors("reading telemetry failed"), self.store.engine.connect() as conn:
+                for row in conn.execute(q):
+                    for st, x in zip(todo_starts, row[1:]):
+                        cache[(end, row[0], st)] = int(x or 0)
+        for i in todo:
+            for st in todo_starts:
+                cache.setdefault((end, i, st), 0)
+
+    def _load_observations(self, ids, starts: Sequence[int], end: int) -> None:
+        """Cache, per series and start, the bucket counts over ``[start, end)`` as sorted
+        (le, count) pairs: one pass answers every threshold."""
+        cache = self._obs_cache
+        todo, todo_starts = self._missing(cache, ids, starts, end)
+        if not todo:
+            return
+        t = schema.obs_minute
+        cols = [sa.func.sum(sa.case((t.c.minute >= st, t.c.count), else_=0)) for st in todo_starts]
+        got: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+        for chunk in _chunks(todo, 900):
+            q = (
+                sa.select(t.c.series_id, t.c.le, *cols)
+                .where(t.c.series_id.in_(chunk), t.c.minute >= todo_starts[0], t.c.minute < end)
+                .group_by(t.c.series_id, t.c.le)
+            )
+            with db_errors("reading telemetry failed"), self.store.engine.connect() as conn:
+                for row in conn.execute(q):
+                    for st, x in zip(todo_starts, row[2:]):
+                        if x:
+                            got.setdefault((end, row[0], st), []).append((row[1], int(x)))
+        for i in todo:
+            for st in todo_starts:
+                cache.setdefault((end, i, st), sorted(got.get((end, i, st), ())))
 
     # -- reads -------------------------------------------------------------------------------------
 
     def counter_sums(self, q: CounterQuery, starts: Sequence[int], end: int) -> list[int]:
-        key = tuple(sorted(set(starts)))
         ids = self._counter_ids(q)
-        cache = self._load_counters(ids, key, end)
-        pos = {s: i for i, s in enumerate(key)}
-        out = []
-        for s in starts:
-            j = pos[s]
-            out.append(sum(cache[i][j] for i in ids))
-        return out
+        self._load_counters(ids, starts, end)
+        cache = self._counter_cache
+        return [sum(cache[(end, i, st)] for i in ids) for st in starts]
 
     def observation_counts(self, q: ObservationQuery, starts: Sequence[int], end: int) -> list[tuple[int, int]]:
-        key = tuple(sorted(set(starts)))
         ids = self.ids(q.metric, "observation")
-        cache = self._load_observations(ids, key, end, q.le_ns)
-        pos = {s: i for i, s in enumerate(key)}
+        self._load_observations(ids, starts, end)
+        cache = self._obs_cache
         out = []
-        for s in starts:
-            j = pos[s]
-            out.append((sum(cache[i][0][j] for i in ids), sum(cache[i][1][j] for i in ids)))
+        for st in starts:
+            good = total = 0
+            for i in ids:
+                for le, n in cache[(end, i, st)]:
+                    total += n
+                    if le <= q.le_ns:
+                        good += n
+            out.append((good, total))
         return out
 
     def gauge_max(self, metric: Selector, start: int, end: int) -> np.ndarray:
