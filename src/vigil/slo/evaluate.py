@@ -18,7 +18,7 @@ from vigil.slo import math as m
 from vigil.slo.spec import SLO
 from vigil.slo.windows import Span, minute_to_datetime, span_at
 from vigil.telemetry.ingest import seconds_to_ns
-from vigil.telemetry.source import CounterQuery, ObservationQuery, Plan, Source
+from vigil.telemetry.source import CounterQuery, GaugeQuery, ObservationQuery, Plan, Source
 from vigil.units import format_duration
 
 BURN_WINDOWS: tuple[tuple[str, int], ...] = (
@@ -178,9 +178,11 @@ def evaluate_slos(slos: Sequence[SLO], source: Source, at: datetime) -> list[Slo
     spans = [span_at(s.window, at) for s in slos]
     plans: dict[int, Plan] = {}
     for slo, span in zip(slos, spans):
-        if slo.sli.freshness is not None:
-            continue
         plan = plans.setdefault(span.now, Plan(end=span.now))
+        if slo.sli.freshness is not None:
+            fetch_start, grid_end = _slice_range(slo, span)
+            plan.gauges.append(GaugeQuery(slo.sli.freshness.metric, fetch_start, grid_end))
+            continue
         plan.starts.extend(_starts(span))
         if slo.sli.ratio is not None:
             r = slo.sli.ratio
@@ -240,16 +242,25 @@ def evaluate_slo(slo: SLO, source: Source, at: datetime, span: Span | None = Non
     return SloStatus(slo, at, span, wc, bc, span.length_seconds, unit, warnings)
 
 
+def _slice_range(slo: SLO, span: Span) -> tuple[int, int]:
+    """The minutes a time-slice SLI reads: whole slices of the window so far and of the longest
+    burn-rate window. Slices are aligned to the window start (a rolling window's start moves with
+    ``now``)."""
+    f = slo.sli.freshness
+    assert f is not None
+    size = int(f.slice) // 60
+    grid_end = span.start + (span.elapsed // size) * size
+    longest = max(mins for _, mins in BURN_WINDOWS)
+    return min(span.start, grid_end - ((longest + size - 1) // size) * size), grid_end
+
+
 def _time_slices(slo: SLO, source: Source, span: Span, warnings: list[str]) -> tuple[Counts, dict[str, Counts]]:
     f = slo.sli.freshness
     assert f is not None
     size = int(f.slice) // 60
     threshold = float(f.threshold)
-    # slices are aligned to the window start; a rolling window's start moves with ``now``
     k = span.elapsed // size
-    grid_end = span.start + k * size
-    longest = max(mins for _, mins in BURN_WINDOWS)
-    fetch_start = min(span.start, grid_end - ((longest + size - 1) // size) * size)
+    fetch_start, grid_end = _slice_range(slo, span)
     arr = source.gauge_max(f.metric, fetch_start, grid_end)
     same, other = source.matched(f.metric, "gauge")
     if not same:

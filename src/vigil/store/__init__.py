@@ -23,7 +23,7 @@ from vigil.errors import StoreError
 from vigil.store import schema
 from vigil.telemetry.ingest import Rollup
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 MIGRATIONS = Path(__file__).parent / "migrations"
 DB_HINT = "check --db / VIGIL_DB, that the server is up and the path is writable"
 
@@ -230,6 +230,16 @@ class Store:
                     )
                     rows = [{"series_id": ids[(m, lj)], "minute": mi, "value": v} for (m, lj, mi), v in r.counters.items()]
                     conn.execute(stmt, sorted(rows, key=itemgetter("series_id", "minute")))
+                    hours: dict[tuple[int, int], int] = {}
+                    for row in rows:
+                        k = (row["series_id"], row["minute"] // 60)
+                        hours[k] = hours.get(k, 0) + row["value"]
+                    t = schema.counter_hour
+                    ins = self._insert(t)
+                    stmt = ins.on_conflict_do_update(
+                        index_elements=["series_id", "hour"], set_={"value": t.c.value + ins.excluded.value}
+                    )
+                    conn.execute(stmt, [{"series_id": k[0], "hour": k[1], "value": v} for k, v in sorted(hours.items())])
                 if r.observations:
                     t = schema.obs_minute
                     ins = self._insert(t)
@@ -241,6 +251,18 @@ class Store:
                         for (m, lj, mi, le), n in r.observations.items()
                     ]
                     conn.execute(stmt, sorted(rows, key=itemgetter("series_id", "minute", "le")))
+                    obs_hours: dict[tuple[int, int, int], int] = {}
+                    for row in rows:
+                        k3 = (row["series_id"], row["minute"] // 60, row["le"])
+                        obs_hours[k3] = obs_hours.get(k3, 0) + row["count"]
+                    t = schema.obs_hour
+                    ins = self._insert(t)
+                    stmt = ins.on_conflict_do_update(
+                        index_elements=["series_id", "hour", "le"], set_={"count": t.c.count + ins.excluded.count}
+                    )
+                    conn.execute(
+                        stmt, [{"series_id": k[0], "hour": k[1], "le": k[2], "count": v} for k, v in sorted(obs_hours.items())]
+                    )
                 if r.gauges:
                     t = schema.gauge_minute
                     ins = self._insert(t)
@@ -293,6 +315,9 @@ class Store:
         with db_errors("purging old telemetry failed"), self.engine.begin() as conn:
             for t in (schema.counter_minute, schema.obs_minute, schema.gauge_minute):
                 n += conn.execute(sa.delete(t).where(t.c.minute < minute)).rowcount or 0
+            # an hour goes once all its minutes are gone
+            for t in (schema.counter_hour, schema.obs_hour):
+                conn.execute(sa.delete(t).where(t.c.hour < minute // 60))
         return n
 
     # -- gate decisions ------------------------------------------------------------------------------

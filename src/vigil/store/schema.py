@@ -53,6 +53,27 @@ obs_minute = Table(
     sqlite_with_rowid=False,
 )
 
+# Hourly sums of the same rollups (hour = minute // 60), written in the same transaction as the
+# minutes: a 30-day window is ~720 hour rows per series plus the minutes at its two ragged ends.
+counter_hour = Table(
+    "counter_hour",
+    metadata,
+    Column("series_id", Integer, primary_key=True),
+    Column("hour", BigInteger, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+obs_hour = Table(
+    "obs_hour",
+    metadata,
+    Column("series_id", Integer, primary_key=True),
+    Column("hour", BigInteger, primary_key=True),
+    Column("le", BigInteger, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 gauge_minute = Table(
     "gauge_minute",
     metadata,
