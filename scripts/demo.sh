@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make demo: vigil serve on the example platform, fed by vigil simulate (3 days of history with an
-# API 5xx spike, then live traffic). Ctrl-C stops both cleanly.
+# make demo: vigil serve on the example platform, fed by vigil simulate: 30 days of history whose
+# last 20 hours carry an API 5xx spike (5% of requests), then live traffic with the spike going on.
+# 20 hours at 5% exhaust api-availability's monthly budget on any day of the month after ~14:00 of
+# the 1st, so the gate freezes api; every other service stays within its SLOs. Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIGIL=.venv/bin/vigil
@@ -32,13 +34,13 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "$URL/healthz" >/dev/null || { echo "vigil serve did not come up; see $STATE/serve.log"; exit 1; }
 
-echo "backfilling 3 days of simulated traffic (an API 5xx spike in the last hour)..."
-$VIGIL simulate --url "$URL" --token-file "$STATE/token" --from now-3d --scenario api-5xx-spike \
-  --incident-start now-1h --incident-duration 3h --seed 42 --live 2>"$STATE/simulate.log" &
+echo "backfilling 30 days of simulated traffic (about 3.4 million lines; an API 5xx spike in the last 20 hours)..."
+$VIGIL simulate --url "$URL" --token-file "$STATE/token" --from now-30d --scenario api-5xx-spike \
+  --incident-start now-20h --incident-duration 24h --seed 42 --live 2>"$STATE/simulate.log" &
 pids+=($!)
 # wait until the backfill has landed (the simulator logs when it goes live)
 for _ in $(seq 1 600); do
-  grep -q "live" "$STATE/simulate.log" 2>/dev/null && break
+  grep -q "going live" "$STATE/simulate.log" 2>/dev/null && break
   kill -0 "${pids[1]}" 2>/dev/null || { cat "$STATE/simulate.log"; exit 1; }
   sleep 0.5
 done
@@ -48,7 +50,7 @@ cat <<TXT
 vigil is serving $SPEC at $URL with simulated live traffic.
 
   SLO status:      $VIGIL slo status --spec $SPEC
-  deploy gate:     $VIGIL gate deploy --service api --spec $SPEC      (frozen: the spike burnt the budget)
+  deploy gate:     $VIGIL gate deploy --service api --spec $SPEC      (frozen: the spike exhausted the budget)
                    $VIGIL gate deploy --service checkout --spec $SPEC (allowed)
   gate record:     $VIGIL gate log --spec $SPEC
   JSON API:        curl -H "Authorization: Bearer \$(cat $STATE/token)" $URL/api/v1/slos

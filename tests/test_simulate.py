@@ -614,3 +614,30 @@ def test_http_sink_sleeps_through_the_injected_sleep():
     with pytest.raises(ExternalError, match="gave up after 1 attempts"):
         sink.flush(final=True)
     assert slept == []
+
+
+def test_sigterm_stops_live_mode_like_ctrl_c(tmp_path):
+    """`kill` (what make demo's cleanup sends) ends live mode cleanly: flushed, summarised, exit 0."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "live.ndjson"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigil.cli", "simulate", "--live", "--interval", "1s", "--out", str(out), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60  # a real process must start and emit: bounded wait
+        while time.monotonic() < deadline and not (out.exists() and out.stat().st_size > 0):
+            time.sleep(0.1)
+        assert out.stat().st_size > 0
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["stopped"] == "interrupted" and summary["lines"] > 0
+    assert out.read_bytes().endswith(b"\n")

@@ -126,7 +126,7 @@ def emit(data: Any, text: Callable[[], None] | str | None = None) -> None:
 def console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
 
 
 def require(cond: bool, message: str, hint: str | None = None) -> None:

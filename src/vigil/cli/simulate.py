@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from typing import BinaryIO
 
 import click
@@ -51,6 +53,18 @@ def _duration(text: str, flag: str, *, minimum: float = 0.0) -> float:
 
 def _scenario_help() -> str:
     return "; ".join(f"{s.name}: {s.summary}" for s in SCENARIOS.values())
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm_as_interrupt():
+    """`kill` stops the simulator as Ctrl-C does (flushed, summarised); returns the restorer."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 @click.command("simulate")
@@ -225,6 +239,7 @@ def simulate_cmd(
     }
     stopped = "end"
     code = exitcodes.OK
+    restore = _sigterm_as_interrupt()
     try:
         if start_s is not None and end_s is not None:
             summary["from"] = ts_text(start_s)
@@ -263,6 +278,7 @@ def simulate_cmd(
             }
             summary["to"] = ts_text(res.end)
     finally:
+        restore()
         if stream is not None and not to_stdout:
             stream.close()
         if client is not None:

@@ -10,7 +10,6 @@ from vigil.clock import isoformat
 from vigil.errors import NotFoundError
 from vigil.slo.evaluate import evaluate_slos
 from vigil.telemetry.source import EmbeddedSource
-from vigil.units import format_duration
 
 
 @click.group("slo")
@@ -20,6 +19,20 @@ def slo_group() -> None:
 
 def _pct(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x * 100:.{digits}f}%"
+
+
+def _human(seconds: float | None) -> str:
+    """Two units at most: 164d 22h, 5h 12m, 12m 30s, 45s."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s >= 365 * 86400:
+        return f"{s / (365 * 86400):.1f}y"
+    for unit, size, sub, subsize in (("d", 86400, "h", 3600), ("h", 3600, "m", 60), ("m", 60, "s", 1)):
+        if s >= size:
+            q, r = divmod(s, size)
+            return f"{q}{unit} {r // subsize}{sub}" if r // subsize else f"{q}{unit}"
+    return f"{s}s"
 
 
 def _rate(x: float | None) -> str:
@@ -55,7 +68,7 @@ def status_cmd(at: str | None, services: tuple[str, ...], names: tuple[str, ...]
     def text() -> None:
         from rich.table import Table
 
-        t = Table(title=f"SLO status at {data['at']}", title_justify="left")
+        t = Table(title=f"SLO status at {isoformat(when.replace(microsecond=0))}", title_justify="left")
         for col in ("SLO", "service", "objective", "window", "SLI", "budget used", "left", "burn 1h", "burn 6h", "exhausts in", "alerts", "state"):
             t.add_column(col, justify="right" if col in ("objective", "SLI", "budget used", "left", "burn 1h", "burn 6h", "exhausts in") else "left")
         for d in data["slos"]:
@@ -72,7 +85,7 @@ def status_cmd(at: str | None, services: tuple[str, ...], names: tuple[str, ...]
                 _pct(d["budget"]["remaining"], 1),
                 _rate(d["burn_rates"]["1h"]),
                 _rate(d["burn_rates"]["6h"]),
-                "-" if tte is None else format_duration(int(tte)),
+                _human(tte),
                 ",".join(d["mwmb_holding"]) or "-",
                 f"[{style}]{state}[/{style}]",
             )
