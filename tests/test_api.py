@@ -518,3 +518,26 @@ def test_schemathesis(case, live):
     case.call_and_validate(
         base_url=live.url, headers=AUTH, timeout=30, excluded_checks=[schemathesis.checks.positive_data_acceptance]
     )
+
+
+def test_vigil_push_url_sends_to_a_live_server(cli, live, tmp_path):
+    rows = [{"ts": "2026-11-20T11:30:00Z", "metric": "checkout_attempts", "labels": {"outcome": "success"}, "inc": 7}] * 3
+    f = tmp_path / "in.ndjson"
+    f.write_bytes(b"\n".join(json.dumps(r).encode() for r in rows) + b"\nnot json\n")
+    tok = tmp_path / "token"
+    tok.write_text(TOKEN)
+    r = cli("push", f, "--url", live.url, "--token-file", tok, "--json")
+    assert r.code == 2  # one line rejected
+    d = r.json()
+    assert d["accepted"] == 3 and d["rejected"] == 1 and d["errors"][0]["line"] == 4
+    tok.write_text("x" * 20)
+    r = cli("push", f, "--url", live.url, "--token-file", tok)
+    assert r.code == 2 and "missing or wrong API token" in r.err
+
+
+def test_vigil_push_url_refused_is_an_external_failure(cli, tmp_path):
+    f = tmp_path / "in.ndjson"
+    f.write_text('{"ts": "2026-11-20T11:30:00Z", "metric": "m", "inc": 1}\n')
+    r = cli("push", f, "--url", f"http://127.0.0.1:{_free_port()}", env={"VIGIL_TOKEN": TOKEN})
+    assert r.code == 3
+    assert "is `vigil serve` running at that address?" in r.err
