@@ -18,6 +18,10 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from vigil.deploy.canary.spec import CanarySpec
+from vigil.deploy.migrations.spec import MigrationsSpec
+from vigil.dr.drill_spec import DrillSpec
+from vigil.dr.spec import BackupsSpec
 from vigil.errors import SpecError, SpecIssue
 from vigil.model import SpecModel
 from vigil.slo.spec import SLO, Policy
@@ -44,6 +48,10 @@ class Spec(SpecModel):
     slos: list[SLO] = Field(default_factory=list, description="service level objectives")
     policy: Policy = Field(default_factory=Policy, description="the error-budget policy: freezes and overrides")
     telemetry: TelemetrySpec = Field(default_factory=TelemetrySpec, description="the embedded telemetry store")
+    canary: CanarySpec | None = Field(None, description="canary analysis and the canary deploy loop")
+    migrations: MigrationsSpec | None = Field(None, description="database migration safety: lint, verify, apply")
+    backups: BackupsSpec | None = Field(None, description="backups: PostgreSQL, Aurora, object storage, search")
+    drills: list[DrillSpec] = Field(default_factory=list, description="DR drills that measure the RTO and RPO achieved")
 
     def slo(self, name: str) -> SLO:
         for s in self.slos:

@@ -112,3 +112,8 @@ gate_decisions = Table(
     Column("decision", Text, nullable=False),  # the whole decision as JSON: freezes and inputs
     Index("ix_gate_decisions_service", "service", "id"),
 )
+
+
+# Capability tables live with their capability and register on the same metadata.
+from vigil.deploy.canary import tables as _canary_tables  # noqa: E402,F401
+from vigil.dr import tables as _dr_tables  # noqa: E402,F401

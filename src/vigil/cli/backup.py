@@ -1,0 +1,3 @@
+"""``vigil backup`` (placeholder until it lands)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""``vigil canary`` (placeholder until it lands)."""
+
+COMMANDS: list = []

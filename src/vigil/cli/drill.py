@@ -1,0 +1,3 @@
+"""``vigil drill`` (placeholder until it lands)."""
+
+COMMANDS: list = []

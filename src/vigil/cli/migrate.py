@@ -1,0 +1,3 @@
+"""``vigil migrate`` (placeholder until it lands)."""
+
+COMMANDS: list = []

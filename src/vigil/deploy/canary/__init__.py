@@ -1,0 +1,1 @@
+"""Canary analysis: an SLO-aware judge (deploy/canary/judge.py) and the deploy loop (run.py)."""

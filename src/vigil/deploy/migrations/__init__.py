@@ -1,0 +1,1 @@
+"""Migration safety: lint (pglast), verify against a Stage database, apply with a ledger."""

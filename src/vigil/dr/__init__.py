@@ -1,0 +1,1 @@
+"""Backups and DR drills: backup engines, drills that measure RTO and RPO, reports."""

@@ -1,0 +1,7 @@
+"""The ``drills:`` section (placeholder until DR drills land)."""
+
+from vigil.model import SpecModel
+
+
+class DrillSpec(SpecModel):
+    pass
