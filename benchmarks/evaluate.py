@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import _rss_mb, free_port  # noqa: E402
+from ingest import _rss_mb, serving  # noqa: E402
 
 from vigil.clock import isoformat, parse_time  # noqa: E402
 from vigil.slo.evaluate import evaluate_slos  # noqa: E402
@@ -110,23 +110,7 @@ def main() -> None:
         t_cli = run([*VIGIL, "slo", "status", "--json", "--spec", str(spec_path), "--db", db], env)
         print(f"vigil slo status --json (whole command, process start included): {t_cli * 1000:.0f} ms")
 
-        port = free_port()
-        proc = subprocess.Popen(
-            [*VIGIL, "serve", "--spec", str(spec_path), "--db", db, "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("vigil serve did not start within 30 s")
-                time.sleep(0.1)
+        with serving(spec_path, db, env) as (base, pid):
             h = {"Authorization": f"Bearer {TOKEN}"}
             api_times = []
             for _ in range(5):
@@ -135,10 +119,7 @@ def main() -> None:
                 api_times.append(time.perf_counter() - t0)
                 r.raise_for_status()
             print(f"GET /api/v1/slos (100 SLOs): median of 5 {statistics.median(api_times) * 1000:.0f} ms")
-            print(f"vigil serve resident memory after those requests: {_rss_mb(proc.pid):.0f} MB")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            print(f"vigil serve resident memory after those requests: {_rss_mb(pid):.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -8,6 +8,7 @@ telemetry (a counter `inc: 1`, an observation without `count`, or a gauge `set`)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -65,12 +67,12 @@ def bench_push(data: Path, n: int, work: Path) -> float:
     return n / dt
 
 
-def bench_http(data: Path, n: int, work: Path, batch_lines: int = 20000) -> tuple[float, float]:
-    env = dict(os.environ, VIGIL_NOW=NOW, VIGIL_TOKEN="benchmark-token-0123456789")
+@contextlib.contextmanager
+def serving(spec: Path, db: str, env: dict) -> Iterator[tuple[str, int]]:
+    """`vigil serve` in a subprocess on a free loopback port: yields (base URL, pid)."""
     port = free_port()
-    db = f"sqlite:///{work / 'http.db'}"
     proc = subprocess.Popen(
-        [*VIGIL, "serve", "--spec", str(SPEC), "--db", db, "--port", str(port)],
+        [*VIGIL, "serve", "--spec", str(spec), "--db", db, "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -85,6 +87,15 @@ def bench_http(data: Path, n: int, work: Path, batch_lines: int = 20000) -> tupl
             if time.monotonic() > deadline:
                 raise SystemExit("vigil serve did not start within 30 s")
             time.sleep(0.1)
+        yield base, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def bench_http(data: Path, n: int, work: Path, batch_lines: int = 20000) -> tuple[float, float]:
+    env = dict(os.environ, VIGIL_NOW=NOW, VIGIL_TOKEN="benchmark-token-0123456789")
+    with serving(SPEC, f"sqlite:///{work / 'http.db'}", env) as (base, pid):
         lines = data.read_bytes().splitlines(keepends=True)
         bodies = [b"".join(lines[i : i + batch_lines]) for i in range(0, len(lines), batch_lines)]
         headers = {"Authorization": "Bearer benchmark-token-0123456789", "Content-Type": "application/x-ndjson"}
@@ -95,11 +106,7 @@ def bench_http(data: Path, n: int, work: Path, batch_lines: int = 20000) -> tupl
                 r.raise_for_status()
                 assert r.json()["rejected"] == 0, r.text[:500]
             dt = time.perf_counter() - t0
-        rss = _rss_mb(proc.pid)
-        return n / dt, rss
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        return n / dt, _rss_mb(pid)
 
 
 def _rss_mb(pid: int) -> float:

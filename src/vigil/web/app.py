@@ -196,18 +196,16 @@ def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, ma
         with write_lock:
             return _gate(service, label, reason, at, actor)
 
-    @app.post(
-        "/api/v1/gate", summary="Ask the deploy gate (same as GET)", description=gate_doc, dependencies=[Auth], responses=_errors(400, 401, 404)
+    app.add_api_route(
+        "/api/v1/gate",
+        gate_get,
+        methods=["POST"],
+        name="gate_post",
+        summary="Ask the deploy gate (same as GET)",
+        description=gate_doc,
+        dependencies=[Auth],
+        responses=_errors(400, 401, 404),
     )
-    def gate_post(
-        service: Annotated[str, Query(min_length=1, max_length=128)],
-        label: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
-        reason: Annotated[str | None, Query(max_length=2000)] = None,
-        at: Annotated[str | None, Query(max_length=64)] = None,
-        actor: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> dict:
-        with write_lock:
-            return _gate(service, label, reason, at, actor)
 
     @app.get("/api/v1/gate/log", summary="Recorded gate decisions, newest first", dependencies=[Auth], responses=_errors(400, 401))
     def gate_log(
