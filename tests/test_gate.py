@@ -158,3 +158,44 @@ def test_gate_cli_exit_codes_and_log(cli, tmp_path):
     ]
     r = cli("gate", "log", "--spec", spec_file, "--service", "api", now=now)
     assert r.code == 0 and "override" in r.out and "CVE fix" in r.out
+
+
+def test_release_verdicts_block_the_deploy_and_no_label_passes_a_block(store):
+    from vigil.deploy.verdicts import latest_verdicts, record_verdict
+
+    policy = POLICY.replace("overrides: {labels: [security, p0]}", "overrides: {labels: [security, p0]}\n  require_verdicts: [migration]")
+    spec = spec_with(SLOS, policy)
+    loaded = LoadedSpec(spec, None, "0" * 64)
+    at = t("2026-11-20T00:00:00Z")
+    d = gate_deploy(loaded, store, "api", at, decided_at=at)
+    assert not d.allowed and "pass --release" in d.blocks[0]
+    d = gate_deploy(loaded, store, "api", at, decided_at=at, release="v2")
+    assert not d.allowed and d.blocks == ["no migration verdict recorded for release 'v2' (the policy requires one)"]
+    record_verdict(store, "migration", "api", "v2", "fail", "backward compatibility: SELECT name FROM users failed", {}, at)
+    d = gate_deploy(loaded, store, "api", at, decided_at=at, release="v2", labels=["security"], reason="hotfix")
+    assert not d.allowed
+    assert "migration verdict for release 'v2' is fail" in d.blocks[0] and "SELECT name FROM users" in d.blocks[0]
+    record_verdict(store, "migration", "api", "v2", "pass", "all checks passed", {}, at)
+    record_verdict(store, "canary", "api", "v2", "marginal", "score 80", {}, at)
+    d = gate_deploy(loaded, store, "api", at, decided_at=at, release="v2")
+    assert not d.allowed and d.blocks == [d.blocks[0]] and "canary verdict for release 'v2' is marginal" in d.blocks[0]
+    record_verdict(store, "canary", "api", "v2", "pass", "score 100", {}, at)
+    d = gate_deploy(loaded, store, "api", at, decided_at=at, release="v2")
+    assert d.allowed and d.blocks == [] and [v.kind for v in d.verdicts] == ["canary", "migration"]
+    assert set(latest_verdicts(store, "api", "v2")) == {"canary", "migration"}
+    assert latest_verdicts(store, "checkout", "v2") == {}
+    dd = d.to_dict()
+    assert dd["release"] == "v2" and dd["verdicts"][1]["verdict"] == "pass"
+
+
+def test_gate_cli_release_blocked(cli, tmp_path):
+    from vigil.deploy.verdicts import record_verdict
+    from vigil.store import open_store
+
+    spec_file = tmp_path / "vigil.yaml"
+    spec_file.write_text(f"version: 1\nservices: {{api: {{}}, checkout: {{}}}}\nslos:\n{SLOS}\n{POLICY}")
+    s = open_store(f"sqlite:///{tmp_path / '.vigil' / 'vigil.db'}")
+    record_verdict(s, "migration", "api", "r42", "fail", "down migration does not restore the schema", {}, t("2026-11-20T00:00:00Z"))
+    s.close()
+    r = cli("gate", "deploy", "--service", "api", "--release", "r42", "--spec", spec_file, now="2026-11-20T00:00:00Z")
+    assert r.code == 1 and r.out.startswith("BLOCKED api") and "down migration does not restore the schema" in r.out

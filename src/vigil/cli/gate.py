@@ -31,19 +31,23 @@ def _actor() -> str | None:
 @click.option("--service", required=True, metavar="NAME", help="the service about to deploy")
 @click.option("--label", "labels", multiple=True, metavar="LABEL", help="a deploy label; an override label of the policy passes a freeze (repeatable)")
 @click.option("--reason", metavar="TEXT", help="why; mandatory with an override label, recorded")
+@click.option("--release", metavar="ID", help="the release being deployed: its recorded migration and canary verdicts count")
 @at_option
 @spec_option
 @db_option
 @json_option
-def deploy_cmd(service: str, labels: tuple[str, ...], reason: str | None, at: str | None) -> int:
+def deploy_cmd(service: str, labels: tuple[str, ...], reason: str | None, release: str | None, at: str | None) -> int:
     """Exit 0 when the deploy may go, 1 when frozen (naming the rule, the SLO and the numbers)."""
     e = env()
     d = gate_deploy(
-        e.loaded, e.store, service, e.at(at), decided_at=e.clock.now(), labels=labels, reason=reason, actor=_actor()
+        e.loaded, e.store, service, e.at(at), decided_at=e.clock.now(), labels=labels, reason=reason, actor=_actor(),
+        release=release,
     )
 
     def text() -> None:
-        if d.allowed and d.overridden:
+        if not d.allowed and d.blocks:
+            click.echo(f"BLOCKED {service}: a deploy check did not pass")
+        elif d.allowed and d.overridden:
             click.echo(f"ALLOWED (override) {service}: deploy passes the freeze")
         elif d.allowed:
             click.echo(f"ALLOWED {service}: no freeze holds")

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Sequence
 
 from vigil.clock import isoformat
+from vigil.deploy.verdicts import Verdict, latest_verdicts
 from vigil.errors import NotFoundError, UsageError
 from vigil.slo.evaluate import SloStatus, evaluate_slos
 from vigil.slo.spec import FreezeRule, Policy
@@ -72,6 +73,9 @@ class GateDecision:
     inputs: list[dict]
     warnings: list[str] = field(default_factory=list)
     id: int | None = None
+    release: str | None = None
+    verdicts: list[Verdict] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)
 
     @property
     def frozen(self) -> bool:
@@ -79,7 +83,7 @@ class GateDecision:
 
     @property
     def reasons(self) -> list[str]:
-        out = [f.message for f in self.freezes]
+        out = list(self.blocks) + [f.message for f in self.freezes]
         if self.overridden:
             out.append(f"override: label {self.override_label!r} passes the freeze; reason: {self.reason}")
         elif self.freezes and self.labels:
@@ -101,6 +105,9 @@ class GateDecision:
             "reasons": self.reasons,
             "freezes": [f.to_dict() for f in self.freezes],
             "slos": self.inputs,
+            "release": self.release,
+            "verdicts": [v.to_dict() for v in self.verdicts],
+            "blocks": self.blocks,
             "warnings": self.warnings,
             "decision_id": self.id,
         }
@@ -136,8 +143,12 @@ def decide(
     *,
     labels: Sequence[str] = (),
     reason: str | None = None,
+    release: str | None = None,
+    verdicts: dict[str, Verdict] | None = None,
 ) -> GateDecision:
-    """Pure: the freezes that hold for ``service`` and whether an override passes them."""
+    """Pure: the freezes that hold for ``service`` and whether an override passes them, and the
+    deploy-check verdicts of ``release`` (a failed, inconclusive or required-but-missing verdict
+    blocks the deploy; no override label passes a block)."""
     freezes: list[Freeze] = []
     for i, rule in enumerate(policy.freeze):
         for st in statuses:
@@ -175,9 +186,40 @@ def decide(
         if st.slo.service == service or any(r.scope == "global" for r in policy.freeze)
     ]
     warnings = [f"SLO {st.slo.name} has no data; it cannot freeze a deploy" for st in statuses if st.no_data and st.slo.service == service]
+    blocks = verdict_blocks(policy, release, verdicts or {})
     return GateDecision(
-        service, at, not freezes or overridden, freezes, labels, reason, overridden, override_label, inputs, warnings
+        service,
+        at,
+        (not freezes or overridden) and not blocks,
+        freezes,
+        labels,
+        reason,
+        overridden,
+        override_label,
+        inputs,
+        warnings,
+        release=release,
+        verdicts=sorted((verdicts or {}).values(), key=lambda v: v.kind),
+        blocks=blocks,
     )
+
+
+def verdict_blocks(policy: Policy, release: str | None, verdicts: dict[str, Verdict]) -> list[str]:
+    """Why the recorded verdicts of a release block its deploy (empty: they don't)."""
+    out: list[str] = []
+    if release is None:
+        if policy.require_verdicts:
+            out.append(
+                f"the policy requires {' and '.join(policy.require_verdicts)} verdicts: pass --release to name the release"
+            )
+        return out
+    for kind in sorted(set(policy.require_verdicts) | set(verdicts)):
+        v = verdicts.get(kind)
+        if v is None:
+            out.append(f"no {kind} verdict recorded for release {release!r} (the policy requires one)")
+        elif not v.passed:
+            out.append(f"{kind} verdict for release {release!r} is {v.verdict} (#{v.id}, {v.recorded_at}): {v.summary}")
+    return out
 
 
 def gate_deploy(
@@ -190,8 +232,9 @@ def gate_deploy(
     labels: Sequence[str] = (),
     reason: str | None = None,
     actor: str | None = None,
+    release: str | None = None,
 ) -> GateDecision:
-    """Evaluate the SLOs, decide, and record the decision with its inputs."""
+    """Evaluate the SLOs, read the release's verdicts, decide, and record the decision with its inputs."""
     spec: Spec = loaded.spec
     if service not in spec.services:
         raise NotFoundError(
@@ -201,7 +244,8 @@ def gate_deploy(
     if reason is not None and len(reason) > 2000:
         raise UsageError("the reason is longer than 2000 characters")
     statuses = evaluate_slos(spec.slos, EmbeddedSource(store), at)
-    d = decide(spec.policy, statuses, service, at, labels=labels, reason=reason)
+    verdicts = latest_verdicts(store, service, release) if release else {}
+    d = decide(spec.policy, statuses, service, at, labels=labels, reason=reason, release=release, verdicts=verdicts)
     d.id = store.record_gate_decision(
         {
             "at": isoformat(at),

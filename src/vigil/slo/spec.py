@@ -196,3 +196,8 @@ class Overrides(SpecModel):
 class Policy(SpecModel):
     freeze: list[FreezeRule] = Field(default_factory=list, description="rules that freeze deploys")
     overrides: Overrides = Field(default_factory=Overrides, description="how a deploy may pass a freeze")
+    require_verdicts: list[Literal["migration", "canary"]] = Field(
+        default_factory=list,
+        description="verdicts the gate requires to pass for the release being deployed (`--release`); "
+        "a failed, missing or inconclusive one blocks the deploy and no override label passes it",
+    )

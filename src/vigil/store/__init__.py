@@ -23,7 +23,7 @@ from vigil.errors import StoreError
 from vigil.store import schema
 from vigil.telemetry.ingest import Rollup
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 MIGRATIONS = Path(__file__).parent / "migrations"
 DB_HINT = "check --db / VIGIL_DB, that the server is up and the path is writable"
 

@@ -117,3 +117,4 @@ gate_decisions = Table(
 # Capability tables live with their capability and register on the same metadata.
 from vigil.deploy.canary import tables as _canary_tables  # noqa: E402,F401
 from vigil.dr import tables as _dr_tables  # noqa: E402,F401
+from vigil.deploy import verdict_tables as _verdict_tables  # noqa: E402,F401

@@ -177,9 +177,11 @@ def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, ma
         statuses = evaluate_slos(chosen, EmbeddedSource(store), when)  # type: ignore[arg-type]
         return {"at": isoformat(when), "slos": [s.to_dict() for s in statuses]}  # type: ignore[arg-type]
 
-    def _gate(service: str, label: list[str], reason: str | None, at: str | None, actor: str | None) -> dict:
+    def _gate(
+        service: str, label: list[str], reason: str | None, at: str | None, actor: str | None, release: str | None
+    ) -> dict:
         d = gate_deploy(
-            loaded, store, service, _at(at), decided_at=clock.now(), labels=label, reason=reason, actor=actor  # type: ignore[arg-type]
+            loaded, store, service, _at(at), decided_at=clock.now(), labels=label, reason=reason, actor=actor, release=release  # type: ignore[arg-type]
         )
         return d.to_dict()
 
@@ -192,9 +194,10 @@ def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, ma
         reason: Annotated[str | None, Query(max_length=2000)] = None,
         at: Annotated[str | None, Query(max_length=64)] = None,
         actor: Annotated[str | None, Query(max_length=200)] = None,
+        release: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     ) -> dict:
         with write_lock:
-            return _gate(service, label, reason, at, actor)
+            return _gate(service, label, reason, at, actor, release)
 
     app.add_api_route(
         "/api/v1/gate",
