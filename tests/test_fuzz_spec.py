@@ -289,7 +289,7 @@ def test_unknown_key_did_you_mean():
 
 def test_unknown_top_level_key_lists_the_allowed_ones():
     (i,) = issues_of(CONTRACT_SPEC + "zzz: 1\n")
-    assert i.line == 30 and "allowed here: policy, services, slos, telemetry, version" in i.message
+    assert i.line == 30 and "allowed here: backups, canary, drills, migrations, policy, services, slos, telemetry, version" in i.message
 
 
 def test_unknown_service():

@@ -1,3 +1,134 @@
-"""``vigil migrate`` (placeholder until it lands)."""
+"""``vigil migrate``: migration safety. ``lint`` lives here; ``verify``, ``apply`` and ``status``
+are registered onto :data:`migrate_group` by :mod:`vigil.cli.migrate_run` (imported at the end)."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from vigil import exitcodes
+from vigil.cli.common import emit, env, json_option, spec_option
+from vigil.errors import UsageError
+
+
+@click.group("migrate")
+def migrate_group() -> None:
+    """Database migration safety: lint SQL migrations, verify them on Stage, apply them with a ledger.
+
+    Migrations are files <version>_<name>.sql (optional <version>_<name>.down.sql) in the spec's
+    `migrations.dir`; each runs in one transaction unless its first line is
+    `-- vigil:no-transaction`.
+    """
+
+
+def _display(p: Path) -> str:
+    """A path as findings show it: relative to the working directory when it is below it."""
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve())) if p.is_absolute() else os.path.normpath(str(p))
+    except ValueError:
+        return str(p)
+
+
+@migrate_group.command("lint")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default=None,
+    help="output: text (default), json (same as --json), or sarif (SARIF 2.1.0 for code scanning)",
+)  # fmt: skip
+@click.option("--list-rules", is_flag=True, help="print the rules (id, severity, what, fix) and exit")
+@spec_option
+@json_option
+def lint_cmd(paths: tuple[str, ...], fmt: str | None, list_rules: bool) -> int:
+    """Lint SQL migrations for blocking locks, table rewrites and breaking changes.
+
+    PATH is a .sql file or a directory (its *.sql files but *.down.sql, not recursive). Without
+    PATH, lints the spec's `migrations.dir`. The spec's `migrations.lint` and `suppressions` apply
+    when a spec is found. Inline suppression:
+    `-- vigil:ignore RULE reason="why" expires=YYYY-MM-DD` before the statement.
+    Exit 1 when any finding has severity error.
+    """
+    from vigil.deploy.migrations.files import load_migrations
+    from vigil.deploy.migrations.lint import LintConfig, lint_migrations, lint_paths
+    from vigil.deploy.migrations.rules import RULES
+
+    e = env()
+    if fmt is None:
+        fmt = "json" if e.json_mode else "text"
+    elif e.json_mode and fmt != "json":
+        raise UsageError(f"--json and --format {fmt} disagree", hint="use one of them: --json is --format json")
+    e.json_mode = fmt == "json"
+
+    if list_rules:
+        rules = [
+            {"id": r.id, "severity": r.severity, "group": r.group, "what": r.summary, "why": r.why, "fix": r.fix}
+            for r in RULES.values()
+        ]
+        emit({"rules": rules}, lambda: [click.echo(f"{r['id']:<30} {r['severity']:<8} {r['what']}") for r in rules])
+        return exitcodes.OK
+
+    mspec = None
+    spec_dir = Path(".")
+    explicit = e.spec_path != "vigil.yaml"  # --spec or $VIGIL_SPEC given: it must load
+    if not paths or explicit or os.path.exists(e.spec_path):
+        loaded = e.loaded  # a missing or invalid spec is a usage error (exit 2) with file and line
+        mspec = loaded.spec.migrations
+        spec_dir = (loaded.path or Path(e.spec_path)).parent
+    config = LintConfig.from_spec(mspec, today=e.clock.now().date())
+
+    if paths:
+        missing = [p for p in paths if not os.path.exists(p)]
+        if missing:
+            raise UsageError(
+                f"path not found: {', '.join(missing)}", hint="pass .sql files or directories of migrations"
+            )
+        report = lint_paths(list(paths), config, display=_display)
+    else:
+        if mspec is None:
+            raise UsageError(
+                f"{e.spec_path} has no `migrations:` section and no PATH was given",
+                hint="pass PATH (a .sql file or a directory), or add `migrations: {dir: migrations}` to the spec",
+            )
+        migrations = load_migrations(spec_dir / mspec.dir)
+        report = lint_migrations(migrations, config, display=_display)
+
+    if fmt == "sarif":
+        from vigil.deploy.migrations.sarif import to_sarif
+
+        click.echo(json.dumps(to_sarif(report), indent=2))
+    else:
+        emit(report.to_dict(), lambda: _text(report))
+    return exitcodes.OK if report.ok else exitcodes.NO
+
+
+def _text(report) -> None:
+    for f in report.findings:
+        click.echo(str(f))
+        click.echo(f"    fix: {f.fix}")
+    if report.findings:
+        click.echo("")
+    for m in report.migrations:
+        tx = "" if m.transaction else ", no transaction"
+        click.echo(f"{m.file}: {m.cls} ({m.statements} statement{'s' if m.statements != 1 else ''}{tx}): {m.why}")
+    for s in report.suppressed:
+        click.echo(
+            f"suppressed {s.finding.file}:{s.finding.line} {s.finding.rule} until {s.expires.isoformat()}: {s.reason} ({s.source})"
+        )
+    n = len(report.migrations)
+    errors, warnings, info = report.count("error"), report.count("warning"), report.count("info")
+    verdict = "ok" if report.ok else "FAILED"
+    click.echo(
+        f"{verdict}: {n} file{'s' if n != 1 else ''}, {report.statements} statements: {errors} error{'s' if errors != 1 else ''}, "
+        f"{warnings} warning{'s' if warnings != 1 else ''}, {info} info, {len(report.suppressed)} suppressed"
+    )
+
+
+COMMANDS = [migrate_group]
+
+try:
+    import vigil.cli.migrate_run  # noqa: F401,E402  (registers verify / apply / status)
+except ModuleNotFoundError as _e:  # only a missing migrate_run is fine; anything else is a real error
+    if _e.name != "vigil.cli.migrate_run":
+        raise

@@ -1,0 +1,283 @@
+"""The catalog of ``vigil migrate lint`` rules: id, default severity, what it catches, why, the fix.
+
+Pure data (no pglast import), so the spec can validate rule ids cheaply. The checks themselves are
+in :mod:`vigil.deploy.migrations.lint`. Severities: ``error`` blocks or breaks production (a table
+rewrite, a long ACCESS EXCLUSIVE lock, a change the running app version cannot survive),
+``warning`` is risky, ``info`` is a note. The target is PostgreSQL 12 or later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: str
+    group: str
+    summary: str
+    why: str
+    fix: str
+    locked: bool = False
+    """Locked rules cannot be disabled, re-graded or suppressed (parse errors, bad suppressions)."""
+
+
+_RULES = [
+    # --- blocking locks and table rewrites ------------------------------------------------------
+    Rule(
+        "index-not-concurrent",
+        "error",
+        "locks",
+        "CREATE INDEX without CONCURRENTLY on an existing table",
+        "A plain CREATE INDEX holds a SHARE lock on the table for the whole build: every INSERT, UPDATE "
+        "and DELETE waits, for minutes on a big table.",
+        "CREATE INDEX CONCURRENTLY in its own migration file that starts with `-- vigil:no-transaction`.",
+    ),
+    Rule(
+        "drop-index-not-concurrent",
+        "warning",
+        "locks",
+        "DROP INDEX without CONCURRENTLY",
+        "A plain DROP INDEX takes an ACCESS EXCLUSIVE lock on the index's table; behind a long query it "
+        "queues every read and write of the table.",
+        "DROP INDEX CONCURRENTLY in its own migration file that starts with `-- vigil:no-transaction`.",
+    ),
+    Rule(
+        "concurrently-in-transaction",
+        "error",
+        "locks",
+        "a CONCURRENTLY statement in a migration the runner wraps in a transaction",
+        "CREATE/DROP INDEX CONCURRENTLY and REINDEX CONCURRENTLY cannot run inside a transaction block; "
+        "the migration fails on apply.",
+        "Move the statement to its own migration file whose first line is `-- vigil:no-transaction`.",
+    ),
+    Rule(
+        "no-transaction-mixed",
+        "warning",
+        "locks",
+        "a `-- vigil:no-transaction` file that also holds ordinary DDL or data changes",
+        "Without a transaction a failure half-way leaves the earlier statements applied and the migration "
+        "unrecorded; only statements that cannot run in a transaction belong there.",
+        "Keep only the CONCURRENTLY statements (and SETs) in the no-transaction file; move the rest to "
+        "a normal migration.",
+    ),
+    Rule(
+        "explicit-transaction",
+        "error",
+        "locks",
+        "BEGIN / COMMIT / ROLLBACK / SAVEPOINT in a migration file",
+        "The runner owns the transaction (one per file); a COMMIT inside the file ends it early, so a later "
+        "failure leaves the schema half-migrated and the ledger wrong.",
+        "Remove the transaction statements; split the file if parts must commit separately.",
+    ),
+    Rule(
+        "add-column-volatile-default",
+        "error",
+        "rewrite",
+        "ADD COLUMN with a volatile default (random(), gen_random_uuid(), clock_timestamp(), serial, "
+        "identity, GENERATED ... STORED)",
+        "PostgreSQL 11+ adds a column with a constant or stable default without touching rows, but a "
+        "volatile default (or a serial, identity or stored generated column) is computed per row: the "
+        "whole table is rewritten under an ACCESS EXCLUSIVE lock.",
+        "Add the column without a default (or with a constant one), SET DEFAULT for new rows, backfill "
+        "existing rows in batches from a job, then tighten.",
+    ),
+    Rule(
+        "add-column-unknown-default",
+        "warning",
+        "rewrite",
+        "ADD COLUMN whose default calls a function vigil does not know",
+        "If the function is VOLATILE, PostgreSQL rewrites the whole table under an ACCESS EXCLUSIVE lock; "
+        "lint cannot see the function's volatility.",
+        "Check the function's volatility (`\\df+`); if VOLATILE, add the column without a default and "
+        "backfill; if IMMUTABLE or STABLE, suppress with that reason.",
+    ),
+    Rule(
+        "alter-column-type",
+        "error",
+        "rewrite",
+        "ALTER COLUMN ... TYPE on an existing table",
+        "Changing a column's type rewrites the table and its indexes under an ACCESS EXCLUSIVE lock "
+        "(except binary-compatible changes such as varchar(n) -> varchar(m > n) or -> text), and the "
+        "running app may not read the new type.",
+        "Expand/contract: add a column of the new type, dual-write, backfill in batches, switch reads, "
+        "then drop the old column in a later release. For a binary-compatible widening, suppress with that reason.",
+    ),
+    Rule(
+        "set-not-null",
+        "error",
+        "locks",
+        "ALTER COLUMN ... SET NOT NULL without a validated CHECK (col IS NOT NULL) first",
+        "SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock to prove no NULL exists. "
+        "PostgreSQL 12+ skips the scan when a validated CHECK (col IS NOT NULL) constraint already proves it.",
+        "Migration 1: ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID. Migration 2: VALIDATE CONSTRAINT c "
+        "(a SHARE UPDATE EXCLUSIVE lock; writes continue). Migration 3: SET NOT NULL (no scan), then DROP CONSTRAINT c.",
+    ),
+    Rule(
+        "add-constraint-not-valid",
+        "error",
+        "locks",
+        "ADD CONSTRAINT CHECK / FOREIGN KEY without NOT VALID on an existing table",
+        "Adding a validated CHECK or FOREIGN KEY scans the whole table (and for a foreign key the "
+        "referenced one) while holding a lock that blocks writes.",
+        "ADD CONSTRAINT ... NOT VALID (instant; enforced for new rows), then VALIDATE CONSTRAINT in a "
+        "separate migration (SHARE UPDATE EXCLUSIVE: reads and writes continue).",
+    ),
+    Rule(
+        "add-unique-constraint",
+        "error",
+        "locks",
+        "ADD CONSTRAINT UNIQUE / PRIMARY KEY / EXCLUDE that builds its index under the table lock",
+        "The constraint builds a unique index while holding an ACCESS EXCLUSIVE lock: no reads or writes "
+        "for the whole build.",
+        "CREATE UNIQUE INDEX CONCURRENTLY idx ON t (cols) in a no-transaction migration, then "
+        "ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX idx (or PRIMARY KEY USING INDEX).",
+    ),
+    # --- non-additive changes -------------------------------------------------------------------
+    Rule(
+        "drop-table",
+        "error",
+        "breaking",
+        "DROP TABLE (or view, materialized view) the running app may still use",
+        "The version of the app running during and right after the deploy still reads and writes it; "
+        "dropping is a contract step that must come after no deployed code uses the object.",
+        "Stop using the table in a release first, verify (vigil migrate verify with the previous query suite), "
+        "then drop it in a later migration and suppress this finding with that reason and an expiry.",
+    ),
+    Rule(
+        "drop-column",
+        "error",
+        "breaking",
+        "ALTER TABLE ... DROP COLUMN the running app may still use",
+        "The running app version still selects or inserts the column: its queries fail the moment the "
+        "migration commits.",
+        "Release code that no longer reads or writes the column (for ORMs: mark it ignored), then drop it in a "
+        "later migration and suppress with that reason and an expiry.",
+    ),
+    Rule(
+        "rename-table",
+        "error",
+        "breaking",
+        "ALTER TABLE ... RENAME TO",
+        "Every query of the running app version that names the table fails after the rename.",
+        "Expand/contract: create the new table (or a view with the new name over the old table), dual-write, "
+        "switch reads, and drop the old name in a later release.",
+    ),
+    Rule(
+        "rename-column",
+        "error",
+        "breaking",
+        "ALTER TABLE ... RENAME COLUMN",
+        "Every query of the running app version that names the column fails after the rename.",
+        "Expand/contract: add the new column, dual-write, backfill, switch reads, drop the old column later.",
+    ),
+    Rule(
+        "add-column-required",
+        "error",
+        "breaking",
+        "ADD COLUMN ... NOT NULL without a DEFAULT on an existing table",
+        "It fails on a table that has rows, and the running app's INSERTs (which do not know the column) "
+        "fail once it exists.",
+        "Add the column nullable (or NOT NULL with a constant DEFAULT), backfill, then tighten with the "
+        "CHECK NOT VALID / VALIDATE / SET NOT NULL sequence.",
+    ),
+    Rule(
+        "truncate",
+        "error",
+        "breaking",
+        "TRUNCATE in a migration",
+        "TRUNCATE deletes every row under an ACCESS EXCLUSIVE lock; the data is gone for the running app too.",
+        "Delete data from a job with a reviewed plan; if the table is really disposable, suppress with that reason.",
+    ),
+    Rule(
+        "drop-object",
+        "warning",
+        "breaking",
+        "DROP of a schema, type, function, sequence, trigger or other object",
+        "The running app or other objects may depend on it; CASCADE drops dependents silently.",
+        "Drop only what no deployed code uses, in a contract migration after the release that stopped "
+        "using it; avoid CASCADE.",
+    ),
+    # --- timeouts -------------------------------------------------------------------------------
+    Rule(
+        "missing-lock-timeout",
+        "warning",
+        "timeouts",
+        "a migration that locks existing tables without a lock_timeout",
+        "A DDL statement waiting for its lock behind one long query makes every later query on the table "
+        "wait behind it: a short migration becomes an outage. lock_timeout makes it give up instead.",
+        "SET lock_timeout = '5s'; at the top of the file (or set `migrations.lock_timeout` in the spec, "
+        "which the runner applies), and retry the migration if it times out.",
+    ),
+    Rule(
+        "missing-statement-timeout",
+        "warning",
+        "timeouts",
+        "a migration that locks existing tables without a statement_timeout",
+        "Without a statement_timeout a slow statement holds its locks for as long as it runs.",
+        "SET statement_timeout = '15min'; at the top of the file (or set `migrations.statement_timeout` "
+        "in the spec, which the runner applies).",
+    ),
+    # --- data -----------------------------------------------------------------------------------
+    Rule(
+        "backfill-in-migration",
+        "warning",
+        "data",
+        "UPDATE / DELETE / INSERT ... SELECT in a schema migration",
+        "A backfill in the migration's transaction locks every row it touches until commit, for as long "
+        "as the table is big, and its run time depends on production data.",
+        "Backfill from a job in batches (e.g. 1,000 rows per transaction by primary key range) between "
+        "the expand and the contract migrations.",
+    ),
+    # --- the linter itself ----------------------------------------------------------------------
+    Rule(
+        "parse-error",
+        "error",
+        "input",
+        "SQL the PostgreSQL parser rejects",
+        "PostgreSQL will reject it too, and lint could not check the statement.",
+        "Fix the syntax at the line shown (the parser's message names the token).",
+        locked=True,
+    ),
+    Rule(
+        "file-invalid",
+        "error",
+        "input",
+        "a migration file that cannot be read (too large, not UTF-8, NUL bytes)",
+        "vigil cannot lint what it cannot read, and PostgreSQL would not run it.",
+        "Save the file as UTF-8 text under the size limit; split large migrations; load bulk data with COPY from a job.",
+        locked=True,
+    ),
+    Rule(
+        "suppression-invalid",
+        "error",
+        "suppressions",
+        "a malformed `vigil:` comment: unknown directive or rule, no reason, no expiry, or misplaced",
+        "Every accepted risk needs a reason a reviewer can read and a date when it is looked at again.",
+        'Write `-- vigil:ignore RULE reason="why this is safe" expires=YYYY-MM-DD`.',
+        locked=True,
+    ),
+    Rule(
+        "suppression-expired",
+        "error",
+        "suppressions",
+        "a suppression past its expiry date",
+        "The reason it was accepted was meant to be looked at again by this date; it no longer suppresses.",
+        "Re-check the finding: fix it, or renew the suppression with a new reason and date.",
+        locked=True,
+    ),
+    Rule(
+        "suppression-unused",
+        "info",
+        "suppressions",
+        "a suppression that matched no finding",
+        "Stale suppressions hide future findings of the same rule.",
+        "Remove it.",
+    ),
+]
+
+RULES: dict[str, Rule] = {r.id: r for r in _RULES}
+"""Every rule by id, in catalog order."""
+
+SEVERITIES = ("error", "warning", "info")

@@ -1,0 +1,571 @@
+"""vigil migrate lint: every rule has a failing and a passing SQL case; suppressions, classes, files,
+SARIF, the CLI, and arbitrary text never crashing the linter."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vigil.deploy.migrations.files import MigrationFileError, load_migrations, split_statements
+from vigil.deploy.migrations.lint import LintConfig, lint_paths, lint_sql, lint_texts
+from vigil.deploy.migrations.rules import RULES
+from vigil.deploy.migrations.sarif import to_sarif
+from vigil.deploy.migrations.spec import MigrationsSpec
+
+TODAY = dt.date(2026, 6, 1)
+CFG = LintConfig(today=TODAY)
+NOTX = "-- vigil:no-transaction\n"
+OK_TIMEOUTS = "SET lock_timeout = '5s';\nSET statement_timeout = '15min';\n"
+
+# rule -> (failing SQL cases, passing SQL cases)
+CASES: dict[str, tuple[list[str], list[str]]] = {
+    "index-not-concurrent": (
+        ["CREATE INDEX users_email ON users (email);", "CREATE UNIQUE INDEX u ON users (lower(email));", "REINDEX TABLE users;"],
+        [NOTX + "CREATE INDEX CONCURRENTLY users_email ON users (email);",
+         "CREATE TABLE users (email text);\nCREATE INDEX users_email ON users (email);",
+         NOTX + "REINDEX (CONCURRENTLY) TABLE users;"],
+    ),
+    "drop-index-not-concurrent": (
+        ["DROP INDEX users_email;"],
+        [NOTX + "DROP INDEX CONCURRENTLY IF EXISTS users_email;"],
+    ),
+    "concurrently-in-transaction": (
+        ["CREATE INDEX CONCURRENTLY i ON users (email);", "DROP INDEX CONCURRENTLY i;", "REINDEX (CONCURRENTLY) INDEX i;"],
+        [NOTX + "CREATE INDEX CONCURRENTLY i ON users (email);", "-- the email index\n" + NOTX + "DROP INDEX CONCURRENTLY i;"],
+    ),
+    "no-transaction-mixed": (
+        [NOTX + "CREATE INDEX CONCURRENTLY i ON users (email);\nALTER TABLE users ADD COLUMN x int;",
+         NOTX + "CREATE INDEX CONCURRENTLY i ON users (email);\nUPDATE users SET x = 1;"],
+        [NOTX + "SET lock_timeout = '5s';\nCREATE INDEX CONCURRENTLY i ON users (email);\nCREATE INDEX CONCURRENTLY j ON users (name);"],
+    ),
+    "explicit-transaction": (
+        ["BEGIN;\nALTER TABLE users ADD COLUMN x int;\nCOMMIT;", "SAVEPOINT a;"],
+        ["ALTER TABLE users ADD COLUMN x int;"],
+    ),
+    "add-column-volatile-default": (
+        ["ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();",
+         "ALTER TABLE users ADD COLUMN r float8 DEFAULT random() * 10;",
+         "ALTER TABLE users ADD COLUMN seen timestamptz DEFAULT clock_timestamp();",
+         "ALTER TABLE users ADD COLUMN n bigserial;",
+         "ALTER TABLE users ADD COLUMN n int GENERATED ALWAYS AS IDENTITY;",
+         "ALTER TABLE users ADD COLUMN lower_email text GENERATED ALWAYS AS (lower(email)) STORED;"],
+        ["ALTER TABLE users ADD COLUMN created timestamptz DEFAULT now();",
+         "ALTER TABLE users ADD COLUMN flag boolean NOT NULL DEFAULT false;",
+         "ALTER TABLE users ADD COLUMN at timestamptz DEFAULT CURRENT_TIMESTAMP;",
+         "CREATE TABLE t (id uuid DEFAULT gen_random_uuid());"],
+    ),
+    "add-column-unknown-default": (
+        ["ALTER TABLE users ADD COLUMN code text DEFAULT make_code();"],
+        ["ALTER TABLE users ADD COLUMN code text DEFAULT lower('X');", "ALTER TABLE users ADD COLUMN code text DEFAULT 'x';"],
+    ),
+    "alter-column-type": (
+        ["ALTER TABLE users ALTER COLUMN age TYPE bigint;", "ALTER TABLE users ALTER COLUMN age SET DATA TYPE text USING age::text;"],
+        ["CREATE TABLE users2 (age int);\nALTER TABLE users2 ALTER COLUMN age TYPE bigint;",
+         "ALTER TABLE users ADD COLUMN age_new bigint;"],
+    ),
+    "set-not-null": (
+        ["ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+         # a CHECK added NOT VALID but never validated does not prove anything
+         "ALTER TABLE users ADD CONSTRAINT c CHECK (email IS NOT NULL) NOT VALID;\nALTER TABLE users ALTER COLUMN email SET NOT NULL;"],
+        ["ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;\n"
+         "ALTER TABLE users VALIDATE CONSTRAINT email_nn;\n"
+         "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"
+         "ALTER TABLE users DROP CONSTRAINT email_nn;",
+         "CREATE TABLE n (a int);\nALTER TABLE n ALTER COLUMN a SET NOT NULL;"],
+    ),
+    "add-constraint-not-valid": (
+        ["ALTER TABLE users ADD CONSTRAINT age_pos CHECK (age > 0);",
+         "ALTER TABLE orders ADD CONSTRAINT fk_user FOREIGN KEY (user_id) REFERENCES users (id);",
+         "ALTER TABLE orders ADD COLUMN user_id bigint REFERENCES users (id);"],
+        ["ALTER TABLE users ADD CONSTRAINT age_pos CHECK (age > 0) NOT VALID;",
+         "ALTER TABLE orders ADD CONSTRAINT fk_user FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;",
+         "ALTER TABLE orders VALIDATE CONSTRAINT fk_user;"],
+    ),
+    "add-unique-constraint": (
+        ["ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
+         "ALTER TABLE users ADD PRIMARY KEY (id);",
+         "ALTER TABLE users ADD COLUMN handle text UNIQUE;"],
+        ["ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_idx;",
+         "CREATE TABLE t (id int);\nALTER TABLE t ADD PRIMARY KEY (id);"],
+    ),
+    "drop-table": (
+        ["DROP TABLE legacy_events;", "DROP VIEW IF EXISTS report CASCADE;"],
+        ["CREATE TABLE scratch (a int);\nDROP TABLE scratch;"],
+    ),
+    "drop-column": (
+        ["ALTER TABLE users DROP COLUMN legacy_flag;"],
+        ["ALTER TABLE users ADD COLUMN legacy_flag boolean;"],
+    ),
+    "rename-table": (
+        ["ALTER TABLE users RENAME TO accounts;"],
+        ["ALTER INDEX users_email RENAME TO users_email_idx;", "CREATE TABLE a (x int);\nALTER TABLE a RENAME TO b;"],
+    ),
+    "rename-column": (
+        ["ALTER TABLE users RENAME COLUMN name TO full_name;"],
+        ["CREATE TABLE a (x int);\nALTER TABLE a RENAME COLUMN x TO y;", "ALTER TABLE users ADD COLUMN full_name text;"],
+    ),
+    "add-column-required": (
+        ["ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL;"],
+        ["ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL DEFAULT 0;", "ALTER TABLE users ADD COLUMN tenant_id bigint;"],
+    ),
+    "truncate": (
+        ["TRUNCATE sessions;"],
+        ["CREATE TABLE staging (a int);\nTRUNCATE staging;"],
+    ),
+    "drop-object": (
+        ["DROP FUNCTION compute(int);", "DROP TYPE mood CASCADE;", "DROP SCHEMA old;"],
+        ["CREATE TYPE mood AS ENUM ('happy', 'sad');"],
+    ),
+    "missing-lock-timeout": (
+        ["ALTER TABLE users ADD COLUMN x int;",
+         "SET lock_timeout = 0;\nALTER TABLE users ADD COLUMN x int;",
+         "ALTER TABLE users ADD COLUMN x int;\nSET lock_timeout = '5s';",
+         NOTX + "SET LOCAL lock_timeout = '5s';\nCREATE INDEX CONCURRENTLY i ON t (a);\nDROP INDEX j;"],
+        ["SET lock_timeout = '5s';\nALTER TABLE users ADD COLUMN x int;",
+         "SET LOCAL lock_timeout TO '2s';\nALTER TABLE users ADD COLUMN x int;",
+         "CREATE TABLE fresh (a int);\nCREATE INDEX ON fresh (a);"],
+    ),
+    "missing-statement-timeout": (
+        ["ALTER TABLE users ADD COLUMN x int;", "TRUNCATE t;"],
+        ["SET statement_timeout = '15min';\nALTER TABLE users ADD COLUMN x int;"],
+    ),
+    "backfill-in-migration": (
+        ["UPDATE users SET plan = 'free' WHERE plan IS NULL;", "DELETE FROM sessions;",
+         "INSERT INTO archive SELECT * FROM events WHERE at < now() - interval '1 year';"],
+        ["INSERT INTO plans (name) VALUES ('free'), ('pro');",
+         "CREATE TABLE t (a int);\nUPDATE t SET a = 1;"],
+    ),
+    "parse-error": (
+        ["SELEC 1;", "ALTER TABLE users ADD COLUMN;", "SELECT 'unterminated;"],
+        ["SELECT 1;", "", "-- only a comment\n"],
+    ),
+    "suppression-invalid": (
+        ["-- vigil:ignore drop-column\nALTER TABLE users DROP COLUMN a;",
+         '-- vigil:ignore drop-column reason="unused"\nALTER TABLE users DROP COLUMN a;',
+         '-- vigil:ignore drop-colum reason="unused since march" expires=2027-01-31\nALTER TABLE users DROP COLUMN a;',
+         '-- vigil:ignore drop-column reason="unused since march" expires=2027-02-30\nALTER TABLE users DROP COLUMN a;',
+         '-- vigil:ignore parse-error reason="x y z" expires=2027-01-31\nSELECT 1;',
+         "-- vigil:ignor drop-column\nSELECT 1;",
+         "SELECT 1;\n-- vigil:no-transaction\nSELECT 2;"],
+        ['-- vigil:ignore drop-column reason="unused since march" expires=2027-01-31\nALTER TABLE users DROP COLUMN a;'],
+    ),
+    "suppression-expired": (
+        ['-- vigil:ignore drop-column reason="unused since march" expires=2026-05-31\nALTER TABLE users DROP COLUMN a;'],
+        ['-- vigil:ignore drop-column reason="unused since march" expires=2026-06-01\nALTER TABLE users DROP COLUMN a;'],
+    ),
+    "suppression-unused": (
+        ['-- vigil:ignore drop-column reason="unused since march" expires=2027-01-31\nALTER TABLE users ADD COLUMN a int;'],
+        ['ALTER TABLE users DROP COLUMN a; -- vigil:ignore drop-column reason="unused since march" expires=2027-01-31'],
+    ),
+}
+FILE_RULES = {"file-invalid"}  # needs a file on disk: tested below
+
+
+def _rules(sql: str, config: LintConfig = CFG) -> set[str]:
+    return {f.rule for f in lint_sql(sql, "m.sql", config).findings}
+
+
+def test_every_rule_has_failing_and_passing_cases() -> None:
+    assert set(CASES) | FILE_RULES == set(RULES)
+    for rule, (bad, good) in CASES.items():
+        assert bad and good, rule
+
+
+@pytest.mark.parametrize(
+    ("rule", "sql"), [(r, s) for r, (bad, _) in CASES.items() for s in bad], ids=lambda x: x if len(x) < 40 else x[:40]
+)
+def test_rule_fails(rule: str, sql: str) -> None:
+    report = lint_sql(sql, "m.sql", CFG)
+    hits = [f for f in report.findings if f.rule == rule]
+    assert hits, f"{rule} did not fire on {sql!r}: {[f.rule for f in report.findings]}"
+    for f in hits:
+        assert f.severity == RULES[rule].severity
+        assert f.file == "m.sql" and f.line >= 1 and f.message and f.fix
+
+
+@pytest.mark.parametrize(
+    ("rule", "sql"), [(r, s) for r, (_, good) in CASES.items() for s in good], ids=lambda x: x if len(x) < 40 else x[:40]
+)
+def test_rule_passes(rule: str, sql: str) -> None:
+    assert rule not in _rules(sql)
+
+
+def test_file_invalid(tmp_path: Path) -> None:
+    bad = tmp_path / "0001_bad.sql"
+    bad.write_bytes(b"SELECT '\xff\xfe';")
+    big = tmp_path / "0002_big.sql"
+    big.write_bytes(b"SELECT 1;\n" * 200_000)
+    good = tmp_path / "0003_good.sql"
+    good.write_text("SELECT 'h\u00e9llo';")
+    r = lint_paths([tmp_path], CFG)
+    by = {Path(f.file).name: f for f in r.findings if f.rule == "file-invalid"}
+    assert set(by) == {"0001_bad.sql", "0002_big.sql"}
+    assert "UTF-8" in by["0001_bad.sql"].message and "KiB" in by["0002_big.sql"].message
+    assert not r.ok
+
+
+# --- findings: lines, fixes, severity -------------------------------------------------------------
+
+
+def test_lines_and_columns_point_at_the_statement() -> None:
+    sql = "-- header\nSET lock_timeout = '5s';\nSET statement_timeout = '1min';\n\nCREATE INDEX i\n  ON users (email);\nALTER TABLE users\n  ADD COLUMN t uuid DEFAULT gen_random_uuid();\n"
+    r = lint_sql(sql, "m.sql", CFG)
+    got = {(f.rule, f.line) for f in r.findings}
+    assert ("index-not-concurrent", 6) in got  # the table name's line
+    assert ("add-column-volatile-default", 8) in got
+    assert not any(f.rule.startswith("missing-") for f in r.findings)
+
+
+def test_parse_error_line_and_other_statements_still_checked() -> None:
+    sql = "SELECT 1;\nCREATE INDEX i ON users (email);\n\nSELEC oops;\nDROP TABLE t;\n"
+    r = lint_sql(sql, "m.sql", CFG)
+    pe = [f for f in r.findings if f.rule == "parse-error"]
+    assert len(pe) == 1 and pe[0].line == 4 and 'at or near "SELEC"' in pe[0].message
+    assert {"index-not-concurrent", "drop-table"} <= {f.rule for f in r.findings}
+    assert r.migrations[0].cls == "unknown"
+
+
+def test_fix_is_a_concrete_rewrite() -> None:
+    (f,) = [f for f in lint_sql("CREATE INDEX users_email ON public.users (email);", "m", CFG).findings if f.rule == "index-not-concurrent"]
+    assert "CREATE INDEX CONCURRENTLY users_email ON public.users (email)" in f.fix
+    (f,) = [f for f in lint_sql("ALTER TABLE users ADD CONSTRAINT u UNIQUE (email);", "m", CFG).findings if f.rule == "add-unique-constraint"]
+    assert "CREATE UNIQUE INDEX CONCURRENTLY u ON users (email)" in f.fix and "UNIQUE USING INDEX u" in f.fix
+    (f,) = [f for f in lint_sql("ALTER TABLE o ADD CONSTRAINT fk FOREIGN KEY (u) REFERENCES users (id);", "m", CFG).findings if f.rule == "add-constraint-not-valid"]
+    assert "NOT VALID" in f.fix and "VALIDATE CONSTRAINT fk" in f.fix
+
+
+def test_spec_lint_options_disable_and_regrade() -> None:
+    ms = MigrationsSpec.model_validate({"lint": {"disable": ["drop-column"], "severity": {"backfill-in-migration": "error"}}})
+    cfg = LintConfig.from_spec(ms, today=TODAY)
+    r = lint_sql("ALTER TABLE users DROP COLUMN a;\nUPDATE users SET b = 1;", "m.sql", cfg)
+    assert "drop-column" not in {f.rule for f in r.findings}
+    (f,) = [f for f in r.findings if f.rule == "backfill-in-migration"]
+    assert f.severity == "error" and not r.ok
+    # the spec's timeouts are set by the runner: the timeout rules are satisfied
+    assert not any(f.rule.startswith("missing-") for f in r.findings)
+    no_runner = LintConfig.from_spec(MigrationsSpec.model_validate({"lock_timeout": None}), today=TODAY)
+    assert {f.rule for f in lint_sql("ALTER TABLE users ADD COLUMN x int;", "m", no_runner).findings} == {"missing-lock-timeout"}
+
+
+def test_spec_rejects_unknown_and_locked_rules() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="did you mean 'drop-column'"):
+        MigrationsSpec.model_validate({"lint": {"disable": ["drop-colum"]}})
+    with pytest.raises(ValidationError, match="cannot be disabled"):
+        MigrationsSpec.model_validate({"lint": {"disable": ["parse-error"]}})
+    with pytest.raises(ValidationError, match="NAME of an environment variable"):
+        MigrationsSpec.model_validate({"stage": {"url_env": "postgresql://u:secret@db/x"}})
+    with pytest.raises(ValidationError, match="expires"):
+        MigrationsSpec.model_validate({"suppressions": [{"rule": "drop-column", "file": "x.sql", "reason": "why not", "expires": "soon"}]})
+    with pytest.raises(ValidationError, match="reason"):
+        MigrationsSpec.model_validate({"suppressions": [{"rule": "drop-column", "file": "x.sql", "expires": "2027-01-01"}]})
+
+
+# --- suppressions ---------------------------------------------------------------------------------
+
+
+def test_inline_suppression_targets_next_statement_only() -> None:
+    sql = (
+        '-- vigil:ignore drop-column reason="unused since 2026-03" expires=2027-01-31\n'
+        "ALTER TABLE users DROP COLUMN a;\n"
+        "ALTER TABLE users DROP COLUMN b;\n"
+    )
+    r = lint_sql(sql, "m.sql", CFG)
+    assert [f.line for f in r.findings if f.rule == "drop-column"] == [3]
+    (s,) = r.suppressed
+    assert s.finding.line == 2 and s.reason == "unused since 2026-03" and s.expires == dt.date(2027, 1, 31)
+    assert s.source == "inline m.sql:1"
+
+
+def test_ignore_file_and_several_rules() -> None:
+    sql = (
+        "-- vigil:ignore-file drop-column,rename-column reason='contract step of #412' expires=2027-01-31\n"
+        "ALTER TABLE users DROP COLUMN a;\nALTER TABLE users RENAME COLUMN b TO c;\nALTER TABLE users DROP COLUMN d;\n"
+    )
+    r = lint_sql(sql, "m.sql", CFG)
+    assert not {"drop-column", "rename-column"} & {f.rule for f in r.findings}
+    assert len(r.suppressed) == 3
+
+
+def test_expired_inline_suppression_no_longer_suppresses() -> None:
+    sql = '-- vigil:ignore drop-column reason="unused" expires=2026-01-01\nALTER TABLE users DROP COLUMN a;'
+    r = lint_sql(sql, "m.sql", CFG)
+    rules = [f.rule for f in r.findings]
+    assert "suppression-expired" in rules and "drop-column" in rules
+    (f,) = [f for f in r.findings if f.rule == "suppression-expired"]
+    assert f.line == 1 and "2026-01-01" in f.message and "drop-column" in f.message
+
+
+def test_spec_suppressions_glob_expiry_and_unused() -> None:
+    ms = MigrationsSpec.model_validate(
+        {
+            "suppressions": [
+                {"rule": "drop-column", "file": "0007_*.sql", "reason": "unused since march", "expires": "2027-01-31"},
+                {"rule": "drop-table", "file": "0007_*.sql", "reason": "old table", "expires": "2026-01-01"},
+                {"rule": "truncate", "file": "0007_*.sql", "reason": "nothing truncates", "expires": "2027-01-01"},
+            ]
+        }
+    )
+    cfg = LintConfig.from_spec(ms, today=TODAY)
+    r = lint_texts([("db/0007_drop.sql", "ALTER TABLE u DROP COLUMN a;\nDROP TABLE old;"), ("db/0008_x.sql", "ALTER TABLE u DROP COLUMN b;")], cfg)
+    rules = [(Path(f.file).name, f.rule) for f in r.findings]
+    assert ("0007_drop.sql", "drop-column") not in rules and ("0008_x.sql", "drop-column") in rules
+    assert ("0007_drop.sql", "drop-table") in rules  # its suppression expired
+    assert ("0007_drop.sql", "suppression-expired") in rules
+    assert ("0007_drop.sql", "suppression-unused") in rules
+    assert [s.source for s in r.suppressed] == ["spec suppressions[0]"]
+
+
+def test_trailing_same_line_suppression_applies_to_that_statement() -> None:
+    sql = 'ALTER TABLE u DROP COLUMN a; -- vigil:ignore drop-column reason="gone" expires=2027-01-01\nALTER TABLE u DROP COLUMN b;'
+    r = lint_sql(sql, "m.sql", CFG)
+    assert [f.line for f in r.findings if f.rule == "drop-column"] == [2]
+
+
+def test_suppression_needs_no_date_without_today_but_still_needs_reason() -> None:
+    r = lint_sql('-- vigil:ignore drop-column reason="x y" expires=2000-01-01\nALTER TABLE u DROP COLUMN a;', "m", LintConfig())
+    assert "drop-column" not in {f.rule for f in r.findings}  # no clock: nothing expires
+
+
+# --- classification -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "cls"),
+    [
+        ("CREATE TABLE t (id bigint PRIMARY KEY);", "expand"),
+        ("ALTER TABLE users ADD COLUMN nick text;", "expand"),
+        (NOTX + "CREATE INDEX CONCURRENTLY i ON users (email);", "expand"),
+        ("ALTER TABLE users ALTER COLUMN a DROP NOT NULL;", "expand"),
+        ("SELECT 1;", "expand"),
+        ("ALTER TABLE users DROP COLUMN a;", "contract"),
+        ("ALTER TABLE users RENAME COLUMN a TO b;", "contract"),
+        ("ALTER TABLE users ALTER COLUMN a SET NOT NULL;", "contract"),
+        ("ALTER TABLE users ADD COLUMN t bigint NOT NULL;", "contract"),
+        ("DROP TABLE t;", "contract"),
+        ("UPDATE users SET a = 1;", "data-dependent"),
+        ("INSERT INTO a SELECT * FROM b;", "data-dependent"),
+        ("DELETE FROM sessions WHERE at < now();", "data-dependent"),
+        ("ALTER TABLE u ADD COLUMN n text;\nUPDATE u SET n = 'x';", "data-dependent"),
+        ("SELEC 1;", "unknown"),
+    ],
+)
+def test_classification(sql: str, cls: str) -> None:
+    (m,) = lint_sql(sql, "m.sql", CFG).migrations
+    assert m.cls == cls, m.why
+
+
+def test_mixed_expand_and_contract_is_contract_and_says_so() -> None:
+    (m,) = lint_sql("ALTER TABLE u ADD COLUMN n text;\nALTER TABLE u DROP COLUMN o;", "m.sql", CFG).migrations
+    assert m.cls == "contract" and "mixes expand and contract" in m.why and "drops column u.o" in m.why
+
+
+def test_not_null_pattern_across_migrations() -> None:
+    files = [
+        ("0001.sql", "ALTER TABLE u ADD CONSTRAINT u_e_nn CHECK (email IS NOT NULL) NOT VALID;"),
+        ("0002.sql", "ALTER TABLE u VALIDATE CONSTRAINT u_e_nn;"),
+        ("0003.sql", "ALTER TABLE u ALTER COLUMN email SET NOT NULL;\nALTER TABLE u DROP CONSTRAINT u_e_nn;"),
+    ]
+    r = lint_texts(files, CFG)
+    assert "set-not-null" not in {f.rule for f in r.findings}
+    assert [m.cls for m in r.migrations] == ["contract", "data-dependent", "contract"]
+    # the last file alone does not prove it
+    assert "set-not-null" in _rules(files[2][1])
+
+
+# --- robustness -----------------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=400))
+def test_arbitrary_text_never_crashes(text: str) -> None:
+    r = lint_sql(text, "fuzz.sql", CFG)
+    for f in r.findings:
+        assert f.rule in RULES and f.line >= 1 and f.column >= 1
+    json.dumps(r.to_dict())
+    json.dumps(to_sarif(r))
+
+
+_SQLISH = st.lists(
+    st.sampled_from(
+        ["ALTER", "TABLE", "t", "ADD", "COLUMN", "DROP", "CREATE", "INDEX", "ON", "(", ")", ";", "--", "vigil:ignore",
+         "reason=\"x y\"", "expires=2027-01-01", "\n", "NOT", "NULL", "DEFAULT", "random()", "CONCURRENTLY", "'", "$$",
+         "SET", "lock_timeout", "=", "0", "RENAME", "TO", "UNIQUE", "CHECK", "VALID", "/*", "*/", "BEGIN", "é", "日本"]
+    ),
+    max_size=60,
+).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_SQLISH)
+def test_sql_like_text_never_crashes(text: str) -> None:
+    r = lint_sql(text, "fuzz.sql", CFG)
+    assert all(f.rule in RULES for f in r.findings)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT " + "1+" * 200_000 + "1;",  # deep left-recursive tree: must not overflow the C stack
+        "SELECT " + "(" * 50_000 + "1" + ")" * 50_000 + ";",
+        "ALTER TABLE t ADD COLUMN a int DEFAULT " + "1+" * 100_000 + "1;",
+        ";" * 100_000,
+    ],
+    ids=["plus-chain", "parens", "deep-default", "semicolons"],
+)
+def test_hostile_input_is_a_finding_or_clean(sql: str) -> None:
+    r = lint_sql(sql, "h.sql", CFG)
+    assert all(f.rule in RULES for f in r.findings)
+
+
+def test_non_ascii_positions_are_characters() -> None:
+    sql = "-- ünïcödé 日本語\nSELECT '日本';\nDROP TABLE t;"
+    (f,) = [f for f in lint_sql(sql, "m", CFG).findings if f.rule == "drop-table"]
+    assert (f.line, f.column) == (3, 1)
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+def test_load_migrations_orders_pairs_and_flags(tmp_path: Path) -> None:
+    (tmp_path / "0010_later.sql").write_text("SELECT 10;")
+    (tmp_path / "0002_add_x.sql").write_text(NOTX + "CREATE INDEX CONCURRENTLY i ON t (a);")
+    (tmp_path / "0002_add_x.down.sql").write_text("DROP INDEX i;")
+    (tmp_path / "1_first.sql").write_text("\ufeffSELECT 1;")
+    (tmp_path / "README.md").write_text("not sql")
+    ms = load_migrations(tmp_path)
+    assert [(m.version, m.name) for m in ms] == [(1, "first"), (2, "add_x"), (10, "later")]
+    assert ms[0].up_sql == "SELECT 1;" and ms[0].down_sql is None
+    assert ms[1].no_transaction and ms[1].down_sql == "DROP INDEX i;" and ms[1].id == "0002_add_x"
+    assert not ms[0].no_transaction
+
+
+def test_load_migrations_reports_every_problem(tmp_path: Path) -> None:
+    (tmp_path / "0001_a.sql").write_text("SELECT 1;")
+    (tmp_path / "001_b.sql").write_text("SELECT 1;")
+    (tmp_path / "0003_c.down.sql").write_text("SELECT 1;")
+    (tmp_path / "add_stuff.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationFileError) as ei:
+        load_migrations(tmp_path)
+    text = "\n".join(ei.value.problems)
+    assert "version 1 is already used" in text and "without its up migration" in text and "add_stuff.sql" in text
+    assert ei.value.exit_code == 2
+    with pytest.raises(MigrationFileError, match="directory not found"):
+        load_migrations(tmp_path / "nope")
+
+
+def test_split_statements_lines() -> None:
+    st_ = split_statements("-- c\nSELECT 1;\n\n  CREATE TABLE t (a int);\nSELECT ';';")
+    assert [(s.line, s.text) for s in st_] == [(2, "SELECT 1"), (4, "CREATE TABLE t (a int)"), (5, "SELECT ';'")]
+
+
+# --- SARIF ----------------------------------------------------------------------------------------
+
+
+def test_sarif_shape() -> None:
+    sql = 'CREATE INDEX i ON users (a);\nALTER TABLE u DROP COLUMN x; -- vigil:ignore drop-column reason="gone" expires=2027-01-01\n'
+    log = to_sarif(lint_sql(sql, "db/migrations/0001_x.sql", CFG))
+    assert log["version"] == "2.1.0" and log["$schema"].endswith("sarif-2.1.0.json")
+    run = log["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert {r["id"] for r in rules} == set(RULES)
+    for r in rules:
+        assert r["shortDescription"]["text"] and r["help"]["text"] and r["defaultConfiguration"]["level"] in ("error", "warning", "note")
+    res = {r["ruleId"]: r for r in run["results"]}
+    inc = res["index-not-concurrent"]
+    assert inc["level"] == "error" and rules[inc["ruleIndex"]]["id"] == "index-not-concurrent"
+    loc = inc["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"] == {"uri": "db/migrations/0001_x.sql", "uriBaseId": "%SRCROOT%"}
+    assert loc["region"]["startLine"] == 1
+    assert res["missing-lock-timeout"]["level"] == "warning"
+    assert res["drop-column"]["suppressions"][0]["kind"] == "inSource"
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+SPEC = """\
+version: 1
+services: {api: {}}
+migrations:
+  dir: db/migrations
+  suppressions:
+    - {rule: drop-column, file: 0003_*.sql, reason: "unused since 2026-03, contract step", expires: 2027-01-31}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "db" / "migrations"
+    d.mkdir(parents=True)
+    (d / "0001_create_users.sql").write_text("CREATE TABLE users (id bigint PRIMARY KEY, email text);\n")
+    (d / "0002_index_email.sql").write_text(NOTX + "CREATE INDEX CONCURRENTLY users_email ON users (email);\n")
+    (d / "0002_index_email.down.sql").write_text(NOTX + "DROP INDEX CONCURRENTLY users_email;\n")
+    (d / "0003_drop_legacy.sql").write_text("ALTER TABLE users DROP COLUMN legacy;\n")
+    (tmp_path / "vigil.yaml").write_text(SPEC)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_cli_lints_spec_dir_clean(cli, project: Path) -> None:
+    r = cli("migrate", "lint", "--json", now="2026-06-01T00:00:00Z")
+    assert r.code == 0, r.out + r.err
+    data = r.json()
+    assert data["findings"] == []
+    assert [(m["file"], m["class"]) for m in data["migrations"]] == [
+        ("db/migrations/0001_create_users.sql", "expand"),
+        ("db/migrations/0002_index_email.sql", "expand"),
+        ("db/migrations/0003_drop_legacy.sql", "contract"),
+    ]
+    assert data["suppressed"][0]["rule"] == "drop-column"
+
+
+def test_cli_exit_1_on_error_and_json_shape(cli, project: Path) -> None:
+    (project / "db/migrations/0004_bad.sql").write_text("CREATE INDEX i ON users (email);\n")
+    r = cli("migrate", "lint", "--json", now="2026-06-01T00:00:00Z")
+    assert r.code == 1
+    f = r.json()["findings"][0]
+    assert {"file", "line", "rule", "severity", "message", "fix"} <= set(f)
+    assert f["file"] == "db/migrations/0004_bad.sql" and f["rule"] == "index-not-concurrent" and f["line"] == 1
+    # the suppression expires: the drop shows again
+    r = cli("migrate", "lint", "--format", "json", now="2027-02-01T00:00:00Z")
+    rules = {x["rule"] for x in r.json()["findings"]}
+    assert {"drop-column", "suppression-expired"} <= rules
+
+
+def test_cli_paths_text_and_sarif(cli, project: Path) -> None:
+    p = project / "x.sql"
+    p.write_text("ALTER TABLE users RENAME COLUMN email TO mail;\n")
+    r = cli("migrate", "lint", "x.sql", now="2026-06-01T00:00:00Z")
+    assert r.code == 1
+    assert "x.sql:1:1: error rename-column" in r.out and "fix:" in r.out and "FAILED" in r.out
+    r = cli("migrate", "lint", "x.sql", "--format", "sarif", now="2026-06-01T00:00:00Z")
+    assert r.code == 1
+    log = json.loads(r.out)
+    assert log["runs"][0]["results"][0]["ruleId"] == "rename-column"
+    r = cli("migrate", "lint", "db/migrations", "--json", now="2026-06-01T00:00:00Z")
+    assert r.code == 0 and len(r.json()["migrations"]) == 3  # the .down.sql is not linted
+
+
+def test_cli_usage_errors(cli, project: Path, tmp_path: Path) -> None:
+    r = cli("migrate", "lint", "nope.sql")
+    assert r.code == 2 and "path not found" in r.err
+    r = cli("migrate", "lint", "--json", "--format", "sarif")
+    assert r.code == 2
+    (project / "vigil.yaml").write_text("version: 1\nservices: {api: {}}\n")
+    r = cli("migrate", "lint", "--json")
+    assert r.code == 2 and "no `migrations:` section" in r.json()["error"]["message"]
+    (project / "vigil.yaml").write_text(SPEC)
+    (project / "db/migrations/0001_dup.sql").write_text("SELECT 1;")
+    r = cli("migrate", "lint")
+    assert r.code == 2 and "already used" in r.err
+
+
+def test_cli_list_rules(cli, project: Path) -> None:
+    r = cli("migrate", "lint", "--list-rules", "--json")
+    assert r.code == 0 and {x["id"] for x in r.json()["rules"]} == set(RULES)
