@@ -28,6 +28,9 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/evaluate.py
+	$(BIN)/python benchmarks/migrate_lint.py
+	$(BIN)/python benchmarks/rebuild.py
+	$(BIN)/python benchmarks/drill.py
 
 clean:
 	rm -rf $(VENV) .vigil examples/platform/.vigil build *.egg-info src/*.egg-info

@@ -22,9 +22,9 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
-    from vigil.cli import backup, canary, check, drill, gate, migrate, openslo, push, serve, simulate, slo
+    from vigil.cli import backup, canary, check, drill, gate, migrate, openslo, push, search, serve, simulate, slo
 
-    for mod in (check, push, slo, gate, serve, simulate, openslo, canary, migrate, backup, drill):
+    for mod in (check, push, slo, gate, serve, simulate, openslo, canary, migrate, backup, drill, search):
         for cmd in mod.COMMANDS:
             cli.add_command(cmd)
 

@@ -1,1 +1,153 @@
-"""Search engines behind one protocol: Typesense (HTTP) and an embedded SQLite FTS5 engine."""
+"""Search engines behind one protocol: Typesense (HTTP) and an embedded SQLite FTS5 engine.
+
+The public surface, for the DR drill and the CLI::
+
+    from vigil.search import (
+        SearchEngine, EmbeddedEngine, TypesenseEngine, open_engine,
+        Snapshot, load_snapshot, rebuild, RebuildResult, check_index, IndexCheck,
+        OutboxSpec, create_outbox_table,
+    )
+
+``open_engine(spec: SearchBackupSpec, *, base_dir: Path | None = None) -> SearchEngine``
+    The engine ``backups.search`` names: ``embedded`` (a SQLite file, ``path`` relative to
+    ``base_dir``, the spec's folder) or ``typesense`` (``url`` plus the API key read from the env var
+    or file the spec names).
+
+``engine.snapshot(dir, *, created_at=None) -> Snapshot``
+    A consistent snapshot in ``dir``: ``manifest.json`` (engine, watermark, per-collection counts,
+    SHA-256 of every file), each collection's schema (``<c>.schema.json``) and JSONL export
+    (``<c>.jsonl``); the embedded engine adds ``index.sqlite`` (SQLite backup API), Typesense also
+    asks the server for its own snapshot (``POST /operations/snapshot``). ``load_snapshot(dir)``
+    reads a manifest back and verifies every checksum. :class:`Snapshot` fields: ``path``,
+    ``engine``, ``created_at``, ``watermark``, ``counts``, ``checksums``, ``files`` (sizes),
+    ``server_snapshot_path``; ``count``, ``to_dict()``.
+
+``rebuild(engine, snapshot, outbox_dsn, *, outbox=None, collections=None, batch_size=5000,
+max_errors=0, reset=True, progress=None, clock=time.monotonic) -> RebuildResult``
+    Phase 5 of a DR drill. Restores ``snapshot`` (a :class:`Snapshot`, a snapshot directory, or
+    ``None``) into ``engine``, then re-seeds from the PostgreSQL transactional outbox at
+    ``outbox_dsn`` (a ``postgresql://`` or ``postgresql+psycopg://`` URL, e.g. the restored
+    cluster's ``PgCluster.url()``): every row with ``snapshot.watermark < id <= max(id)``, in id
+    order, ``batch_size`` rows at a time, collapsed to the last change per document and applied as
+    upserts and deletes with the watermark advanced in the same transaction as each batch (the
+    embedded engine; Typesense writes it after each batch, which is safe because replay is
+    idempotent). ``snapshot=None``: with ``reset`` the index's collections are dropped first and
+    the re-seed starts at 0; with ``reset=False`` it catches up from the index's own watermark.
+    ``outbox`` is an :class:`OutboxSpec` (table and column names: the spec's
+    ``backups.search.outbox``; default: the table ``search_outbox`` that
+    :func:`create_outbox_table` makes). ``collections`` (the spec's ``backups.search.collections``,
+    or names) limits the rebuild to those and gives the schemas of collections it must create.
+    Up to ``max_errors`` refused documents are recorded in ``errors``; one more raises
+    :class:`ImportFailed` with the watermark left at the last good batch.
+    ``progress(applied_rows, watermark)`` is called after each batch.
+
+    :class:`RebuildResult` fields: ``count`` (documents in the index after the rebuild, all
+    collections), ``counts`` (per collection), ``watermark`` (the index's watermark after: the last
+    outbox id), ``snapshot_watermark`` (where the re-seed started), ``target_watermark`` (the
+    outbox's max id when it started), ``restored`` (documents restored from the snapshot),
+    ``applied`` (outbox rows read), ``upserts``, ``deletes``, ``batches``, ``restore_seconds``,
+    ``reseed_seconds``, ``seconds`` (total), ``docs_per_second`` (property: outbox rows per second
+    of re-seed), ``errors`` (list of ``{outbox_id, collection, doc_id, error}``), ``warnings``
+    (e.g. the snapshot is ahead of the restored database, or the outbox was pruned past the
+    snapshot), ``snapshot`` (its path or None), ``ok`` (no errors), ``to_dict()``.
+
+``check_index(engine, outbox_dsn, *, outbox=None, collections=None) -> IndexCheck``
+    Compares the index with the database: expected count = live entities (per collection, the
+    spec's ``count_sql`` when given, else the keys whose last outbox event is not a delete),
+    expected watermark = ``max(id)`` of the outbox. :class:`IndexCheck` fields: ``ok``,
+    ``index_count``, ``db_count``, ``index_watermark``, ``db_watermark``, ``collections``
+    (per-collection ``{"index": n, "db": n, "source": "count_sql" | "outbox"}``), ``problems``
+    (list of str, readable), ``to_dict()``.
+
+The outbox table (:func:`create_outbox_table(conn_or_dsn, outbox=None)` creates it)::
+
+    CREATE TABLE search_outbox (
+        id         bigserial PRIMARY KEY,           -- the watermark column
+        collection text NOT NULL,
+        doc_id     text NOT NULL,
+        op         text NOT NULL DEFAULT 'upsert',  -- 'upsert' or 'delete'
+        document   jsonb,                           -- the whole document for an upsert
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+
+Errors: :class:`SearchError` (an :class:`~vigil.errors.ExternalError`, exit code 3) when an engine
+or the outbox database fails, :class:`ImportFailed` (a ``SearchError``) when an import refused
+documents (``.errors`` lists them), :class:`SnapshotError` when a snapshot is missing or corrupt.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "ApplyResult",
+    "Change",
+    "DocumentError",
+    "EmbeddedEngine",
+    "ImportFailed",
+    "ImportResult",
+    "IndexCheck",
+    "OutboxSpec",
+    "RebuildResult",
+    "SearchEngine",
+    "SearchError",
+    "Snapshot",
+    "SnapshotError",
+    "TypesenseEngine",
+    "check_index",
+    "create_outbox_table",
+    "load_snapshot",
+    "open_engine",
+    "rebuild",
+]
+
+_WHERE = {
+    "Change": "vigil.search.engine",
+    "DocumentError": "vigil.search.engine",
+    "ApplyResult": "vigil.search.engine",
+    "ImportFailed": "vigil.search.engine",
+    "ImportResult": "vigil.search.engine",
+    "SearchEngine": "vigil.search.engine",
+    "SearchError": "vigil.search.engine",
+    "Snapshot": "vigil.search.engine",
+    "SnapshotError": "vigil.search.engine",
+    "load_snapshot": "vigil.search.engine",
+    "EmbeddedEngine": "vigil.search.embedded",
+    "TypesenseEngine": "vigil.search.typesense",
+    "IndexCheck": "vigil.search.outbox",
+    "RebuildResult": "vigil.search.outbox",
+    "check_index": "vigil.search.outbox",
+    "create_outbox_table": "vigil.search.outbox",
+    "rebuild": "vigil.search.outbox",
+    "OutboxSpec": "vigil.search.spec",
+    "open_engine": "vigil.search.engine",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vigil.search.embedded import EmbeddedEngine
+    from vigil.search.engine import (
+        ApplyResult,
+        Change,
+        DocumentError,
+        ImportFailed,
+        ImportResult,
+        SearchEngine,
+        SearchError,
+        Snapshot,
+        SnapshotError,
+        load_snapshot,
+        open_engine,
+    )
+    from vigil.search.outbox import IndexCheck, RebuildResult, check_index, create_outbox_table, rebuild
+    from vigil.search.spec import OutboxSpec
+    from vigil.search.typesense import TypesenseEngine
+
+
+def __getattr__(name: str) -> Any:
+    """Import lazily: the spec loads ``vigil.search.spec`` and must not pay for httpx or psycopg."""
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'vigil.search' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(mod), name)
