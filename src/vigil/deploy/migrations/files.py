@@ -8,8 +8,10 @@ input error, exit 2) listing every problem in the directory at once.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vigil.deploy.migrations.spec import MAX_MIGRATION_BYTES
 from vigil.errors import VigilError
@@ -188,10 +190,8 @@ def split_statements(sql: str) -> list[Statement]:
     Raises ``pglast.parser.ParseError`` for SQL the parser rejects (the linter reports those as
     findings; the runner should lint first).
     """
-    import pglast
-
     out: list[Statement] = []
-    for raw in pglast.parse_sql(sql):
+    for raw in parse_sql(sql):
         start = raw.stmt_location or 0
         length = raw.stmt_len or (len(sql) - start)
         text = sql[start : start + length].strip()
@@ -199,3 +199,49 @@ def split_statements(sql: str) -> list[Statement]:
         lead = len(sql[start : start + length]) - len(sql[start : start + length].lstrip())
         out.append(Statement(text=text, line=sql.count("\n", 0, start + lead) + 1, offset=start + lead))
     return out
+
+
+_SMALL_SQL = 16_000  # below this many characters no statement can nest deep enough to exhaust a normal stack
+_PARSE_STACK = 512 * 1024 * 1024  # the big-file parse thread's stack: virtual, touched only as deep as needed
+_stack_lock = threading.Lock()
+
+
+def parse_sql(sql: str) -> Any:
+    """pglast.parse_sql, on a thread with a deep stack for big inputs.
+
+    pglast turns the C parse tree into Python objects recursively; a 1 MiB chain like ``1+1+...``
+    is ~500,000 levels deep and would overflow a normal 8 MiB stack (a crash, not an exception).
+    """
+    import pglast
+
+    if len(sql) < _SMALL_SQL:
+        return pglast.parse_sql(sql)
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["r"] = pglast.parse_sql(sql)
+        except BaseException as e:  # handed back to the caller's thread
+            box["e"] = e
+
+    with _stack_lock:
+        old = threading.stack_size()
+        try:
+            threading.stack_size(_PARSE_STACK)
+        except (ValueError, RuntimeError):  # pragma: no cover - platforms without settable stacks
+            return pglast.parse_sql(sql[: _SMALL_SQL * 4]) if len(sql) <= _SMALL_SQL * 4 else _too_big()
+        try:
+            t = threading.Thread(target=run, name="vigil-sql-parse", daemon=True)
+            t.start()
+        finally:
+            threading.stack_size(old)
+    t.join()
+    if "e" in box:
+        raise box["e"]
+    return box["r"]
+
+
+def _too_big() -> Any:  # pragma: no cover
+    from pglast.parser import ParseError
+
+    raise ParseError("file too large to parse safely on this platform", 0)

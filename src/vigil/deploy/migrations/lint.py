@@ -23,13 +23,13 @@ import bisect
 import datetime as _dt
 import fnmatch
 import re
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vigil.deploy.migrations.files import (
+    parse_sql,
     FILE_RE,
     Migration,
     MigrationFileError,
@@ -69,9 +69,6 @@ TIMEOUTS = ("lock_timeout", "statement_timeout")
 
 _DIRECTIVE = re.compile(r"^(?:--|/\*)\s*vigil:([A-Za-z_-]*)(.*?)(?:\*/)?\s*$", re.DOTALL)
 _KV = re.compile(r"""\s*([A-Za-z_]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""")
-_SMALL_SQL = 16_000  # below this many characters no statement can nest deep enough to exhaust a normal stack
-_PARSE_STACK = 512 * 1024 * 1024  # the big-file parse thread's stack: virtual, touched only as deep as needed
-_stack_lock = threading.Lock()
 
 
 # --- results ------------------------------------------------------------------------------------
@@ -295,47 +292,6 @@ def _matches(pattern: str, file: str) -> bool:
 # --- parsing --------------------------------------------------------------------------------------
 
 
-def _parse(sql: str) -> Any:
-    """pglast.parse_sql, on a thread with a deep stack for big inputs.
-
-    pglast turns the C parse tree into Python objects recursively; a 1 MiB chain like ``1+1+...``
-    is ~500,000 levels deep and would overflow a normal 8 MiB stack (a crash, not an exception).
-    """
-    import pglast
-
-    if len(sql) < _SMALL_SQL:
-        return pglast.parse_sql(sql)
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["r"] = pglast.parse_sql(sql)
-        except BaseException as e:  # handed back to the caller's thread
-            box["e"] = e
-
-    with _stack_lock:
-        old = threading.stack_size()
-        try:
-            threading.stack_size(_PARSE_STACK)
-        except (ValueError, RuntimeError):  # pragma: no cover - platforms without settable stacks
-            return pglast.parse_sql(sql[: _SMALL_SQL * 4]) if len(sql) <= _SMALL_SQL * 4 else _too_big()
-        try:
-            t = threading.Thread(target=run, name="vigil-sql-parse", daemon=True)
-            t.start()
-        finally:
-            threading.stack_size(old)
-    t.join()
-    if "e" in box:
-        raise box["e"]
-    return box["r"]
-
-
-def _too_big() -> Any:  # pragma: no cover
-    from pglast.parser import ParseError
-
-    raise ParseError("file too large to parse safely on this platform", 0)
-
-
 def _iter_nodes(root: Any) -> Iterator[Any]:
     """Every pglast node under ``root`` (itself included), iteratively: no recursion limit."""
     from pglast.ast import Node
@@ -468,7 +424,7 @@ class _FileLinter:
         self._nl = [i for i, c in enumerate(self.sql) if c == "\n"] if "\n" in self.sql else []
         self.no_transaction = has_no_transaction(self.sql)
         try:
-            units = [(0, s) for s in _parse(self.sql)]
+            units = [(0, s) for s in parse_sql(self.sql)]
             parsed = True
         except Exception as e:
             units, parsed = self._salvage(e), False
@@ -511,7 +467,7 @@ class _FileLinter:
         units: list[tuple[int, Any]] = []
         for a, b in segments:
             try:
-                units.extend((a, raw) for raw in _parse(self.sql[a:b]))
+                units.extend((a, raw) for raw in parse_sql(self.sql[a:b]))
             except Exception as e:
                 msg, where = _parse_error(e)
                 self.add(
