@@ -83,7 +83,8 @@ def spec_fields() -> list[tuple[str, str, str, str]]:
                 if hasattr(d, "as_tuple"):
                     from vigil.units import format_duration
 
-                    default = format_duration(d) if name in ("slice", "max_future") else str(d)
+                    is_duration = _type_name(ann, f.metadata) in ("duration", "duration or None")
+                    default = format_duration(d) if is_duration else str(d)
                 else:
                     default = str(d)
             desc = (f.description or "").replace("|", "\\|")

@@ -369,7 +369,8 @@ def _issues_from_pydantic(e: ValidationError, tree: Any, filename: str) -> list[
         elif kind in ("value_error", "assertion_error"):
             msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         elif kind == "literal_error":
-            msg = f"{err['msg'].lower()}, got {err.get('input')!r}"
+            m = str(err["msg"])
+            msg = f"{m[:1].lower()}{m[1:]}, got {err.get('input')!r}"  # keep the allowed values' case
         else:
             msg = err["msg"]
             if "input" in err and not isinstance(err["input"], (dict, list)):
