@@ -68,7 +68,8 @@ def spec_fields() -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
 
     def walk(model: type[BaseModel], prefix: str) -> None:
-        for name, f in model.model_fields.items():
+        for attr, f in model.model_fields.items():
+            name = f.alias or attr  # the key a user writes (e.g. `pass`, not the attribute `pass_`)
             path = f"{prefix}{name}"
             ann = f.annotation
             required = f.is_required()

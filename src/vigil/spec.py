@@ -382,23 +382,25 @@ def _issues_from_pydantic(e: ValidationError, tree: Any, filename: str) -> list[
     return issues
 
 
+def _keys(model: Any) -> dict[str, Any]:
+    """The keys a user writes for a model (aliases where a field has one) and their fields."""
+    fields = getattr(model, "model_fields", None) or {}
+    return {(f.alias or name): f for name, f in fields.items()}
+
+
 def _known_keys(loc: tuple) -> list[str]:
-    """Field names of the model at ``loc``, for 'did you mean' hints."""
+    """Keys allowed in the model at ``loc``, for 'did you mean' hints."""
     model: Any = Spec
     for k in loc:
         if isinstance(k, int):
             continue
-        fields = getattr(model, "model_fields", None)
-        if not fields or k not in fields:
-            if isinstance(model, type) and hasattr(model, "model_fields"):
-                return []
+        keys = _keys(model)
+        if k not in keys:
             return []
-        ann = fields[k].annotation
-        model = _model_of(ann)
+        model = _model_of(keys[k].annotation)
         if model is None:
             return []
-    fields = getattr(model, "model_fields", None)
-    return sorted(fields) if fields else []
+    return sorted(_keys(model))
 
 
 def _model_of(ann: Any) -> Any:
@@ -438,6 +440,10 @@ def _cross_check(spec: Spec, tree: Any, filename: str) -> list[SpecIssue]:
         for j, svc in enumerate(r.services or []):
             if svc not in spec.services:
                 add(("policy", "freeze", i, "services", j), f"unknown service {svc!r}")
+    from vigil.deploy.canary.analysis import reference_issues  # here: the canary imports the spec
+
+    for loc, msg in reference_issues(spec):
+        add(loc, msg)
     for name in spec.services:
         if not name or len(name) > 128 or not all(c.isalnum() or c in "-_." for c in name):
             add(("services", name), f"service name {name!r} must be 1-128 letters, digits, '-', '_' or '.'")

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Sequence
 
 from vigil.clock import isoformat
+from vigil.deploy.canary.records import unfinished_run
 from vigil.deploy.verdicts import Verdict, latest_verdicts
 from vigil.errors import NotFoundError, UsageError
 from vigil.slo.evaluate import SloStatus, evaluate_slos
@@ -145,6 +146,7 @@ def decide(
     reason: str | None = None,
     release: str | None = None,
     verdicts: dict[str, Verdict] | None = None,
+    canary_run: dict | None = None,
 ) -> GateDecision:
     """Pure: the freezes that hold for ``service`` and whether an override passes them, and the
     deploy-check verdicts of ``release`` (a failed, inconclusive or required-but-missing verdict
@@ -187,6 +189,11 @@ def decide(
     ]
     warnings = [f"SLO {st.slo.name} has no data; it cannot freeze a deploy" for st in statuses if st.no_data and st.slo.service == service]
     blocks = verdict_blocks(policy, release, verdicts or {})
+    if canary_run is not None:
+        blocks.append(
+            f"canary run #{canary_run['id']} holds service {service} ({canary_run['state']} at weight {canary_run['weight']}%):"
+            " finish it first (vigil canary run --resume, --approve or --rollback)"
+        )
     return GateDecision(
         service,
         at,
@@ -245,7 +252,10 @@ def gate_deploy(
         raise UsageError("the reason is longer than 2000 characters")
     statuses = evaluate_slos(spec.slos, EmbeddedSource(store), at)
     verdicts = latest_verdicts(store, service, release) if release else {}
-    d = decide(spec.policy, statuses, service, at, labels=labels, reason=reason, release=release, verdicts=verdicts)
+    run = unfinished_run(store, service)
+    d = decide(
+        spec.policy, statuses, service, at, labels=labels, reason=reason, release=release, verdicts=verdicts, canary_run=run
+    )
     d.id = store.record_gate_decision(
         {
             "at": isoformat(at),

@@ -68,6 +68,11 @@ class Source(Protocol):
     def bound_since(self, le_ns: int) -> int | None:
         """The minute from which a bucket bound is tracked exactly (None: never tracked)."""
 
+    def observation_buckets(self, metric: Selector, start: int, end: int) -> list[tuple[int, int]]:
+        """Over ``[start, end)``: (bucket bound in ns, observations in that bucket), non-cumulative,
+        summed over every matching observation series, sorted by bound (INF_NS is the overflow
+        bucket). The canary judge reads distributions this way."""
+
 
 class EmbeddedSource:
     """Reads the embedded store. Caches per-series sums of one plan; build one per evaluation."""
@@ -284,6 +289,15 @@ class EmbeddedSource:
         if self._bounds is None:
             self._bounds = self.store.bounds()
         return self._bounds.get(le_ns)
+
+    def observation_buckets(self, metric: Selector, start: int, end: int) -> list[tuple[int, int]]:
+        ids = self.ids(metric, "observation")
+        self._load_observations(ids, [start], end)
+        acc: dict[int, int] = {}
+        for i in ids:
+            for le, n in self._obs_cache[(end, i, start)]:
+                acc[le] = acc.get(le, 0) + n
+        return sorted((le, n) for le, n in acc.items() if n)
 
 
 def _chunks(xs: list[int], n: int):
