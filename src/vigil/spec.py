@@ -441,8 +441,9 @@ def _cross_check(spec: Spec, tree: Any, filename: str) -> list[SpecIssue]:
             if svc not in spec.services:
                 add(("policy", "freeze", i, "services", j), f"unknown service {svc!r}")
     from vigil.deploy.canary.analysis import reference_issues  # here: the canary imports the spec
+    from vigil.dr.drill_spec import cross_check as drill_issues
 
-    for loc, msg in reference_issues(spec):
+    for loc, msg in [*reference_issues(spec), *drill_issues(spec)]:
         add(loc, msg)
     for name in spec.services:
         if not name or len(name) > 128 or not all(c.isalnum() or c in "-_." for c in name):

@@ -1,0 +1,129 @@
+"""WAL segment names and the continuity check over an archive. Pure: names in, findings out.
+
+A WAL segment file is named ``TTTTTTTTXXXXXXXXYYYYYYYY``: timeline, then the segment number split
+in two (``XXXXXXXX`` = segno // segments-per-xlogid, ``YYYYYYYY`` = segno % segments-per-xlogid,
+with 256 segments per xlogid at the default 16 MiB). pgBackRest stores each as
+``<name>-<sha1>[.gz|.lz4|.zst|.bz2]``; ``.partial``, ``.backup`` and ``.history`` files are not
+segments of the stream.
+
+Continuity: every segment number from the start (the oldest backup's first WAL) to the newest
+archived one must be present on some timeline; a timeline switch repeats the switch segment on the
+new timeline, which the union of segment numbers absorbs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+
+DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
+SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(?:-[0-9a-f]{40})?(?:\.(?:gz|lz4|zst|bz2))?$")
+
+
+def segments_per_id(segment_size: int = DEFAULT_SEGMENT_SIZE) -> int:
+    return 0x100000000 // segment_size
+
+
+def parse_segment(name: str, segment_size: int = DEFAULT_SEGMENT_SIZE) -> tuple[int, int] | None:
+    """``(timeline, segno)`` of a segment file name (with or without pgBackRest's suffix), else None."""
+    base = name.rsplit("/", 1)[-1]
+    m = SEGMENT.match(base)
+    if not m:
+        return None
+    tli, hi, lo = (int(g, 16) for g in m.groups())
+    per = segments_per_id(segment_size)
+    if lo >= per:
+        return None
+    return tli, hi * per + lo
+
+
+def segment_name(tli: int, segno: int, segment_size: int = DEFAULT_SEGMENT_SIZE) -> str:
+    per = segments_per_id(segment_size)
+    return f"{tli:08X}{segno // per:08X}{segno % per:08X}"
+
+
+def lsn_to_int(lsn: str) -> int:
+    """``'0/3000050'`` -> an integer byte position."""
+    hi, _, lo = lsn.partition("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
+
+
+@dataclass(frozen=True)
+class WalGap:
+    after: str  # the last segment present before the gap
+    before: str  # the first segment present after it
+    missing: int  # how many segment numbers are missing
+
+    def to_dict(self) -> dict:
+        return {"after": self.after, "before": self.before, "missing": self.missing}
+
+    def __str__(self) -> str:
+        return f"{self.missing} segment(s) missing between {self.after} and {self.before}"
+
+
+@dataclass
+class WalCheck:
+    ok: bool
+    first: str | None = None
+    last: str | None = None
+    segments: int = 0
+    timelines: list[int] = field(default_factory=list)
+    gaps: list[WalGap] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "first": self.first,
+            "last": self.last,
+            "segments": self.segments,
+            "timelines": self.timelines,
+            "gaps": [g.to_dict() for g in self.gaps],
+            "problems": list(self.problems),
+        }
+
+
+def check_continuity(
+    names: Iterable[str], *, start: str | None = None, segment_size: int = DEFAULT_SEGMENT_SIZE
+) -> WalCheck:
+    """Check that the archive holds every segment from ``start`` (a segment name, e.g. the oldest
+    backup's ``archive.start``) to the newest one. Without ``start``, from the oldest archived."""
+    seen: dict[int, int] = {}  # segno -> highest timeline holding it
+    tlis: set[int] = set()
+    for n in names:
+        p = parse_segment(n, segment_size)
+        if p is None:
+            continue
+        tli, segno = p
+        tlis.add(tli)
+        if segno not in seen or tli > seen[segno]:
+            seen[segno] = tli
+    check = WalCheck(ok=True, timelines=sorted(tlis))
+    start_no = None
+    if start is not None:
+        ps = parse_segment(start, segment_size)
+        if ps is None:
+            check.ok = False
+            check.problems.append(f"start {start!r} is not a WAL segment name")
+            return check
+        start_no = ps[1]
+    nums = sorted(s for s in seen if start_no is None or s >= start_no)
+    if not nums:
+        check.ok = False
+        check.problems.append("no WAL segment in the archive" + (f" from {start}" if start else ""))
+        return check
+    if start_no is not None and nums[0] != start_no:
+        check.gaps.append(WalGap(f"(start {start})", segment_name(seen[nums[0]], nums[0], segment_size), nums[0] - start_no))
+    for a, b in zip(nums, nums[1:]):
+        if b != a + 1:
+            check.gaps.append(
+                WalGap(segment_name(seen[a], a, segment_size), segment_name(seen[b], b, segment_size), b - a - 1)
+            )
+    check.first = segment_name(seen[nums[0]], nums[0], segment_size)
+    check.last = segment_name(seen[nums[-1]], nums[-1], segment_size)
+    check.segments = len(nums)
+    if check.gaps:
+        check.ok = False
+        check.problems.extend(f"WAL gap: {g}" for g in check.gaps)
+    return check
