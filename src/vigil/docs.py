@@ -133,7 +133,8 @@ def cli_commands() -> list[tuple[str, click.Command]]:
 def cli_reference() -> str:
     blocks = []
     for path, cmd in cli_commands():
-        ctx = click.Context(cmd, info_name=path)
+        # the same help options as a real invocation (main.cli's context_settings), whatever ran before
+        ctx = click.Context(cmd, info_name=path, help_option_names=["-h", "--help"])
         usage = cmd.get_usage(ctx).replace("Usage: ", "")
         help_text = (cmd.help or "").strip()
         opts = []
