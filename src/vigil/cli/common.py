@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sys
@@ -63,6 +64,17 @@ def env() -> Env:
     if root.obj is None:
         root.obj = Env()
     return root.obj
+
+
+def actor() -> str | None:
+    """Who runs the command, for the record: $VIGIL_ACTOR, the CI's user, or the login name."""
+    for k in ("VIGIL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER"):
+        if os.environ.get(k):
+            return os.environ[k]
+    try:
+        return getpass.getuser()
+    except Exception:
+        return None
 
 
 def spec_option(f: Callable) -> Callable:

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 
 import click
 
 from vigil import exitcodes
-from vigil.cli.common import at_option, console, db_option, emit, env, json_option, spec_option
+from vigil.cli.common import actor, at_option, console, db_option, emit, env, json_option, spec_option
 from vigil.deploy.gate import decision_record, gate_deploy
 
 
 @click.group("gate")
 def gate_group() -> None:
     """The deploy gate: the budget policy's answer to "may this service ship now?"."""
-
-
-def _actor() -> str | None:
-    for k in ("VIGIL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER"):
-        if os.environ.get(k):
-            return os.environ[k]
-    try:
-        return getpass.getuser()
-    except Exception:
-        return None
 
 
 @gate_group.command("deploy")
@@ -40,7 +28,7 @@ def deploy_cmd(service: str, labels: tuple[str, ...], reason: str | None, releas
     """Exit 0 when the deploy may go, 1 when frozen (naming the rule, the SLO and the numbers)."""
     e = env()
     d = gate_deploy(
-        e.loaded, e.store, service, e.at(at), decided_at=e.clock.now(), labels=labels, reason=reason, actor=_actor(),
+        e.loaded, e.store, service, e.at(at), decided_at=e.clock.now(), labels=labels, reason=reason, actor=actor(),
         release=release,
     )
 

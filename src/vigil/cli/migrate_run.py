@@ -6,7 +6,6 @@ the work; this module reads the options and the spec, prints, and picks the exit
 
 from __future__ import annotations
 
-import getpass
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -14,23 +13,13 @@ from typing import Any
 
 import click
 
-from vigil.cli.common import db_option, emit, env, json_option, spec_option
+from vigil.cli.common import actor, db_option, emit, env, json_option, spec_option
 from vigil.cli.migrate import migrate_group
 from vigil.deploy.migrations.spec import MigrationsSpec
 from vigil.errors import NotFoundError, UsageError
 
 TARGET_URL_ENV = "DATABASE_URL"
 """Where apply/status read the target database URL when --db-url is not given (until the spec names one)."""
-
-
-def _actor() -> str | None:
-    for k in ("VIGIL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER"):
-        if os.environ.get(k):
-            return os.environ[k]
-    try:
-        return getpass.getuser()
-    except Exception:
-        return None
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: Any) -> Decimal | None:
@@ -140,7 +129,7 @@ def apply_cmd(db_url: str | None, dir_: str | None, target: int | None, down_to:
         ledger_table=m.ledger_table, lock_timeout_ms=m.timeout_ms("lock_timeout"),
         statement_timeout_ms=m.timeout_ms("statement_timeout"), lock_retries=lock_retries,
         retry_backoff=float(retry_backoff), lock_wait=float(lock_wait), retry_failed=retry_failed,
-        target=target, down_to=down_to, actor=_actor(),
+        target=target, down_to=down_to, actor=actor(),
     )  # fmt: skip
 
     def progress(kind: str, d: dict) -> None:
@@ -317,7 +306,7 @@ def verify_cmd(stage_url: str | None, dir_: str | None, previous_queries: str | 
         statement_timeout_ms=m.timeout_ms("statement_timeout"), sample_rows=sample_rows,
         previous=suite(previous_queries, m.queries.previous), next=suite(next_queries, m.queries.next),
         from_pg_stat_statements=from_pg_stat_statements, query_timeout_ms=_ms(query_timeout) or 30_000,
-        pg_bin=pg_bin or os.environ.get("VIGIL_PG_BIN") or DEFAULT_PG_BIN, keep=keep, release=release, actor=_actor(),
+        pg_bin=pg_bin or os.environ.get("VIGIL_PG_BIN") or DEFAULT_PG_BIN, keep=keep, release=release, actor=actor(),
     )  # fmt: skip
 
     def progress(kind: str, d: dict) -> None:
