@@ -20,7 +20,6 @@ Locally, ``engine: embedded`` keeps the index in a SQLite file (FTS5) at ``path`
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from decimal import Decimal
 from typing import Any, Literal
@@ -28,6 +27,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from vigil.model import Duration, SpecModel
+from vigil.netguard import host_problem
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 _COLLECTION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
@@ -57,33 +57,6 @@ def check_collection_name(name: str) -> str:
             f"collection name {name!r}: use letters, digits, '_', '-' and '.' (it appears in URLs and file names)"
         )
     return name
-
-
-def metadata_reason(address: str) -> str | None:
-    """Why an IP address must not be contacted (link-local, a cloud metadata service), or None."""
-    h = address.strip("[]")
-    try:
-        ip = ipaddress.ip_address(h.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip == ipaddress.ip_address("fd00:ec2::254"):
-            return "the AWS instance metadata service (IPv6)"
-        if ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        elif ip in ipaddress.ip_network("64:ff9b::/96"):  # NAT64 embeds an IPv4 address
-            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if ip in ipaddress.ip_network("169.254.0.0/16") or ip in ipaddress.ip_network("fe80::/10"):
-        return "a link-local address (cloud metadata services live there)"
-    if ip == ipaddress.ip_address("100.100.100.200"):
-        return "the Alibaba Cloud metadata service"
-    return None
-
-
-def link_local_problem(host: str) -> str | None:
-    """Why ``host`` (a literal IP) must not be contacted, or None. Hostnames are checked after DNS."""
-    reason = metadata_reason(host)
-    return f"{host} is {reason}" if reason else None
 
 
 class FieldSpec(SpecModel):
@@ -280,9 +253,10 @@ class SearchBackupSpec(SpecModel):
                 raise ValueError("give api_key_env or api_key_file, not both")
             import httpx
 
-            problem = link_local_problem(httpx.URL(self.url).host)
-            if problem and not self.allow_link_local:
-                raise ValueError(f"url: {problem}; vigil does not contact it unless `allow_link_local: true`")
+            host = httpx.URL(self.url).host
+            problem = None if self.allow_link_local else host_problem(host)
+            if problem:
+                raise ValueError(f"url: {host} is {problem}; vigil does not contact it unless `allow_link_local: true`")
         names = [c.name for c in self.collections]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

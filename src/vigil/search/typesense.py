@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 import httpx
 
+from vigil.netguard import resolve_problem
 from vigil.search.embedded import restore_from_exports
 from vigil.search.engine import (
     ApplyResult,
@@ -45,7 +46,6 @@ from vigil.search.engine import (
     prepare_snapshot_dir,
     strip_runtime_fields,
 )
-from vigil.search.spec import link_local_problem, metadata_reason
 
 ACTIONS = ("create", "upsert", "update", "emplace")
 IMPORT_BATCH = 10_000
@@ -64,23 +64,14 @@ def _now() -> datetime:
 
 
 def check_url(url: str, *, allow_link_local: bool = False, resolve: Callable[..., Any] = socket.getaddrinfo) -> None:
-    """Refuse a URL whose host is, or resolves to, a link-local or cloud metadata address."""
+    """Refuse a URL whose host is, or resolves to, a link-local or cloud metadata address (:mod:`vigil.netguard`)."""
     if allow_link_local:
         return
     u = httpx.URL(url)
-    host = u.host
-    problem = link_local_problem(host)
-    if problem is None:
-        try:
-            infos = resolve(host, u.port or (443 if u.scheme == "https" else 80), proto=socket.IPPROTO_TCP)
-        except (socket.gaierror, UnicodeError, OSError):
-            infos = []  # unresolvable: the request fails on its own, with its own message
-        for info in infos:
-            addr = info[4][0]
-            reason = metadata_reason(addr)
-            if reason:
-                problem = f"{host} resolves to {addr}, {reason}"
-                break
+    try:  # a literal or a metadata name is refused before DNS
+        problem = resolve_problem(u.host, u.port or (443 if u.scheme == "https" else 80), resolver=resolve)
+    except (UnicodeError, OSError):
+        problem = None  # unresolvable: the request fails on its own, with its own message
     if problem:
         raise SearchError(
             f"refusing to contact {url}: {problem}",

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import re
@@ -49,8 +48,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from vigil import __version__
-from vigil.deploy.canary.spec import HookSpec, HooksSpec, WebhookSpec, refused_address
+from vigil.deploy.canary.spec import HookSpec, HooksSpec, WebhookSpec
 from vigil.errors import ExternalError, UsageError
+from vigil.netguard import addresses_problem, resolved_addresses
 
 MAX_RETRY_AFTER = 60.0
 TAIL = 2000
@@ -223,23 +223,20 @@ class WebhookHook:
         return f"webhook {self.url}"
 
     def check_address(self) -> list[str]:
-        """Resolve the URL's host; refuse link-local and metadata addresses. Returns the addresses."""
+        """Resolve the URL's host; refuse link-local and metadata addresses (:mod:`vigil.netguard`). Returns the addresses."""
         parts = urlsplit(self.url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            infos = self.resolve(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as e:
+            addrs = resolved_addresses(host, port, resolver=self.resolve)
+        except (OSError, UnicodeError) as e:
             raise HookError(f"webhook {self.url}: cannot resolve {host}: {e}", hint="check the hook's url and DNS") from None
-        addrs = sorted({str(i[4][0]).split("%")[0] for i in infos})
-        if not self.spec.allow_link_local:
-            for a in addrs:
-                why = refused_address(ipaddress.ip_address(a))
-                if why:
-                    raise HookError(
-                        f"webhook {self.url} refused: {host} resolves to {why}",
-                        hint="a hook must not reach link-local or metadata addresses; set allow_link_local: true only if intended",
-                    )
+        why = None if self.spec.allow_link_local else addresses_problem(host, addrs)
+        if why:
+            raise HookError(
+                f"webhook {self.url} refused: {why}",
+                hint="a hook must not reach link-local or metadata addresses; set allow_link_local: true only if intended",
+            )
         return addrs
 
     def __call__(self, call: HookCall) -> dict:

@@ -24,7 +24,6 @@ message.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from decimal import Decimal
 from typing import Literal
@@ -33,6 +32,7 @@ from urllib.parse import urlsplit
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from vigil.model import Duration, Fraction, SelectorField, SpecModel
+from vigil.netguard import url_problem
 from vigil.units import format_duration
 
 METRIC_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
@@ -125,26 +125,6 @@ class Thresholds(SpecModel):
         return self
 
 
-# Addresses a webhook must not reach unless the spec says so: cloud metadata services and
-# link-local networks (an SSRF classic: a hook URL pointing at 169.254.169.254 would leak credentials).
-METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "169.254.170.2")
-)
-
-
-def refused_address(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why a webhook may not reach ``addr`` (None: it may)."""
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    if addr in METADATA_ADDRESSES:
-        return f"{addr} is a cloud metadata address"
-    if addr.is_link_local:
-        return f"{addr} is a link-local address"
-    if addr.is_unspecified or addr.is_multicast:
-        return f"{addr} is not a unicast address"
-    return None
-
-
 class WebhookSpec(SpecModel):
     """POST a JSON body signed with HMAC-SHA256 (header ``X-Vigil-Signature-256: sha256=<hex>``)."""
 
@@ -158,19 +138,15 @@ class WebhookSpec(SpecModel):
 
     @model_validator(mode="after")
     def _check(self) -> "WebhookSpec":
+        shape = url_problem(self.url, allow_link_local=True)
+        if shape:
+            raise ValueError(f"webhook url {self.url!r} {shape}")
         parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"webhook url {self.url!r} must be an http:// or https:// URL with a host")
         if parts.username or parts.password:
             raise ValueError("a webhook url must not carry credentials; sign with secret_env or secret_file instead")
-        if not self.allow_link_local:
-            try:
-                addr = ipaddress.ip_address(parts.hostname)
-            except ValueError:
-                addr = None
-            why = refused_address(addr) if addr is not None else None
-            if why:
-                raise ValueError(f"webhook url {self.url!r}: {why}; set allow_link_local: true if this is intended")
+        why = None if self.allow_link_local else url_problem(self.url)
+        if why:
+            raise ValueError(f"webhook url {self.url!r} {why}; set allow_link_local: true if this is intended")
         if (self.secret_env is None) == (self.secret_file is None):
             raise ValueError(
                 "a webhook is signed: give exactly one of secret_env (an environment variable) or secret_file; "
