@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 
 import click
 import pytest
-from moto import mock_aws
+from aws_helpers import inject, moto_account
 
 from vigil.clock import FakeClock
 from vigil.dr.aws import aurora
@@ -57,36 +57,9 @@ def load(kms: str = "0b9b3b5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b", extra: str = ""):
     return parse_spec(spec_text(kms, extra)).backups.aurora
 
 
-class _Resp:
-    def __init__(self, status: int) -> None:
-        self.status_code = status
-        self.headers: dict = {}
-        self.content = b""
-
-
-def inject(client, operation: str, codes: list[str], status: int = 400) -> list[str]:
-    """Answer the next len(codes) calls of ``operation`` with these AWS error codes."""
-    left = list(codes)
-    seen: list[str] = []
-
-    def handler(**_kw):
-        if not left:
-            return None
-        code = left.pop(0)
-        seen.append(code)
-        return _Resp(status), {"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}}
-
-    client.meta.events.register(f"before-call.rds.{operation}", handler)
-    return seen
-
-
 @pytest.fixture
 def aws(monkeypatch):
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-                 "AWS_DEFAULT_REGION": SRC}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
+    with moto_account(monkeypatch, SRC):
         yield
 
 

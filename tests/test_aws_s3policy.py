@@ -20,7 +20,7 @@ import random
 
 import click
 import pytest
-from moto import mock_aws
+from aws_helpers import inject, moto_account
 
 from vigil.dr.aws import s3policy
 from vigil.dr.aws.client import Aws, AwsAccessDenied, AwsError, AwsNotFound, AwsThrottled, make_client
@@ -64,37 +64,9 @@ def load(text: str = SPEC):
     return parse_spec(text).backups.s3
 
 
-class _Resp:
-    def __init__(self, status: int) -> None:
-        self.status_code = status
-        self.headers: dict = {}
-        self.content = b""
-
-
-def inject(client, operation: str, codes: list[str], status: int = 400) -> list[str]:
-    """Answer the next len(codes) calls of ``operation`` with these AWS error codes, then let calls through."""
-    left = list(codes)
-    seen: list[str] = []
-
-    def handler(**_kw):
-        if not left:
-            return None
-        code = left.pop(0)
-        seen.append(code)
-        return _Resp(status), {"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}}
-
-    client.meta.events.register(f"before-call.{client.meta.service_model.service_id.hyphenize()}.{operation}", handler)
-    return seen
-
-
 @pytest.fixture
 def aws(monkeypatch):
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-                 "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(k, v)
-    for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(k, raising=False)
-    with mock_aws():
+    with moto_account(monkeypatch, REGION):
         yield
 
 
