@@ -1,8 +1,11 @@
 """Migration files: discovery, ordering, up/down pairing, statement splitting.
 
 The convention is documented in :mod:`vigil.deploy.migrations.spec`. This module only reads files;
-it never connects to a database. :func:`load_migrations` raises :class:`MigrationFileError` (an
-input error, exit 2) listing every problem in the directory at once.
+it never connects to a database. It is the one place that decides what a valid migrations
+directory is (:func:`scan_migrations`: a misnamed file, a duplicate version, a down file without
+its up file, an empty or unreadable file), so ``lint``, ``verify`` and ``apply`` agree.
+:func:`load_migrations` raises :class:`MigrationFileError` (an input error, exit 2) listing every
+problem in the directory at once.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ class MigrationFileError(VigilError):
 
     code = "migration-invalid"
 
-    def __init__(self, problems: list[str], *, hint: str | None = None) -> None:
+    def __init__(self, problems: list[str], *, hint: str | None = None, file_problems: list[FileProblem] | None = None) -> None:
         self.problems = list(problems)
+        self.file_problems = list(file_problems or [])
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} with migration files"
         super().__init__(
@@ -114,11 +118,90 @@ def has_no_transaction(sql: str) -> bool:
     return False
 
 
-def load_migrations(directory: str | Path) -> list[Migration]:
-    """Every migration in ``directory``, ordered by version. Pure file reading, no database.
+@dataclass(frozen=True)
+class FileProblem:
+    """One file that breaks the convention, and why. ``code`` is stable: ``misnamed``,
+    ``not-a-file``, ``duplicate-version``, ``orphan-down``, ``empty`` or ``unreadable``."""
 
-    Raises :class:`MigrationFileError` listing every misnamed, duplicate, orphan or unreadable file.
-    """
+    path: Path
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {"file": str(self.path), "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A migrations directory read: the migrations that follow the convention, and every problem."""
+
+    migrations: list[Migration]
+    problems: list[FileProblem]
+
+
+def name_problem(path: Path) -> FileProblem | None:
+    """Why a ``*.sql`` file's name is not a migration's name (None: it is one). Pure.
+
+    Any name ending in ``.sql`` in any case is a candidate: ``0003_x.SQL`` is an error, not a file
+    silently skipped."""
+    if not path.name.endswith(".sql"):
+        return FileProblem(path, "misnamed", "a migration file ends in lower-case .sql")
+    if not FILE_RE.match(path.name):
+        return FileProblem(
+            path, "misnamed",
+            "not a migration file name; expected <version>_<name>.sql or <version>_<name>.down.sql (like 0001_create_users.sql)",
+        )  # fmt: skip
+    return None
+
+
+def is_empty_sql(sql: str) -> bool:
+    """Whether ``sql`` holds no statement: only whitespace, ``;`` and comments (``--`` and nested
+    ``/* */``). Pure and cheap (no parser): a file the runner would otherwise apply as a no-op."""
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c.isspace() or c == ";":
+            i += 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j + 1
+        elif sql.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if sql.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif sql.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+            if depth:
+                return False  # an unterminated comment: the parser says so, not "empty"
+        else:
+            return False
+    return True
+
+
+def empty_problem(path: Path, sql: str) -> FileProblem | None:
+    """An ``empty`` problem when ``sql`` holds no statement (None otherwise). Pure."""
+    if is_empty_sql(sql):
+        return FileProblem(
+            path, "empty",
+            "holds no SQL statement (empty, or only comments); a migration that does nothing is a mistake: "
+            "write its SQL or delete the file",
+        )  # fmt: skip
+    return None
+
+
+def scan_migrations(directory: str | Path) -> Scan:
+    """Read a migrations directory: the migrations that follow the convention, ordered by version,
+    and every file that does not (misnamed, not a regular file, a duplicate version, a down file
+    without its up file, an empty or unreadable file). The ONE place these rules live: ``apply``,
+    ``verify`` and ``lint`` all use it.
+
+    Raises :class:`MigrationFileError` only when the directory itself is missing or unreadable."""
     d = Path(directory)
     if not d.exists():
         raise MigrationFileError(
@@ -126,48 +209,57 @@ def load_migrations(directory: str | Path) -> list[Migration]:
         )
     if not d.is_dir():
         raise MigrationFileError([f"{d}: not a directory"], hint="`migrations.dir` names the directory of .sql files")
-    problems: list[str] = []
+    problems: list[FileProblem] = []
     ups: dict[int, Path] = {}
     downs: dict[str, Path] = {}
     try:
-        entries = sorted(p for p in d.iterdir() if p.name.endswith(".sql"))
+        entries = sorted(p for p in d.iterdir() if p.name.lower().endswith(".sql"))
     except OSError as e:
         raise MigrationFileError([f"{d}: cannot list: {e.strerror or e}"]) from None
     for p in entries:
-        m = FILE_RE.match(p.name)
-        if not m or not p.is_file():
-            problems.append(
-                f"{p}: not a migration file name; expected <version>_<name>.sql or <version>_<name>.down.sql "
-                "(like 0001_create_users.sql)"
-                if not m
-                else f"{p}: not a regular file"
-            )
+        bad = name_problem(p)
+        if bad is None and not p.is_file():
+            bad = FileProblem(p, "not-a-file", "not a regular file")
+        if bad is not None:
+            problems.append(bad)
             continue
+        m = FILE_RE.match(p.name)
+        assert m is not None
         if m.group("down"):
             downs[p.name[: -len(".down.sql")]] = p
             continue
         v = int(m.group("version"))
         if v in ups:
-            problems.append(f"{p}: version {v} is already used by {ups[v].name}; each migration needs its own version")
+            problems.append(FileProblem(p, "duplicate-version",
+                                        f"version {v} is already used by {ups[v].name}; each migration needs its own version"))
             continue
         ups[v] = p
     up_ids = {p.name[: -len(".sql")] for p in ups.values()}
     for mid, p in sorted(downs.items()):
         if mid not in up_ids:
-            problems.append(f"{p}: down migration without its up migration {mid}.sql")
+            problems.append(FileProblem(p, "orphan-down", f"down migration without its up migration {mid}.sql"))
     out: list[Migration] = []
     for v in sorted(ups):
         p = ups[v]
         mid = p.name[: -len(".sql")]
-        try:
-            up = read_sql_file(p)
-            dp = downs.get(mid)
-            down = read_sql_file(dp) if dp is not None else None
-        except MigrationFileError as e:
-            problems.extend(e.problems)
+        dp = downs.get(mid)
+        texts: dict[Path, str] = {}
+        for f in (p, dp):
+            if f is None:
+                continue
+            try:
+                texts[f] = read_sql_file(f)
+            except MigrationFileError as e:
+                problems.extend(FileProblem(f, "unreadable", x.split(": ", 1)[-1]) for x in e.problems)
+                continue
+            empty = empty_problem(f, texts[f])
+            if empty:
+                problems.append(empty)
+        if p not in texts or (dp is not None and dp not in texts) or any(is_empty_sql(t) for t in texts.values()):
             continue
         m = FILE_RE.match(p.name)
         assert m is not None
+        up = texts[p]
         out.append(
             Migration(
                 version=v,
@@ -175,13 +267,24 @@ def load_migrations(directory: str | Path) -> list[Migration]:
                 path=p,
                 up_sql=up,
                 down_path=dp,
-                down_sql=down,
+                down_sql=texts.get(dp) if dp is not None else None,
                 no_transaction=has_no_transaction(up),
             )
         )
-    if problems:
-        raise MigrationFileError(problems)
-    return out
+    problems.sort(key=lambda x: (x.path.name, x.code))
+    return Scan(out, problems)
+
+
+def load_migrations(directory: str | Path) -> list[Migration]:
+    """Every migration in ``directory``, ordered by version. Pure file reading, no database.
+
+    Raises :class:`MigrationFileError` listing every problem :func:`scan_migrations` finds
+    (misnamed, duplicate, orphan, empty or unreadable files): nothing runs while one is there.
+    """
+    scan = scan_migrations(directory)
+    if scan.problems:
+        raise MigrationFileError([str(x) for x in scan.problems], file_problems=scan.problems)
+    return scan.migrations
 
 
 def split_statements(sql: str) -> list[Statement]:
