@@ -21,7 +21,6 @@ from vigil.deploy.migrations.runner import (
     ApplyOptions,
     LedgerRow,
     MigrationDbError,
-    MigrationLockBusy,
     apply,
     backoff_seconds,
     checksum,
@@ -113,6 +112,22 @@ def test_plan_stops_at_failed_until_retry_and_says_what_remains():
     nontx = make_plan([a, b], [row(1, a), row(2, b, "failed", transactional=False)])
     assert "OUTSIDE a transaction" in nontx.problems[0].hint
     assert make_plan([a, b], rows, retry_failed=True).to_run == [b]
+
+
+def test_plan_a_lock_timeout_that_changed_nothing_is_pending_not_failed():
+    a, b = mig(1, "a", "select 1", "select -1"), mig(2, "b", "select 2")
+    tx = row(1, a, "failed", sqlstate="55P03", error="canceling statement due to lock timeout")
+    plan = make_plan([a, b], [tx])
+    assert not plan.problems and plan.to_run == [a, b] and "changed nothing" in plan.states[0].note
+    # outside a transaction only when the attempt says it changed nothing
+    assert make_plan([a], [row(1, a, "failed", transactional=False, sqlstate="55P03", nothing_applied=True)]).to_run == [a]
+    unknown = make_plan([a], [row(1, a, "failed", transactional=False, sqlstate="55P03")])
+    assert [p.code for p in unknown.problems] == ["failed"]
+    # any other failure still halts
+    assert [p.code for p in make_plan([a], [row(1, a, "failed", sqlstate="23502")]).problems] == ["failed"]
+    # a revert that timed out: still applied
+    down = make_plan([a], [row(1, a), row(2, a, "failed", "down", sqlstate="55P03")])
+    assert down.states[0].state == "applied" and not down.problems and down.to_run == []
 
 
 def test_plan_running_row_is_interrupted_and_newest_row_wins():
@@ -281,8 +296,61 @@ def test_lock_timeout_retries_run_out_and_the_run_fails(pg_db_url: str, tmp_path
     assert r.status == "failed" and r.exit_code == 1 and r.not_run == ["0002_next"]
     f = r.results[0].failure
     assert f.sqlstate == "55P03" and "lock timeout" in f.message
-    assert slept == [1.0, 2.0] and r.results[0].attempts == 3
+    assert slept == [1.0, 2.0] and r.results[0].attempts == 3 and r.results[0].nothing_applied is True
     assert ledger(pg_db_url) == [(1, "up", "failed", True, 3, "55P03", 1)]
+
+
+def test_a_lock_timeout_that_applied_nothing_does_not_halt_later_deploys(pg_db_url: str, tmp_path: Path, cli):
+    """Observed: the run above left the ledger `failed`, and every later deploy was refused until a
+    person ran `apply --retry-failed`, though nothing had been applied."""
+    spec = spec_file(tmp_path)
+    q(pg_db_url, "create table busy (id int)")
+    write(tmp_path / "db", {"0001_col.sql": "alter table busy add column x int;\n", "0002_next.sql": "create table nxt (id int);\n"})
+    blocker = psycopg.connect(plain(pg_db_url))
+    blocker.execute("LOCK TABLE busy IN ACCESS SHARE MODE")
+    try:
+        res = cli("migrate", "apply", "--db-url", pg_db_url, "--spec", spec, "--lock-retries", "0")
+    finally:
+        blocker.close()
+    assert res.code == 1, res.out + res.err  # this deploy halts: the migration did not apply
+    assert "55P03" in res.out and "changed nothing: later runs are not blocked" in res.out and "--retry-failed" not in res.out
+    assert q(pg_db_url, f"SELECT status, sqlstate, nothing_applied FROM {LEDGER}") == [("failed", "55P03", True)]
+    st = cli("migrate", "status", "--db-url", pg_db_url, "--spec", spec, "--json")
+    assert st.code == 0 and not st.json()["needs_attention"] and st.json()["pending"] == ["0001_col", "0002_next"]
+    assert "timed out waiting for a lock and changed nothing" in st.json()["migrations"][0]["note"]
+    again = cli("migrate", "apply", "--db-url", pg_db_url, "--spec", spec, "--json")  # no --retry-failed
+    assert again.code == 0, again.out
+    assert [r["id"] for r in again.json()["results"]] == ["0001_col", "0002_next"]
+    assert [r[:3] for r in ledger(pg_db_url)] == [(1, "up", "failed"), (1, "up", "applied"), (2, "up", "applied")]
+
+
+def test_a_lock_timeout_after_committed_statements_still_halts(pg_db_url: str, tmp_path: Path):
+    """Outside a transaction, a lock timeout after earlier statements committed is not 'nothing applied'."""
+    q(pg_db_url, "create table busy (id int)")
+    d = write(tmp_path / "db", {"0001_two.sql": "-- vigil:no-transaction\ncreate table first (id int);\nalter table busy add column x int;\n"})
+    blocker = psycopg.connect(plain(pg_db_url))
+    blocker.execute("LOCK TABLE busy IN ACCESS SHARE MODE")
+    try:
+        r = apply(pg_db_url, load_migrations(d), opts(lock_timeout_ms=50, lock_retries=0))
+    finally:
+        blocker.close()
+    assert r.status == "failed" and r.results[0].nothing_applied is False
+    assert any("table public.first" in x for x in r.results[0].remains)
+    plan = status(pg_db_url, load_migrations(d), LEDGER).plan
+    assert [p.code for p in plan.problems] == ["failed"] and "OUTSIDE a transaction" in plan.problems[0].hint
+
+
+def test_a_ledger_from_an_older_vigil_gains_the_new_column(pg_db_url: str, tmp_path: Path):
+    q(pg_db_url, f"""CREATE TABLE {LEDGER} (id bigserial PRIMARY KEY, version bigint NOT NULL, name text NOT NULL,
+        checksum text NOT NULL, direction text NOT NULL DEFAULT 'up', status text NOT NULL, transactional boolean NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT clock_timestamp(), finished_at timestamptz, duration_ms bigint,
+        attempts integer NOT NULL DEFAULT 1, sqlstate text, error text, error_line integer, actor text,
+        runner text NOT NULL DEFAULT '')""")
+    d = write(tmp_path / "db", {"0001_a.sql": "create table a (id int);\n"})
+    assert status(pg_db_url, load_migrations(d), LEDGER).counts() == {"pending": 1}  # read-only: no column added
+    assert q(pg_db_url, f"SELECT count(*) FROM pg_attribute WHERE attrelid = '{LEDGER}'::regclass AND attname = 'nothing_applied'") == [(0,)]
+    assert apply(pg_db_url, load_migrations(d), opts()).status == "ok"
+    assert q(pg_db_url, f"SELECT status, nothing_applied FROM {LEDGER}") == [("applied", None)]
 
 
 def test_lock_timeout_outside_a_transaction_retries_the_statement_but_never_a_concurrent_build(pg_db_url: str, tmp_path: Path):
@@ -332,23 +400,34 @@ def test_two_runs_at_once_apply_each_migration_once(pg_db_url: str, tmp_path: Pa
     assert [r[:3] for r in ledger(pg_db_url)] == [(1, "up", "applied"), (2, "up", "applied")]
 
 
-def test_a_held_lock_names_its_holder_and_exits_3(pg_db_url: str, tmp_path: Path, cli):
+def test_a_held_lock_is_its_own_outcome_naming_the_holder(pg_db_url: str, tmp_path: Path, cli):
+    """Observed: a busy lock exited 3 with the same kind of error as an unreachable database."""
     spec = spec_file(tmp_path)
     write(tmp_path / "db", {"0001_a.sql": "create table a (id int);\n"})
     holder = psycopg.connect(plain(pg_db_url), autocommit=True, application_name="deploy-42")
     holder.execute("SELECT pg_advisory_lock(%s, %s)", lock_key(LEDGER))
     pid = holder.info.backend_pid
     try:
-        with pytest.raises(MigrationLockBusy, match=rf"pid {pid} \(application 'deploy-42'"):
-            apply(pg_db_url, load_migrations(tmp_path / "db"), opts(lock_wait=0.2))
+        r = apply(pg_db_url, load_migrations(tmp_path / "db"), opts(lock_wait=0.2))
+        assert r.status == "lock-busy" and r.lock_busy and r.exit_code == 3 and r.results == []
+        assert r.lock.holder["pid"] == pid and f"pid {pid} (application 'deploy-42'" in r.lock.message
         res = cli("migrate", "apply", "--db-url", pg_db_url, "--spec", spec, "--lock-wait", "0s", "--json")
         assert res.code == 3
-        assert res.json()["error"]["code"] == "migration-lock-busy" and f"pg_terminate_backend({pid})" in res.json()["error"]["hint"]
+        body = res.json()
+        assert "error" not in body and body["status"] == "lock-busy" and body["lock_busy"] is True
+        assert body["lock"]["acquired"] is False and body["lock"]["holder"]["application_name"] == "deploy-42"
+        assert f"pg_terminate_backend({pid})" in body["lock"]["hint"] and body["results"] == []
+        text = cli("migrate", "apply", "--db-url", pg_db_url, "--spec", spec, "--lock-wait", "0s")
+        assert text.code == 3 and text.out.startswith(f"BUSY: another migration run holds the migration lock: pid {pid}")
+        assert "nothing was applied" in text.out
         st = cli("migrate", "status", "--db-url", pg_db_url, "--spec", spec, "--json")
         assert st.json()["running_now"]["pid"] == pid
     finally:
         holder.close()
-    assert q(pg_db_url, "SELECT to_regclass('a')") == [(None,)]
+    assert q(pg_db_url, "SELECT to_regclass('a'), to_regclass('vigil_schema_migrations')") == [(None, None)]
+    # an unreachable database is a different outcome: an error, not a report
+    down = cli("migrate", "apply", "--db-url", f"postgresql://x@127.0.0.1:{free_port()}/x", "--spec", spec, "--json")
+    assert down.code == 3 and down.json()["error"]["code"] == "migration-db" and "status" not in down.json()
 
 
 def test_a_run_cut_off_mid_migration_leaves_a_truthful_running_row(pg_db_url: str, tmp_path: Path, cli):
@@ -431,7 +510,8 @@ def test_a_schema_qualified_ledger_and_apply_json_shape(pg_db_url: str, tmp_path
     res = cli("migrate", "apply", "--db-url", pg_db_url, "--spec", spec, "--json")
     assert res.code == 0
     body = res.json()
-    assert set(body) == {"database", "direction", "status", "results", "not_run", "problems", "warnings", "plan"}
+    assert set(body) == {"database", "direction", "status", "lock_busy", "lock", "results", "not_run", "problems", "warnings", "plan"}
+    assert body["lock"]["acquired"] is True and body["lock_busy"] is False
     assert body["results"][0]["ledger_id"] == 1
     assert q(pg_db_url, "SELECT version, status FROM ops.migrations") == [(1, "applied")]
 

@@ -115,7 +115,9 @@ def apply_cmd(db_url: str | None, dir_: str | None, target: int | None, down_to:
     after SET lock_timeout / statement_timeout from the spec. A failure stops the run: exit 1 with
     the file, line and SQL error; the ledger says `failed`. Exit 1 also when the ledger forbids
     going on (an applied migration was edited, a failed one awaits --retry-failed); 3 when the
-    database cannot be reached.
+    database cannot be reached, or when another run holds the migration lock past --lock-wait
+    (then nothing ran: the JSON says "status": "lock-busy", the text starts with BUSY). A lock
+    timeout whose retries ran out exits 1 but, having changed nothing, does not block later runs.
     """
     from vigil.deploy.migrations.runner import ApplyOptions, apply
 
@@ -146,6 +148,11 @@ def apply_cmd(db_url: str | None, dir_: str | None, target: int | None, down_to:
     report = apply(url, migrations, opts, on_event=progress)
 
     def text() -> None:
+        if report.lock is not None and not report.lock.acquired:
+            click.echo(f"BUSY: {report.lock.message}")
+            if report.lock.hint:
+                click.echo(f"  hint: {report.lock.hint}")
+            return
         for p in report.plan.problems:
             click.echo(f"REFUSED {p.message}")
             click.echo(f"  hint: {p.hint}")
@@ -170,7 +177,11 @@ def apply_cmd(db_url: str | None, dir_: str | None, target: int | None, down_to:
                         click.echo(f"  left behind: {x}")
                     if not r.remains:
                         click.echo("  it left no schema object behind")
-                click.echo("  fix it, then run `vigil migrate apply --retry-failed`")
+                if f.sqlstate == "55P03" and r.nothing_applied:
+                    click.echo("  it timed out waiting for a lock and changed nothing: later runs are not blocked; "
+                               "run `vigil migrate apply` again when the lock holder is gone (pg_stat_activity shows it)")
+                else:
+                    click.echo("  fix it, then run `vigil migrate apply --retry-failed`")
         if report.not_run:
             click.echo(f"not run: {', '.join(report.not_run)}")
         done = [r for r in report.results if r.status != "failed"]

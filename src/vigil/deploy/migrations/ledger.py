@@ -23,9 +23,17 @@ class MigrationDbError(ExternalError):
 
 
 class MigrationLockBusy(ExternalError):
-    """Another runner holds the migration lock and did not release it within the wait."""
+    """Another runner holds the migration lock and did not release it within the wait.
+
+    Not a failure of the database: :func:`vigil.deploy.migrations.runner.apply_on` turns it into a
+    report with status ``lock-busy`` (nothing was applied; run again later)."""
 
     code = "migration-lock-busy"
+
+    def __init__(self, message: str, *, hint: str | None = None, holder: dict | None = None, waited: float = 0.0) -> None:
+        super().__init__(message, hint=hint)
+        self.holder = holder
+        self.waited = waited
 
 
 # -- the ledger (I/O) --------------------------------------------------------------------------------
@@ -54,8 +62,12 @@ CREATE TABLE IF NOT EXISTS {t} (
     error         text,
     error_line    integer,
     actor         text,
-    runner        text        NOT NULL DEFAULT ''
+    runner        text        NOT NULL DEFAULT '',
+    nothing_applied boolean
 )"""
+
+LEDGER_UPGRADE = "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS nothing_applied boolean"
+"""Ledgers created by an older vigil gain the column that says a failed attempt changed nothing."""
 
 _COLUMNS = ("id, version, name, checksum, direction, status, transactional, started_at, finished_at, duration_ms, "
             "attempts, sqlstate, error, error_line, actor")
@@ -78,13 +90,23 @@ class Ledger:
         from psycopg import sql
 
         self.conn.execute(sql.SQL(LEDGER_DDL).format(t=self.t))
+        if not self._has_nothing_applied():
+            self.conn.execute(sql.SQL(LEDGER_UPGRADE).format(t=self.t))
+
+    def _has_nothing_applied(self) -> bool:
+        from vigil.deploy.migrations.schema_dump import qualified
+
+        return bool(self.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'nothing_applied' "
+            "AND NOT attisdropped)", (qualified(self.table),)).fetchone()[0])  # fmt: skip
 
     def rows(self) -> list[LedgerRow]:
         from psycopg import sql
 
         if not self.exists():
             return []
-        cur = self.conn.execute(sql.SQL("SELECT " + _COLUMNS + " FROM {t} ORDER BY id").format(t=self.t))
+        extra = ", nothing_applied" if self._has_nothing_applied() else ", NULL"  # read-only readers of an old ledger
+        cur = self.conn.execute(sql.SQL("SELECT " + _COLUMNS + extra + " FROM {t} ORDER BY id").format(t=self.t))
         return [LedgerRow(*r) for r in cur.fetchall()]
 
     def start(self, m: Migration, direction: str, transactional: bool, actor: str | None) -> int:
@@ -100,8 +122,9 @@ class Ledger:
         return int(self.conn.execute(q, (m.version, m.name, checksum(m.up_sql), direction, transactional, actor, runner)).fetchone()[0])
 
     def finish(self, row_id: int, status: str, *, attempts: int, failure: SqlFailure | None = None,
-               extra: str | None = None) -> int:
-        """Record the outcome; returns the duration in ms (measured by the server's clock)."""
+               extra: str | None = None, nothing_applied: bool | None = None) -> int:
+        """Record the outcome; returns the duration in ms (measured by the server's clock).
+        ``nothing_applied`` (failures only): the attempt left the schema as it was."""
         from psycopg import sql
 
         error = None
@@ -112,10 +135,11 @@ class Ledger:
         q = sql.SQL(
             "UPDATE {t} SET status = %s, finished_at = clock_timestamp(), "
             "duration_ms = round(extract(epoch FROM clock_timestamp() - started_at) * 1000), attempts = %s, "
-            "sqlstate = %s, error = %s, error_line = %s WHERE id = %s RETURNING duration_ms"
+            "sqlstate = %s, error = %s, error_line = %s, nothing_applied = %s WHERE id = %s RETURNING duration_ms"
         ).format(t=self.t)
         row = self.conn.execute(
-            q, (status, attempts, failure.sqlstate if failure else None, error, failure.line if failure else None, row_id)
+            q, (status, attempts, failure.sqlstate if failure else None, error, failure.line if failure else None,
+                nothing_applied, row_id)
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
@@ -173,9 +197,10 @@ def acquire_lock(conn: Any, ledger_table: str, wait: float) -> tuple[int, int]:
             else "another session"
         )
         raise MigrationLockBusy(
-            f"another migration run holds the migration lock: {who}; waited {wait:g}s",
+            f"another migration run holds the migration lock: {who}; waited {wait:g}s; nothing was applied",
             hint="let it finish (`vigil migrate status` shows progress) and run again, or raise --lock-wait; "
             f"if that session is stuck: SELECT pg_terminate_backend({h['pid'] if h else 'PID'})",
+            holder=h, waited=wait,
         )
     return key
 

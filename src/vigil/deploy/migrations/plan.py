@@ -28,6 +28,7 @@ DEFAULT_LOCK_RETRIES = 3
 DEFAULT_RETRY_BACKOFF = 1.0
 MAX_RETRY_BACKOFF = 30.0
 DEFAULT_LOCK_WAIT = 120.0
+LOCK_TIMEOUT_SQLSTATE = "55P03"
 
 State = Literal["applied", "pending", "failed", "interrupted", "edited", "missing-file", "revert-failed"]
 
@@ -75,6 +76,19 @@ class LedgerRow:
     error: str | None = None
     error_line: int | None = None
     actor: str | None = None
+    nothing_applied: bool | None = None
+    """A failed attempt that left the schema as it was (always, for one in a transaction); None when unknown."""
+
+    @property
+    def changed_nothing(self) -> bool:
+        """Whether this failed attempt certainly left nothing behind."""
+        return self.status == "failed" and (self.transactional or bool(self.nothing_applied))
+
+    @property
+    def transient(self) -> bool:
+        """A failed attempt that timed out waiting for a lock (SQLSTATE 55P03) and changed nothing:
+        the next run simply tries again; no one needs to clean up or pass ``--retry-failed``."""
+        return self.sqlstate == LOCK_TIMEOUT_SQLSTATE and self.changed_nothing
 
     def to_dict(self) -> dict:
         return {
@@ -93,6 +107,7 @@ class LedgerRow:
             "error": self.error,
             "error_line": self.error_line,
             "actor": self.actor,
+            "nothing_applied": self.nothing_applied,
         }
 
 
@@ -119,7 +134,8 @@ class MigrationState:
             "state": self.state,
             "file": str(self.migration.path) if self.migration else None,
             "checksum": checksum(self.migration.up_sql) if self.migration else None,
-            "applied_at": (r.finished_at.isoformat() if r and r.finished_at and self.state == "applied" else None),
+            "applied_at": (r.finished_at.isoformat() if r and r.finished_at and self.state == "applied" and r.status == "applied"
+                           else None),
             "last_attempt": r.to_dict() if r else None,
             "note": self.note,
         }
@@ -196,6 +212,16 @@ def migration_states(migrations: Sequence[Migration], rows: Iterable[LedgerRow])
             continue  # reverted or never applied, and gone: nothing to say
         if r.status == "running":
             out.append(MigrationState(v, name, "interrupted", m, r, f"a run that started {_when(r)} ended without recording an outcome"))
+        elif r.status == "failed" and r.transient:
+            # a lock timeout that changed nothing: where it was before the attempt, and not a reason to halt
+            if r.direction == "up":
+                out.append(MigrationState(v, name, "pending", m, r, f"the last attempt ({_when(r)}) timed out waiting for a lock "
+                                          "and changed nothing; the next run tries again"))
+            elif r.checksum != checksum(m.up_sql):
+                out.append(MigrationState(v, name, "edited", m, r, "the file changed after it was applied"))
+            else:
+                out.append(MigrationState(v, name, "applied", m, r, f"reverting it timed out waiting for a lock ({_when(r)}) "
+                                          "and changed nothing"))
         elif r.status == "failed" and r.direction == "up":
             out.append(MigrationState(v, name, "failed", m, r, _failure_text(r)))
         elif r.status == "failed":

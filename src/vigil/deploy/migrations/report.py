@@ -55,6 +55,8 @@ class MigrationResult:
     failure: SqlFailure | None = None
     remains: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    nothing_applied: bool | None = None
+    """For a failure: the attempt left the schema as it was (so a lock timeout does not halt later runs)."""
 
     def to_dict(self) -> dict:
         return {
@@ -70,7 +72,23 @@ class MigrationResult:
             "error": self.failure.to_dict() if self.failure else None,
             "remains": list(self.remains),
             "notes": list(self.notes),
+            "nothing_applied": self.nothing_applied,
         }
+
+
+@dataclass(frozen=True)
+class LockOutcome:
+    """Whether the run took the migration lock; when not, who holds it (nothing was applied)."""
+
+    acquired: bool
+    wait_seconds: float
+    holder: dict | None = None
+    message: str | None = None
+    hint: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"acquired": self.acquired, "wait_seconds": self.wait_seconds, "holder": self.holder,
+                "message": self.message, "hint": self.hint}
 
 
 @dataclass
@@ -79,9 +97,16 @@ class ApplyReport:
     plan: Plan
     results: list[MigrationResult] = field(default_factory=list)
     not_run: list[str] = field(default_factory=list)
+    lock: LockOutcome | None = None
+
+    @property
+    def lock_busy(self) -> bool:
+        return self.lock is not None and not self.lock.acquired
 
     @property
     def status(self) -> str:
+        if self.lock_busy:
+            return "lock-busy"
         if self.plan.problems:
             return "refused"
         if any(r.status == "failed" for r in self.results):
@@ -90,6 +115,8 @@ class ApplyReport:
 
     @property
     def exit_code(self) -> int:
+        if self.lock_busy:
+            return exitcodes.EXTERNAL  # nothing ran; the JSON says lock-busy, the text says BUSY
         return exitcodes.OK if self.status in ("ok", "nothing-to-do") else exitcodes.NO
 
     def to_dict(self) -> dict:
@@ -97,6 +124,8 @@ class ApplyReport:
             "database": self.database,
             "direction": self.plan.direction,
             "status": self.status,
+            "lock_busy": self.lock_busy,
+            "lock": self.lock.to_dict() if self.lock else None,
             "results": [r.to_dict() for r in self.results],
             "not_run": list(self.not_run),
             "problems": [p.to_dict() for p in self.plan.problems],

@@ -3,7 +3,8 @@
 One run, against the target PostgreSQL database:
 
 1. connect (psycopg 3, autocommit) and take ONE session advisory lock, waiting a bounded time;
-   when another runner holds it the error names its pid and application;
+   when another runner holds it the report says ``lock-busy`` and names its pid and application
+   (nothing ran; exit 3, told apart from a database failure by the report's ``status``);
 2. create the ledger table if missing and read it;
 3. plan (pure, :func:`make_plan`): which migrations are applied, which are pending, and what
    forbids going on (an applied migration edited since, a failed or interrupted one, a pending
@@ -19,11 +20,14 @@ One run, against the target PostgreSQL database:
    (``sleep`` is injected; tests never wait). Any other error marks the row ``failed`` with the
    SQLSTATE, the message and the file line, stops the run (nothing after it runs) and the command
    exits 1 so the deploy halts. For a migration outside a transaction the report says what it
-   left behind (a schema diff: an INVALID index, a table).
+   left behind (a schema diff: an INVALID index, a table); the row records whether the attempt
+   changed nothing (``nothing_applied``).
 
 The ledger is append-only: one row per attempt (``direction`` up or down). The state of a
 migration is its newest row. A ``failed`` or ``running`` newest row stops later runs until someone
-looks: ``apply --retry-failed`` runs it again (after fixing the file or cleaning up).
+looks: ``apply --retry-failed`` runs it again (after fixing the file or cleaning up). The one
+exception is a lock timeout whose retries ran out and that changed nothing: the run exits 1, but
+the migration is simply pending for the next run.
 
 The pure parts live apart and are tested without a database: planning and the ledger's rows in
 :mod:`~vigil.deploy.migrations.plan`, how a file runs in :mod:`~vigil.deploy.migrations.execution`,
@@ -53,11 +57,19 @@ from vigil.deploy.migrations.plan import (
     make_plan,
     make_revert_plan,
 )
-from vigil.deploy.migrations.report import ApplyOptions, ApplyReport, Event, MigrationResult, SqlFailure, StatusReport
+from vigil.deploy.migrations.report import (
+    ApplyOptions,
+    ApplyReport,
+    Event,
+    LockOutcome,
+    MigrationResult,
+    SqlFailure,
+    StatusReport,
+)
 from vigil.errors import UsageError
 
 __all__ = [  # the runner's public surface; the pure parts live in plan, execution and report
-    "APPLICATION_NAME", "ApplyOptions", "ApplyReport", "DB_HINT", "Execution", "Ledger", "LedgerRow", "MigrationDbError",
+    "APPLICATION_NAME", "ApplyOptions", "ApplyReport", "DB_HINT", "Execution", "Ledger", "LedgerRow", "LockOutcome", "MigrationDbError",
     "MigrationLockBusy", "MigrationResult", "MigrationState", "Plan", "Problem", "SqlFailure", "StatusReport", "apply",
     "apply_on", "backoff_seconds", "checksum", "connect", "error_line", "execution_of", "first_line", "libpq_url",
     "lock_key", "make_plan", "make_revert_plan", "read_plan", "redact", "run_migration", "status",
@@ -233,11 +245,15 @@ def run_migration(conn: Any, ledger: Ledger, m: Migration, direction: str, opts:
                 done = [s for s in exe.statements if s.offset < current.offset]
                 if done:
                     res.notes.append(f"statements before line {current.line} ran outside a transaction and are committed")
+                res.nothing_applied = not done and not res.remains
         if res.status == "failed":
             assert failure is not None
             res.failure = failure
+            if exe.transactional:
+                res.nothing_applied = True  # PostgreSQL rolled the whole migration back
             extra = ("left behind: " + "; ".join(res.remains)) if res.remains else None
-            res.duration_ms = ledger.finish(row_id, "failed", attempts=attempts, failure=failure, extra=extra)
+            res.duration_ms = ledger.finish(row_id, "failed", attempts=attempts, failure=failure, extra=extra,
+                                            nothing_applied=res.nothing_applied)
         res.attempts = attempts
     finally:
         if not conn.broken and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:  # idle: drop what the migration SET
@@ -277,15 +293,23 @@ def _ledger_errors(what: str, table: str) -> Any:
 
 def apply_on(conn: Any, migrations: Sequence[Migration], opts: ApplyOptions, *, database: str = "",
              sleep: Callable[[float], None] = time.sleep, on_event: Event | None = None) -> ApplyReport:
-    """Apply (or, with ``opts.down_to``, revert) on an open autocommit connection, under the advisory lock."""
+    """Apply (or, with ``opts.down_to``, revert) on an open autocommit connection, under the advisory lock.
+
+    When another run holds the lock past ``opts.lock_wait`` the report's status is ``lock-busy``
+    (nothing ran, nothing was written; exit 3 with the holder named), not an error."""
     ledger = Ledger(conn, opts.ledger_table)
-    key = acquire_lock(conn, opts.ledger_table, opts.lock_wait)
+    try:
+        key = acquire_lock(conn, opts.ledger_table, opts.lock_wait)
+    except MigrationLockBusy as e:
+        direction = "down" if opts.down_to is not None else "up"
+        return ApplyReport(database, Plan([], [], [], [], direction),
+                           lock=LockOutcome(False, opts.lock_wait, e.holder, e.message, e.hint))
     try:
         with _ledger_errors("cannot prepare the migration ledger", opts.ledger_table):
             ledger.create()
             server_version_num = int(conn.info.server_version)
             plan = read_plan(conn, migrations, opts)
-        report = ApplyReport(database, plan)
+        report = ApplyReport(database, plan, lock=LockOutcome(True, opts.lock_wait))
         if plan.problems:
             return report
         # parse everything first: a syntax error in the third file must not leave the first two applied
@@ -312,7 +336,8 @@ def apply_on(conn: Any, migrations: Sequence[Migration], opts: ApplyOptions, *, 
 
 def apply(url: str, migrations: Sequence[Migration], opts: ApplyOptions, *, sleep: Callable[[float], None] = time.sleep,
           on_event: Event | None = None, application_name: str = APPLICATION_NAME + " apply") -> ApplyReport:
-    """Connect to ``url`` and :func:`apply_on`. Raises :class:`MigrationDbError` / :class:`MigrationLockBusy` (exit 3)."""
+    """Connect to ``url`` and :func:`apply_on`. Raises :class:`MigrationDbError` (exit 3) when the database
+    fails; a busy migration lock is a report with status ``lock-busy``."""
     import psycopg
 
     conn = connect(url, application_name=application_name)
