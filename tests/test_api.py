@@ -432,19 +432,25 @@ def test_openapi_documents_the_error_shape(http):
                 assert schema["required"] == ["error"]
 
 
-def test_gate_allowed_and_frozen(http, live):
+def test_gate_get_is_a_what_if_and_records_nothing(http, live):
     # api has no data: allowed, with a warning that its SLO cannot freeze
+    before = len(live.store.gate_decisions(limit=1000))
     r = http.get("/api/v1/gate", params={"service": "api", "at": NOW}, headers=AUTH)
     assert r.status_code == 200, r.text
     d = r.json()
     assert d["allowed"] is True and d["frozen"] is False
     assert d["service"] == "api" and d["at"] == NOW
     assert d["freezes"] == []
-    assert isinstance(d["decision_id"], int)
+    assert d["what_if"] is True and d["recorded"] is False and d["decision_id"] is None
     assert any("no freeze rule holds" in x for x in d["reasons"])
 
-    # checkout burns 10% errors against 99.5%: frozen past mid-month
-    r = http.post("/api/v1/push", content=ndjson(checkout_rows()), headers=AUTH)
+    # checkout burns 10% errors against 99.5% since the 1st: frozen past mid-month
+    month = [
+        {"ts": f"2026-11-{d:02d}T{h:02d}:00:00Z", "metric": "checkout_attempts", "labels": {"outcome": o}, "inc": n}
+        for d in range(1, 21) for h in range(24) if (d, h) < (20, 12)
+        for o, n in (("success", 90), ("error", 10))
+    ]
+    r = http.post("/api/v1/push", content=ndjson(month), headers=AUTH)
     assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
     r = http.get("/api/v1/gate", params={"service": "checkout", "at": NOW}, headers=AUTH)
     assert r.status_code == 200, r.text
@@ -454,23 +460,23 @@ def test_gate_allowed_and_frozen(http, live):
     f = d["freezes"][0]
     assert f["rule_name"].startswith("policy.freeze[") and f["service"] == "checkout"
     assert f["budget_consumed"] > 0.5
-    frozen_id = d["decision_id"]
 
-    # an override label without a reason is a usage error; with one it passes and is recorded
-    r = http.post("/api/v1/gate", params={"service": "checkout", "at": NOW, "label": "security"}, headers=AUTH)
-    assert_error_shape(r, 400, "usage")
-    r = http.post(
-        "/api/v1/gate", params={"service": "checkout", "at": NOW, "label": "security", "reason": "CVE fix", "actor": "t"}, headers=AUTH
-    )
-    assert r.status_code == 200, r.text
-    d = r.json()
-    assert d["allowed"] is True and d["overridden"] is True and d["override_label"] == "security"
+    # an override label without a reason is a usage error that speaks HTTP, not CLI flags
+    r = http.get("/api/v1/gate", params={"service": "checkout", "at": NOW, "label": "security"}, headers=AUTH)
+    err = assert_error_shape(r, 400, "usage")
+    assert "`reason`" in err["hint"] and "--reason" not in err["hint"]
+    r = http.get("/api/v1/gate", params={"service": "checkout", "at": NOW, "label": "security", "reason": "CVE fix"}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["overridden"] is True and r.json()["what_if"] is True
+    assert len(live.store.gate_decisions(limit=1000)) == before  # GET is safe: nothing recorded
 
-    r = http.get("/api/v1/gate/log", params={"service": "checkout", "limit": 10}, headers=AUTH)
-    assert r.status_code == 200
-    log = r.json()["decisions"]
-    assert log[0]["id"] == d["decision_id"] and log[0]["overridden"] is True and log[0]["reason"] == "CVE fix"
-    assert any(x["id"] == frozen_id and x["allowed"] is False for x in log)
+
+def test_gate_post_on_a_pinned_clock_is_refused(http, live):
+    """This server runs on a FakeClock (as under VIGIL_NOW): it never records a decision."""
+    before = len(live.store.gate_decisions(limit=1000))
+    r = http.post("/api/v1/gate", params={"service": "checkout"}, headers=AUTH)
+    err = assert_error_shape(r, 400, "usage")
+    assert "real clock" in err["message"]
+    assert len(live.store.gate_decisions(limit=1000)) == before
 
 
 def test_spec_view(http):
@@ -526,6 +532,7 @@ def test_vigil_push_url_sends_to_a_live_server(cli, live, tmp_path):
     f.write_bytes(b"\n".join(json.dumps(r).encode() for r in rows) + b"\nnot json\n")
     tok = tmp_path / "token"
     tok.write_text(TOKEN)
+    tok.chmod(0o600)
     r = cli("push", f, "--url", live.url, "--token-file", tok, "--json")
     assert r.code == 2  # one line rejected
     d = r.json()

@@ -588,7 +588,7 @@ def test_unusable_sqlite_path_is_a_clear_store_error(tmp_path, case):
         (tmp_path / "afile").write_text("x")
         path, words = tmp_path / "afile" / "state.db", ("cannot create the database directory",)
     elif case == "path-is-a-directory":
-        path, words = tmp_path, ("unable to open database file",)
+        path, words = tmp_path, ("is a directory",)
     else:  # e.g. --db pointed at the spec by mistake
         path = tmp_path / "vigil.yaml"
         path.write_text("version: 1\nservices: {api: {}}\n" * 200)

@@ -121,8 +121,11 @@ def cli_commands() -> list[tuple[str, click.Command]]:
 
     def walk(cmd: click.Command, path: str) -> None:
         if isinstance(cmd, click.Group):
-            for name in sorted(cmd.commands):
-                walk(cmd.commands[name], f"{path} {name}")
+            ctx = click.Context(cmd, info_name=path)
+            for name in sorted(cmd.list_commands(ctx)):
+                sub = cmd.get_command(ctx, name)
+                assert sub is not None, (path, name)
+                walk(sub, f"{path} {name}")
         else:
             out.append((path, cmd))
 

@@ -105,6 +105,13 @@ class AuthError(VigilError):
     http_status = 401
 
 
+class ForbiddenError(VigilError):
+    """The token is valid but its role may not do this."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class ExternalError(VigilError):
     """An external system failed: the database, a server, the network."""
 

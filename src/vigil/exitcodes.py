@@ -11,3 +11,6 @@ USAGE = 2
 
 EXTERNAL = 3
 """An external system (database, server, network) failed."""
+
+INTERNAL = 4
+"""vigil itself failed (a bug): the message says so; --debug shows the traceback."""

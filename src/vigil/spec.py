@@ -440,7 +440,7 @@ def _cross_check(spec: Spec, tree: Any, filename: str) -> list[SpecIssue]:
         for j, svc in enumerate(r.services or []):
             if svc not in spec.services:
                 add(("policy", "freeze", i, "services", j), f"unknown service {svc!r}")
-    from vigil.deploy.canary.analysis import reference_issues  # here: the canary imports the spec
+    from vigil.deploy.canary.references import reference_issues
     from vigil.dr.drill_spec import cross_check as drill_issues
 
     for loc, msg in [*reference_issues(spec), *drill_issues(spec)]:

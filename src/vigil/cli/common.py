@@ -9,22 +9,52 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import click
 
 from vigil.clock import Clock, FakeClock, SystemClock, parse_time
 from vigil.errors import UsageError
-from vigil.spec import LoadedSpec, load_spec
-from vigil.store import Store, default_db_url, open_store
+
+if TYPE_CHECKING:
+    from vigil.spec import LoadedSpec
+    from vigil.store import Store
+
+StoreMode = Literal["read", "write", "create"]
 
 
 def make_clock() -> Clock:
-    """The system clock, or a pinned one when ``VIGIL_NOW`` is set (replays, tests, demos)."""
+    """The system clock, or a pinned one when ``VIGIL_NOW`` is set (replays, tests, demos).
+
+    A pinned clock never decides anything that is recorded: see :meth:`Env.decision_clock`."""
     pinned = os.environ.get("VIGIL_NOW")
     if pinned:
         return FakeClock(parse_time(pinned))
     return SystemClock()
+
+
+STORE_MODES: dict[str, StoreMode] = {
+    # writers that bring data in create the store when it is missing
+    "push": "create",
+    "serve": "create",
+    "simulate": "create",
+    "store init": "create",
+    "backup run": "create",
+    "backup status": "create",
+    "drill run": "create",
+    "canary judge": "create",
+    "canary run": "create",
+    "migrate verify": "create",
+    # readers never create, never migrate, never take a write lock
+    "slo status": "read",
+    "gate log": "read",
+    "check": "read",
+    "canary history": "read",
+    "drill history": "read",
+    "store status": "read",
+}
+"""How each command opens the store (see :data:`vigil.store.Mode`). A command not listed opens an
+existing store for writing (``gate deploy`` records its decision there) and never creates one."""
 
 
 @dataclass
@@ -37,25 +67,64 @@ class Env:
     debug: bool = False
     clock: Clock = field(default_factory=make_clock)
     _store: Store | None = None
+    _store_mode: str | None = None
 
     @cached_property
     def loaded(self) -> LoadedSpec:
+        from vigil.spec import load_spec
+
         return load_spec(self.spec_path)
 
     @property
+    def store_url(self) -> str:
+        from vigil.store import default_db_url
+
+        return self.db_url or os.environ.get("VIGIL_DB") or default_db_url(self.spec_path)
+
+    @property
     def store(self) -> Store:
-        if self._store is None:
-            url = self.db_url or os.environ.get("VIGIL_DB") or default_db_url(self.spec_path)
-            self._store = open_store(url)
+        """The store, opened the way the running command may use it (:data:`STORE_MODES`)."""
+        return self.open_store(command_store_mode())
+
+    def open_store(self, mode: StoreMode) -> Store:
+        if self._store is not None:
+            if self._store_mode == mode or self._store_mode != "read":
+                return self._store
+            self._store.close()  # a reader asked for more: reopen
+            self._store = None
+        from vigil.store import open_store
+
+        self._store = open_store(self.store_url, mode=mode)
+        self._store_mode = mode
         return self._store
 
     def at(self, text: str | None) -> datetime:
         now = self.clock.now()
         return parse_time(text, now=now) if text else now
 
+    def decision_clock(self, what: str) -> Clock:
+        """The clock of a decision that is recorded: the real one, always. ``VIGIL_NOW`` pins the
+        clock for replays and tests; a recorded decision under it is refused."""
+        if isinstance(self.clock, FakeClock):
+            raise UsageError(
+                f"{what} is recorded, and a recorded decision is made at the real clock, but VIGIL_NOW pins the clock"
+                f" to {os.environ.get('VIGIL_NOW')}",
+                hint="unset VIGIL_NOW, or pass --what-if to ask what the answer would be (never recorded)",
+            )
+        return self.clock
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def command_store_mode() -> StoreMode:
+    """The store mode of the command running now (``write`` for a command not in STORE_MODES)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return "write"
+    path = ctx.command_path.split()[1:]  # drop the program name
+    return STORE_MODES.get(" ".join(path), "write")
 
 
 def env() -> Env:
@@ -67,14 +136,20 @@ def env() -> Env:
 
 
 def actor() -> str | None:
-    """Who runs the command, for the record: $VIGIL_ACTOR, the CI's user, or the login name."""
-    for k in ("VIGIL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER"):
-        if os.environ.get(k):
-            return os.environ[k]
+    """Who runs the command, for the record: the operating-system login of the process.
+
+    A CI's own identity ($GITHUB_ACTOR, $GITLAB_USER_LOGIN) or $VIGIL_ACTOR is something the caller
+    sets, so it is recorded beside, never instead: ``alice (claims GITHUB_ACTOR=bob)``. Over the API
+    the actor is the token's name, never a field of the request."""
     try:
-        return getpass.getuser()
+        who = getpass.getuser()
     except Exception:
-        return None
+        who = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    for k in ("VIGIL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN"):
+        v = os.environ.get(k, "").strip()
+        if v and v != who:
+            return f"{who} (claims {k}={v[:100]})"
+    return who
 
 
 def spec_option(f: Callable) -> Callable:
@@ -135,10 +210,36 @@ def emit(data: Any, text: Callable[[], None] | str | None = None) -> None:
         click.echo(text)
 
 
+def terminal_width() -> int:
+    """Columns to lay text out in: the terminal's, or $COLUMNS; piped output is not wrapped."""
+    cols = os.environ.get("COLUMNS", "")
+    if cols.isdigit() and int(cols) >= 20:
+        return int(cols)
+    if sys.stdout.isatty():
+        import shutil
+
+        return max(20, shutil.get_terminal_size((100, 24)).columns)
+    return 10_000
+
+
+def wrap(text: str, width: int, *, first: str = "", rest: str = "") -> str:
+    """``text`` wrapped to ``width`` with a hanging indent, words never split."""
+    import textwrap
+
+    if len(first) + len(text) <= width:
+        return first + text
+    return textwrap.fill(
+        text, width=max(width, len(first) + 20), initial_indent=first, subsequent_indent=rest,
+        break_long_words=False, break_on_hyphens=False,
+    )
+
+
 def console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+    tty = sys.stdout.isatty()
+    width = terminal_width()
+    return Console(highlight=False, soft_wrap=False, width=width if width < 10_000 else 400, no_color=not tty, force_terminal=tty)
 
 
 def require(cond: bool, message: str, hint: str | None = None) -> None:

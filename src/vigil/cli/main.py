@@ -1,7 +1,13 @@
-"""The ``vigil`` command line. ``main(argv) -> exit code``; ``run()`` is the console script."""
+"""The ``vigil`` command line. ``main(argv) -> exit code``; ``run()`` is the console script.
+
+Commands load lazily: ``vigil --help`` imports none of them, and ``vigil gate deploy`` imports only
+the gate's module (and what it needs). :data:`COMMANDS` maps each top-level name to its
+``module:attribute`` and its one-line help (a test keeps the help equal to the command's own).
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import traceback
@@ -12,8 +18,69 @@ from vigil import __version__, exitcodes
 from vigil.cli.common import Env, env
 from vigil.errors import VigilError
 
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("vigil.cli.check:check_cmd", "Validate a spec."),
+    "push": ("vigil.cli.push:push_cmd", "Push telemetry: one JSON object per line, or a JSON array."),
+    "slo": ("vigil.cli.slo:slo_group", "SLOs and error budgets."),
+    "gate": ("vigil.cli.gate:gate_group", 'The deploy gate: the budget policy\'s answer to "may this service ship now?".'),
+    "serve": ("vigil.cli.serve:serve_cmd", "Serve the JSON API (push, SLO status, deploy gate) on HOST:PORT."),
+    "store": ("vigil.cli.store:store_group", "The state store: create or migrate it, and show what it holds."),
+    "token": ("vigil.cli.token:token_group", "API tokens with names and roles for vigil serve (a tokens file)."),
+    "simulate": ("vigil.cli.simulate:simulate_cmd", "Synthetic traffic for the example platform (examples/platform/vigil.yaml)."),
+    "openslo": (
+        "vigil.cli.openslo:openslo_group",
+        "OpenSLO v1: export the spec's SLOs as OpenSLO documents, import OpenSLO documents as a spec.",
+    ),
+    "canary": (
+        "vigil.cli.canary:canary_group",
+        "Canary analysis: judge a canary against its baseline, and the canary deploy loop.",
+    ),
+    "migrate": (
+        "vigil.cli.migrate:migrate_group",
+        "Database migration safety: lint SQL migrations, verify them on Stage, apply them with a ledger.",
+    ),
+    "backup": (
+        "vigil.cli.backup:backup_group",
+        "Backups: PostgreSQL through pgBackRest (config from the spec, WAL archiving, retention, verify).",
+    ),
+    "drill": (
+        "vigil.cli.drill:drill_group",
+        "DR drills: canary ledger, disaster, restore, verified write, search rebuild, report with gaps.",
+    ),
+    "search": (
+        "vigil.cli.search:search_group",
+        "Search index backups: snapshot, schema and export; rebuild from a snapshot plus the outbox.",
+    ),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+def load_command(name: str) -> click.Command:
+    target, _ = COMMANDS[name]
+    mod, attr = target.split(":")
+    cmd = getattr(importlib.import_module(mod), attr)
+    if not isinstance(cmd, click.Command):  # pragma: no cover - a broken registry entry
+        raise TypeError(f"{target} is not a click command")
+    return cmd
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when used, and whose help needs none of them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        return load_command(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--debug", is_flag=True, help="show tracebacks for errors")
 @click.version_option(__version__, prog_name="vigil")
 def cli(debug: bool) -> None:
@@ -21,21 +88,11 @@ def cli(debug: bool) -> None:
     env().debug = debug
 
 
-def _register() -> None:
-    from vigil.cli import backup, canary, check, drill, gate, migrate, openslo, push, search, serve, simulate, slo
-
-    for mod in (check, push, slo, gate, serve, simulate, openslo, canary, migrate, backup, drill, search):
-        for cmd in mod.COMMANDS:
-            cli.add_command(cmd)
-
-
-_register()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     ctx_env = Env()
     json_mode = "--json" in args
+    ctx_env.debug = "--debug" in args
     try:
         rv = cli.main(args=args, prog_name="vigil", standalone_mode=False, obj=ctx_env)
         return rv if isinstance(rv, int) else exitcodes.OK
@@ -60,8 +117,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return exitcodes.OK
+    except Exception as e:  # a bug of ours: one line, never a traceback without --debug
+        if ctx_env.debug:
+            traceback.print_exc()
+        msg = f"internal error: {type(e).__name__}: {str(e)[:300]}"
+        if json_mode:
+            click.echo(json.dumps({"error": {"code": "internal", "message": msg, "hint": None}}, indent=2))
+        click.echo(f"error: {msg}", err=True)
+        click.echo("hint: this is a bug in vigil; run again with --debug for the traceback and report it", err=True)
+        return exitcodes.INTERNAL
     finally:
-        ctx_env.close()
+        try:
+            ctx_env.close()
+        except Exception:  # closing must not turn an answer into a traceback
+            pass
 
 
 def run() -> None:

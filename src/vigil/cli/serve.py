@@ -15,20 +15,21 @@ from vigil.errors import UsageError
 
 
 def resolve_token(token_file: str | None, spec_path: str) -> tuple[str, str]:
-    """The API token and where it came from: $VIGIL_TOKEN, --token-file, or a generated one
-    written (mode 0600) to .vigil/token next to the spec."""
+    """The single admin token and where it came from: --token-file (named explicitly, it wins),
+    $VIGIL_TOKEN, or .vigil/token next to the spec (generated, mode 0600, when missing). A token
+    file readable by others is refused."""
+    from vigil.secrets import read_secret_file
+
+    if token_file:
+        return read_secret_file(token_file, "token file"), token_file
     tok = os.environ.get("VIGIL_TOKEN", "").strip()
     if tok:
         return tok, "$VIGIL_TOKEN"
-    path = Path(token_file) if token_file else Path(spec_path).absolute().parent / ".vigil" / "token"
+    path = Path(spec_path).absolute().parent / ".vigil" / "token"
     if path.exists():
-        tok = path.read_text().strip()
-        if not tok:
-            raise UsageError(f"the token file {path} is empty")
-        return tok, str(path)
-    if token_file:
-        raise UsageError(f"the token file {token_file} does not exist")
-    path.parent.mkdir(parents=True, exist_ok=True)
+        return read_secret_file(path, "token file"), str(path)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
     tok = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -36,15 +37,45 @@ def resolve_token(token_file: str | None, spec_path: str) -> tuple[str, str]:
     return tok, str(path)
 
 
+def default_tokens_file(spec_path: str) -> Path:
+    """Where `vigil token add` keeps named tokens by default: .vigil/tokens.yaml next to the spec."""
+    return Path(spec_path).absolute().parent / ".vigil" / "tokens.yaml"
+
+
+def resolve_tokens(token_file: str | None, tokens_file: str | None, spec_path: str):
+    """The tokens the server accepts, and where they came from. What is named explicitly wins:
+    --tokens-file, --token-file, $VIGIL_TOKENS_FILE, $VIGIL_TOKEN, then .vigil/tokens.yaml next to the
+    spec (named tokens), then .vigil/token (one admin token, generated when missing)."""
+    from vigil.auth import Tokens, load_tokens_file
+
+    if tokens_file and token_file:
+        raise UsageError("--token-file and --tokens-file exclude each other", hint="with a tokens file, every token is named in it")
+    if tokens_file:
+        return load_tokens_file(tokens_file), f"tokens file {tokens_file}"
+    if token_file:
+        tok, where = resolve_token(token_file, spec_path)
+        return Tokens.single(tok), where
+    env_file = os.environ.get("VIGIL_TOKENS_FILE", "").strip()
+    if env_file:
+        return load_tokens_file(env_file), f"tokens file {env_file} ($VIGIL_TOKENS_FILE)"
+    if not os.environ.get("VIGIL_TOKEN", "").strip():
+        default = default_tokens_file(spec_path)
+        if default.exists():
+            return load_tokens_file(default), f"tokens file {default}"
+    tok, where = resolve_token(None, spec_path)
+    return Tokens.single(tok), where
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", type=click.IntRange(0, 65535), default=8470, show_default=True)
-@click.option("--token-file", type=click.Path(dir_okay=False), help="file holding the API token (else $VIGIL_TOKEN, else generated)")
+@click.option("--token-file", type=click.Path(dir_okay=False), help="file holding the one admin API token (else $VIGIL_TOKEN, else .vigil/token, generated)")
+@click.option("--tokens-file", type=click.Path(dir_okay=False), help="named tokens with roles (else $VIGIL_TOKENS_FILE); see vigil token add")
 @click.option("--purge-every", type=click.IntRange(60, 86400), default=3600, show_default=True, help="seconds between retention passes")
 @spec_option
 @db_option
 @json_option
-def serve_cmd(host: str, port: int, token_file: str | None, purge_every: int) -> int:
+def serve_cmd(host: str, port: int, token_file: str | None, tokens_file: str | None, purge_every: int) -> int:
     """Serve the JSON API (push, SLO status, deploy gate) on HOST:PORT."""
     import uvicorn
 
@@ -53,8 +84,8 @@ def serve_cmd(host: str, port: int, token_file: str | None, purge_every: int) ->
     e = env()
     loaded = e.loaded
     store = e.store
-    token, where = resolve_token(token_file, e.spec_path)
-    app = create_app(loaded, store, token, e.clock)
+    tokens, where = resolve_tokens(token_file, tokens_file, e.spec_path)
+    app = create_app(loaded, store, tokens, e.clock)
     stop = threading.Event()
 
     def housekeeping() -> None:

@@ -24,22 +24,32 @@ from vigil.telemetry.source import EmbeddedSource
 
 @dataclass(frozen=True)
 class Freeze:
-    rule: int
+    """Why a service is frozen: a rule tripped by one SLO's budget, or an SLO with no data whose
+    effective ``no_data`` is ``freeze`` (``no_data`` set; ``rule`` is None unless a rule set it)."""
+
+    rule: int | None
     rule_name: str
     condition: str
     scope: str
     slo: str
     service: str
-    consumed: Decimal
+    consumed: Decimal | None
     elapsed_fraction: Decimal
+    no_data: bool = False
+    coverage: dict | None = None
 
     @property
     def message(self) -> str:
+        head = f"frozen by {self.rule_name} ({self.condition}" + (", scope global" if self.scope == "global" else "") + "): "
+        if self.no_data:
+            return (
+                head + f"SLO {self.slo} of service {self.service} has no data in its window"
+                + _since_note(self.coverage)
+                + "; a selector that matches nothing or an exporter that stopped must not pass the gate"
+            )
         return (
-            f"frozen by {self.rule_name} ({self.condition}"
-            + (", scope global" if self.scope == "global" else "")
-            + f"): SLO {self.slo} of service {self.service} has consumed {_pct(self.consumed)} of its budget"
-            + f" with {_pct(self.elapsed_fraction)} of the window elapsed"
+            head + f"SLO {self.slo} of service {self.service} has consumed {_pct(self.consumed)} of its budget"  # type: ignore[arg-type]
+            + f" with {_pct(self.elapsed_fraction)} of the window elapsed" + _since_note(self.coverage)
         )
 
     def to_dict(self) -> dict:
@@ -50,10 +60,23 @@ class Freeze:
             "scope": self.scope,
             "slo": self.slo,
             "service": self.service,
-            "budget_consumed": float(self.consumed),
+            "no_data": self.no_data,
+            "budget_consumed": None if self.consumed is None else float(self.consumed),
             "window_elapsed": float(self.elapsed_fraction),
+            "coverage": self.coverage,
             "message": self.message,
         }
+
+
+def _since_note(cov: dict | None) -> str:
+    """Where the counted window starts, when that is not the window's own start."""
+    if not cov or cov.get("complete"):
+        return ""
+    if cov.get("from") == "first_sample":
+        return f" (counted from its first sample, {cov['since']})"
+    if cov.get("from") == "since":
+        return f" (counted from its `since:`, {cov['since']})"
+    return " (no sample of its series yet)"
 
 
 def _pct(d: Decimal) -> str:
@@ -119,6 +142,8 @@ def rule_name(i: int, rule: FreezeRule) -> str:
 
 
 def rule_trips(rule: FreezeRule, st: SloStatus) -> bool:
+    """Whether ``st``'s budget trips ``rule`` (an SLO with no data trips no budget condition; see
+    :func:`no_data_freezes`)."""
     if st.no_data:
         return False
     if rule.services is not None and st.slo.service not in rule.services:
@@ -136,6 +161,32 @@ def rule_trips(rule: FreezeRule, st: SloStatus) -> bool:
     return True
 
 
+NO_DATA_RULE = "no-data"
+
+
+def no_data_setting(policy: Policy, st: SloStatus) -> tuple[str, list[tuple[int | None, str, str, str]]]:
+    """The effective ``no_data`` of an SLO and who set it: the SLO's own, else the freeze rules that
+    cover its service (freeze if any of those that set one says so), else the policy's, else
+    ``allow``. Returns (setting, freezes as (rule index or None, rule name, condition, scope))."""
+    slo = st.slo
+    if slo.no_data is not None:
+        if slo.no_data == "allow":
+            return "allow", []
+        return "freeze", [(None, NO_DATA_RULE, f"no data; no_data: freeze on SLO {slo.name}", "service")]
+    covering = [(i, r) for i, r in enumerate(policy.freeze) if r.services is None or slo.service in r.services]
+    set_by_rules = [(i, r) for i, r in covering if r.no_data is not None]
+    if set_by_rules:
+        out = [
+            (i, rule_name(i, r), "no data; no_data: freeze on the rule", r.scope)
+            for i, r in set_by_rules
+            if r.no_data == "freeze"
+        ]
+        return ("freeze", out) if out else ("allow", [])
+    if policy.no_data == "freeze":
+        return "freeze", [(None, NO_DATA_RULE, "no data; policy.no_data: freeze", "service")]
+    return "allow", []
+
+
 def decide(
     policy: Policy,
     statuses: Sequence[SloStatus],
@@ -150,7 +201,10 @@ def decide(
 ) -> GateDecision:
     """Pure: the freezes that hold for ``service`` and whether an override passes them, and the
     deploy-check verdicts of ``release`` (a failed, inconclusive or required-but-missing verdict
-    blocks the deploy; no override label passes a block)."""
+    blocks the deploy; no override label passes a block).
+
+    An SLO with no data in its window freezes when its effective ``no_data`` is ``freeze``
+    (:func:`no_data_setting`); otherwise it cannot freeze, and the decision warns."""
     freezes: list[Freeze] = []
     for i, rule in enumerate(policy.freeze):
         for st in statuses:
@@ -160,9 +214,25 @@ def decide(
                 freezes.append(
                     Freeze(
                         i, rule_name(i, rule), rule.when.describe(), rule.scope, st.slo.name, st.slo.service,
-                        st.consumed, st.span.elapsed_fraction,  # type: ignore[arg-type]
+                        st.consumed, st.span.elapsed_fraction, coverage=st.coverage_dict(),
                     )
                 )
+    warnings: list[str] = []
+    for st in statuses:
+        if not st.no_data:
+            continue
+        setting, nd = no_data_setting(policy, st)
+        for idx, name, condition, scope in nd:
+            if scope == "service" and st.slo.service != service:
+                continue
+            freezes.append(
+                Freeze(
+                    idx, name, condition, scope, st.slo.name, st.slo.service, None, st.span.elapsed_fraction,
+                    no_data=True, coverage=st.coverage_dict(),
+                )
+            )
+        if setting == "allow" and st.slo.service == service:
+            warnings.append(f"SLO {st.slo.name} has no data; it cannot freeze a deploy")
     labels = list(dict.fromkeys(labels))
     allowed_labels = [lb for lb in labels if lb in policy.overrides.labels]
     overridden = False
@@ -182,12 +252,13 @@ def decide(
             "state": st.state,
             "budget_consumed": None if st.consumed is None else float(st.consumed),
             "window_elapsed": float(st.span.elapsed_fraction),
+            "coverage": st.coverage_dict(),
+            "no_data_setting": no_data_setting(policy, st)[0],
             "burn_rate_1h": None if st.burn_rate("1h") is None else float(st.burn_rate("1h")),  # type: ignore[arg-type]
         }
         for st in statuses
         if st.slo.service == service or any(r.scope == "global" for r in policy.freeze)
     ]
-    warnings = [f"SLO {st.slo.name} has no data; it cannot freeze a deploy" for st in statuses if st.no_data and st.slo.service == service]
     blocks = verdict_blocks(policy, release, verdicts or {})
     if canary_run is not None:
         blocks.append(
@@ -235,13 +306,19 @@ def gate_deploy(
     service: str,
     at: datetime,
     *,
-    decided_at: datetime,
+    decided_at: datetime | None = None,
     labels: Sequence[str] = (),
     reason: str | None = None,
     actor: str | None = None,
     release: str | None = None,
+    record: bool = True,
 ) -> GateDecision:
-    """Evaluate the SLOs, read the release's verdicts, decide, and record the decision with its inputs."""
+    """Evaluate the SLOs at ``at``, read the release's verdicts and decide.
+
+    With ``record`` (a real decision) the decision is written to the store with its inputs, and
+    ``at`` must be the real time of the decision: callers pass the real clock's now, never a
+    user-supplied time (``decided_at`` defaults to it and must equal it). Without ``record`` it is a
+    what-if: nothing is written and the decision says so (``what_if``)."""
     spec: Spec = loaded.spec
     if service not in spec.services:
         raise NotFoundError(
@@ -250,16 +327,25 @@ def gate_deploy(
         )
     if reason is not None and len(reason) > 2000:
         raise UsageError("the reason is longer than 2000 characters")
+    if record and decided_at is not None and decided_at != at:
+        raise UsageError(
+            "a recorded decision is made at the time it is made",
+            hint="evaluate another time only as a what-if (record=False)",
+        )
     statuses = evaluate_slos(spec.slos, EmbeddedSource(store), at)
     verdicts = latest_verdicts(store, service, release) if release else {}
     run = unfinished_run(store, service)
     d = decide(
         spec.policy, statuses, service, at, labels=labels, reason=reason, release=release, verdicts=verdicts, canary_run=run
     )
+    if not record:
+        return d
+    out = d.to_dict()
+    out["what_if"] = False
     d.id = store.record_gate_decision(
         {
             "at": isoformat(at),
-            "decided_at": isoformat(decided_at),
+            "decided_at": isoformat(at),
             "service": service,
             "allowed": d.allowed,
             "overridden": d.overridden,
@@ -267,10 +353,19 @@ def gate_deploy(
             "reason": d.reason,
             "actor": actor,
             "spec_sha256": loaded.sha256,
-            "decision": json.dumps(d.to_dict(), sort_keys=True),
+            "decision": json.dumps(out, sort_keys=True),
         }
     )
     return d
+
+
+def decision_json(d: GateDecision, *, what_if: bool) -> dict:
+    """The JSON of a gate answer (CLI --json and the API): the decision plus whether it was a
+    what-if (never recorded) and its record id."""
+    out = d.to_dict()
+    out["what_if"] = what_if
+    out["recorded"] = d.id is not None
+    return out
 
 
 def decision_record(row: dict) -> dict:

@@ -7,25 +7,60 @@ read by :class:`vigil.telemetry.source.EmbeddedSource`) and state (gate decision
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Literal, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from vigil.errors import StoreError
+from vigil import __version__
+from vigil.errors import StoreError, VigilError
 from vigil.store import schema
 from vigil.telemetry.ingest import Rollup
 
-HEAD_REVISION = "0005"
 MIGRATIONS = Path(__file__).parent / "migrations"
 DB_HINT = "check --db / VIGIL_DB, that the server is up and the path is writable"
+CREATE_HINT = "create it with `vigil store init` (or `vigil push` / `vigil serve`, which create it), or point --db / VIGIL_DB at the store you meant"
+
+Mode = Literal["read", "write", "create"]
+"""How a command opens the store.
+
+``read``: it must exist and be at this vigil's schema; opened read-only (SQLite ``mode=ro``, no
+write lock, works on a read-only file). ``write``: it must exist; migrated forward if behind.
+``create``: created (file 0600 in a 0700 directory) and migrated if missing. Only writers that
+bring data in (push, serve, simulate, ``vigil store init``) create a store."""
+
+
+def known_revisions() -> list[str]:
+    """This vigil's schema revisions, oldest first, from the migration files (no Alembic import)."""
+    return sorted(p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def head_revision() -> str:
+    return known_revisions()[-1]
+
+
+HEAD_REVISION = head_revision()
+"""The schema revision this vigil writes (the newest migration file)."""
+
+
+class StoreMissingError(VigilError):
+    """The store named by --db / VIGIL_DB (or the default next to the spec) does not exist."""
+
+    code = "store-missing"
+
+
+class StoreVersionError(VigilError):
+    """The store's schema is not the one this vigil reads: newer (written by a newer vigil) or older."""
+
+    code = "store-version"
 
 
 @contextmanager
@@ -52,32 +87,103 @@ def default_db_url(spec_path: str | Path | None) -> str:
     return "sqlite:///" + str(base / ".vigil" / "vigil.db")
 
 
-def open_store(url: str, *, migrate: bool = True) -> "Store":
-    """Open (and create or migrate) the store at ``url``. Raises :class:`StoreError`."""
+def _sqlite_path(url: str) -> str | None:
+    """The file of a sqlite URL; None for an in-memory database."""
+    path = url.split("sqlite:///", 1)[1] if "sqlite:///" in url else ""
+    path = path.split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
+
+
+def open_store(url: str, *, mode: Mode = "create", migrate: bool = True) -> "Store":
+    """Open the store at ``url`` (see :data:`Mode`). Raises :class:`StoreMissingError` when a
+    ``read`` or ``write`` store does not exist, :class:`StoreVersionError` when its schema is not
+    one this vigil can use, and :class:`StoreError` when the database fails."""
+    if mode not in ("read", "write", "create"):
+        raise ValueError(f"unknown store mode {mode!r}")
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    shown = _redact(url)
     try:
         if url.startswith("sqlite"):
-            db_path = url.split("sqlite:///", 1)[1] if "sqlite:///" in url else ""
-            if db_path and db_path != ":memory:":
-                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": 30})
-            event.listen(engine, "connect", _sqlite_pragmas)
+            engine = _sqlite_engine(url, mode, shown)
         else:
-            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 10})
+            sa.engine.make_url(url)  # a malformed URL is an ArgumentError here, before any import
+            opts: dict[str, Any] = {"connect_timeout": 10}
+            if mode == "read":
+                opts["options"] = "-c default_transaction_read_only=on"
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=opts)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as e:
         raise StoreError(
-            f"cannot use database URL {_redact(url)!r}: {e}",
+            f"cannot use database URL {shown!r}: {e}",
             hint="use sqlite:///path/to/vigil.db or postgresql://user@host/db",
         ) from None
+    store = Store(engine, readonly=mode == "read", url=shown)
+    try:
+        store._check_schema(mode, migrate=migrate)
+    except BaseException:
+        engine.dispose()
+        raise
+    return store
+
+
+def _sqlite_engine(url: str, mode: Mode, shown: str) -> Engine:
+    path = _sqlite_path(url)
+    if path is None:
+        if mode != "create":
+            raise StoreMissingError(f"an in-memory store {shown!r} is always empty", hint=CREATE_HINT)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    p = Path(path)
+    if not p.exists():
+        if mode != "create":
+            raise StoreMissingError(f"there is no state store at {p}", hint=CREATE_HINT) from None
+        _create_private_file(p)
+    elif p.is_dir():
+        raise StoreError(f"the store path {p} is a directory", hint="point --db / VIGIL_DB at a file") from None
+    if mode == "read":
+        return _sqlite_readonly_engine(p)
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _create_private_file(p: Path) -> None:
+    """A new store: the directory 0700 (when vigil makes it) and the file 0600, before SQLite opens it
+    (SQLite gives its -wal and -shm files the database file's mode)."""
+    try:
+        if not p.parent.exists():
+            p.parent.mkdir(parents=True, mode=0o700)
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass  # another process created it first
     except OSError as e:
         raise StoreError(
-            f"cannot create the database directory: {e}", hint="point --db / VIGIL_DB at a writable directory"
+            f"cannot create the database directory or file {p}: {e.strerror}", hint="point --db / VIGIL_DB at a writable directory"
         ) from None
-    store = Store(engine)
-    if migrate:
-        store.migrate()
-    return store
+
+
+def _sqlite_readonly_engine(p: Path) -> Engine:
+    """Read-only SQLite: ``mode=ro`` takes no write lock and never changes the file. A WAL database
+    in a directory we cannot write (so SQLite cannot make its -shm file) is opened ``immutable``,
+    which is safe exactly then: no writer can have it open without a -wal file next to it."""
+    import sqlite3
+    from urllib.parse import quote
+
+    uri = "file:" + quote(str(p.absolute())) + "?mode=ro"
+    wal = Path(str(p) + "-wal")
+    immutable = not os.access(p.parent, os.W_OK) and not wal.exists() and not Path(str(p) + "-shm").exists()
+    if immutable:
+        uri += "&immutable=1"
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA query_only=ON")
+        return conn
+
+    return sa.create_engine("sqlite://", creator=connect)
 
 
 def _redact(url: str) -> str:
@@ -107,17 +213,54 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, readonly: bool = False, url: str | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.readonly = readonly
+        self.url = url or _redact(str(engine.url))
         self._series_ids: dict[tuple[str, str], int] = {}
         self._catalog: list[SeriesInfo] = []
         self._catalog_max_id = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    def revision(self) -> str | None:
+        """The schema revision the store is at (None: no vigil schema in it). Takes no lock."""
+        with db_errors(f"cannot open the state database {self.url}"), self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+    def _check_schema(self, mode: Mode, *, migrate: bool) -> None:
+        known = known_revisions()
+        head = known[-1]
+        current = self.revision()
+        if current is not None and current not in known:
+            writer = self.meta("vigil_version") if current > head else None
+            raise StoreVersionError(
+                f"the store {self.url} is at schema revision {current}"
+                + (f" (written by vigil {writer})" if writer else "")
+                + f"; this vigil {__version__} knows revisions up to {head}",
+                hint="upgrade vigil to the version that wrote this store"
+                if current > head
+                else "this store was not made by vigil, or by a build this one does not know; point --db at vigil's store",
+            )
+        if current == head:
+            return
+        if current is None and mode != "create":
+            raise StoreMissingError(f"{self.url} holds no vigil store (no schema)", hint=CREATE_HINT)
+        if mode == "read":
+            raise StoreVersionError(
+                f"the store {self.url} is at schema revision {current}; this vigil {__version__} reads {head}",
+                hint="migrate it once with `vigil store init` (read commands never write to the store)",
+            )
+        if migrate:
+            self.migrate()
+
     def migrate(self) -> None:
         """Bring the schema to the head revision (a no-op when it is there already)."""
+        if self.readonly:
+            raise StoreError("a read-only store cannot be migrated", hint="open it with mode='write'")
         with db_errors("cannot open the state database"), self.engine.connect() as conn:
             if self.dialect == "postgresql":
                 # one migrator at a time across replicas
@@ -129,7 +272,7 @@ class Store:
             current = None
             if sa.inspect(conn).has_table("alembic_version"):
                 current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-            if current == HEAD_REVISION:
+            if current == head_revision():
                 return
             from alembic import command
             from alembic.config import Config
@@ -138,7 +281,23 @@ class Store:
             cfg.set_main_option("script_location", str(MIGRATIONS))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+            if sa.inspect(conn).has_table("store_meta"):
+                self._set_meta(conn, "vigil_version", __version__)
             conn.commit()
+
+    def meta(self, key: str) -> str | None:
+        """A value of the store_meta table (None when absent, or when the store has no such table)."""
+        try:
+            with self.engine.connect() as conn:
+                if not sa.inspect(conn).has_table("store_meta"):
+                    return None
+                return conn.execute(sa.text("SELECT value FROM store_meta WHERE key = :k"), {"k": key}).scalar()
+        except sa.exc.DBAPIError:
+            return None
+
+    def _set_meta(self, conn: Connection, key: str, value: str) -> None:
+        conn.execute(sa.text("DELETE FROM store_meta WHERE key = :k"), {"k": key})
+        conn.execute(sa.text("INSERT INTO store_meta (key, value) VALUES (:k, :v)"), {"k": key, "v": value})
 
     def close(self) -> None:
         self.engine.dispose()

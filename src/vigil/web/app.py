@@ -19,9 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from vigil import __version__
-from vigil.clock import Clock, isoformat, parse_time
-from vigil.deploy.gate import decision_record, gate_deploy
-from vigil.errors import AuthError, NotFoundError, PayloadTooLarge, UsageError, VigilError
+from vigil.auth import Identity, Role, Tokens
+from vigil.clock import Clock, FakeClock, isoformat, parse_time
+from vigil.deploy.gate import decision_json, decision_record, gate_deploy
+from vigil.errors import AuthError, ForbiddenError, NotFoundError, PayloadTooLarge, UsageError, VigilError
 from vigil.slo.evaluate import evaluate_slos
 from vigil.spec import LoadedSpec
 from vigil.store import Store
@@ -48,7 +49,19 @@ _ERROR_SCHEMA = {
         }
     },
 }
-_ERROR_TEXT = {400: "bad request parameters", 401: "no token or a wrong one", 404: "unknown service", 413: "the body is too large"}
+_ERROR_TEXT = {
+    400: "bad request parameters",
+    401: "no token or a wrong one",
+    403: "the token's role may not do this",
+    404: "unknown service",
+    413: "the body is too large",
+}
+
+ROUTE_ROLES: dict[tuple[str, str], Role] = {
+    ("POST", "/api/v1/push"): "pusher",
+    ("POST", "/api/v1/gate"): "deployer",
+}
+"""The role each route needs beyond ``viewer`` (every other /api route needs a viewer token)."""
 
 
 def _errors(*statuses: int) -> dict:
@@ -56,24 +69,37 @@ def _errors(*statuses: int) -> dict:
     return {st: {"description": _ERROR_TEXT[st], "content": {"application/json": {"schema": _ERROR_SCHEMA}}} for st in statuses}
 
 
-def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
-    if not token or len(token) < 16:
-        raise UsageError("the API token must be at least 16 characters")
+def create_app(
+    loaded: LoadedSpec, store: Store, tokens: Tokens | str, clock: Clock, *, max_body: int = DEFAULT_MAX_BODY
+) -> FastAPI:
+    """The API app. ``tokens`` are the accepted tokens (a plain string: one admin token)."""
+    if isinstance(tokens, str):
+        tokens = Tokens.single(tokens)
     spec = loaded.spec
     app = FastAPI(
         title="vigil",
         version=__version__,
-        description="vigil's JSON API. Send `Authorization: Bearer <token>` on every /api route.",
+        description="vigil's JSON API. Send `Authorization: Bearer <token>` on every /api route. "
+        "Roles: viewer (read), pusher (+ push), deployer (+ recorded gate decisions and overrides), admin.",
     )
     ingestor = Ingestor(spec, store)
     write_lock = threading.Lock()
-    token_b = token.encode()
 
-    def auth(request: Request) -> None:
+    def auth(request: Request) -> Identity:
         h = request.headers.get("authorization", "")
         scheme, _, given = h.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token_b):
+        who = tokens.authenticate(given.strip()) if scheme.lower() == "bearer" and given.strip() else None
+        if who is None:
             raise AuthError("missing or wrong API token", hint="send the header Authorization: Bearer <token>")
+        route = request.scope.get("route")
+        need: Role = ROUTE_ROLES.get((request.method, getattr(route, "path", request.url.path)), "viewer")
+        if not who.can(need):
+            raise ForbiddenError(
+                f"token {who.name!r} has role {who.role}; {request.method} {request.url.path} needs {need} or above",
+                hint="use a token with that role (tokens file: vigil token add --role ...)",
+            )
+        request.state.identity = who
+        return who
 
     Auth = Depends(auth)
 
@@ -177,40 +203,72 @@ def create_app(loaded: LoadedSpec, store: Store, token: str, clock: Clock, *, ma
         statuses = evaluate_slos(chosen, EmbeddedSource(store), when)  # type: ignore[arg-type]
         return {"at": isoformat(when), "slos": [s.to_dict() for s in statuses]}  # type: ignore[arg-type]
 
-    def _gate(
-        service: str, label: list[str], reason: str | None, at: str | None, actor: str | None, release: str | None
-    ) -> dict:
-        d = gate_deploy(
-            loaded, store, service, _at(at), decided_at=clock.now(), labels=label, reason=reason, actor=actor, release=release  # type: ignore[arg-type]
-        )
-        return d.to_dict()
+    gate_get_doc = (
+        "What the deploy gate answers (`allowed`, the freezes, the SLO inputs). Safe: records nothing "
+        "(`what_if` is true). `at` asks about another time."
+    )
+    gate_post_doc = (
+        "The deploy gate's decision, made now at the server's real clock and recorded with the token's "
+        "name as the actor. Needs a deployer or admin token. `at` is refused: ask other times with GET."
+    )
 
-    gate_doc = "The deploy gate: `allowed` true or false, with the freezes, the SLO inputs and the decision id. Recorded."
+    def _http_hint(e: UsageError) -> UsageError:
+        """The gate's errors speak the API's words, not the CLI's flags."""
+        if "needs a reason" in e.message:
+            return UsageError(e.message, hint="send `reason` (a query parameter) with the override label; it is recorded")
+        return e
 
-    @app.get("/api/v1/gate", summary="Ask the deploy gate", description=gate_doc, dependencies=[Auth], responses=_errors(400, 401, 404))
+    @app.get("/api/v1/gate", summary="Ask the deploy gate (what-if, never recorded)", description=gate_get_doc,
+             dependencies=[Auth], responses=_errors(400, 401, 403, 404))
     def gate_get(
         service: Annotated[str, Query(min_length=1, max_length=128)],
         label: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
         reason: Annotated[str | None, Query(max_length=2000)] = None,
-        at: Annotated[str | None, Query(max_length=64)] = None,
-        actor: Annotated[str | None, Query(max_length=200)] = None,
+        at: Annotated[str | None, Query(max_length=64, description="RFC 3339 time, 'now' or now-1h (default now)")] = None,
         release: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     ) -> dict:
+        when = _at(at)
+        try:
+            d = gate_deploy(loaded, store, service, when, labels=label, reason=reason, release=release, record=False)
+        except UsageError as e:
+            raise _http_hint(e) from None
+        return decision_json(d, what_if=True)
+
+    @app.post("/api/v1/gate", summary="Record a deploy gate decision (now)", description=gate_post_doc,
+              dependencies=[Auth], responses=_errors(400, 401, 403, 404))
+    def gate_post(
+        request: Request,
+        service: Annotated[str, Query(min_length=1, max_length=128)],
+        label: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+        reason: Annotated[str | None, Query(max_length=2000)] = None,
+        release: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    ) -> dict:
+        for bad, why in (
+            ("at", "a recorded decision is made now, at the server's clock; ask about another time with GET /api/v1/gate?at=..."),
+            ("actor", "the recorded actor is the token's name; it cannot be set"),
+        ):
+            if bad in request.query_params:
+                raise UsageError(f"`{bad}` is not accepted on POST /api/v1/gate: {why}")
+        who: Identity = request.state.identity
+        if service not in spec.services:
+            raise NotFoundError(f"unknown service {service!r}", hint=f"services: {', '.join(sorted(spec.services))}")
+        if isinstance(clock, FakeClock):
+            raise UsageError(
+                "this server runs on a pinned clock (VIGIL_NOW), and a recorded decision is made at the real clock",
+                hint="ask with GET /api/v1/gate (a what-if, never recorded), or restart vigil serve without VIGIL_NOW",
+            )
         with write_lock:
-            return _gate(service, label, reason, at, actor, release)
+            now = clock.now()
+            try:
+                d = gate_deploy(
+                    loaded, store, service, now, decided_at=now, labels=label, reason=reason, actor=f"token:{who.name}",
+                    release=release,
+                )
+            except UsageError as e:
+                raise _http_hint(e) from None
+        return decision_json(d, what_if=False)
 
-    app.add_api_route(
-        "/api/v1/gate",
-        gate_get,
-        methods=["POST"],
-        name="gate_post",
-        summary="Ask the deploy gate (same as GET)",
-        description=gate_doc,
-        dependencies=[Auth],
-        responses=_errors(400, 401, 404),
-    )
-
-    @app.get("/api/v1/gate/log", summary="Recorded gate decisions, newest first", dependencies=[Auth], responses=_errors(400, 401))
+    @app.get("/api/v1/gate/log", summary="Recorded gate decisions, newest first", dependencies=[Auth], responses=_errors(400, 401, 403))
     def gate_log(
         service: Annotated[str | None, Query(max_length=128)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,

@@ -1,0 +1,346 @@
+"""The gate is never fooled (issue 12): recorded decisions are made at the real clock, a what-if is
+never recorded, read commands never create or lock a store, the actor is the token's identity, and
+no command prints a traceback without --debug.
+
+Recorded decisions are made at the real clock by design, so these tests push telemetry stamped
+relative to the real time: the last 10 hours of API traffic with half of it failing, which exhausts
+any 30-day budget whatever the day.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from live import LiveServer
+from vigil.clock import SystemClock, isoformat
+from vigil.spec import load_spec
+from vigil.store import head_revision, open_store
+
+SPEC = """\
+version: 1
+services: {api: {}, checkout: {}}
+slos:
+  - name: api-availability
+    service: api
+    objective: 99.9
+    window: {rolling: 30d}
+    sli:
+      ratio: {good: 'http_requests{service="api",code!~"5.."}', total: 'http_requests{service="api"}'}
+  - name: checkout-success
+    service: checkout
+    objective: 99.5
+    window: {rolling: 30d}
+    sli:
+      ratio: {good: 'checkout_attempts{outcome="success"}', total: checkout_attempts}
+policy:
+  freeze:
+    - name: budget-exhausted
+      when: {budget_exhausted: true}
+  overrides: {labels: [security]}
+"""
+
+
+def recent_rows(minutes: int = 600) -> list[dict]:
+    """Real-time-stamped traffic: api fails half its requests, checkout is clean."""
+    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    rows = []
+    for i in range(minutes, 0, -1):
+        ts = isoformat(end - timedelta(minutes=i))
+        rows += [
+            {"ts": ts, "metric": "http_requests", "labels": {"service": "api", "code": "200"}, "inc": 50},
+            {"ts": ts, "metric": "http_requests", "labels": {"service": "api", "code": "503"}, "inc": 50},
+            {"ts": ts, "metric": "checkout_attempts", "labels": {"outcome": "success"}, "inc": 10},
+        ]
+    return rows
+
+
+@pytest.fixture
+def platform(tmp_path: Path, cli):
+    """A spec and a store holding the last 10 hours: api frozen, checkout allowed."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(SPEC)
+    data = tmp_path / "data.ndjson"
+    data.write_text("\n".join(json.dumps(r) for r in recent_rows()) + "\n")
+    r = cli("push", data, "--spec", spec)
+    assert r.code == 0, r.err
+    return spec
+
+
+def decisions(spec: Path) -> list[dict]:
+    s = open_store(f"sqlite:///{spec.parent / '.vigil' / 'vigil.db'}", mode="read")
+    try:
+        return s.gate_decisions(limit=1000)
+    finally:
+        s.close()
+
+
+# --- recorded decisions: the real clock, always ------------------------------------------------------
+
+
+def test_a_recorded_decision_is_made_now_at_the_real_clock(platform, cli):
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    r = cli("gate", "deploy", "--service", "api", "--spec", platform)
+    after = datetime.now(timezone.utc)
+    assert r.code == 1 and r.out.startswith("FROZEN api"), r.out
+    assert "recorded" in r.out
+    [d] = decisions(platform)
+    decided = datetime.fromisoformat(d["decided_at"].replace("Z", "+00:00"))
+    assert before <= decided <= after and d["at"] == d["decided_at"]
+    assert not d["allowed"]
+    r = cli("gate", "deploy", "--service", "checkout", "--spec", platform, "--json")
+    assert r.code == 0 and r.json()["allowed"] is True and r.json()["what_if"] is False and r.json()["recorded"] is True
+
+
+@pytest.mark.parametrize("at", ["now+31d", "now-40d", "2020-01-01T00:00:00Z", "now"])
+def test_at_without_what_if_is_refused_and_nothing_is_recorded(platform, cli, at):
+    r = cli("gate", "deploy", "--service", "api", "--at", at, "--spec", platform)
+    assert r.code == 2, r.out
+    assert "ALLOWED" not in r.out and "--what-if" in r.err
+    assert decisions(platform) == []
+
+
+def test_get_gate_at_a_future_time_over_the_api_records_nothing_either(platform):
+    """The observed hole over HTTP: GET /api/v1/gate?at=now+31d answered ALLOWED and recorded it."""
+    loaded = load_spec(platform)
+    store = open_store(f"sqlite:///{platform.parent / '.vigil' / 'vigil.db'}", mode="write")
+    from vigil.web.app import create_app
+
+    token = "a-token-for-this-test-0123456789"
+    with LiveServer(create_app(loaded, store, token, SystemClock())) as srv:
+        r = httpx.get(f"{srv.url}/api/v1/gate", params={"service": "api", "at": "now+31d"},
+                      headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200 and r.json()["what_if"] is True and r.json()["decision_id"] is None
+        r = httpx.post(f"{srv.url}/api/v1/gate", params={"service": "api", "at": "now+31d"},
+                       headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 400 and "`at` is not accepted" in r.json()["error"]["message"]
+    store.close()
+    assert decisions(platform) == []
+
+
+def test_what_if_says_so_first_and_is_never_recorded(platform, cli):
+    r = cli("gate", "deploy", "--service", "api", "--what-if", "--at", "now+31d", "--spec", platform)
+    lines = r.out.splitlines()
+    assert lines[0].startswith("WHAT-IF at ") and "not recorded" in lines[0]
+    assert r.code == 0  # a month ahead there is no data: the would-be answer
+    assert "nothing recorded" in r.out
+    r = cli("gate", "deploy", "--service", "api", "--what-if", "--spec", platform, "--json")
+    d = r.json()
+    assert r.code == 1 and d["allowed"] is False and d["what_if"] is True and d["recorded"] is False and d["decision_id"] is None
+    assert decisions(platform) == []
+
+
+def test_vigil_now_refuses_a_recorded_decision(platform, cli):
+    r = cli("gate", "deploy", "--service", "api", "--spec", platform, now="2020-01-01T00:00:00Z")
+    assert r.code == 2 and "VIGIL_NOW" in r.err and "--what-if" in r.err
+    assert "ALLOWED" not in r.out
+    assert decisions(platform) == []  # nothing decided_at 2020
+    r = cli("gate", "deploy", "--service", "api", "--what-if", "--spec", platform, "--json", now="2020-01-01T00:00:00Z")
+    assert r.code == 0 and r.json()["what_if"] is True and r.json()["at"] == "2020-01-01T00:00:00Z"
+    assert decisions(platform) == []
+
+
+# --- the store the user meant ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["gate", "deploy", "--service", "api"],
+        ["gate", "deploy", "--service", "api", "--what-if"],
+        ["gate", "log"],
+        ["slo", "status"],
+        ["drill", "history"],
+        ["canary", "history"],
+        ["store", "status"],
+    ],
+)
+def test_a_missing_store_is_a_clear_error_and_is_never_created(tmp_path, cli, argv):
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(SPEC)
+    typo = tmp_path / "typo" / "x.db"
+    r = cli(*argv, "--spec", spec, "--db", f"sqlite:///{typo}")
+    assert r.code == 2, (r.out, r.err)
+    assert "no state store" in r.err and "vigil store init" in r.err
+    assert "ALLOWED" not in r.out
+    assert not typo.parent.exists()
+    r = cli(*argv, "--spec", spec, env={"VIGIL_DB": f"sqlite:///{typo}"})
+    assert r.code == 2 and not typo.parent.exists()
+    r = cli(*argv, "--spec", spec)  # the default store next to the spec does not exist either
+    assert r.code == 2 and not (tmp_path / ".vigil").exists()
+
+
+def test_an_empty_postgres_database_is_not_a_store(cli, tmp_path, pg_db_url):
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(SPEC)
+    r = cli("gate", "deploy", "--service", "api", "--spec", spec, "--db", pg_db_url)
+    assert r.code == 2 and "holds no vigil store" in r.err
+    r = cli("store", "init", "--spec", spec, "--db", pg_db_url, "--json")
+    assert r.code == 0 and r.json()["revision"] == head_revision()
+    r = cli("gate", "deploy", "--service", "api", "--spec", spec, "--db", pg_db_url, "--json")
+    assert r.code == 0 and r.json()["recorded"] is True
+    r = cli("gate", "log", "--spec", spec, "--db", pg_db_url, "--json")
+    assert r.code == 0 and len(r.json()["decisions"]) == 1
+
+
+def test_a_missing_spec_is_a_clear_error(tmp_path, cli):
+    r = cli("gate", "deploy", "--service", "api", "--spec", tmp_path / "nope.yaml")
+    assert r.code == 2 and "file not found" in r.err
+    r = cli("slo", "status", "--spec", tmp_path / "nope.yaml")
+    assert r.code == 2 and "file not found" in r.err
+    assert not (tmp_path / ".vigil").exists()
+
+
+def test_store_init_creates_a_private_store(tmp_path, cli):
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(SPEC)
+    r = cli("store", "init", "--spec", spec, "--json")
+    assert r.code == 0 and r.json()["previous_revision"] is None
+    d = tmp_path / ".vigil"
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert stat.S_IMODE((d / "vigil.db").stat().st_mode) == 0o600
+    r = cli("store", "init", "--spec", spec)
+    assert r.code == 0 and "already" in r.out
+    r = cli("store", "status", "--spec", spec, "--json")
+    assert r.code == 0 and r.json()["revision"] == head_revision() and r.json()["gate_decisions"] == 0
+
+
+def test_push_creates_a_private_store(platform):
+    d = platform.parent / ".vigil"
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert stat.S_IMODE((d / "vigil.db").stat().st_mode) == 0o600
+
+
+def _vigil(*args: str, env: dict | None = None, timeout: float = 60, user: str | None = None) -> subprocess.CompletedProcess:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    e.update(env or {})
+    cmd = [sys.executable, "-m", "vigil", *args]
+    if user:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout)
+
+
+def test_readers_do_not_wait_for_a_writer_holding_the_lock(platform):
+    """slo status and gate log read while another process holds SQLite's write lock."""
+    db = platform.parent / ".vigil" / "vigil.db"
+    holder = sqlite3.connect(db, timeout=0)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, held for the whole test
+    try:
+        for argv in (["slo", "status", "--json"], ["gate", "log"], ["gate", "deploy", "--service", "api", "--what-if"]):
+            p = _vigil(*argv, "--spec", str(platform), timeout=20)  # the busy timeout is 30 s: a waiter would time out here
+            assert p.returncode in (0, 1), (argv, p.stderr)
+            assert "Traceback" not in p.stderr
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_readers_work_on_a_read_only_store_and_leave_it_untouched(platform, cli):
+    """The store's directory is read-only to the reader: a read-only bind mount when we run as root
+    (root ignores file modes), file modes otherwise. Readers answer and change nothing."""
+    import hashlib
+
+    src = platform.parent
+    base = Path(tempfile.mkdtemp(prefix="vigil-ro-"))
+    state = base / ".vigil"
+    mounted = False
+    try:
+        shutil.copy(src / "vigil.yaml", base / "vigil.yaml")
+        shutil.copytree(src / ".vigil", state)
+        db = state / "vigil.db"
+        for extra in ("vigil.db-wal", "vigil.db-shm"):
+            (state / extra).unlink(missing_ok=True)
+        if os.geteuid() == 0:
+            subprocess.run(["mount", "--bind", str(state), str(state)], check=True)
+            mounted = True
+            subprocess.run(["mount", "-o", "remount,ro,bind", str(state)], check=True)
+        else:
+            os.chmod(db, 0o400)
+            os.chmod(state, 0o500)
+        with pytest.raises(OSError):
+            (state / "probe").write_text("x")  # the directory really is read-only
+        digest = hashlib.sha256(db.read_bytes()).hexdigest()
+        for argv in (["slo", "status", "--json"], ["gate", "log", "--json"], ["gate", "deploy", "--service", "api", "--what-if", "--json"]):
+            p = _vigil(*argv, "--spec", str(base / "vigil.yaml"), timeout=60)
+            assert p.returncode in (0, 1), (argv, p.stderr)
+            json.loads(p.stdout)
+        assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
+        assert sorted(x.name for x in state.iterdir()) == ["vigil.db"]
+        # a writer on a read-only store fails cleanly, without a traceback
+        p = _vigil("gate", "deploy", "--service", "api", "--spec", str(base / "vigil.yaml"), timeout=60)
+        assert p.returncode in (2, 3) and "Traceback" not in p.stderr, p.stderr
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(state)], check=False)
+        else:
+            os.chmod(state, 0o700)
+        shutil.rmtree(base)
+
+
+def test_a_store_from_a_newer_vigil_is_a_clear_error(platform, cli):
+    db = platform.parent / ".vigil" / "vigil.db"
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE alembic_version SET version_num = '9999'")
+    for argv in (["slo", "status"], ["gate", "deploy", "--service", "api"], ["gate", "log"], ["push", "-"]):
+        r = cli(*argv, "--spec", platform)
+        assert r.code == 2, (argv, r.err)
+        assert "9999" in r.err and head_revision() in r.err and "upgrade vigil" in r.err
+        assert "Traceback" not in r.err
+
+
+def test_an_older_store_is_not_migrated_by_a_reader(platform, cli):
+    db = platform.parent / ".vigil" / "vigil.db"
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE alembic_version SET version_num = '0001'")
+    r = cli("slo", "status", "--spec", platform)
+    assert r.code == 2 and "vigil store init" in r.err
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+
+
+# --- no traceback without --debug ---------------------------------------------------------------------
+
+
+def test_an_internal_error_is_one_line_without_debug(platform, cli, monkeypatch):
+    import vigil.cli.slo
+
+    def boom(*_a, **_k):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(vigil.cli.slo, "evaluate_slos", boom)
+    r = cli("slo", "status", "--spec", platform)
+    assert r.code == 4
+    assert "internal error: RuntimeError: kaboom" in r.err and "--debug" in r.err
+    assert "Traceback" not in r.err and "Traceback" not in r.out
+    r = cli("--debug", "slo", "status", "--spec", platform)
+    assert r.code == 4 and "Traceback" in r.err
+
+
+# --- the gate log fits the terminal ---------------------------------------------------------------------
+
+
+def test_gate_log_fits_80_columns_and_piped_output_is_plain(platform, cli):
+    long_reason = "a hotfix for an incident " * 80  # ~2000 characters
+    r = cli("gate", "deploy", "--service", "api", "--label", "security", "--reason", long_reason[:1999], "--spec", platform)
+    assert r.code == 0
+    r = cli("gate", "deploy", "--service", "api", "--spec", platform)
+    assert r.code == 1
+    r = cli("gate", "log", "--spec", platform, env={"COLUMNS": "80"})
+    lines = r.out.splitlines()
+    assert r.code == 0 and len(lines) == 1 + 2 * 2, lines  # a title, then two lines a decision
+    assert all(len(x) <= 80 for x in lines), [len(x) for x in lines]
+    assert "\x1b[" not in r.out
+    assert "override" in lines[3] or "override" in lines[4]
+    r = cli("gate", "deploy", "--service", "api", "--spec", platform, env={"COLUMNS": "80"})
+    assert all(len(x) <= 80 for x in r.out.splitlines()), r.out
