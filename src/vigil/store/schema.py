@@ -87,13 +87,55 @@ gauge_minute = Table(
     sqlite_with_rowid=False,
 )
 
-# Bucket bounds tracked at ingest, and since when (a threshold added to the spec later is exact
-# only from ``since_minute`` on).
+# Bucket bounds every push buckets observations by: the documented set plus every threshold any
+# spec declared. ``since_minute``: the first minute exact at this bound -- 0 for the documented set
+# and for a bound registered before any observation was stored, else one past the last minute that
+# held observations when it was registered (backfills pushed later are bucketed by it, so exact).
 bounds = Table(
     "bounds",
     metadata,
     Column("le", BigInteger, primary_key=True, autoincrement=False),
     Column("since_minute", BigInteger, nullable=False),
+)
+
+# One kind per metric, registered in the same transaction as the metric's first series; ``series``
+# counts its series (the per-metric cardinality limit is checked against it under a row lock).
+metric_kinds = Table(
+    "metric_kinds",
+    metadata,
+    Column("metric", String(200), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("series", BigInteger, nullable=False),
+)
+
+# Store-wide counts kept exact under concurrent writers: ``series`` (the overall cardinality limit).
+telemetry_totals = Table(
+    "telemetry_totals",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+# Idempotency keys of pushes, written in the same transaction as the rollup they stored: an HTTP
+# ``Idempotency-Key`` (source ``http``) or a ``vigil push`` batch's chain key (source ``push``).
+# ``response`` is the first answer, replayed for a retry; empty while the transaction is open.
+ingest_keys = Table(
+    "ingest_keys",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("source", String(8), nullable=False),
+    Column("body_sha256", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("response", Text, nullable=False),
+    Index("ix_ingest_keys_age", "source", "created_ms"),
+)
+
+# Which vigil last migrated the store, and other facts about the store itself.
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 gate_decisions = Table(
