@@ -344,3 +344,112 @@ def test_gate_log_fits_80_columns_and_piped_output_is_plain(platform, cli):
     assert "override" in lines[3] or "override" in lines[4]
     r = cli("gate", "deploy", "--service", "api", "--spec", platform, env={"COLUMNS": "80"})
     assert all(len(x) <= 80 for x in r.out.splitlines()), r.out
+
+
+# --- the actor is the token's identity; roles -----------------------------------------------------------
+
+
+@pytest.fixture
+def named_server(platform, cli):
+    """vigil's app on loopback with a tokens file of four named tokens, one per role, at the real clock."""
+    from vigil.auth import load_tokens_file
+
+    toks = {}
+    tf = platform.parent / "tokens.yaml"
+    for name, role in (("grafana", "viewer"), ("exporter", "pusher"), ("ci-deploy", "deployer"), ("ops", "admin")):
+        r = cli("token", "add", "--name", name, "--role", role, "--tokens-file", tf, "--spec", platform, "--json")
+        assert r.code == 0, r.err
+        toks[role] = r.json()["token"]
+    assert stat.S_IMODE(tf.stat().st_mode) == 0o600
+    assert not any(t in tf.read_text() for t in toks.values())  # only digests are kept
+    from vigil.web.app import create_app
+
+    store = open_store(f"sqlite:///{platform.parent / '.vigil' / 'vigil.db'}", mode="write")
+    srv = LiveServer(create_app(load_spec(platform), store, load_tokens_file(tf), SystemClock())).start()
+    yield srv, toks
+    srv.stop()
+    store.close()
+
+
+def _h(tok: str) -> dict:
+    return {"Authorization": f"Bearer {tok}"}
+
+
+def test_roles_and_the_recorded_actor_over_the_api(named_server, platform):
+    srv, toks = named_server
+    u = srv.url
+    # a viewer reads and asks what-ifs, but records nothing and pushes nothing
+    assert httpx.get(f"{u}/api/v1/slos", headers=_h(toks["viewer"])).status_code == 200
+    assert httpx.get(f"{u}/api/v1/gate", params={"service": "api"}, headers=_h(toks["viewer"])).status_code == 200
+    r = httpx.post(f"{u}/api/v1/gate", params={"service": "api"}, headers=_h(toks["viewer"]))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden" and "deployer" in r.json()["error"]["message"]
+    line = json.dumps(recent_rows(1)[0]).encode()
+    assert httpx.post(f"{u}/api/v1/push", content=line, headers=_h(toks["viewer"])).status_code == 403
+    # a pusher pushes but cannot record a decision or override a freeze
+    assert httpx.post(f"{u}/api/v1/push", content=line, headers=_h(toks["pusher"])).status_code == 200
+    r = httpx.post(f"{u}/api/v1/gate", params={"service": "api", "label": "security", "reason": "x"}, headers=_h(toks["pusher"]))
+    assert r.status_code == 403
+    assert decisions(platform) == []
+    # a deployer records; the actor is the token's name, never a field of the request
+    r = httpx.post(f"{u}/api/v1/gate", params={"service": "api", "actor": "mallory"}, headers=_h(toks["deployer"]))
+    assert r.status_code == 400 and "actor" in r.json()["error"]["message"]
+    r = httpx.post(f"{u}/api/v1/gate", params={"service": "api"}, headers=_h(toks["deployer"]))
+    assert r.status_code == 200 and r.json()["allowed"] is False and r.json()["recorded"] is True
+    r = httpx.post(f"{u}/api/v1/gate", params={"service": "api", "label": "security"}, headers=_h(toks["deployer"]))
+    assert r.status_code == 400 and "`reason`" in r.json()["error"]["hint"] and "--reason" not in r.json()["error"]["hint"]
+    r = httpx.post(f"{u}/api/v1/gate", params={"service": "api", "label": "security", "reason": "CVE fix"}, headers=_h(toks["admin"]))
+    assert r.status_code == 200 and r.json()["overridden"] is True
+    log = decisions(platform)
+    assert [(d["actor"], bool(d["allowed"]), bool(d["overridden"])) for d in log] == [
+        ("token:ops", True, True),
+        ("token:ci-deploy", False, False),
+    ]
+    # an unknown token is 401, whatever the route
+    assert httpx.get(f"{u}/api/v1/slos", headers=_h("x" * 40)).status_code == 401
+
+
+def test_tokens_file_must_be_private_and_well_formed(tmp_path, cli):
+    from vigil.auth import load_tokens_file
+    from vigil.errors import UsageError
+
+    tf = tmp_path / "tokens.yaml"
+    tf.write_text("tokens:\n  - {name: ci, role: deployer, sha256: " + "a" * 64 + "}\n")
+    tf.chmod(0o644)
+    with pytest.raises(UsageError, match="readable or writable by others"):
+        load_tokens_file(tf)
+    tf.chmod(0o600)
+    assert load_tokens_file(tf).entries[0].role == "deployer"
+    for bad, words in (
+        ("tokens:\n  - {name: ci, role: god, sha256: " + "a" * 64 + "}\n", "is not one of"),
+        ("tokens:\n  - {name: ci, role: admin, sha256: hunter2hunter2hunter2}\n", "never the token itself"),
+        ("tokens:\n  - {name: ci, role: admin, sha256: " + "a" * 64 + "}\n  - {name: ci, role: viewer, sha256: " + "b" * 64 + "}\n", "duplicate"),
+        ("tokens: []\n", "no API tokens"),
+        ("tokens: !!python/object:os.system {}\n", "not allowed"),
+    ):
+        tf.write_text(bad)
+        with pytest.raises(Exception, match=words):
+            load_tokens_file(tf)
+
+
+def test_a_token_file_readable_by_others_is_refused_and_an_explicit_file_beats_the_environment(tmp_path, cli):
+    from vigil.cli.serve import resolve_tokens
+
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(SPEC)
+    tok = tmp_path / "token"
+    tok.write_text("from-the-file-0123456789abcdef\n")
+    tok.chmod(0o644)
+    from vigil.errors import UsageError
+
+    with pytest.raises(UsageError, match="readable or writable by others") as e:
+        resolve_tokens(str(tok), None, str(spec))
+    assert "chmod 600" in (e.value.hint or "")
+    tok.chmod(0o600)
+    os.environ["VIGIL_TOKEN"] = "from-the-environment-0123456789"
+    try:
+        tokens, where = resolve_tokens(str(tok), None, str(spec))
+        assert where == str(tok)
+        assert tokens.authenticate("from-the-file-0123456789abcdef") is not None
+        assert tokens.authenticate("from-the-environment-0123456789") is None
+    finally:
+        del os.environ["VIGIL_TOKEN"]

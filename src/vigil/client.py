@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import httpx
 
@@ -12,14 +11,10 @@ from vigil.errors import ExternalError, UsageError, VigilError
 
 def read_token(token_file: str | None = None) -> str:
     """The API token from ``token_file`` or ``$VIGIL_TOKEN``; never from the spec."""
-    if token_file:
-        try:
-            tok = Path(token_file).read_text().strip()
-        except OSError as e:
-            raise UsageError(f"cannot read the token file {token_file}: {e.strerror}") from None
-        if not tok:
-            raise UsageError(f"the token file {token_file} is empty")
-        return tok
+    if token_file:  # named explicitly: it wins over $VIGIL_TOKEN; it must be private (0600)
+        from vigil.secrets import read_secret_file
+
+        return read_secret_file(token_file, "token file")
     tok = os.environ.get("VIGIL_TOKEN", "").strip()
     if not tok:
         raise UsageError(
