@@ -4,28 +4,37 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUN    := $(VENV)/.installed-run
+TESTS  := $(VENV)/.installed-test
 
-.PHONY: demo test install system-deps bench clean
+.PHONY: demo test install install-test system-deps bench clean
 
-$(STAMP): pyproject.toml
+# what vigil needs to run (make demo): no test tools
+$(RUN): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install -q -e .
+	touch $(RUN)
 
-install: $(STAMP)
+# what the tests need on top (make test)
+$(TESTS): $(RUN)
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(TESTS)
+
+install: $(RUN)
+
+install-test: $(TESTS)
 
 system-deps:
 	./scripts/system-deps.sh
 
-test: install system-deps
+test: install-test system-deps
 	$(BIN)/python -m pytest -q
 
 demo: install
 	./scripts/demo.sh
 
-bench: install
+bench: install-test
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/evaluate.py
 	$(BIN)/python benchmarks/migrate_lint.py

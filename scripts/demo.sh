@@ -34,16 +34,26 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "$URL/healthz" >/dev/null || { echo "vigil serve did not come up; see $STATE/serve.log"; exit 1; }
 
-echo "backfilling 30 days of simulated traffic (about 3.4 million lines; an API 5xx spike in the last 20 hours)..."
+echo "backfilling 30 days of simulated traffic (about 3.4 million lines; an API 5xx spike in the last 20 hours)."
+echo "progress below; it takes a few minutes on a 2-core machine..."
 $VIGIL simulate --url "$URL" --token-file "$STATE/token" --from now-30d --scenario api-5xx-spike \
   --incident-start now-20h --incident-duration 24h --seed 42 --live 2>"$STATE/simulate.log" &
 pids+=($!)
-# wait until the backfill has landed (the simulator logs when it goes live)
-for _ in $(seq 1 600); do
+# show the backfill's progress until it has landed (the simulator logs when it goes live)
+started=$(date +%s)
+shown=0
+while :; do
+  n=$(wc -l < "$STATE/simulate.log" 2>/dev/null || echo 0)
+  if [ "$n" -gt "$shown" ]; then
+    sed -n "$((shown + 1)),${n}p" "$STATE/simulate.log" | sed 's/^/  /'
+    shown=$n
+  fi
   grep -q "going live" "$STATE/simulate.log" 2>/dev/null && break
-  kill -0 "${pids[1]}" 2>/dev/null || { cat "$STATE/simulate.log"; exit 1; }
-  sleep 0.5
+  kill -0 "${pids[1]}" 2>/dev/null || { echo "the simulator stopped; see $STATE/simulate.log"; exit 1; }
+  [ $(( $(date +%s) - started )) -lt 1800 ] || { echo "the backfill did not finish in 30 minutes; see $STATE/simulate.log"; exit 1; }
+  sleep 1
 done
+echo "backfill done in $(( $(date +%s) - started )) s"
 
 cat <<TXT
 

@@ -278,7 +278,18 @@ def create_app(
 
     @app.get("/api/v1/spec", summary="The loaded spec (normalised)", dependencies=[Auth], responses=_errors(401))
     def spec_view() -> dict:
-        return {"sha256": loaded.sha256, "spec": spec.model_dump(mode="json", exclude_none=True)}
+        """The normalised spec. The loader refuses secrets in a spec; anything that still looks like
+        one is redacted here, so this route can never echo a secret."""
+        from vigil.secretscan import redact
+
+        def clean(v):
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [clean(x) for x in v]
+            return redact(v) if isinstance(v, str) else v
+
+        return {"sha256": loaded.sha256, "spec": clean(spec.model_dump(mode="json", exclude_none=True))}
 
     def openapi() -> dict:
         """FastAPI's document, minus the 422 it adds to every route: a bad parameter is a 400 here."""
