@@ -43,7 +43,10 @@ def test_ratio_is_an_exact_ratio_of_sums_with_exclusions(store):
     bad = sum(i % 3 for i in range(120))
     assert (s.window_counts.good, s.window_counts.valid) == (good, good + bad)
     assert s.sli == D(good) / D(good + bad)
-    assert s.consumed == (D(bad) / D(good + bad)) / D("0.005")
+    # two hours of data in a rolling 30d window: the window counts from the first sample, so it is
+    # 120 / 43,200 elapsed and consumed = burn rate so far x that fraction
+    assert s.span.elapsed_fraction == D(120) / D(30 * 1440)
+    assert s.consumed == (D(bad) / D(good + bad)) / D("0.005") * (D(120) / D(30 * 1440))
     # burn over the last 5 minutes: minutes 115..119
     b5 = sum(i % 3 for i in range(115, 120))
     g5 = sum(1000 + i for i in range(115, 120))
@@ -143,10 +146,14 @@ def test_a_slice_is_good_only_if_every_sample_in_it_is_within_the_threshold(stor
     ]
     push(store, spec, rows, at)
     s = status(store, spec, at)["search-freshness"]
-    # 1d / 5m = 288 slices; the last two have samples: [00:00, 00:05) bad (301), [00:05, 00:10) good (300 <= 5m)
-    assert s.window_counts.valid == 288
-    assert s.window_counts.good == 1
+    # no slice counts before the first sample (00:00:10): two slices, [00:00, 00:05) bad (301),
+    # [00:05, 00:10) good (300 <= 5m)
+    assert (s.window_counts.good, s.window_counts.valid) == (1, 2)
     assert s.burn_counts["5m"].good == 1 and s.burn_counts["5m"].valid == 1
+    # with `since:` a day back, every slice of the window counts: 1d / 5m = 288, 286 of them missing (bad)
+    since = spec_with(freshness("bad", "5m").replace("    window:", "    since: 2026-10-31T00:00:00Z\n    window:"))
+    s = status(store, since, at)["search-freshness"]
+    assert (s.window_counts.good, s.window_counts.valid) == (1, 288)
 
 
 def test_calendar_month_in_a_time_zone_including_dst():
@@ -179,9 +186,10 @@ def test_calendar_budget_is_projected_over_the_whole_window(store):
     assert s.burn_rate("window") == 1
     assert s.consumed == D(2) / D(30)
     assert s.allowed_bad == D("0.005") * 2880 * 200 * 15
-    # the same traffic in a rolling window is fully elapsed: consumed = burn rate
+    # the same two days in a rolling 30d window: the window counts from the first sample, so it is
+    # 2/30 elapsed too (before coverage it was fully elapsed and consumed was the burn rate, 1)
     r = status(store, spec_with(RATIO), "2026-11-03T00:00:00Z")["checkout-success"]
-    assert r.consumed == 1
+    assert r.span.elapsed_fraction == D(2) / D(30) and r.consumed == D(2) / D(30)
 
 
 def test_a_full_outage_pages_after_52_seconds_on_a_fake_clock(store):

@@ -425,7 +425,7 @@ def test_bad_freshness_slice(value):
 )
 def test_bad_time_zones(value):
     (i,) = issues_of(_contract("timezone: UTC}", f"timezone: {value}}}"))
-    assert (i.path, i.line) == ("slos[0].window", 7)
+    assert (i.path, i.line) == ("slos[0].window.timezone", 7)
     assert "unknown time zone" in i.message and "IANA" in i.message
     assert len(i.message) < 500
 
@@ -445,7 +445,7 @@ def test_every_problem_is_listed_at_once():
     text = text.replace("    service: checkout\n", "    service: nope\n")
     text = text.replace("timezone: UTC", "timezone: Nowhere/Else")
     issues = issues_of(text)
-    assert {i.path for i in issues} >= {"slos[1].objective", "slos[0].window"}
+    assert {i.path for i in issues} >= {"slos[1].objective", "slos[0].window.timezone", "slos[0].service"}
 
 
 def test_long_values_are_not_echoed_in_full():

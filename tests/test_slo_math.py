@@ -128,3 +128,32 @@ def test_consumed_equals_burn_rate_times_elapsed_fraction(bad, valid, obj, permi
     # and equals bad over the projected allowance for the whole window
     allowed = m.allowed_bad(valid, obj, f)
     assert abs(m.budget_consumed(bad, valid, obj, f) - D(bad) / allowed) < D("1e-20")
+
+
+# -- partial coverage: the window counts from the first sample (or `since:`) ----------------------------
+
+
+def test_partial_coverage_golden_vectors():
+    """A rolling 30d SLO at 99.9% with 3 days of data (72,000 requests, 144 failed): burn rate 2.
+    The window is 3/30 = 10% elapsed, so 20% of the budget is consumed, not 200%; the whole
+    window's allowance is projected from the 3 days: 0.001 x 72,000 / 0.1 = 720 bad requests."""
+    f = m.elapsed_fraction(3 * 1440, 30 * 1440)
+    assert f == D("0.1")
+    assert m.burn_rate(144, 72_000, D("0.999")) == 2
+    assert m.budget_consumed(144, 72_000, D("0.999"), f) == D("0.2")
+    assert m.allowed_bad(72_000, D("0.999"), f) == 720
+    # time to exhaustion: 80% left at burn rate 2 over 30 days = 12 days
+    assert m.time_to_exhaustion(1 - D("0.2"), W30, D(2)) == 12 * DAY
+    # a calendar month (30 days) first sampled on day 10, evaluated at the end of day 12: 3/30 elapsed
+    assert m.elapsed_fraction(3 * 1440, 30 * 1440) == D(3) / D(30)
+    # no coverage yet: nothing elapsed, no allowance, no NaN
+    assert m.elapsed_fraction(0, 30 * 1440) == 0
+    assert m.allowed_bad(0, D("0.999"), D(0)) is None
+    assert m.budget_consumed(0, 0, D("0.999"), D(0)) is None
+
+
+@given(st.integers(0, 43_200), st.integers(1, 43_200))
+def test_elapsed_fraction_is_exact_and_bounded(covered, length):
+    f = m.elapsed_fraction(covered, length)
+    assert D(0) <= f <= D(1)
+    assert f == min(D(covered), D(length)) / D(length)

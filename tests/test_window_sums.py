@@ -51,6 +51,13 @@ def test_sums_equal_brute_force(store, evs, start_offsets, end_offset):
         for s in starts
     ]
     assert got_o == want_o
+    # the first minute with data, per selector and kind, is the brute-force minimum (None: no rows)
+    for k in ("0", "1", "2"):
+        sel = parse_selector(f'{metric}{{k="{k}"}}')
+        mins = [BASE + m for m, n, _ in evs if str(n % 3) == k]
+        assert src.first_minute(sel, "counter") == (min(mins) if mins else None)
+    assert src.first_minute(parse_selector(obs), "observation") == (min(BASE + m for m, _, _ in evs) if evs else None)
+    assert src.first_minute(parse_selector(obs), "counter") is None
 
 
 def test_migration_fills_hour_rollups_from_minutes(tmp_path):

@@ -128,8 +128,12 @@ def parse_spec(data: bytes | str, *, filename: str = "<spec>") -> Spec:
     try:
         spec = Spec.model_validate(plain)
     except ValidationError as e:
-        raise SpecError(_issues_from_pydantic(e, tree, filename)) from None
-    issues = _cross_check(spec, tree, filename)
+        # every problem in one pass: the schema's, and the cross-references the plain tree shows
+        issues = _issues_from_pydantic(e, tree, filename)
+        seen = {(i.path, i.message) for i in issues}
+        issues += [i for i in _cross_check_plain(plain, tree, filename) if (i.path, i.message) not in seen]
+        raise SpecError(issues) from None
+    issues = _cross_check(spec, tree, filename, plain)
     if issues:
         raise SpecError(issues)
     return spec
@@ -415,37 +419,67 @@ def _model_of(ann: Any) -> Any:
     return None
 
 
-def _cross_check(spec: Spec, tree: Any, filename: str) -> list[SpecIssue]:
+def _cross_check(spec: Spec, tree: Any, filename: str, plain: Any = None) -> list[SpecIssue]:
+    """Problems that need the whole (valid) spec: the plain tree's cross-references, then the
+    canary's and the drills' references."""
+    issues = _cross_check_plain(plain if plain is not None else spec.model_dump(mode="json", by_alias=True), tree, filename)
+
+    def add(loc: tuple, msg: str) -> None:
+        line, col = _where(tree, loc)
+        issues.append(SpecIssue(format_path(loc), msg, file=filename, line=line, column=col))
+
+    from vigil.deploy.canary.analysis import reference_issues  # here: the canary imports the spec
+    from vigil.dr.drill_spec import cross_check as drill_issues
+
+    for loc, msg in [*reference_issues(spec), *drill_issues(spec)]:
+        add(loc, msg)
+    return issues
+
+
+def _cross_check_plain(plain: Any, tree: Any, filename: str) -> list[SpecIssue]:
+    """Cross-references read from the plain tree, so they are reported even when the schema part
+    fails: unknown services (of SLOs and freeze rules), duplicate SLO names, bad service names.
+    Every value may be of the wrong type here (the schema reports that); such values are skipped."""
     issues: list[SpecIssue] = []
 
     def add(loc: tuple, msg: str) -> None:
         line, col = _where(tree, loc)
         issues.append(SpecIssue(format_path(loc), msg, file=filename, line=line, column=col))
 
-    known = sorted(spec.services)
-    seen: dict[str, int] = {}
-    for i, s in enumerate(spec.slos):
-        if s.service not in spec.services:
-            close = difflib.get_close_matches(s.service, known, n=1)
-            add(
-                ("slos", i, "service"),
-                f"unknown service {s.service!r}"
-                + (f"; did you mean {close[0]!r}?" if close else f"; declare it under `services:` (known: {', '.join(known) or 'none'})"),
-            )
-        if s.name in seen:
-            add(("slos", i, "name"), f"duplicate SLO name {s.name!r} (first at slos[{seen[s.name]}])")
-        else:
-            seen[s.name] = i
-    for i, r in enumerate(spec.policy.freeze):
-        for j, svc in enumerate(r.services or []):
-            if svc not in spec.services:
-                add(("policy", "freeze", i, "services", j), f"unknown service {svc!r}")
-    from vigil.deploy.canary.references import reference_issues
-    from vigil.dr.drill_spec import cross_check as drill_issues
+    if not isinstance(plain, dict):
+        return issues
+    services = plain.get("services")
+    declared = isinstance(services, dict)
+    known = sorted(str(k) for k in services) if declared else []
 
-    for loc, msg in [*reference_issues(spec), *drill_issues(spec)]:
-        add(loc, msg)
-    for name in spec.services:
-        if not name or len(name) > 128 or not all(c.isalnum() or c in "-_." for c in name):
-            add(("services", name), f"service name {name!r} must be 1-128 letters, digits, '-', '_' or '.'")
+    def unknown(name: str) -> str:
+        close = difflib.get_close_matches(name, known, n=1)
+        return f"unknown service {_clip(repr(name))}" + (
+            f"; did you mean {close[0]!r}?" if close else f"; declare it under `services:` (known: {_clip(', '.join(known) or 'none')})"
+        )
+
+    slos = plain.get("slos")
+    seen: dict[str, int] = {}
+    for i, s in enumerate(slos if isinstance(slos, list) else []):
+        if not isinstance(s, dict):
+            continue
+        svc = s.get("service")
+        if declared and isinstance(svc, str) and svc not in services:
+            add(("slos", i, "service"), unknown(svc))
+        name = s.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                add(("slos", i, "name"), f"duplicate SLO name {_clip(repr(name))} (first at slos[{seen[name]}])")
+            else:
+                seen[name] = i
+    policy = plain.get("policy")
+    rules = policy.get("freeze") if isinstance(policy, dict) else None
+    for i, r in enumerate(rules if isinstance(rules, list) else []):
+        svcs = r.get("services") if isinstance(r, dict) else None
+        for j, svc in enumerate(svcs if isinstance(svcs, list) else []):
+            if declared and isinstance(svc, str) and svc not in services:
+                add(("policy", "freeze", i, "services", j), unknown(svc))
+    for name in services if declared else ():
+        if not isinstance(name, str) or not name or len(name) > 128 or not all(c.isalnum() or c in "-_." for c in name):
+            add(("services", name), f"service name {_clip(repr(name))} must be 1-128 letters, digits, '-', '_' or '.'")
     return issues

@@ -16,8 +16,9 @@ import numpy as np
 from vigil.clock import isoformat
 from vigil.slo import math as m
 from vigil.slo.spec import SLO
-from vigil.slo.windows import Span, minute_to_datetime, span_at
+from vigil.slo.windows import Span, minute_to_datetime, span_at, with_coverage
 from vigil.telemetry.ingest import seconds_to_ns
+from vigil.telemetry.selector import Selector
 from vigil.telemetry.source import CounterQuery, GaugeQuery, ObservationQuery, Plan, Source
 from vigil.units import format_duration
 
@@ -34,6 +35,43 @@ BURN_WINDOWS: tuple[tuple[str, int], ...] = (
 
 TTE_BASIS = "1h"
 """The burn-rate window whose rate projects the time to exhaustion."""
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Where an SLO's data begins: its ``since:``, or the first minute any series of its SLI has data.
+
+    ``origin`` is ``since`` (the spec's ``since:``), ``first_sample`` or ``none`` (no sample ever:
+    nothing is counted). ``first_sample`` is the first minute with data, whatever the origin.
+    """
+
+    origin: str
+    first_sample: int | None
+    since: int | None = None
+
+    @property
+    def minute(self) -> int | None:
+        """The first minute covered; None when nothing is."""
+        return self.since if self.origin == "since" else self.first_sample
+
+
+def coverage_selectors(slo: SLO) -> list[tuple[Selector, str]]:
+    """The selectors (and series kinds) whose first sample starts an SLO's coverage."""
+    sli = slo.sli
+    if sli.ratio is not None:
+        return [(sli.ratio.total, "counter"), (sli.ratio.good, "counter")]
+    if sli.latency is not None:
+        return [(sli.latency.metric, "observation")]
+    assert sli.freshness is not None
+    return [(sli.freshness.metric, "gauge")]
+
+
+def slo_coverage(slo: SLO, source: Source) -> Coverage:
+    firsts = [m for m in (source.first_minute(sel, kind) for sel, kind in coverage_selectors(slo)) if m is not None]
+    first = min(firsts) if firsts else None
+    if slo.since is not None:
+        return Coverage("since", first, int(slo.since.timestamp()) // 60)
+    return Coverage("first_sample" if first is not None else "none", first)
 
 
 @dataclass(frozen=True)
@@ -56,6 +94,7 @@ class SloStatus:
     window_seconds: int
     unit: str  # "events" or "slices"
     warnings: list[str] = field(default_factory=list)
+    coverage: Coverage | None = None
 
     # -- derived, exact -------------------------------------------------------------------------
 
@@ -121,6 +160,25 @@ class SloStatus:
     def time_to_exhaustion(self) -> Decimal | None:
         return m.time_to_exhaustion(self.remaining, self.window_seconds, self.burn_rate(TTE_BASIS))
 
+    def coverage_dict(self) -> dict:
+        """``since`` (the first minute the window counts), ``from`` (``window``: the data reaches back
+        to the window's start; ``first_sample``; ``since``: the spec's ``since:``; ``none``: no sample
+        yet), ``fraction`` (of the whole window covered up to now: what the budget math uses),
+        ``complete`` and ``first_sample``."""
+        cov = self.coverage
+        sp = self.span
+        origin = "window" if cov is None else cov.origin
+        if origin != "none" and sp.complete:
+            origin = "window"
+        first = None if cov is None or cov.first_sample is None else isoformat(minute_to_datetime(cov.first_sample))
+        return {
+            "since": None if origin == "none" else isoformat(minute_to_datetime(sp.first)),
+            "from": origin,
+            "fraction": _num(sp.elapsed_fraction),
+            "complete": origin == "window",
+            "first_sample": first,
+        }
+
     @property
     def state(self) -> str:
         if self.no_data:
@@ -146,6 +204,7 @@ class SloStatus:
                 "length_seconds": self.window_seconds,
                 "elapsed_fraction": _num(self.span.elapsed_fraction),
             },
+            "coverage": self.coverage_dict(),
             "sli": {"kind": s.sli.kind, "value": _num(self.sli), "unit": self.unit},
             "good": c.good,
             "valid": c.valid,
@@ -174,8 +233,16 @@ def _num(d: Decimal | None) -> float | None:
 
 
 def evaluate_slos(slos: Sequence[SLO], source: Source, at: datetime) -> list[SloStatus]:
-    """Evaluate every SLO at ``at``. One plan is handed to the source first, so it can batch."""
+    """Evaluate every SLO at ``at``. One plan is handed to the source first, so it can batch.
+
+    First the coverage of every SLO (one read of the first samples), then the sums: a window
+    counts from the later of its start and its coverage.
+    """
     spans = [span_at(s.window, at) for s in slos]
+    if slos:
+        source.prefetch(Plan(end=spans[0].now, firsts=[q for s in slos for q in coverage_selectors(s)]))
+    coverages = [slo_coverage(s, source) for s in slos]
+    spans = [covered_span(s, sp, c) for s, sp, c in zip(slos, spans, coverages)]
     plans: dict[int, Plan] = {}
     for slo, span in zip(slos, spans):
         plan = plans.setdefault(span.now, Plan(end=span.now))
@@ -191,16 +258,38 @@ def evaluate_slos(slos: Sequence[SLO], source: Source, at: datetime) -> list[Slo
             plan.observations.append(ObservationQuery(slo.sli.latency.metric, seconds_to_ns(slo.sli.latency.threshold)))
     for plan in plans.values():
         source.prefetch(plan)
-    return [evaluate_slo(slo, source, at, span) for slo, span in zip(slos, spans)]
+    return [evaluate_slo(slo, source, at, span, cov) for slo, span, cov in zip(slos, spans, coverages)]
+
+
+def covered_span(slo: SLO, span: Span, cov: Coverage) -> Span:
+    """``span`` counted from the SLO's coverage. No sample ever (and no ``since:``): nothing is
+    covered yet. A time-slice SLI's coverage starts at the slice holding its first minute."""
+    first = cov.minute
+    if first is None:
+        return with_coverage(span, max(span.now, span.start))
+    if slo.sli.freshness is not None and first > span.start:
+        size = int(slo.sli.freshness.slice) // 60
+        first = span.start + (first - span.start) // size * size
+    return with_coverage(span, first)
 
 
 def _starts(span: Span) -> list[int]:
-    """The whole window's start, then each burn-rate window's start; all end at ``span.now``."""
-    return [span.start] + [span.now - mins for _, mins in BURN_WINDOWS]
+    """The whole window's start, then each burn-rate window's start; all end at ``span.now``.
+    Nothing before the coverage counts (``since:`` or the first sample); a burn-rate window may
+    reach back before a calendar window's start."""
+    if span.covered_from is None:
+        return [span.start] + [span.now - mins for _, mins in BURN_WINDOWS]
+    floor = min(span.covered_from, span.now)
+    return [min(span.first, span.now)] + [max(floor, span.now - mins) for _, mins in BURN_WINDOWS]
 
 
-def evaluate_slo(slo: SLO, source: Source, at: datetime, span: Span | None = None) -> SloStatus:
-    span = span or span_at(slo.window, at)
+def evaluate_slo(
+    slo: SLO, source: Source, at: datetime, span: Span | None = None, coverage: Coverage | None = None
+) -> SloStatus:
+    if coverage is None:
+        coverage = slo_coverage(slo, source)
+    if span is None:
+        span = covered_span(slo, span_at(slo.window, at), coverage)
     warnings: list[str] = []
     if slo.sli.freshness is not None:
         wc, bc = _time_slices(slo, source, span, warnings)
@@ -239,7 +328,7 @@ def evaluate_slo(slo: SLO, source: Source, at: datetime, span: Span | None = Non
         wc = clamped[0]
         bc = {name: c for (name, _), c in zip(BURN_WINDOWS, clamped[1:])}
         unit = "events"
-    return SloStatus(slo, at, span, wc, bc, span.length_seconds, unit, warnings)
+    return SloStatus(slo, at, span, wc, bc, span.length_seconds, unit, warnings, coverage)
 
 
 def _slice_range(slo: SLO, span: Span) -> tuple[int, int]:
@@ -249,7 +338,7 @@ def _slice_range(slo: SLO, span: Span) -> tuple[int, int]:
     f = slo.sli.freshness
     assert f is not None
     size = int(f.slice) // 60
-    grid_end = span.start + (span.elapsed // size) * size
+    grid_end = span.start + (span.window_elapsed // size) * size
     longest = max(mins for _, mins in BURN_WINDOWS)
     return min(span.start, grid_end - ((longest + size - 1) // size) * size), grid_end
 
@@ -259,15 +348,21 @@ def _time_slices(slo: SLO, source: Source, span: Span, warnings: list[str]) -> t
     assert f is not None
     size = int(f.slice) // 60
     threshold = float(f.threshold)
-    k = span.elapsed // size
     fetch_start, grid_end = _slice_range(slo, span)
+    # whole slices from the coverage on (``span.first`` is aligned to the grid): none before the
+    # first sample ever seen, or before ``since:``
+    k = max(0, grid_end - span.first) // size
     arr = source.gauge_max(f.metric, fetch_start, grid_end)
     same, other = source.matched(f.metric, "gauge")
     if not same:
         warnings.append(
             f"no gauge series match {f.metric}"
             + ("; series of another kind do" if other else "")
-            + f"; every slice counts as missing ({f.missing})"
+            + (
+                f"; every slice since {isoformat(minute_to_datetime(span.first))} counts as missing ({f.missing})"
+                if slo.since is not None
+                else "; no slice counts before the first sample (set `since:` to count missing slices from a fixed time)"
+            )
         )
     n_all = len(arr) // size
     slices = arr[len(arr) - n_all * size :].reshape(n_all, size) if n_all else arr.reshape(0, size)
@@ -292,6 +387,8 @@ def _time_slices(slo: SLO, source: Source, span: Span, warnings: list[str]) -> t
             g += miss
         return Counts(g, g + b)
 
+    # burn-rate windows may reach back before a calendar window's start, not before the coverage
+    n_cov = n_all if span.covered_from is None else max(0, -(-(grid_end - span.covered_from) // size))
     wc = counts(k)
-    bc = {name: counts(max(1, mins // size)) for name, mins in BURN_WINDOWS}
+    bc = {name: counts(min(n_cov, max(1, mins // size))) for name, mins in BURN_WINDOWS}
     return wc, bc

@@ -42,12 +42,23 @@ def budget_consumed(bad: int, valid: int, objective: Decimal, elapsed_fraction: 
 
     The allowed bad events for the whole window are projected from the valid events of the elapsed
     part: ``allowed = (1 - objective) * valid / elapsed_fraction``. So consumed equals the burn rate
-    so far times the fraction of the window elapsed. A rolling window is always fully elapsed.
+    so far times the fraction of the window elapsed. The window counts from the later of its start
+    and the SLO's coverage (:func:`elapsed_fraction`): a rolling window is fully elapsed once its
+    data reaches back over the whole window.
     """
     b = burn_rate(bad, valid, objective)
     if b is None:
         return None
     return b * elapsed_fraction
+
+
+def elapsed_fraction(covered_minutes: int, window_minutes: int) -> Decimal:
+    """The share of a window counted so far: minutes from the later of the window's start and the
+    SLO's coverage (first sample or ``since:``) up to now, over the window's length. 3 days of data
+    in a rolling 30d window is 0.1."""
+    if window_minutes <= 0:
+        raise ValueError("a window has a positive length")
+    return Decimal(max(0, min(covered_minutes, window_minutes))) / Decimal(window_minutes)
 
 
 def allowed_bad(valid: int, objective: Decimal, elapsed_fraction: Decimal = ONE) -> Decimal | None:

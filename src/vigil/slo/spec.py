@@ -3,16 +3,46 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, field_validator, model_validator
 
 from vigil.model import Duration, Fraction, Objective, SelectorField, SpecModel
 from vigil.units import format_duration
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$")
+
+NoData = Literal["allow", "freeze"]
+"""What an SLO with no data in its window does at the gate: ``allow`` (with a warning) or ``freeze``."""
+
+
+def _timestamp(v: Any) -> datetime:
+    from vigil.clock import isoformat, parse_time
+    from vigil.errors import UsageError
+
+    if isinstance(v, datetime) and v.tzinfo is not None:
+        v = isoformat(v)
+    if not isinstance(v, str):
+        raise ValueError(f"expected an RFC 3339 time like 2026-11-01T00:00:00Z, got {v!r}")
+    if v.strip().lower().startswith(("now", "+", "-")):
+        raise ValueError(f"{v!r}: a spec names a fixed time (RFC 3339, like 2026-11-01T00:00:00Z), not a relative one")
+    try:
+        return parse_time(v)
+    except UsageError as e:
+        raise ValueError(e.message + " (use RFC 3339, like 2026-11-01T00:00:00Z)") from None
+
+
+def _format_timestamp(v: datetime) -> str:
+    from vigil.clock import isoformat
+
+    return isoformat(v)
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp), PlainSerializer(_format_timestamp, return_type=str)]
+"""An RFC 3339 time with a zone, held in UTC."""
 
 
 class RatioSLI(SpecModel):
@@ -96,6 +126,17 @@ class Window(SpecModel):
     )
     timezone: str | None = Field(None, description="IANA time zone of a calendar window (default UTC)")
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        # a field validator, so a bad zone is reported even when another key of the window is wrong
+        if v is not None:
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError, OSError):
+                raise ValueError(f"unknown time zone {v!r}; use an IANA name like Europe/Berlin") from None
+        return v
+
     @model_validator(mode="after")
     def _one(self) -> "Window":
         if (self.rolling is None) == (self.calendar is None):
@@ -107,11 +148,6 @@ class Window(SpecModel):
                 raise ValueError("a rolling window is whole minutes and at least 1h")
             if self.rolling > 400 * 86400:
                 raise ValueError("a rolling window is at most 400d")
-        if self.timezone is not None:
-            try:
-                ZoneInfo(self.timezone)
-            except (ZoneInfoNotFoundError, ValueError, OSError):
-                raise ValueError(f"unknown time zone {self.timezone!r}; use an IANA name like Europe/Berlin") from None
         return self
 
     @property
@@ -131,6 +167,16 @@ class SLO(SpecModel):
     window: Window = Field(description="the compliance window")
     sli: SLI = Field(description="how good and valid events are counted")
     description: str | None = Field(None, description="free text shown in reports")
+    since: Timestamp | None = Field(
+        None,
+        description="count the window from this time (RFC 3339) instead of from the first sample of the SLI's "
+        "series; nothing before it counts. With `missing: bad`, slices after it with no sample count as bad",
+    )
+    no_data: NoData | None = Field(
+        None,
+        description="`freeze`: no data in the window freezes the service's deploys; `allow`: it does not "
+        "(wins over the freeze rules' and the policy's `no_data`)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -147,7 +193,9 @@ class FreezeWhen(SpecModel):
 
     budget_consumed_over: Fraction | None = Field(None, description="budget consumed strictly above this, like 50%")
     window_elapsed_at_least: Fraction | None = Field(
-        None, description="only once this much of the window has elapsed (rolling windows are always 100%)"
+        None,
+        description="only once this much of the window has elapsed; the window counts from the later of its start "
+        "and the SLO's coverage (first sample or `since`), so a 30d SLO with 3 days of data is 10% elapsed",
     )
     budget_exhausted: bool | None = Field(None, description="true: the whole budget is consumed (100% or more)")
 
@@ -185,6 +233,11 @@ class FreezeRule(SpecModel):
         "service", description="`service`: freeze the service whose SLO trips the rule; `global`: freeze every service"
     )
     services: list[str] | None = Field(None, description="only SLOs of these services can trip the rule")
+    no_data: NoData | None = Field(
+        None,
+        description="`freeze`: an SLO with no data in its window trips this rule; `allow`: it does not "
+        "(wins over `policy.no_data`; an SLO's own `no_data` wins over it)",
+    )
 
 
 class Overrides(SpecModel):
@@ -195,6 +248,11 @@ class Overrides(SpecModel):
 
 class Policy(SpecModel):
     freeze: list[FreezeRule] = Field(default_factory=list, description="rules that freeze deploys")
+    no_data: NoData | None = Field(
+        None,
+        description="what an SLO with no data in its window does at the gate: `allow` (default; the gate warns) "
+        "or `freeze` (a broken selector or a stalled exporter must not pass). A rule's or an SLO's `no_data` wins",
+    )
     overrides: Overrides = Field(default_factory=Overrides, description="how a deploy may pass a freeze")
     require_verdicts: list[Literal["migration", "canary"]] = Field(
         default_factory=list,

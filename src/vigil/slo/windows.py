@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from vigil.slo.math import elapsed_fraction
 from vigil.slo.spec import Window
 
 
@@ -15,25 +16,46 @@ class Span:
     """A window at an evaluation time. Minutes are Unix minutes; ``[start, end)`` is the whole window.
 
     ``now`` is the first minute not yet counted: the minute containing the evaluation time counts.
-    A rolling window ends at ``now`` and is fully elapsed; a calendar window is elapsed up to ``now``.
+    A rolling window ends at ``now``; a calendar window is elapsed up to ``now``.
+
+    ``covered_from`` is the SLO's coverage: the first minute its data (or its ``since:``) covers.
+    The window counts from the later of ``start`` and ``covered_from``, so a rolling 30d window
+    with 3 days of data is 10% elapsed. None: covered from ``start`` on.
     """
 
     start: int
     end: int
     now: int
     rolling: bool
+    covered_from: int | None = None
 
     @property
     def length(self) -> int:
         return self.end - self.start
 
     @property
-    def elapsed(self) -> int:
+    def first(self) -> int:
+        """The first minute the window counts: the later of its start and the coverage."""
+        return self.start if self.covered_from is None else max(self.start, self.covered_from)
+
+    @property
+    def window_elapsed(self) -> int:
+        """Minutes of the window before ``now``, whatever the coverage (the calendar's own clock)."""
         return max(0, min(self.now, self.end) - self.start)
 
     @property
+    def elapsed(self) -> int:
+        """Minutes counted so far: from :attr:`first` to ``now`` (or the end)."""
+        return max(0, min(self.now, self.end) - self.first)
+
+    @property
+    def complete(self) -> bool:
+        """Coverage reaches back to the window's start."""
+        return self.covered_from is None or self.covered_from <= self.start
+
+    @property
     def elapsed_fraction(self) -> Decimal:
-        return Decimal(self.elapsed) / Decimal(self.length)
+        return elapsed_fraction(self.elapsed, self.length)
 
     @property
     def length_seconds(self) -> int:
@@ -47,13 +69,17 @@ def now_minute(at: datetime) -> int:
     return m + 1 if ts > m * 60 else m
 
 
-def span_at(window: Window, at: datetime) -> Span:
+def span_at(window: Window, at: datetime, covered_from: int | None = None) -> Span:
     now = now_minute(at)
     if window.rolling is not None:
         w = int(window.rolling) // 60
-        return Span(now - w, now, now, True)
+        return Span(now - w, now, now, True, covered_from)
     start, end = calendar_bounds(window.calendar, window.tz, at)  # type: ignore[arg-type]
-    return Span(int(start.timestamp()) // 60, int(end.timestamp()) // 60, now, False)
+    return Span(int(start.timestamp()) // 60, int(end.timestamp()) // 60, now, False, covered_from)
+
+
+def with_coverage(span: Span, covered_from: int | None) -> Span:
+    return Span(span.start, span.end, span.now, span.rolling, covered_from)
 
 
 def calendar_bounds(kind: str, tz: str, at: datetime) -> tuple[datetime, datetime]:

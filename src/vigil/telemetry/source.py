@@ -46,6 +46,8 @@ class Plan:
     counters: list[CounterQuery] = field(default_factory=list)
     observations: list[ObservationQuery] = field(default_factory=list)
     gauges: list[GaugeQuery] = field(default_factory=list)
+    firsts: list[tuple[Selector, str]] = field(default_factory=list)
+    """(selector, series kind) pairs whose first minute with data will be asked."""
 
 
 class Source(Protocol):
@@ -64,6 +66,10 @@ class Source(Protocol):
 
     def matched(self, selector: Selector, kind: str) -> tuple[int, int]:
         """(series of ``kind`` matching, series of other kinds matching): for warnings."""
+
+    def first_minute(self, selector: Selector, kind: str) -> int | None:
+        """The first minute any series of ``kind`` matching ``selector`` has data, ever (None: no
+        data at all). An SLO's window counts from no earlier than this."""
 
     def bound_since(self, le_ns: int) -> int | None:
         """The minute from which a bucket bound is tracked exactly (None: never tracked)."""
@@ -91,6 +97,8 @@ class EmbeddedSource:
         # series ids -> [(start, end, per-minute maxima)] fetched so far
         self._gauge_cache: dict[frozenset[int], list[tuple[int, int, np.ndarray]]] = {}
         self._bounds: dict[int, int] | None = None
+        # series id -> its first minute with data (None: no rows)
+        self._first: dict[int, int | None] = {}
 
     # -- series matching ---------------------------------------------------------------------------
 
@@ -139,6 +147,40 @@ class EmbeddedSource:
             spans[ids] = (min(lo, g.start), max(hi, g.end))
         for ids, (lo, hi) in spans.items():
             self._load_gauges(ids, lo, hi)
+        fids: set[int] = set()
+        for sel, kind in plan.firsts:
+            fids |= self.ids(sel, kind)
+        self._load_firsts(fids)
+
+    # -- coverage ----------------------------------------------------------------------------------
+
+    def _load_firsts(self, ids) -> None:
+        """One query (per 900 series): each series' first minute, by an index seek per series."""
+        todo = sorted(i for i in ids if i not in self._first)
+        if not todo:
+            return
+        s = schema.series
+
+        def first(t: sa.Table):
+            return sa.select(sa.func.min(t.c.minute)).where(t.c.series_id == s.c.id).scalar_subquery()
+
+        col = sa.case(
+            (s.c.kind == "counter", first(schema.counter_minute)),
+            (s.c.kind == "observation", first(schema.obs_minute)),
+            else_=first(schema.gauge_minute),
+        )
+        for chunk in _chunks(todo, 900):
+            with db_errors("reading telemetry failed"), self.store.engine.connect() as conn:
+                rows = conn.execute(sa.select(s.c.id, col).where(s.c.id.in_(chunk))).all()
+            got = {int(r[0]): None if r[1] is None else int(r[1]) for r in rows}
+            for i in chunk:
+                self._first[i] = got.get(i)
+
+    def first_minute(self, selector: Selector, kind: str) -> int | None:
+        ids = self.ids(selector, kind)
+        self._load_firsts(ids)
+        firsts = [m for m in (self._first[i] for i in ids) if m is not None]
+        return min(firsts) if firsts else None
 
     def _missing(self, cache: dict, ids, starts, end: int) -> tuple[list[int], list[int]]:
         """Series and starts (sorted) of which some sum over ``[start, end)`` is not cached yet."""
