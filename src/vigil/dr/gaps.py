@@ -196,11 +196,33 @@ class Observed:
     backup_count: dict[int, int] = field(default_factory=dict)
     last_drill_at: datetime | None = None
     now: datetime | None = None
+    repo_unreachable: str | None = None  # the repository the drill restores from could not be read
+    archive_get_errors: list[str] = field(default_factory=list)  # pgBackRest errors during recovery
+    recovery_end_ok: bool | None = None  # recovery replayed the archive to its end (None: not checked)
+    recovery_end_note: str | None = None
+    recovery_end_checked: bool = False  # a check was due (target latest, the cluster came up)
 
 
 def observed_gaps(o: Observed, *, rto: Decimal, rpo: Decimal, rebuild: Decimal, plan: Plan = PLAN,
                   backup_interval: Decimal | None = None) -> list[Gap]:
     gaps: list[Gap] = []
+    if o.repo_unreachable:
+        gaps.append(Gap("drill-repo-unreachable", "critical", o.repo_unreachable, "observed",
+                        "check the repository's path, mount and permissions (`vigil backup list`), then drill again"))
+    if o.archive_get_errors:
+        n = len(o.archive_get_errors)
+        gaps.append(Gap("drill-archive-get-failed", "critical",
+                        f"pgBackRest could not get archived WAL during recovery ({n} error{'s' if n != 1 else ''}): {o.archive_get_errors[0]}",
+                        "observed", "a WAL segment in the repository is unreadable: run `vigil backup verify`, take a new full backup, "
+                        "find what damaged the repository"))
+    if o.recovery_end_checked and o.recovery_end_ok is False:
+        gaps.append(Gap("drill-recovery-stopped-early", "critical", o.recovery_end_note or "recovery ended before the end of the archive",
+                        "observed", "the archive has a hole or an unreadable segment at that point: see the restored server's log; "
+                        "take a new full backup so restores do not need the damaged WAL"))
+    if o.recovery_end_checked and o.recovery_end_ok is None:
+        gaps.append(Gap("drill-recovery-end-unknown", "critical",
+                        o.recovery_end_note or "whether recovery reached the end of the archive could not be told", "observed",
+                        "see the restore phase's evidence (recovery_end); a drill passes only when recovery is known to reach the archive's end"))
     if o.restore_ok is False:
         gaps.append(Gap("drill-restore-failed", "critical", f"the restore failed: {o.restore_error or 'see the restore phase'}",
                         "observed", "fix the cause in the restore phase's evidence, then drill again"))
@@ -214,6 +236,11 @@ def observed_gaps(o: Observed, *, rto: Decimal, rpo: Decimal, rebuild: Decimal, 
         gaps.append(Gap("rpo-missed", "critical",
                         f"RPO achieved {_d(o.rpo_seconds)}{'' if o.rpo_exact else ' (at least)'} is above the objective {_d(rpo)}", "observed",
                         "lower archive_timeout, check the archiver keeps up (pg_stat_archiver), ship WAL to the cross-region repository"))
+    if o.rpo_seconds is not None and not o.rpo_exact and o.rpo_seconds <= rpo:
+        gaps.append(Gap("rpo-lower-bound", "critical",
+                        f"the RPO is only known to be at least {_d(o.rpo_seconds)}: a lower bound cannot meet the objective {_d(rpo)}",
+                        "observed", "no canary row survived and nothing was replayed to measure against: see the restore's evidence, "
+                        "let the canary run longer before the disaster"))
     if o.restore_ok and o.write_ok and o.rpo_seconds is None:
         gaps.append(Gap("rpo-unmeasured", "high", "the RPO could not be measured: no canary row was committed before the disaster", "observed",
                         "let the canary ledger run (phases.canary.warmup) before the disaster"))

@@ -13,12 +13,12 @@ Bundle layout::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from vigil.fileutil import sha256_file
 from vigil.units import format_duration
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -57,14 +57,6 @@ def _md_escape(v: Any) -> str:
     return str(v if v is not None else "-").replace("|", "\\|").replace("\n", " ")
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def evidence_listing(bundle: Path) -> list[dict]:
     ev = bundle / "evidence"
     if not ev.is_dir():
@@ -72,7 +64,7 @@ def evidence_listing(bundle: Path) -> list[dict]:
     out = []
     for p in sorted(ev.rglob("*")):
         if p.is_file():
-            out.append({"file": p.relative_to(bundle).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p)})
+            out.append({"file": p.relative_to(bundle).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p).sha256})
     return out
 
 
@@ -111,7 +103,7 @@ def write_bundle(bundle: Path, report: dict) -> dict:
     lines = []
     for p in sorted(bundle.rglob("*")):
         if p.is_file() and p.name != SUMS:
-            lines.append(f"{sha256_file(p)}  {p.relative_to(bundle).as_posix()}")
+            lines.append(f"{sha256_file(p).sha256}  {p.relative_to(bundle).as_posix()}")
     _write(bundle / SUMS, "\n".join(lines) + "\n")
     return report["files"]
 
@@ -131,7 +123,7 @@ def verify_bundle(bundle: Path) -> list[str]:
         p = bundle / name
         if not p.is_file():
             problems.append(f"{name}: missing")
-        elif sha256_file(p) != digest:
+        elif sha256_file(p).sha256 != digest:
             problems.append(f"{name}: SHA-256 mismatch")
     for p in bundle.rglob("*"):
         if p.is_file() and p.name != SUMS and p.relative_to(bundle).as_posix() not in listed:

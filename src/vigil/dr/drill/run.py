@@ -1,258 +1,34 @@
-"""A DR drill: a timed checklist of phases, each recorded with start, end and evidence.
-
-1. **canary** - a heartbeat table on the primary written every ``interval`` (sequence, commit time),
-   after a preflight: the chosen repository must hold a backup (else the primary is left alone);
-2. **disaster** - the primary is declared lost, stopped at once, or stopped and its data directory
-   destroyed (``phases.disaster.mode``);
-3. **restore** - ``pgbackrest restore`` from the chosen repository (the cross-region one for a
-   region loss; the restore's configuration names *only* that repository) to the latest point or a
-   target time, into a fresh cluster started with ``archive_mode=off`` (pgBackRest's
-   ``--archive-mode=off`` plus ``-c archive_mode=off``): the restored cluster never archives into
-   the primary's repositories;
-4. **write_check** - an insert and its read-back through the recovered database; its time is the
-   end of the RTO. Then the newest canary row recovered gives the RPO;
-5. **search** - the search index rebuilt from its snapshot plus the outbox re-seed, its count and
-   watermark checked against the recovered database (:mod:`vigil.search`);
-6. **report** - Markdown, HTML and JSON with the gap register, beside an evidence bundle with the
-   SHA-256 of every file.
-
-A phase that fails is recorded with its error; the phases that depend on it are skipped and the
-report is still written. The run and every phase are written to the state store before they start.
-
-Time comes from the injected clock (RTO is measured on it); the only real waits are the canary's
-interval and warmup (the ledger must really run) and PostgreSQL's own recovery, each bounded.
-"""
+"""The run: each phase does its I/O and records what it saw into :class:`~vigil.dr.drill.outcome.DrillFacts`;
+:func:`~vigil.dr.drill.outcome.conclude` (pure) turns the facts into the report."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import tempfile
-import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-from vigil.clock import Clock, isoformat, parse_time
+from vigil.clock import isoformat, parse_time
 from vigil.dr import gaps as gapmod
 from vigil.dr import records
-from vigil.dr.drill_spec import DrillSpec
+from vigil.dr.drill.canary import CanaryWriter
+from vigil.dr.drill.context import DrillContext, connect, drill_repo
+from vigil.dr.drill.outcome import PHASES, DrillFacts, Phase, Skip, conclude, row_dict
+from vigil.dr.drill.snapshot import RepoSnapshot, snapshot_repository
 from vigil.dr.postgres import osuser
 from vigil.dr.postgres.archive import read_archiver
 from vigil.dr.postgres.cluster import LocalCluster, ensure_traversable
-from vigil.dr.postgres.pgbackrest import PgBackRest, PgPaths, render_config
-from vigil.dr.postgres.spec import PostgresBackupSpec
-from vigil.dr.rpo import Rpo, replay_cross_check, rpo, rto_seconds, seconds_between, verdict
-from vigil.errors import ExternalError, NotFoundError, UsageError, VigilError
+from vigil.dr.postgres.pgbackrest import (archive_id_from_info_file, backup_for_target, backups_from_info_file, error_lines, parse_info,
+                                          render_config)
+from vigil.dr.postgres.wal import DEFAULT_SEGMENT_SIZE, check_continuity, recovery_end
+from vigil.errors import ExternalError, UsageError, VigilError
 
-PHASES = (
-    ("canary", "Canary ledger on the primary"),
-    ("disaster", "Disaster"),
-    ("restore", "Restore into a fresh cluster"),
-    ("write_check", "Verified write health"),
-    ("search", "Search index rebuild"),
-    ("report", "Report"),
-)
-
-
-class Skip(Exception):
-    """A phase that does not apply (recorded as skipped, not failed)."""
-
-
-@dataclass
-class Phase:
-    name: str
-    title: str
-    start: datetime
-    end: datetime | None = None
-    ok: bool | None = None
-    skipped: bool = False
-    error: str | None = None
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def seconds(self) -> Decimal | None:
-        return None if self.end is None else seconds_between(self.start, self.end)
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "start": isoformat(self.start),
-            "end": isoformat(self.end) if self.end else None,
-            "seconds": float(self.seconds) if self.seconds is not None else None,
-            "ok": self.ok,
-            "skipped": self.skipped,
-            "error": self.error,
-            "evidence": self.evidence,
-        }
-
-
-# --- the canary ledger -----------------------------------------------------------------------------
-
-
-class CanaryWriter:
-    """Writes one row per ``interval`` into the canary table from its own thread and connection.
-
-    ``confirmed`` holds every row whose commit the client saw: (seq, commit time from the server's
-    ``clock_timestamp()``). The writer stops on :meth:`stop` or at the first error (the disaster)."""
-
-    def __init__(self, connect: Callable[[], Any], table: str, interval: float, label: str) -> None:
-        self.connect = connect
-        self.table = table
-        self.interval = interval
-        self.label = label
-        self.confirmed: list[tuple[int, datetime]] = []
-        self.error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def create_table(conn: Any, table: str) -> None:
-        from psycopg import sql
-
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-                "committed_at timestamptz NOT NULL DEFAULT clock_timestamp(), drill text)"
-            ).format(sql.Identifier(table))
-        )
-
-    def start(self) -> None:
-        conn = self.connect()  # connect in the caller: a refused connection fails the phase at once
-        self._thread = threading.Thread(target=self._run, args=(conn,), name="vigil-canary", daemon=True)
-        self._thread.start()
-
-    def _run(self, conn: Any) -> None:
-        from psycopg import sql
-
-        q = sql.SQL("INSERT INTO {} (drill) VALUES (%s) RETURNING seq, committed_at").format(sql.Identifier(self.table))
-        try:
-            while not self._stop.is_set():
-                try:
-                    seq, ts = conn.execute(q, (self.label,)).fetchone()
-                except Exception as e:  # the server went away: that is the disaster
-                    self.error = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                    return
-                with self._lock:
-                    self.confirmed.append((int(seq), ts))
-                self._stop.wait(self.interval)
-        finally:
-            try:
-                conn.close()
-            except Exception:
-                pass
-
-    def stop(self, timeout: float = 30) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def last(self) -> tuple[int, datetime] | None:
-        with self._lock:
-            return self.confirmed[-1] if self.confirmed else None
-
-    @property
-    def first(self) -> tuple[int, datetime] | None:
-        with self._lock:
-            return self.confirmed[0] if self.confirmed else None
-
-
-# --- what the drill acts on ----------------------------------------------------------------------------
-
-
-def primary_conninfo(pg: PostgresBackupSpec, paths: PgPaths, db: str | None = None) -> str:
-    """libpq conninfo of the primary: ``host`` when the spec gives one, else the socket directory, else 127.0.0.1."""
-    host = pg.host or (str(paths.socket_dir) if paths.socket_dir is not None else "127.0.0.1")
-    return f"host={host} port={pg.port} user={pg.user} dbname={db or pg.database} connect_timeout=10"
-
-
-def connect(conninfo: str) -> Any:
-    import psycopg
-
-    try:
-        return psycopg.connect(conninfo, autocommit=True)
-    except psycopg.Error as e:
-        raise ExternalError(f"cannot connect to PostgreSQL ({_redact(conninfo)}): {str(e).strip()}",
-                            hint="check backups.postgres port, socket_dir, host and user, and that the server runs") from None
-
-
-def _redact(conninfo: str) -> str:
-    return " ".join(p for p in conninfo.split() if not p.startswith("password="))
-
-
-@dataclass
-class DrillContext:
-    """Everything a drill run needs, resolved from the spec."""
-
-    drill: DrillSpec
-    pg: PostgresBackupSpec
-    paths: PgPaths
-    pgbackrest: PgBackRest
-    base_dir: Path
-    clock: Clock
-    out_dir: Path
-    search: Any = None  # backups.search (vigil.search.spec.SearchBackupSpec) or None
-    store: Any = None  # vigil.store.Store or None
-    spec: Any = None  # the whole Spec, for the gap register
-    spec_sha256: str | None = None
-    allow_destroy: bool = False
-    progress: Callable[[str], None] = lambda _m: None
-    sleep: Callable[[float], None] = time.sleep
-
-
-def prepare(loaded: Any, name: str, *, clock: Clock, store: Any = None, out_dir: str | Path | None = None,
-            allow_destroy: bool = False, progress: Callable[[str], None] | None = None) -> DrillContext:
-    """Resolve drill ``name`` of a loaded spec. Raises UsageError / NotFoundError before anything runs."""
-    spec = loaded.spec
-    drill = next((d for d in spec.drills if d.name == name), None)
-    if drill is None:
-        known = ", ".join(d.name for d in spec.drills) or "none"
-        raise NotFoundError(f"no drill named {name!r} in the spec (drills: {known})", hint="declare it under drills:, or try `vigil drill demo`")
-    pg = spec.backups.postgres if spec.backups is not None else None
-    if pg is None:
-        raise UsageError("a drill restores a PostgreSQL backup, and the spec has no backups.postgres",
-                         hint="declare backups.postgres (stanza, data_dir, repos)")
-    base = loaded.path.parent if loaded.path is not None else Path.cwd()
-    paths = PgPaths.from_spec(pg, base)
-    repo = drill_repo(drill, pg)
-    if drill.phases.disaster.mode == "destroy" and not allow_destroy:
-        raise UsageError(
-            f"drill {name!r} destroys the primary's data directory ({paths.data_dir}); vigil does that only when told twice",
-            hint="pass --allow-destroy (meant for throwaway clusters), or use disaster mode declare or stop",
-        )
-    if not 1 <= repo <= len(pg.repos):
-        raise UsageError(f"drill {name!r} restores from repo {repo}, but backups.postgres.repos has {len(pg.repos)}",
-                         hint="fix the drill's repo")
-    out = Path(out_dir) if out_dir is not None else (base / drill.report_dir)
-    return DrillContext(
-        drill=drill, pg=pg, paths=paths, pgbackrest=PgBackRest(paths), base_dir=base, clock=clock, out_dir=out,
-        search=getattr(spec.backups, "search", None), store=store, spec=spec, spec_sha256=getattr(loaded, "sha256", None),
-        allow_destroy=allow_destroy, progress=progress or (lambda _m: None),
-    )
-
-
-def drill_repo(drill: DrillSpec, pg: PostgresBackupSpec) -> int:
-    if drill.repo is not None:
-        return drill.repo
-    if drill.scenario == "region-loss":
-        cross = pg.cross_region_repos()
-        if not cross:
-            raise UsageError(
-                f"drill {drill.name!r} simulates a region loss but no repository is a cross-region copy",
-                hint="add a second repository (role: cross-region) to backups.postgres.repos, or set the drill's repo",
-            )
-        return cross[0]
-    return 1
-
-
-# --- the run ---------------------------------------------------------------------------------------------
+SNAPSHOT_DIR = "repo-snapshot"
 
 
 class Drill:
@@ -263,9 +39,9 @@ class Drill:
         self.ctx = ctx
         self.drill = ctx.drill
         self.repo = drill_repo(ctx.drill, ctx.pg)
-        self.phases: list[Phase] = []
         self.run_id: int | None = None
         self.started_at = ctx.clock.now()
+        self.facts = DrillFacts(drill=ctx.drill, repo=self.repo, repo_role=ctx.pg.repo_role(self.repo), started_at=self.started_at)
         stamp = self.started_at.strftime("%Y%m%dT%H%M%SZ")
         self.bundle = ctx.out_dir / f"{self.drill.name}-{stamp}"
         self.evidence_dir = self.bundle / "evidence"
@@ -273,19 +49,12 @@ class Drill:
         self.restored: LocalCluster | None = None
         self.work: Path | None = None
         self.restore_config: Path | None = None
-        self.disaster_at: datetime | None = None
-        self.first_write_at: datetime | None = None
-        self.newest_recovered: tuple[int, datetime] | None = None
-        self.replay_at: datetime | None = None
-        self.restored_archive_mode: str | None = None
-        self.rebuild_seconds: Decimal | None = None
-        self.search_ok: bool | None = None
-        self.search_problems: list[str] = []
-        self.archiver_before: dict | None = None
-        self.observations: list[str] = []
-        self.scope: dict[str, Any] = {}
-        self.info_dict: dict | None = None
-        self.interrupted = False
+        self.snapshot: RepoSnapshot | None = None
+        self.preflight_backups: list = []
+
+    @property
+    def phases(self) -> list[Phase]:
+        return self.facts.phases
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -325,7 +94,7 @@ class Drill:
             except KeyboardInterrupt:
                 ph.ok = False
                 ph.error = "interrupted (Ctrl-C)"
-                self.interrupted = True
+                self.facts.interrupted = True
             except VigilError as e:
                 ph.ok = False
                 ph.error = e.message + (f" (hint: {e.hint})" if e.hint else "")
@@ -341,15 +110,27 @@ class Drill:
                                    error=ph.error, evidence=ph.evidence)
         return ph
 
-    def _conninfo(self, db: str | None = None) -> str:
-        return primary_conninfo(self.ctx.pg, self.ctx.paths, db)
+    def _connect_primary(self) -> Any:
+        return connect(self.ctx.pg, self.ctx.paths)
+
+    def _write_restore_config(self, name: str, repo_path: Path | None) -> tuple[Path, str]:
+        """A pgBackRest configuration naming only the drill's repository (at ``repo_path`` when given),
+        the restore target as ``pg1-path``, and no connection to the primary."""
+        assert self.work is not None
+        path = self.work / name
+        text = render_config(self.ctx.paths, repos=[self.repo], pg_path=self.work / "data", with_connection=False,
+                             repo_paths={self.repo: repo_path} if repo_path is not None else None)
+        path.write_text(text)
+        osuser.hand_over(path, self.ctx.pgbackrest.os_user)
+        return path, text
 
     # -- phases ----------------------------------------------------------------------------------
 
     def _canary(self, ph: Phase) -> None:
+        """Preflight (the repository holds a backup and can be read, else the primary is left
+        alone), then the ledger, written for ``warmup``."""
         ctx, d = self.ctx, self.drill
         os_user = ctx.pgbackrest.os_user
-        # preflight: the restore's own configuration, naming only the chosen repository
         if d.phases.restore.dir:
             self.work = Path(d.phases.restore.dir)
             if not self.work.is_absolute():
@@ -364,38 +145,40 @@ class Drill:
             osuser.hand_over(self.work, os_user)
             ensure_traversable(self.work, os_user)
         ctx.pgbackrest.ensure_dirs()
-        self.restore_config = self.work / "pgbackrest.conf"
-        text = render_config(ctx.paths, repos=[self.repo], pg_path=self.work / "data", with_connection=False)
-        self.restore_config.write_text(text)
-        osuser.hand_over(self.restore_config, os_user)
-        ph.evidence["restore_config"] = self._evidence_file("pgbackrest-restore.conf", text)
-        from vigil.dr.postgres.pgbackrest import parse_info
-
-        data = ctx.pgbackrest.info_raw(config=self.restore_config)
+        preflight, text = self._write_restore_config("pgbackrest-preflight.conf", None)
+        ph.evidence["preflight_config"] = self._evidence_file("pgbackrest-preflight.conf", text)
+        data = ctx.pgbackrest.info_raw(config=preflight)
         info = parse_info(data, ctx.pg.stanza)
-        self.info_dict = info.to_dict()
         ph.evidence["pgbackrest_info"] = self._evidence_file("pgbackrest-info.json", data)
-        backups = [b for b in info.backups_in(self.repo) if not b.error]
         ph.evidence["repo"] = self.repo
         ph.evidence["repo_role"] = ctx.pg.repo_role(self.repo)
+        status = next((r for r in info.repos if r.key == self.repo), None)
+        backups = [b for b in info.backups_in(self.repo) if not b.error]
         ph.evidence["backups_in_repo"] = len(backups)
+        if status is not None and status.code not in (0, 2):  # 2: "no valid backups", judged below
+            self.facts.repo_unreachable = f"repo{self.repo} ({ctx.paths.repos[self.repo - 1]}) could not be read: {status.message}"
+            raise ExternalError(f"{self.facts.repo_unreachable}; the restore could not succeed, so the primary was left untouched",
+                                hint="check the repository's path, mount and permissions (`vigil backup list`)")
+        self.facts.backups_in_repo = len(backups)
         if not backups:
             raise ExternalError(
                 f"repo{self.repo} holds no backup: the restore could not succeed, so the primary was left untouched",
                 hint=f"run `vigil backup run --repo {self.repo}` first",
             )
         newest = max(backups, key=lambda b: b.stop)
+        self.preflight_backups = backups
+        self.facts.newest_backup_stop = newest.stop
         ph.evidence["newest_backup"] = newest.to_dict()
-        self.scope["newest_backup"] = newest.label
+        self.facts.scope["newest_backup"] = newest.label
         # the ledger
-        with connect(self._conninfo()) as conn:
+        with self._connect_primary() as conn:
             CanaryWriter.create_table(conn, d.phases.canary.table)
             try:
-                self.archiver_before = read_archiver(conn).to_dict()
+                self.facts.archiver_before = read_archiver(conn).to_dict()
             except VigilError:
-                self.archiver_before = None
-            self.scope["postgres_version"] = conn.execute("SHOW server_version").fetchone()[0]
-        self.canary = CanaryWriter(lambda: connect(self._conninfo()), d.phases.canary.table, float(d.phases.canary.interval),
+                self.facts.archiver_before = None
+            self.facts.scope["postgres_version"] = conn.execute("SHOW server_version").fetchone()[0]
+        self.canary = CanaryWriter(self._connect_primary, d.phases.canary.table, float(d.phases.canary.interval),
                                    f"{d.name}@{isoformat(self.started_at)}")
         self.canary.start()
         warm = float(d.phases.canary.warmup)
@@ -403,41 +186,49 @@ class Drill:
         ctx.sleep(warm)
         if self.canary.error:
             raise ExternalError(f"the canary ledger stopped before the disaster: {self.canary.error}")
-        first, last = self.canary.first, self.canary.last
         ph.evidence["table"] = d.phases.canary.table
         ph.evidence["interval_seconds"] = float(d.phases.canary.interval)
-        ph.evidence["rows_before_disaster"] = len(self.canary.confirmed)
-        ph.evidence["first"] = _row(first)
-        ph.evidence["last"] = _row(last)
-        if self.archiver_before:
-            ph.evidence["archiver"] = self.archiver_before
+        ph.evidence["rows_before_disaster"] = len(self.canary.rows())
+        ph.evidence["first"] = row_dict(self.canary.first)
+        ph.evidence["last"] = row_dict(self.canary.last)
+        if self.facts.archiver_before:
+            ph.evidence["archiver"] = self.facts.archiver_before
 
     def _disaster(self, ph: Phase) -> None:
-        ctx = self.ctx
+        """The disaster instant, the repository snapshot taken at it, then the primary's fate."""
+        ctx, f = self.ctx, self.facts
         mode = self.drill.phases.disaster.mode
         ph.evidence["mode"] = mode
         try:
-            with connect(self._conninfo()) as conn:
-                self.archiver_before = read_archiver(conn).to_dict()
-                ph.evidence["archiver_at_disaster"] = self._evidence_file("archiver-at-disaster.json", self.archiver_before)
+            with self._connect_primary() as conn:
+                f.archiver_before = read_archiver(conn).to_dict()
+                ph.evidence["archiver_at_disaster"] = self._evidence_file("archiver-at-disaster.json", f.archiver_before)
         except VigilError as e:
             ph.evidence["archiver_at_disaster"] = f"unreadable: {e.message}"
-        primary = LocalCluster(ctx.paths.data_dir, port=ctx.pg.port, socket_dir=ctx.paths.socket_dir, pg_bin=ctx.pg.pg_bin,
-                               os_user=ctx.pg.os_user) if mode != "declare" else None
-        if mode == "declare":
-            assert self.canary is not None
-            self.canary.stop()
-            self.disaster_at = ctx.clock.now()
-            self.observations.append(
-                "disaster mode `declare`: the primary kept running, so WAL it archived after the disaster time may have been "
-                "replayed; the RPO achieved is a best case"
-            )
-        else:
-            assert primary is not None
+        primary = None
+        if mode != "declare":
+            primary = LocalCluster(ctx.paths.data_dir, port=ctx.pg.port, socket_dir=ctx.paths.socket_dir, pg_bin=ctx.pg.pg_bin,
+                                   os_user=ctx.pg.os_user)
             if not (ctx.paths.data_dir / "PG_VERSION").is_file():
                 raise UsageError(f"{ctx.paths.data_dir} is not a PostgreSQL data directory (no PG_VERSION)",
                                  hint="check backups.postgres.data_dir")
-            self.disaster_at = ctx.clock.now()
+        assert self.canary is not None and self.work is not None
+        if mode == "declare":
+            # the ledger stops first: what it saw committed is what was committed before the disaster
+            self.canary.stop()
+        f.disaster_at = ctx.clock.now()
+        acknowledged = len(self.canary.rows())  # rows the client saw committed by the disaster instant (no clock comparison)
+        # what had left the primary by now is all the restore may see (a failure here leaves the primary alone)
+        self.snapshot = snapshot_repository(ctx.paths.repos[self.repo - 1], self.work / SNAPSHOT_DIR, ctx.pg.stanza,
+                                            os_user=ctx.pgbackrest.os_user, repo_name=f"repo{self.repo}")
+        ph.evidence["repository_snapshot"] = self.snapshot.to_dict()
+        if mode == "declare":
+            self.facts.observations.append(
+                f"disaster mode `declare`: the primary kept running; the restore read a snapshot of repo{self.repo} taken at the "
+                "disaster instant, so nothing it archived afterwards was restored"
+            )
+        else:
+            assert primary is not None
             t0 = time.monotonic()
             primary.stop("immediate", timeout=60)
             ph.evidence["stop_seconds"] = round(time.monotonic() - t0, 3)
@@ -445,35 +236,39 @@ class Drill:
                 shutil.rmtree(ctx.paths.data_dir)
                 ph.evidence["data_dir_destroyed"] = str(ctx.paths.data_dir)
             else:
-                self.observations.append(f"the primary was stopped (immediate) and left stopped; its data is in {ctx.paths.data_dir}")
-            assert self.canary is not None
+                self.facts.observations.append(f"the primary was stopped (immediate) and left stopped; its data is in {ctx.paths.data_dir}")
             t0 = time.monotonic()
             self.canary.stop()
             ph.evidence["canary_join_seconds"] = round(time.monotonic() - t0, 3)
-        ph.evidence["disaster_at"] = isoformat(self.disaster_at)
-        assert self.canary is not None
-        last = self.canary.last
-        ph.evidence["last_canary_committed"] = _row(last)
-        ph.evidence["canary_rows_committed"] = len(self.canary.confirmed)
+        self.restore_config, text = self._write_restore_config("pgbackrest.conf", self.snapshot.path)
+        ph.evidence["restore_config"] = self._evidence_file("pgbackrest-restore.conf", text)
+        ph.evidence["disaster_at"] = isoformat(f.disaster_at)
+        rows = self.canary.rows()
+        before = rows[:acknowledged]
+        f.ledger_first = before[0] if before else None
+        f.ledger_last = before[-1] if before else None
+        ph.evidence["last_canary_committed"] = row_dict(f.ledger_last)
+        ph.evidence["canary_rows_committed"] = len(before)
+        if len(rows) > len(before):
+            ph.evidence["canary_rows_after_disaster"] = len(rows) - len(before)
         ph.evidence["canary_stopped_by"] = self.canary.error or "the drill"
-        ph.evidence["canary"] = self._evidence_file(
-            "canary-ledger.json", [{"seq": s, "committed_at": isoformat(t)} for s, t in self.canary.confirmed]
-        )
+        ph.evidence["canary"] = self._evidence_file("canary-ledger.json", [{"seq": s, "committed_at": isoformat(t)} for s, t in rows])
 
     def _restore(self, ph: Phase) -> None:
-        ctx, d = self.ctx, self.drill
-        assert self.work is not None and self.restore_config is not None and self.disaster_at is not None
+        ctx, d, f = self.ctx, self.drill, self.facts
+        assert self.work is not None and self.restore_config is not None and f.disaster_at is not None
         os_user = ctx.pgbackrest.os_user
         data = self.work / "data"
         osuser.make_dir(data, os_user, mode=0o700)
-        target_type, target = "default", None
+        target_type, target, when = "default", None, None
         if d.target == "time":
             target_type = "time"
-            when = parse_time(d.target_time) if d.target_time else self.disaster_at - timedelta(seconds=float(d.offset()))
+            when = parse_time(d.target_time) if d.target_time else f.disaster_at - timedelta(seconds=float(d.offset()))
             target = when.strftime("%Y-%m-%d %H:%M:%S.%f+00")
             ph.evidence["target_time"] = isoformat(when)
         ph.evidence.update({"repo": self.repo, "repo_role": ctx.pg.repo_role(self.repo), "target": d.describe_target(),
-                            "data_dir": str(data), "archive_mode_option": "off"})
+                            "data_dir": str(data), "archive_mode_option": "off",
+                            "repository": str(self.snapshot.path) if self.snapshot else None})
         timeout = float(d.phases.restore.timeout)
         t0 = time.monotonic()
         res = ctx.pgbackrest.restore(data, repo=self.repo, target_type=target_type, target=target, archive_mode="off",
@@ -491,20 +286,54 @@ class Drill:
         self.restored.wait_promoted(timeout=remaining, db=ctx.pg.database)
         ph.evidence["recovery_seconds"] = round(time.monotonic() - t1, 3)
         with self.restored.connect(ctx.pg.database) as conn:
-            self.replay_at = conn.execute("SELECT pg_last_xact_replay_timestamp()").fetchone()[0]
-            self.restored_archive_mode = conn.execute("SHOW archive_mode").fetchone()[0]
+            f.replay_at = conn.execute("SELECT pg_last_xact_replay_timestamp()").fetchone()[0]
+            f.restored_archive_mode = conn.execute("SHOW archive_mode").fetchone()[0]
             tli = conn.execute("SELECT timeline_id FROM pg_control_checkpoint()").fetchone()[0]
-        ph.evidence["last_replayed_commit"] = isoformat(self.replay_at) if self.replay_at else None
-        ph.evidence["restored_archive_mode"] = self.restored_archive_mode
+            seg_size = conn.execute("SELECT setting::bigint * CASE unit WHEN 'B' THEN 1 WHEN 'kB' THEN 1024 WHEN 'MB' THEN 1048576 "
+                                    "ELSE 1 END FROM pg_settings WHERE name = 'wal_segment_size'").fetchone()[0]
+            hist = conn.execute("SELECT name FROM pg_ls_waldir() WHERE name LIKE '%.history' ORDER BY name DESC LIMIT 1").fetchone()
+            history = conn.execute("SELECT pg_read_file('pg_wal/' || %s)", (hist[0],)).fetchone()[0] if hist else None
+        ph.evidence["last_replayed_commit"] = isoformat(f.replay_at) if f.replay_at else None
+        ph.evidence["restored_archive_mode"] = f.restored_archive_mode
         ph.evidence["timeline"] = tli
-        if self.restored_archive_mode != "off":
-            raise ExternalError(f"the restored cluster runs with archive_mode = {self.restored_archive_mode}; stopping it",
+        if history is not None:
+            ph.evidence["timeline_history"] = history.strip()
+        self._check_archive(ph, when, history, int(seg_size or DEFAULT_SEGMENT_SIZE))
+        if f.restored_archive_mode != "off":
+            raise ExternalError(f"the restored cluster runs with archive_mode = {f.restored_archive_mode}; stopping it",
                                 hint="this must never happen: report it")
+
+    def _check_archive(self, ph: Phase, target_time: datetime | None, history: str | None, seg_size: int) -> None:
+        """What the snapshot held (continuity from the restored backup's first segment to the last
+        archived one), whether recovery replayed it to its end, and any archive-get error it hit."""
+        f, snap = self.facts, self.snapshot
+        assert snap is not None and self.restored is not None
+        try:
+            log = self.restored.log_file.read_text(errors="replace")
+        except OSError:
+            log = ""
+        f.archive_get_errors = error_lines(log)
+        if f.archive_get_errors:
+            ph.evidence["archive_get_errors"] = f.archive_get_errors[:10]
+        archive_id = archive_id_from_info_file(snap.archive_info or "")
+        backups = backups_from_info_file(snap.backup_info or "", self.repo) if snap.backup_info else self.preflight_backups
+        chosen = backup_for_target(backups, target_time)
+        names = [n for n in snap.archive_files if archive_id is None or n.startswith(archive_id + "/")]
+        wal = check_continuity(names, start=chosen.wal_start if chosen else None, segment_size=seg_size)
+        f.wal_problems = [f"repo{self.repo} at the disaster: {p}" for p in wal.problems]
+        ph.evidence["archive_at_disaster"] = {"archive_id": archive_id, "restored_backup": chosen.label if chosen else None,
+                                              **wal.to_dict()}
+        if target_time is None:
+            f.recovery_end_due = True
+            f.recovery_end = recovery_end(wal.last, history, segment_size=seg_size)
+            ph.evidence["recovery_end"] = f.recovery_end.to_dict()
+        else:
+            ph.evidence["recovery_end"] = "not checked: with a target time PostgreSQL itself refuses to end recovery before the target"
 
     def _write_check(self, ph: Phase) -> None:
         from psycopg import sql
 
-        ctx, d = self.ctx, self.drill
+        ctx, d, f = self.ctx, self.drill, self.facts
         assert self.restored is not None
         table = d.phases.write_check.table
         marker = f"{d.name}@{isoformat(self.started_at)}"
@@ -517,8 +346,8 @@ class Drill:
             back = conn.execute(sql.SQL("SELECT drill FROM {} WHERE id = %s").format(sql.Identifier(table)), (rid,)).fetchone()
             if back is None or back[0] != marker:
                 raise ExternalError(f"the verified write did not read back (wrote {marker!r}, read {back!r})")
-            self.first_write_at = ctx.clock.now()
-            ph.evidence["first_verified_write_at"] = isoformat(self.first_write_at)
+            f.first_write_at = ctx.clock.now()
+            ph.evidence["first_verified_write_at"] = isoformat(f.first_write_at)
             ph.evidence["write"] = {"table": table, "id": rid, "server_time": isoformat(wrote_at)}
             # the RPO: the newest canary row present after recovery
             exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (d.phases.canary.table,)).fetchone()[0]
@@ -528,16 +357,16 @@ class Drill:
                 label = f"{d.name}@{isoformat(self.started_at)}"
                 mine = conn.execute(sql.SQL("SELECT count(*), max(seq) FROM {} WHERE drill = %s").format(
                     sql.Identifier(d.phases.canary.table)), (label,)).fetchone()
-                self.newest_recovered = (int(row[0]), row[1]) if row else None
+                f.newest_recovered = (int(row[0]), row[1]) if row else None
                 ph.evidence["canary_rows_recovered_this_drill"] = int(mine[0])
             else:
-                self.observations.append(f"the canary table {d.phases.canary.table} is absent from the recovered database: no WAL after its creation was restored")
-            ph.evidence["newest_canary_recovered"] = _row(self.newest_recovered)
+                f.observations.append(f"the canary table {d.phases.canary.table} is absent from the recovered database: no WAL after its creation was restored")
+            ph.evidence["newest_canary_recovered"] = row_dict(f.newest_recovered)
             counts = _row_counts(conn)
         ph.evidence["row_counts"] = self._evidence_file("row-counts.json", counts)
 
     def _search(self, ph: Phase) -> None:
-        ctx, d = self.ctx, self.drill
+        ctx, d, f = self.ctx, self.drill, self.facts
         if not d.phases.search.enabled:
             raise Skip("disabled in the drill (phases.search.enabled: false)")
         if ctx.search is None:
@@ -564,17 +393,17 @@ class Drill:
             collections = list(ctx.search.collections) or None
             t0 = time.monotonic()
             result = rebuild(engine, snapshot, url, outbox=ctx.search.outbox, batch_size=ctx.search.batch_size, collections=collections)
-            self.rebuild_seconds = Decimal(str(round(time.monotonic() - t0, 6)))
+            f.rebuild_seconds = Decimal(str(round(time.monotonic() - t0, 6)))
             check = check_index(engine, url, outbox=ctx.search.outbox, collections=collections)
         finally:
             engine.close()
         rd, cd = result.to_dict(), check.to_dict()
         ph.evidence["rebuild"] = rd
         ph.evidence["check"] = cd
-        ph.evidence["rebuild_seconds"] = float(self.rebuild_seconds)
+        ph.evidence["rebuild_seconds"] = float(f.rebuild_seconds)
         ph.evidence["search"] = self._evidence_file("search-rebuild.json", {"rebuild": rd, "check": cd})
-        self.search_ok = bool(check.ok)
-        self.search_problems = list(check.problems)
+        f.search_ok = bool(check.ok)
+        f.search_problems = list(check.problems)
         if not check.ok:
             raise ExternalError("the rebuilt index disagrees with the database: " + "; ".join(check.problems[:3]))
 
@@ -586,7 +415,7 @@ class Drill:
             self.run_id = records.drill_started(ctx.store, name=d.name, scenario=d.scenario, started_at=isoformat(self.started_at),
                                                 rto_objective=d.objectives.rto, rpo_objective=d.objectives.rpo, spec_sha256=ctx.spec_sha256)
         self.bundle.mkdir(parents=True, exist_ok=True)
-        self.scope.update({
+        self.facts.scope.update({
             "stanza": ctx.pg.stanza,
             "database": ctx.pg.database,
             "primary": {"data_dir": str(ctx.paths.data_dir), "port": ctx.pg.port},
@@ -617,7 +446,7 @@ class Drill:
             records.drill_finished(ctx.store, self.run_id, finished_at=report["finished_at"], passed=report["status"] == "passed",
                                    rto=_dec(report["rto_seconds"]), rpo=_dec(report["rpo_seconds"]), gaps=len(report["gaps"]),
                                    report_dir=str(self.bundle), report=report)
-        if self.interrupted:
+        if self.facts.interrupted:
             raise KeyboardInterrupt
         return report
 
@@ -640,101 +469,25 @@ class Drill:
                     self.restored.destroy(remove=False)
                 except VigilError:
                     pass
-        if self.work is not None and not keep and not self.drill.phases.restore.dir:
-            shutil.rmtree(self.work, ignore_errors=True)
+        if self.work is not None and not keep:
+            if self.drill.phases.restore.dir:  # the user's directory keeps the restored files; the snapshot goes
+                shutil.rmtree(self.work / SNAPSHOT_DIR, ignore_errors=True)
+            else:
+                shutil.rmtree(self.work, ignore_errors=True)
 
     def build_report(self, report_phase: Phase) -> dict:
+        """Read the previous drill from the store, then conclude (pure)."""
         ctx, d = self.ctx, self.drill
-        last = self.canary.last if self.canary else None
-        first = self.canary.first if self.canary else None
-        rto = rto_seconds(self.disaster_at, self.first_write_at) if self.disaster_at else None
-        r: Rpo = rpo(last[1] if last else None, self.newest_recovered[1] if self.newest_recovered else None,
-                     ledger_started=first[1] if first else None)
-        if self.first_write_at is None:
-            r = Rpo(None, False, "the recovery did not finish: nothing to measure")
-        cross = replay_cross_check(last[1] if last else None, self.newest_recovered[1] if self.newest_recovered else None, self.replay_at)
-        restore_phase = next((p for p in self.phases if p.name == "restore"), None)
-        write_phase = next((p for p in self.phases if p.name == "write_check"), None)
-        obs = gapmod.Observed(
-            restore_ok=None if restore_phase is None or restore_phase.skipped else bool(restore_phase.ok),
-            restore_error=(restore_phase.error or "").splitlines()[0] if restore_phase and restore_phase.error else None,
-            write_ok=None if write_phase is None or write_phase.skipped else bool(write_phase.ok),
-            rto_seconds=rto,
-            rpo_seconds=r.seconds,
-            rpo_exact=r.exact,
-            rebuild_seconds=self.rebuild_seconds,
-            search_ok=self.search_ok,
-            search_problems=self.search_problems,
-            restored_archive_mode=self.restored_archive_mode,
-            now=ctx.clock.now(),
-        )
-        if self.archiver_before:
-            obs.archive_timeout_seconds = self.archiver_before.get("archive_timeout_seconds")
-            obs.archive_mode = self.archiver_before.get("archive_mode")
-            lf, la = self.archiver_before.get("last_failed_time"), self.archiver_before.get("last_archived_time")
-            obs.archive_failing = bool(lf and (not la or lf > la))
-        if self.info_dict is not None:
-            good = [b for b in self.info_dict["backups"] if b["repo"] == self.repo and not b["error"]]
-            obs.backup_count = {self.repo: len(good)}
-            if good:
-                newest_stop = max(parse_time(b["stop"]) for b in good)
-                obs.backup_age_seconds = {self.repo: max(Decimal(0), seconds_between(newest_stop, self.started_at))}
         if ctx.store is not None:
             prev = [h for h in records.drill_history(ctx.store, name=d.name, limit=5) if h["id"] != self.run_id and h["finished_at"]]
             if prev:
-                obs.last_drill_at = parse_time(prev[0]["started_at"])
+                self.facts.last_drill_at = parse_time(prev[0]["started_at"])
         spec_side = gapmod.spec_gaps(ctx.spec, rpo_objective=d.objectives.rpo) if ctx.spec is not None else []
-        gaps = gapmod.register(spec_side, gapmod.observed_gaps(obs, rto=d.objectives.rto, rpo=d.objectives.rpo, rebuild=d.objectives.rebuild,
-                                                                backup_interval=ctx.pg.backup_interval))
-        verdicts = {
-            "rto": verdict(rto, d.objectives.rto),
-            "rpo": verdict(r.seconds, d.objectives.rpo),
-            "rebuild": verdict(self.rebuild_seconds, d.objectives.rebuild),
-        }
-        phases_ok = all(p.ok or p.skipped for p in self.phases if p.name != "report")
-        passed = phases_ok and verdicts["rto"] == "met" and verdicts["rpo"] == "met" and verdicts["rebuild"] != "missed" and not self.interrupted
-        if cross.consistent is False:
-            self.observations.append("cross-check: " + cross.note)
-        ato = (self.archiver_before or {}).get("archive_timeout_seconds")
-        if ato and r.seconds is not None and r.exact:
-            self.observations.append(
-                f"with archive_timeout = {ato}s a disaster loses up to about {ato}s of commits plus the time to push a segment; "
-                "one drill samples one point of that range"
-            )
-        if self.replay_at is not None and r.seconds is not None:
-            self.observations.append(f"pg_last_xact_replay_timestamp() after recovery: {isoformat(self.replay_at)}")
-        report_phase.ok = True
         finished = ctx.clock.now()
+        report_phase.ok = True
         report_phase.end = finished
-        return {
-            "format": 1,
-            "drill": d.name,
-            "description": d.description,
-            "scenario": d.scenario,
-            "repo": self.repo,
-            "repo_role": ctx.pg.repo_role(self.repo),
-            "target": {"type": d.target, "describe": d.describe_target()},
-            "status": "passed" if passed else "failed",
-            "started_at": isoformat(self.started_at),
-            "finished_at": isoformat(finished),
-            "disaster_at": isoformat(self.disaster_at) if self.disaster_at else None,
-            "first_verified_write_at": isoformat(self.first_write_at) if self.first_write_at else None,
-            "rto_seconds": float(rto) if rto is not None else None,
-            "rpo_seconds": float(r.seconds) if r.seconds is not None else None,
-            "rebuild_seconds": float(self.rebuild_seconds) if self.rebuild_seconds is not None else None,
-            "rpo": {**r.to_dict(), "last_committed_before_disaster": _row(last), "newest_recovered": _row(self.newest_recovered)},
-            "rpo_cross_check": {**cross.to_dict(), "last_replayed_commit": isoformat(self.replay_at) if self.replay_at else None},
-            "objectives": {"rto_seconds": float(d.objectives.rto), "rpo_seconds": float(d.objectives.rpo),
-                           "rebuild_seconds": float(d.objectives.rebuild)},
-            "verdicts": verdicts,
-            "phases": [p.to_dict() for p in self.phases],
-            "gaps": [g.to_dict() for g in gaps],
-            "observations": list(self.observations),
-            "scope": self.scope,
-            "report_dir": str(self.bundle),
-            "spec_sha256": ctx.spec_sha256,
-            "run_id": self.run_id,
-        }
+        return conclude(self.facts, spec_gaps=spec_side, backup_interval=ctx.pg.backup_interval, finished_at=finished,
+                        run_id=self.run_id, report_dir=str(self.bundle), spec_sha256=ctx.spec_sha256)
 
 
 def run_drill(ctx: DrillContext) -> dict:
@@ -742,10 +495,6 @@ def run_drill(ctx: DrillContext) -> dict:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
-
-
-def _row(r: tuple[int, datetime] | None) -> dict | None:
-    return None if r is None else {"seq": r[0], "committed_at": isoformat(r[1])}
 
 
 def _dec(v: float | None) -> Decimal | None:

@@ -164,12 +164,10 @@ class LocalCluster:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{db}"
 
     def connect(self, db: str = "postgres", *, autocommit: bool = True) -> Any:
-        import psycopg
+        from vigil.pgconn import connect
 
-        try:
-            return psycopg.connect(self.conninfo(db), autocommit=autocommit)
-        except psycopg.Error as e:
-            raise ClusterError(f"cannot connect to the cluster in {self.data_dir}: {str(e).strip()}", hint=f"see {self.log_file}") from None
+        return connect(self.conninfo(db), what=f"the cluster in {self.data_dir}", hint=f"see {self.log_file}", error=ClusterError,
+                       autocommit=autocommit)
 
     def sql(self, query: str, params: Any = None, *, db: str = "postgres") -> list[tuple]:
         import psycopg
@@ -186,16 +184,21 @@ class LocalCluster:
         """Wait until recovery has ended (``pg_is_in_recovery()`` false), at most ``timeout`` s."""
         import psycopg
 
+        from vigil.errors import VigilError
+        from vigil.pgconn import connect, first_line
+
         deadline = monotonic() + timeout
         last = "not yet connected"
         while True:
             try:
-                with psycopg.connect(self.conninfo(db), autocommit=True) as conn:
+                with connect(self.conninfo(db), what="the restored cluster", error=ClusterError) as conn:
                     if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
                         return
                     last = "still in recovery"
-            except psycopg.Error as e:
-                last = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            except VigilError as e:
+                last = e.message
+            except psycopg.Error as e:  # the server went away between connecting and asking
+                last = first_line(e)
             if not self.running:
                 raise ClusterError(f"the restored cluster stopped during recovery: {last}{self.log_tail()}", hint=f"see {self.log_file}")
             if monotonic() >= deadline:

@@ -16,7 +16,8 @@ from vigil.clock import Clock, isoformat
 from vigil.dr import records
 from vigil.dr.postgres.archive import ArchiverStatus, configure_archiving, read_archiver
 from vigil.dr.postgres.metrics import push, status_metrics, status_problems
-from vigil.dr.postgres.pgbackrest import BACKUP_TYPES, PgBackRest, PgBackRestError, PgPaths, StanzaInfo
+from vigil.dr.postgres.pgbackrest import (BACKUP_TYPES, PgBackRest, PgBackRestError, PgPaths, StanzaInfo, connect_primary,
+                                          primary_conninfo)
 from vigil.dr.postgres.spec import PostgresBackupSpec
 from vigil.dr.postgres.wal import check_continuity
 from vigil.errors import ExternalError, UsageError
@@ -38,15 +39,11 @@ def engine_for(loaded: Any) -> PgBackRest:
 
 
 def conninfo(pgb: PgBackRest) -> str:
-    from vigil.dr.drill import primary_conninfo
-
     return primary_conninfo(pgb.spec, pgb.paths)
 
 
 def _connect(pgb: PgBackRest) -> Any:
-    from vigil.dr.drill import connect
-
-    return connect(conninfo(pgb))
+    return connect_primary(pgb.spec, pgb.paths)
 
 
 def _repos(pgb: PgBackRest, repos: Sequence[int] | None) -> list[int]:

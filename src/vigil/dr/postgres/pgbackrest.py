@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from vigil.dr.postgres import osuser
 from vigil.dr.postgres.spec import PostgresBackupSpec
@@ -91,6 +91,22 @@ class PgPaths:
         return list(range(1, len(self.repos) + 1))
 
 
+def primary_conninfo(pg: PostgresBackupSpec, paths: PgPaths, db: str | None = None) -> str:
+    """libpq conninfo of the primary: ``host`` when the spec gives one, else the socket directory, else 127.0.0.1."""
+    host = pg.host or (str(paths.socket_dir) if paths.socket_dir is not None else "127.0.0.1")
+    return f"host={host} port={pg.port} user={pg.user} dbname={db or pg.database} connect_timeout=10"
+
+
+PRIMARY_HINT = "check backups.postgres port, socket_dir, host and user, and that the server runs"
+
+
+def connect_primary(pg: PostgresBackupSpec, paths: PgPaths, db: str | None = None) -> Any:
+    """An autocommit connection to the primary (:func:`vigil.pgconn.connect`)."""
+    from vigil.pgconn import connect
+
+    return connect(primary_conninfo(pg, paths, db), what="PostgreSQL", hint=PRIMARY_HINT)
+
+
 def _conf_value(v: object) -> str:
     s = str(v)
     if "\n" in s or "\r" in s:
@@ -104,16 +120,18 @@ def render_config(
     repos: Sequence[int] | None = None,
     pg_path: Path | None = None,
     with_connection: bool = True,
+    repo_paths: Mapping[int, Path] | None = None,
 ) -> str:
     """The pgBackRest configuration for ``p`` (pure). ``repos`` limits which ``repoN`` appear (a
     drill's restore sees only the repository it restores from); ``pg_path`` replaces ``pg1-path``
-    (a restore target); ``with_connection=False`` leaves out the primary's port and socket."""
+    (a restore target); ``with_connection=False`` leaves out the primary's port and socket;
+    ``repo_paths`` points a ``repoN`` elsewhere (a drill's snapshot of the repository)."""
     spec = p.spec
     keys = list(repos) if repos is not None else p.repo_keys()
     g: list[tuple[str, object]] = []
     for k in keys:
         r = spec.repos[k - 1]
-        g.append((f"repo{k}-path", p.repos[k - 1]))
+        g.append((f"repo{k}-path", (repo_paths or {}).get(k, p.repos[k - 1])))
         g.append((f"repo{k}-retention-full-type", r.retention.kind))
         g.append((f"repo{k}-retention-full", r.retention.days if r.retention.kind == "time" else r.retention.full_count))
         if r.retention.diff_count is not None:
@@ -295,6 +313,53 @@ def parse_info(data: Any, stanza: str) -> StanzaInfo:
     return info
 
 
+def parse_ini(text: str) -> dict[str, dict[str, str]]:
+    """pgBackRest's ``backup.info`` / ``archive.info`` (INI sections, values JSON-encoded) as raw
+    strings per section and key. A repeated section (``[backrest]`` opens and closes the file) merges."""
+    out: dict[str, dict[str, str]] = {}
+    section: dict[str, str] | None = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = out.setdefault(line[1:-1], {})
+        elif section is not None and "=" in line:
+            k, _, v = line.partition("=")
+            section[k.strip()] = v.strip()
+    return out
+
+
+def backups_from_info_file(text: str, repo: int) -> list[BackupInfo]:
+    """The backup sets a repository's ``backup.info`` lists (what a restore from it can use)."""
+    out = []
+    try:
+        for label, raw in parse_ini(text).get("backup:current", {}).items():
+            b = json.loads(raw)
+            out.append(BackupInfo(
+                label=label, type=str(b.get("backup-type")), repo=repo,
+                start=_ts(b["backup-timestamp-start"]), stop=_ts(b["backup-timestamp-stop"]),  # type: ignore[arg-type]
+                size=b.get("backup-info-size"), repo_size=b.get("backup-info-repo-size"),
+                wal_start=b.get("backup-archive-start"), wal_stop=b.get("backup-archive-stop"),
+                lsn_start=b.get("backup-lsn-start"), lsn_stop=b.get("backup-lsn-stop"),
+                prior=b.get("backup-prior"), error=bool(b.get("backup-error", False)), database_id=b.get("db-id"),
+                repo_delta=b.get("backup-info-repo-size-delta"),
+            ))
+    except (KeyError, TypeError, ValueError) as e:
+        raise PgBackRestError(f"backup.info is not readable as pgBackRest's ({e!r})",
+                              hint="check the repository with `vigil backup verify`") from None
+    return out
+
+
+def archive_id_from_info_file(text: str) -> str | None:
+    """The current archive id (``<db-version>-<db-id>``, e.g. ``15-1``) from ``archive.info``."""
+    db = parse_ini(text).get("db", {})
+    try:
+        return f"{json.loads(db['db-version'])}-{int(db['db-id'])}"
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 @dataclass
 class VerifyResult:
     repo: int
@@ -368,6 +433,37 @@ def error_summary(output: str) -> str:
             return " ".join(parts)
     tail = [x for x in lines if x.strip()]
     return tail[-1].strip() if tail else "(no output)"
+
+
+_ERROR_CODE_LINE = re.compile(r"\bERROR: \[(\d+)\]: ")
+
+
+def error_lines(output: str) -> list[str]:
+    """Every distinct pgBackRest ``ERROR: [NNN]: ...`` in a text (a command's output, or a server log
+    holding ``archive-get``'s console output), each joined with its continuation lines, oldest first."""
+    lines = output.splitlines()
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        m = _ERROR_CODE_LINE.search(line)
+        if m is None:
+            continue
+        parts = [line[m.start():].strip()]
+        for nxt in lines[i + 1 :]:
+            if nxt.startswith((" ", "\t")) and nxt.strip():
+                parts.append(nxt.strip())
+            else:
+                break
+        text = " ".join(parts)
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def backup_for_target(backups: Sequence["BackupInfo"], target: datetime | None = None) -> "BackupInfo | None":
+    """The backup set pgBackRest restores: the newest good one, or with a target time the newest
+    that stopped before it."""
+    good = [b for b in backups if not b.error and (target is None or b.stop < target)]
+    return max(good, key=lambda b: b.stop) if good else None
 
 
 def free_bytes(path: Path) -> int | None:

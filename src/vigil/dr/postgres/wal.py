@@ -127,3 +127,69 @@ def check_continuity(
         check.ok = False
         check.problems.extend(f"WAL gap: {g}" for g in check.gaps)
     return check
+
+
+# --- where recovery ended ------------------------------------------------------------------------
+
+
+def parse_history(text: str) -> list[tuple[int, str, str]]:
+    """A timeline history file (``0000000N.history``): ``(parent timeline, switch LSN, reason)`` per
+    line, oldest first. The last line is where the newest timeline branched off: the end of recovery."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].isdigit() or "/" not in parts[1]:
+            continue
+        out.append((int(parts[0]), parts[1], parts[2] if len(parts) > 2 else ""))
+    return out
+
+
+def segment_before(lsn: str, tli: int, segment_size: int = DEFAULT_SEGMENT_SIZE) -> str:
+    """The segment holding the last byte before ``lsn`` on timeline ``tli`` (the last segment a
+    recovery that ended at ``lsn`` read)."""
+    pos = lsn_to_int(lsn)
+    return segment_name(tli, max(0, pos - 1) // segment_size, segment_size)
+
+
+@dataclass(frozen=True)
+class RecoveryEnd:
+    """Whether recovery replayed the archive to its end. ``ok`` is None when that could not be told."""
+
+    ok: bool | None
+    expected_last: str | None  # the last segment archived before the disaster
+    reached: str | None  # the last segment recovery read
+    switch_lsn: str | None
+    note: str
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "expected_last_segment": self.expected_last, "reached_segment": self.reached,
+                "switch_lsn": self.switch_lsn, "note": self.note}
+
+
+def recovery_end(expected_last: str | None, history: str | None, *, segment_size: int = DEFAULT_SEGMENT_SIZE) -> RecoveryEnd:
+    """Compare where recovery ended (the newest timeline's switch point, from its history file) with
+    the last segment archived before the disaster. Pure."""
+    if expected_last is None or parse_segment(expected_last, segment_size) is None:
+        return RecoveryEnd(None, expected_last, None, None, "the last archived segment before the disaster is unknown")
+    lines = parse_history(history or "")
+    if not lines:
+        return RecoveryEnd(None, expected_last, None, None,
+                           "the restored cluster has no timeline history: where recovery ended is unknown")
+    parent, lsn, _reason = lines[-1]
+    try:
+        reached = segment_before(lsn, parent, segment_size)
+    except ValueError:
+        return RecoveryEnd(None, expected_last, None, lsn, f"unreadable switch point {lsn!r} in the timeline history")
+    exp = parse_segment(expected_last, segment_size)
+    got = parse_segment(reached, segment_size)
+    assert exp is not None and got is not None
+    if got[1] >= exp[1]:
+        return RecoveryEnd(True, expected_last, reached, lsn, f"recovery replayed the archive to its end ({expected_last})")
+    return RecoveryEnd(
+        False, expected_last, reached, lsn,
+        f"recovery stopped at {reached} (switch point {lsn}); the archive at the disaster ended at {expected_last}: "
+        f"{exp[1] - got[1]} segment(s) of archived WAL were not replayed",
+    )
