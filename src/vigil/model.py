@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
-from vigil.telemetry.selector import Selector, parse_selector
+from vigil.selector import Selector, parse_selector
 from vigil.units import format_duration, parse_duration, parse_fraction, parse_objective
 
 

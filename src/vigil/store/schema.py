@@ -155,8 +155,3 @@ gate_decisions = Table(
     Index("ix_gate_decisions_service", "service", "id"),
 )
 
-
-# Capability tables live with their capability and register on the same metadata.
-from vigil.deploy.canary import tables as _canary_tables  # noqa: E402,F401
-from vigil.dr import tables as _dr_tables  # noqa: E402,F401
-from vigil.deploy import verdict_tables as _verdict_tables  # noqa: E402,F401

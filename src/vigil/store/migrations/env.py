@@ -1,8 +1,13 @@
-"""Alembic environment: vigil runs migrations programmatically on a connection it owns."""
+"""Alembic environment: vigil runs migrations programmatically on a connection it owns.
+
+The revisions create their tables explicitly; the assembled metadata (every capability's tables,
+:mod:`vigil.tables`) is only a target for comparison, imported here because Alembic runs this file
+as a script, after the store has been opened.
+"""
 
 from alembic import context
 
-from vigil.store.schema import metadata
+from vigil.tables import metadata
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -1,0 +1,15 @@
+"""The assembly of every table: the store's own and each capability's, on one metadata.
+
+The store does not import capabilities; each capability's tables module registers its tables on
+:data:`vigil.store.schema.metadata` when it is imported. This module imports them all, for what
+needs the whole schema at once (Alembic's environment, schema tests).
+"""
+
+from __future__ import annotations
+
+from vigil.deploy import verdict_tables as _verdict_tables  # noqa: F401
+from vigil.deploy.canary import tables as _canary_tables  # noqa: F401
+from vigil.dr import tables as _dr_tables  # noqa: F401
+from vigil.store.schema import metadata
+
+__all__ = ["metadata"]
