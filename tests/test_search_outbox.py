@@ -115,8 +115,11 @@ def test_check_finds_a_stale_and_a_diverged_index(db, pg_db_url: str, eng: Embed
     assert not chk.ok
     assert chk.problems == [
         "products: the index holds 2 documents, the database 4 live entities (count_sql); 2 missing",
+        # the content check names the document the index lost; p9 is lag (pending), not divergence
+        "products: 1 document(s) differ from the database (the latest outbox row of each key): 1 missing (p1)",
         "watermark 3 is behind the outbox's last id 4: 1 change(s) not applied",
     ]
+    assert chk.diffs["products"].missing == ["p1"] and chk.pending_ids["products"] == ["p9"] and chk.pending == 1
     eng.set_watermark(99)
     assert "ahead of the outbox's last id 4" in check_index(eng, pg_db_url).problems[-1]
     chk = check_index(eng, pg_db_url, collections=["products", "articles"])
@@ -171,7 +174,8 @@ def test_snapshot_ahead_of_the_database_is_reported(db, pg_db_url: str, eng: Emb
         res = rebuild(fresh, snap, pg_db_url)
         assert "ahead of the outbox's last id 2" in res.warnings[0]
         chk = check_index(fresh, pg_db_url, collections=[COUNT])
-        assert not chk.ok and len(chk.problems) == 2
+        assert not chk.ok and len(chk.problems) == 3  # count, content (p3 is a ghost) and watermark
+        assert chk.diffs["products"].ghost == ["p3"]
 
 
 def test_pruned_outbox_warns(db, pg_db_url: str, eng: EmbeddedEngine, tmp_path: Path) -> None:

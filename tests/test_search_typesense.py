@@ -9,7 +9,7 @@ Typesense's API reference documents it (v29.0, https://typesense.org/docs/29.0/a
 * documents.md: ``POST /collections/:c/documents/import?action=create|upsert|update|emplace``: one
   JSON line per document, ``{"success": true}`` or ``{"success": false, "error": "...", "document":
   "..."}``, and HTTP 200 "regardless of the import results of the individual documents";
-  ``GET .../documents/export`` (JSONL), ``DELETE .../documents?filter_by=id:[...]`` ->
+  ``GET .../documents/export`` (JSONL; ``filter_by`` and ``include_fields`` narrow it), ``DELETE .../documents?filter_by=id:[...]`` ->
   ``{"num_deleted": n}``, ``GET|DELETE .../documents/:id``, ``POST .../documents?action=upsert``,
   ``GET .../documents/search``;
 * cluster-operations.md: ``POST /operations/snapshot?snapshot_path=...`` -> ``{"success": true}``,
@@ -168,7 +168,19 @@ class Double:
             c = self.collections.get(request.path_params["c"])
             if c is None:
                 return missing(request.path_params["c"])
-            return PlainTextResponse("\n".join(json.dumps(d) for d in c["docs"].values()))
+            docs = list(c["docs"].values())
+            flt = request.query_params.get("filter_by")
+            if flt:  # the subset vigil sends: id:[`a`,`b`]
+                m = re.fullmatch(r"id:\s*\[(.*)\]", flt)
+                if not m:
+                    return j({"message": "Could not parse the filter query."}, 400)
+                ids = [x.strip().strip("`") for x in m.group(1).split(",")]
+                docs = [c["docs"][i] for i in ids if i in c["docs"]]
+            inc = request.query_params.get("include_fields")
+            if inc:
+                keep = inc.split(",")
+                docs = [{k: v for k, v in d.items() if k in keep} for d in docs]
+            return PlainTextResponse("\n".join(json.dumps(d) for d in docs))
 
         @route("/collections/{c}/documents/search", ["GET"])
         async def search(request: Request):
@@ -383,6 +395,96 @@ def test_rebuild_through_typesense_from_a_real_outbox(ts: TypesenseEngine, pg_db
     assert (res.applied, res.batches, res.watermark, res.counts) == (8, 3, 8, {"products": 6})
     assert ts.schema("products") == SCHEMA
     assert check_index(ts, pg_db_url).ok
+
+
+def _outbox(pg_db_url: str, n: int) -> None:
+    import psycopg
+
+    from vigil.search import create_outbox_table
+    from vigil.search.outbox import conninfo
+
+    with psycopg.connect(conninfo(pg_db_url), autocommit=True) as conn:
+        create_outbox_table(conn)
+        with conn.transaction():
+            for i in range(1, n + 1):
+                conn.execute("INSERT INTO search_outbox (collection, doc_id, document) VALUES ('products', %s, %s)",
+                             (f"p{i}", json.dumps({"title": f"t{i}", "price": i})))
+
+
+def test_content_check_and_repair_through_typesense(ts: TypesenseEngine, server: Double, pg_db_url: str) -> None:
+    """The same content check over Typesense's API (the double, as Typesense cannot run here): range
+    hashes from the export, then only the differing ids by ``filter_by=id:[...]``; --repair through import."""
+    from vigil.search import check_index, repair_index
+
+    _outbox(pg_db_url, 60)
+    spec = CollectionSpec(name="products", fields=SCHEMA["fields"])
+    rebuild(ts, None, pg_db_url, collections=[spec])
+    assert check_index(ts, pg_db_url).ok
+    docs = server.collections["products"]["docs"]
+    del docs["p7"]  # missing
+    docs["p8"] = {**docs["p8"], "title": "tampered"}  # modified
+    docs["p9"] = {**docs["p9"], "price": 9.5}  # modified
+    docs["ghost"] = {"id": "ghost", "title": "g", "price": 1}  # counts balanced again
+    server.log.clear()
+    chk = check_index(ts, pg_db_url, collections=[spec])
+    assert not chk.ok and (chk.index_count, chk.db_count) == (60, 60)
+    d = chk.diffs["products"]
+    assert (d.missing, d.modified, d.ghost) == (["p7"], ["p8", "p9"], ["ghost"])
+    exports = [q for m, p, q in server.log if p.endswith("/export")]
+    assert exports[0] == {} and {"include_fields": "id"} in exports  # one full export, then ids only
+    by_id = [q["filter_by"] for q in exports if "filter_by" in q]
+    assert by_id and all(f.startswith("id:[`") for f in by_id)
+    rep = repair_index(ts, pg_db_url, chk, collections=[spec])
+    assert rep.ok and rep.upserted == {"products": ["p7", "p8", "p9"]} and rep.deleted == {"products": ["ghost"]}
+    assert docs["p8"]["title"] == "t8" and "ghost" not in docs
+    assert check_index(ts, pg_db_url, collections=[spec]).ok
+
+
+def test_the_position_lives_in_the_watermark_document(ts: TypesenseEngine, server: Double, pg_db_url: str, tmp_path: Path) -> None:
+    """An in-flight outbox row through Typesense: the position is written with the watermark, in one request."""
+    import psycopg
+
+    from vigil.search import check_index, create_outbox_table
+    from vigil.search.outbox import Position, conninfo
+
+    with psycopg.connect(conninfo(pg_db_url), autocommit=True) as c:
+        create_outbox_table(c)
+    slow = psycopg.connect(conninfo(pg_db_url))
+    fast = psycopg.connect(conninfo(pg_db_url), autocommit=True)
+    try:
+        ins = "INSERT INTO search_outbox (collection, doc_id, document) VALUES ('products', %s, %s)"
+        slow.execute(ins, ("late", json.dumps({"title": "late", "price": 1})))
+        fast.execute(ins, ("early", json.dumps({"title": "early", "price": 2})))
+        spec = CollectionSpec(name="products", fields=SCHEMA["fields"])
+        rebuild(ts, None, pg_db_url, collections=[spec])
+        meta = server.collections["vigil_meta"]["docs"]["watermark"]
+        assert meta["value"] == 2 and Position.parse(meta["position"]).done is not None
+        assert ts.get_position() == meta["position"]
+        snap = ts.snapshot(tmp_path / "snap")
+        assert snap.position == meta["position"]
+        slow.commit()
+        assert check_index(ts, pg_db_url).pending == 1
+        res = rebuild(ts, None, pg_db_url, reset=False, collections=[spec])
+        assert res.applied == 1 and "late" in server.collections["products"]["docs"]
+        assert check_index(ts, pg_db_url).ok
+        ts.set_watermark(5)
+        assert ts.get_position() == res.position  # set_watermark keeps the position
+        server.collections.clear()
+        assert ts.restore(load_snapshot(tmp_path / "snap")) == 1 and ts.get_position() == snap.position
+    finally:
+        slow.close()
+        fast.close()
+
+
+def test_a_failing_export_during_the_check_is_an_external_error(ts: TypesenseEngine, server: Double, pg_db_url: str) -> None:
+    from vigil.search import check_index
+
+    _outbox(pg_db_url, 3)
+    rebuild(ts, None, pg_db_url, collections=[CollectionSpec(name="products", fields=SCHEMA["fields"])])
+    server.fault(r"/export$", PlainTextResponse("", 500))
+    with pytest.raises(SearchError, match="HTTP 500") as ei:
+        check_index(ts, pg_db_url)
+    assert ei.value.exit_code == 3
 
 
 # --- failure paths ---------------------------------------------------------------------------

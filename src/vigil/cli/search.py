@@ -62,6 +62,27 @@ def _collections(sb: Any) -> list | None:
     return list(sb.collections) or None
 
 
+def _check_lines(chk: Any) -> list[str]:
+    """The readable report of an :class:`~vigil.search.check.IndexCheck`."""
+    lines = [
+        f"{'ok' if chk.ok else 'FAILED'}: index {chk.index_count} / database {chk.db_count} documents, "
+        f"watermark {chk.index_watermark} / {chk.db_watermark}, {chk.pending} change(s) pending ({chk.mode} tracking)"
+    ]
+    for c, v in chk.collections.items():
+        ct = chk.content.get(c, {})
+        d = chk.diffs.get(c)
+        same = "content identical" if d is None or not d.total else (
+            f"{d.total} differ: {len(d.missing)} missing, {len(d.modified)} modified, {len(d.ghost)} ghost"
+        )
+        lines.append(
+            f"  {c}: index {v['index']}, database {v['db']} ({v['source']}); {same} "
+            f"({ct.get('ranges_compared', 0)} range hashes compared, {ct.get('ranges_differing', 0)} of "
+            f"{ct.get('leaf_ranges', 0)} leaf ranges re-read, source: {ct.get('source', '?')})"
+        )
+    lines += [f"  problem: {p}" for p in chk.problems]
+    return lines
+
+
 def _snapshots(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
@@ -188,39 +209,63 @@ def rebuild_cmd(snapshot: str, catch_up: bool, outbox_url: str | None, max_error
     data = {**res.to_dict(), "check": chk.to_dict()}
     lines = [
         f"rebuilt: {res.count} documents, watermark {res.watermark} ({res.restored} restored from "
-        f"{res.snapshot or 'nothing'}, {res.applied} outbox rows re-seeded) in {res.seconds:.1f}s",
-        f"check: {'ok' if chk.ok else 'FAILED'}: index {chk.index_count} / database {chk.db_count}, "
-        f"watermark {chk.index_watermark} / {chk.db_watermark}",
+        f"{res.snapshot or 'nothing'}, {res.applied} outbox rows re-seeded, {res.mode} tracking) in {res.seconds:.1f}s",
     ]
     lines += [f"  warning: {w}" for w in res.warnings]
     lines += [f"  refused: outbox id {e['outbox_id']} {e['collection']}/{e['doc_id']}: {e['error']}" for e in res.errors[:20]]
-    lines += [f"  problem: {p}" for p in chk.problems]
+    lines += ["check: " + ln if i == 0 else ln for i, ln in enumerate(_check_lines(chk))]
     emit(data, "\n".join(lines))
     return exitcodes.OK if chk.ok and res.ok else exitcodes.NO
 
 
 @search_group.command("check")
 @click.option("--outbox-url", metavar="URL", default=None, help="the outbox database (default: $<outbox.url_env>)")
+@click.option("--repair", is_flag=True,
+              help="fix exactly the documents that differ (upsert the missing and modified ones from the source, delete the ghosts), "
+              "verify each, then check again")
 @spec_option
 @json_option
-def check_cmd(outbox_url: str | None) -> int:
-    """Compare the index with the database: live entities per collection and the watermark. Exit 1 on a difference."""
-    from vigil.search.outbox import check_index
+def check_cmd(outbox_url: str | None, repair: bool) -> int:
+    """Compare the index with the database: every document's content (hashed in ranges, differing ids named),
+    live entities per collection, and the changes not applied yet. Exit 1 on a difference (after --repair:
+    when the index still differs)."""
+    from vigil.search.check import check_index, repair_index
 
     sb, _base, eng = _engine()
     url = _outbox_url(sb, outbox_url)
+    json_mode = env().json_mode
     try:
         chk = check_index(eng, url, outbox=sb.outbox, collections=_collections(sb))
+        data = chk.to_dict()
+        lines = _check_lines(chk)
+        final = chk
+        if repair and chk.differences:
+            def progress(msg: str) -> None:
+                if not json_mode:
+                    click.echo(f"  ... repair {msg}", err=True)
+
+            rep = repair_index(eng, url, chk, outbox=sb.outbox, collections=_collections(sb), progress=progress)
+            final = check_index(eng, url, outbox=sb.outbox, collections=_collections(sb))
+            data["repair"] = rep.to_dict()
+            data["after_repair"] = final.to_dict()
+            for c, d in chk.diffs.items():
+                if not d.total:
+                    continue
+                ups, dels = rep.upserted.get(c, []), rep.deleted.get(c, [])
+                lines.append(
+                    f"repaired {c}: upserted {len(ups)} ({len(d.missing)} missing, {len(d.modified)} modified)"
+                    f"{': ' + ', '.join(ups[:20]) if ups else ''}; deleted {len(dels)}{': ' + ', '.join(dels[:20]) if dels else ''}"
+                    + ("" if not rep.remaining.get(c) else f"; STILL DIFFERENT after the repair: {', '.join(rep.remaining[c][:20])}")
+                )
+            lines += [f"  refused: {r['collection']}/{r['doc_id']}: {r['error']}" for r in rep.refused[:20]]
+            lines += ["after repair: " + ln if i == 0 else ln for i, ln in enumerate(_check_lines(final))]
+        elif repair:
+            data["repair"] = None
+            lines.append("repair: nothing to repair (no document differs)")
     finally:
         eng.close()
-    lines = [
-        f"{'ok' if chk.ok else 'FAILED'}: index {chk.index_count} / database {chk.db_count} documents, "
-        f"watermark {chk.index_watermark} / {chk.db_watermark}"
-    ]
-    lines += [f"  {c}: index {v['index']}, database {v['db']} ({v['source']})" for c, v in chk.collections.items()]
-    lines += [f"  problem: {p}" for p in chk.problems]
-    emit(chk.to_dict(), "\n".join(lines))
-    return exitcodes.OK if chk.ok else exitcodes.NO
+    emit(data, "\n".join(lines))
+    return exitcodes.OK if final.ok else exitcodes.NO
 
 
 COMMANDS = [search_group]

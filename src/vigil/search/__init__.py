@@ -89,6 +89,7 @@ __all__ = [
     "IndexCheck",
     "OutboxSpec",
     "RebuildResult",
+    "RepairResult",
     "SearchEngine",
     "SearchError",
     "Snapshot",
@@ -99,6 +100,7 @@ __all__ = [
     "load_snapshot",
     "open_engine",
     "rebuild",
+    "repair_index",
 ]
 
 _WHERE = {
@@ -114,9 +116,11 @@ _WHERE = {
     "load_snapshot": "vigil.search.engine",
     "EmbeddedEngine": "vigil.search.embedded",
     "TypesenseEngine": "vigil.search.typesense",
-    "IndexCheck": "vigil.search.outbox",
+    "IndexCheck": "vigil.search.check",
+    "RepairResult": "vigil.search.check",
     "RebuildResult": "vigil.search.outbox",
-    "check_index": "vigil.search.outbox",
+    "check_index": "vigil.search.check",
+    "repair_index": "vigil.search.check",
     "create_outbox_table": "vigil.search.outbox",
     "rebuild": "vigil.search.outbox",
     "OutboxSpec": "vigil.search.spec",
@@ -138,7 +142,8 @@ if TYPE_CHECKING:  # pragma: no cover
         load_snapshot,
         open_engine,
     )
-    from vigil.search.outbox import IndexCheck, RebuildResult, check_index, create_outbox_table, rebuild
+    from vigil.search.check import IndexCheck, RepairResult, check_index, repair_index
+    from vigil.search.outbox import RebuildResult, create_outbox_table, rebuild
     from vigil.search.spec import OutboxSpec
     from vigil.search.typesense import TypesenseEngine
 

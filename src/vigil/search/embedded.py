@@ -431,6 +431,34 @@ class EmbeddedEngine:
                 yield doc.encode()
             last = rows[-1][0]
 
+    def export_ids(self, collection: str) -> Iterator[str]:
+        """The collection's document ids, streamed in chunks (the lock is not held between chunks)."""
+        with self._lock:
+            c = self._coll(collection)
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT rowid, id FROM {c.docs} WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, _CHUNK * 4)
+                ).fetchall()
+            if not rows:
+                return
+            for _rid, did in rows:
+                yield did
+            last = rows[-1][0]
+
+    def get_many(self, collection: str, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """The documents with these ids that exist, 500 ids a query."""
+        with self._lock:
+            c = self._coll(collection)
+        ids = list(ids)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            with self._lock:
+                rows = self._conn.execute(f"SELECT doc FROM {c.docs} WHERE id IN ({','.join('?' * len(part))})", part).fetchall()
+            for (doc,) in rows:
+                yield json.loads(doc)
+
     def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
         with self._lock:
             c = self._coll(collection)
@@ -478,8 +506,25 @@ class EmbeddedEngine:
                 (str(int(watermark)),),
             )
 
-    def apply(self, changes: Sequence[Change], watermark: int, *, max_errors: int = 0) -> ApplyResult:
-        """Apply a batch and set the watermark in ONE transaction.
+    def get_position(self) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM vigil_meta WHERE key = 'position'").fetchone()
+        return row[0] if row else None
+
+    def set_position(self, position: str | None) -> None:
+        with self._lock:
+            if position is None:
+                self._conn.execute("DELETE FROM vigil_meta WHERE key = 'position'")
+            else:
+                self._conn.execute(
+                    "INSERT INTO vigil_meta (key, value) VALUES ('position', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (position,),
+                )
+
+    def apply(
+        self, changes: Sequence[Change], watermark: int, *, max_errors: int = 0, position: str | None = None
+    ) -> ApplyResult:
+        """Apply a batch and set the watermark (and the position, when given) in ONE transaction.
 
         Documents the schema refuses are reported in ``errors``; when there are more than
         ``max_errors`` of them nothing of the batch is written and the watermark stays.
@@ -521,6 +566,11 @@ class EmbeddedEngine:
                     "INSERT INTO vigil_meta (key, value) VALUES ('watermark', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (str(int(watermark)),),
                 )
+                if position is not None:
+                    conn.execute(
+                        "INSERT INTO vigil_meta (key, value) VALUES ('position', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (position,),
+                    )
                 conn.execute("COMMIT")
             except sqlite3.Error as e:
                 conn.execute("ROLLBACK")
@@ -545,13 +595,14 @@ class EmbeddedEngine:
         copy = EmbeddedEngine(dst_path, read_only=True)
         try:
             watermark = copy.get_watermark()
+            position = copy.get_position()
             for name in copy.collections():
                 w.write_schema(name, copy.schema(name))
                 w.write_export(name, copy.export_raw(name))
         finally:
             copy.close()
         w.add_file(SNAPSHOT_DB)
-        return w.finish(engine=self.kind, created_at=created_at or _now(), watermark=watermark)
+        return w.finish(engine=self.kind, created_at=created_at or _now(), watermark=watermark, position=position)
 
     def restore(self, snapshot: Snapshot) -> int:
         """Restore a snapshot. An embedded snapshot replaces the whole index file (SQLite backup
@@ -568,7 +619,7 @@ class EmbeddedEngine:
                 except sqlite3.Error as e:
                     raise self._err(f"restore from {src_path} failed", e) from None
             counts = {c: self.count(c) for c in self.collections()}
-            if counts != snapshot.counts or self.get_watermark() != snapshot.watermark:
+            if counts != snapshot.counts or self.get_watermark() != snapshot.watermark or self.get_position() != snapshot.position:
                 raise SnapshotError(
                     f"{snapshot.path}: restored index holds {counts} at watermark {self.get_watermark()}, "
                     f"the manifest says {snapshot.counts} at {snapshot.watermark}",
@@ -601,6 +652,7 @@ def restore_from_exports(engine: Any, snapshot: Snapshot, *, batch: int = _CHUNK
             )
         total += n
     engine.set_watermark(snapshot.watermark)
+    engine.set_position(snapshot.position)
     return total
 
 

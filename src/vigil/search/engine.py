@@ -139,6 +139,9 @@ class Snapshot:
     checksums: dict[str, str]
     files: dict[str, int] = field(default_factory=dict)
     server_snapshot_path: str | None = None
+    position: str | None = None
+    """The index's outbox position (which transactions it has seen; see :mod:`vigil.search.outbox`),
+    or None for an index fed by outbox id alone (and for snapshots made before positions existed)."""
 
     @property
     def count(self) -> int:
@@ -176,6 +179,7 @@ class Snapshot:
             "engine": self.engine,
             "created_at": self.created_at,
             "watermark": self.watermark,
+            "position": self.position,
             "count": self.count,
             "counts": dict(self.counts),
             "files": dict(self.files),
@@ -221,12 +225,26 @@ class SearchEngine(Protocol):
     def delete(self, collection: str, *, missing_ok: bool = False) -> None:
         """Drop the collection and its documents."""
 
+    def export_ids(self, collection: str) -> Iterator[str]:
+        """The ids of the collection's documents, streamed (no document bodies)."""
+
+    def get_many(self, collection: str, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """The documents with these ids that exist (missing ids are skipped), in no particular order."""
+
     def get_watermark(self) -> int: ...
 
     def set_watermark(self, watermark: int) -> None: ...
 
-    def apply(self, changes: Sequence[Change], watermark: int, *, max_errors: int = 0) -> ApplyResult:
-        """Apply one batch of outbox changes (at most one per document) and advance the watermark.
+    def get_position(self) -> str | None:
+        """The index's outbox position (opaque text written by the re-seed), or None."""
+
+    def set_position(self, position: str | None) -> None: ...
+
+    def apply(
+        self, changes: Sequence[Change], watermark: int, *, max_errors: int = 0, position: str | None = None
+    ) -> ApplyResult:
+        """Apply one batch of outbox changes (at most one per document) and advance the watermark
+        (and, when given, the position) with it.
 
         More than ``max_errors`` refused documents: the watermark does not move (the embedded
         engine also writes nothing of the batch), and ``committed`` is False.
@@ -345,7 +363,8 @@ class SnapshotWriter:
         self.files[w.path.name] = w.size
 
     def finish(
-        self, *, engine: str, created_at: datetime, watermark: int, server_snapshot_path: str | None = None
+        self, *, engine: str, created_at: datetime, watermark: int, server_snapshot_path: str | None = None,
+        position: str | None = None,
     ) -> Snapshot:
         snap = Snapshot(
             path=self.dir,
@@ -356,6 +375,7 @@ class SnapshotWriter:
             checksums=dict(sorted(self.checksums.items())),
             files=dict(sorted(self.files.items())),
             server_snapshot_path=server_snapshot_path,
+            position=position,
         )
         data = snap.to_dict()
         data.pop("path")
@@ -396,6 +416,7 @@ def load_snapshot(directory: str | Path, *, verify: bool = True) -> Snapshot:
             checksums={str(k): str(v) for k, v in data["checksums"].items()},
             files={str(k): int(v) for k, v in data.get("files", {}).items()},
             server_snapshot_path=data.get("server_snapshot_path"),
+            position=data.get("position") if isinstance(data.get("position"), str) else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise SnapshotError(f"{m}: malformed manifest ({e!r})", hint="use another snapshot") from None

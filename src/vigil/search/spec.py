@@ -102,6 +102,11 @@ class CollectionSpec(SpecModel):
         None,
         description="a SELECT returning the number of live entities in the database (run read-only); default: keys whose last outbox event is not a delete",
     )
+    documents_sql: str | None = Field(
+        None,
+        description="a SELECT returning (id, document as json/jsonb) of every live entity: what the index must hold, compared "
+        "document by document by `vigil search check` (run read-only); default: the latest outbox row of each key",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -113,14 +118,15 @@ class CollectionSpec(SpecModel):
     def _name(cls, v: str) -> str:
         return check_collection_name(v)
 
-    @field_validator("count_sql")
+    @field_validator("count_sql", "documents_sql")
     @classmethod
-    def _count_sql(cls, v: str | None) -> str | None:
+    def _one_select(cls, v: str | None, info: Any) -> str | None:
         if v is None:
             return v
         s = v.strip().rstrip(";").strip()
         if not re.match(r"^(select|with)\b", s, re.IGNORECASE) or ";" in s:
-            raise ValueError("count_sql must be one SELECT (or WITH ... SELECT) statement returning one number")
+            what = "one number" if info.field_name == "count_sql" else "two columns: the id and the document"
+            raise ValueError(f"{info.field_name} must be one SELECT (or WITH ... SELECT) statement returning {what}")
         return s
 
     def schema(self) -> dict[str, Any]:
@@ -144,6 +150,11 @@ class OutboxSpec(SpecModel):
     op_column: str = Field("op", description="column holding the operation: an upsert, or one of `delete_ops`")
     document_column: str = Field("document", description="jsonb column holding the whole document for an upsert")
     delete_ops: list[str] = Field(default_factory=lambda: ["delete"], description="op values that delete a document")
+    txid_column: str | None = Field(
+        "txid",
+        description="xid8 column holding the id of the transaction that wrote each row (`DEFAULT pg_current_xact_id()`), so a "
+        "catch-up picks up changes that commit out of id order; null: the outbox has none (tracked by id alone, with a warning)",
+    )
     url_env: str | None = Field(
         None, description="environment variable holding the outbox database URL (postgresql://...); never the URL in the spec"
     )
@@ -157,6 +168,13 @@ class OutboxSpec(SpecModel):
     @classmethod
     def _col(cls, v: str) -> str:
         if not _IDENT.match(v):
+            raise ValueError(f"column {v!r} is not a plain SQL identifier (letters, digits, '_', '$')")
+        return v
+
+    @field_validator("txid_column")
+    @classmethod
+    def _txcol(cls, v: str | None) -> str | None:
+        if v is not None and not _IDENT.match(v):
             raise ValueError(f"column {v!r} is not a plain SQL identifier (letters, digits, '_', '$')")
         return v
 
@@ -220,15 +238,16 @@ class SearchBackupSpec(SpecModel):
     def _url(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        import httpx
+        from urllib.parse import urlsplit  # not httpx: loading a spec stays light
 
         try:
-            u = httpx.URL(v)
-        except Exception as e:  # noqa: BLE001 - any parse failure is a spec error
+            u = urlsplit(v)
+            u.port  # noqa: B018 - a bad port raises here
+        except ValueError as e:
             raise ValueError(f"not a URL: {e}") from None
-        if u.scheme not in ("http", "https") or not u.host:
+        if u.scheme not in ("http", "https") or not u.hostname or any(c.isspace() for c in v):
             raise ValueError("use an http:// or https:// URL with a host, like https://search.internal:8108")
-        if u.userinfo:
+        if u.username is not None or u.password is not None:
             raise ValueError("no credentials in the URL; the API key comes from api_key_env or api_key_file")
         return v.rstrip("/")
 
@@ -251,9 +270,9 @@ class SearchBackupSpec(SpecModel):
                 raise ValueError("engine typesense needs `url` (like https://search.internal:8108)")
             if self.api_key_env and self.api_key_file:
                 raise ValueError("give api_key_env or api_key_file, not both")
-            import httpx
+            from urllib.parse import urlsplit
 
-            host = httpx.URL(self.url).host
+            host = urlsplit(self.url).hostname or ""
             problem = None if self.allow_link_local else host_problem(host)
             if problem:
                 raise ValueError(f"url: {host} is {problem}; vigil does not contact it unless `allow_link_local: true`")

@@ -354,12 +354,13 @@ class TypesenseEngine:
                 pass
         return n
 
-    def export_raw(self, collection: str) -> Iterator[bytes]:
-        """The collection's documents as JSONL lines (bytes), streamed; each line checked to be JSON."""
+    def export_raw(self, collection: str, *, params: dict[str, str] | None = None) -> Iterator[bytes]:
+        """The collection's documents as JSONL lines (bytes), streamed; each line checked to be JSON.
+        ``params``: the export's documented parameters (``filter_by``, ``include_fields``, ``exclude_fields``)."""
         path = f"/collections/{self._c(collection)}/documents/export"
         n = 0
         try:
-            with self._http.stream("GET", path, timeout=self.import_timeout) as r:
+            with self._http.stream("GET", path, params=params, timeout=self.import_timeout) as r:
                 if r.status_code != 200:
                     r.read()
                     raise self._fail("GET", path, r)
@@ -392,6 +393,32 @@ class TypesenseEngine:
         for line in self.export_raw(collection):
             yield json.loads(line)
 
+    def export_ids(self, collection: str) -> Iterator[str]:
+        """Ids only: the export with ``include_fields=id``."""
+        for line in self.export_raw(collection, params={"include_fields": "id"}):
+            did = json.loads(line).get("id")
+            if not isinstance(did, str):
+                raise SearchError(f"Typesense export of {collection!r}: a line without a string id: {line[:200]!r}")
+            yield did
+
+    def get_many(self, collection: str, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """The documents with these ids: the export filtered by ``id:[...]``, 100 ids a request (an id
+        with a backtick, which a filter cannot quote, is fetched alone with ``GET .../documents/:id``)."""
+        plain = [i for i in ids if "`" not in i]
+        for k in range(0, len(plain), DELETE_BATCH):
+            flt = "id:[" + ",".join(_filter_value(i) for i in plain[k : k + DELETE_BATCH]) + "]"
+            for line in self.export_raw(collection, params={"filter_by": flt}):
+                yield json.loads(line)
+        for i in ids:
+            if "`" in i:
+                p = f"/collections/{self._c(collection)}/documents/{quote(i, safe='')}"
+                try:
+                    doc = self._json(self._request("GET", p), p)
+                except TypesenseNotFound:
+                    continue
+                if isinstance(doc, dict):
+                    yield doc
+
     def search(self, collection: str, q: str, *, query_by: Sequence[str] | None = None, limit: int = 10) -> list[dict[str, Any]]:
         if not query_by:
             fields = self.schema(collection).get("fields", [])
@@ -407,20 +434,39 @@ class TypesenseEngine:
 
     # -- watermark ----------------------------------------------------------------------------
 
-    def get_watermark(self) -> int:
+    def _meta(self) -> tuple[int, str | None]:
+        """The watermark document: (``value``, ``position``). Both live in ONE document, so a
+        batch's watermark and position are written by one request."""
         path = f"/collections/{self._c(self.meta_collection)}/documents/watermark"
         try:
             body = self._json(self._request("GET", path), path)
         except TypesenseNotFound:
-            return 0
+            return 0, None
         v = body.get("value") if isinstance(body, dict) else None
         if not isinstance(v, int):
             raise SearchError(f"Typesense {self.base}{path}: the watermark document has no integer `value`: {body!r}")
-        return v
+        p = body.get("position")
+        if p is not None and not isinstance(p, str):
+            raise SearchError(f"Typesense {self.base}{path}: the watermark document's `position` is not a string: {p!r}")
+        return v, p
+
+    def get_watermark(self) -> int:
+        return self._meta()[0]
+
+    def get_position(self) -> str | None:
+        return self._meta()[1]
 
     def set_watermark(self, watermark: int) -> None:
+        self._write_meta(int(watermark), self._meta()[1])
+
+    def set_position(self, position: str | None) -> None:
+        self._write_meta(self._meta()[0], position)
+
+    def _write_meta(self, watermark: int, position: str | None) -> None:
         path = f"/collections/{self._c(self.meta_collection)}/documents"
-        doc = {"id": "watermark", "value": int(watermark)}
+        doc: dict[str, Any] = {"id": "watermark", "value": int(watermark)}
+        if position is not None:
+            doc["position"] = position  # not in the meta schema: stored, not indexed
         try:
             self._request("POST", path, params={"action": "upsert"}, json_body=doc)
         except TypesenseNotFound:
@@ -429,7 +475,9 @@ class TypesenseEngine:
             )
             self._request("POST", path, params={"action": "upsert"}, json_body=doc)
 
-    def apply(self, changes: Sequence[Change], watermark: int, *, max_errors: int = 0) -> ApplyResult:
+    def apply(
+        self, changes: Sequence[Change], watermark: int, *, max_errors: int = 0, position: str | None = None
+    ) -> ApplyResult:
         """Upserts through the import endpoint, deletes by id filter, then the watermark.
 
         Not atomic (Typesense has no transactions): the watermark is written last and only when
@@ -456,7 +504,7 @@ class TypesenseEngine:
             res.deletes += len(ids)
         if len(res.errors) > max_errors:
             return res
-        self.set_watermark(watermark)
+        self._write_meta(int(watermark), position if position is not None else self._meta()[1])
         res.committed = True
         return res
 
@@ -470,7 +518,7 @@ class TypesenseEngine:
         when = created_at or _now()
         if not self.health():
             raise SearchError(f"Typesense {self.base}/health is not ok", hint="wait for the node to be healthy, then retry")
-        watermark = self.get_watermark()
+        watermark, position = self._meta()
         server_path = None
         if self.server_snapshot_dir:
             server_path = f"{self.server_snapshot_dir.rstrip('/')}/vigil-{when.strftime('%Y%m%dT%H%M%SZ')}"
@@ -484,7 +532,7 @@ class TypesenseEngine:
         for name in self.collections():
             w.write_schema(name, self.schema(name))
             w.write_export(name, self.export_raw(name))
-        return w.finish(engine=self.kind, created_at=when, watermark=watermark, server_snapshot_path=server_path)
+        return w.finish(engine=self.kind, created_at=when, watermark=watermark, server_snapshot_path=server_path, position=position)
 
     def restore(self, snapshot: Snapshot) -> int:
         """Recreate each collection from the snapshot's schema and import its export (action
