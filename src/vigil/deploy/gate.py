@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from vigil.clock import isoformat
 from vigil.deploy.canary.records import unfinished_run
@@ -17,9 +17,11 @@ from vigil.deploy.verdicts import Verdict, latest_verdicts
 from vigil.errors import NotFoundError, UsageError
 from vigil.slo.evaluate import SloStatus, evaluate_slos
 from vigil.slo.spec import FreezeRule, Policy
-from vigil.spec import LoadedSpec, Spec
 from vigil.store import Store
 from vigil.telemetry.source import EmbeddedSource
+
+if TYPE_CHECKING:
+    from vigil.spec import LoadedSpec, Spec
 
 
 @dataclass(frozen=True)
