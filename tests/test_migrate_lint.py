@@ -25,18 +25,40 @@ OK_TIMEOUTS = "SET lock_timeout = '5s';\nSET statement_timeout = '15min';\n"
 # rule -> (failing SQL cases, passing SQL cases)
 CASES: dict[str, tuple[list[str], list[str]]] = {
     "index-not-concurrent": (
-        ["CREATE INDEX users_email ON users (email);", "CREATE UNIQUE INDEX u ON users (lower(email));", "REINDEX TABLE users;"],
+        ["CREATE INDEX users_email ON users (email);", "CREATE UNIQUE INDEX u ON users (lower(email));"],
         [NOTX + "CREATE INDEX CONCURRENTLY users_email ON users (email);",
          "CREATE TABLE users (email text);\nCREATE INDEX users_email ON users (email);",
-         NOTX + "REINDEX (CONCURRENTLY) TABLE users;"],
+         NOTX + "REINDEX (CONCURRENTLY) TABLE users;", "REINDEX TABLE users;"],
+    ),
+    # REINDEX has its own rule now, split from index-not-concurrent (whose fix talks about CREATE INDEX)
+    "reindex-not-concurrent": (
+        ["REINDEX TABLE users;", "REINDEX INDEX users_email;", NOTX + "REINDEX TABLE users;"],
+        [NOTX + "REINDEX (CONCURRENTLY) TABLE users;", NOTX + "REINDEX TABLE CONCURRENTLY users;",
+         "CREATE TABLE t (a int);\nREINDEX TABLE t;"],
+    ),
+    "detach-partition-not-concurrent": (
+        ["ALTER TABLE events DETACH PARTITION events_2024;"],
+        [NOTX + "ALTER TABLE events DETACH PARTITION events_2024 CONCURRENTLY;",
+         "ALTER TABLE events ATTACH PARTITION events_2027 FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');"],
+    ),
+    "vacuum-full": (
+        [NOTX + "VACUUM FULL users;", NOTX + "VACUUM (FULL, ANALYZE) users;", NOTX + "VACUUM FULL;"],
+        [NOTX + "VACUUM users;", NOTX + "VACUUM (FULL false) users;", "ANALYZE users;"],
+    ),
+    "cluster": (
+        ["CLUSTER users USING users_pkey;", "CLUSTER users;"],
+        ["CREATE TABLE t (a int PRIMARY KEY);\nCLUSTER t USING t_pkey;", "ALTER TABLE users CLUSTER ON users_pkey;"],
     ),
     "drop-index-not-concurrent": (
         ["DROP INDEX users_email;"],
         [NOTX + "DROP INDEX CONCURRENTLY IF EXISTS users_email;"],
     ),
     "concurrently-in-transaction": (
-        ["CREATE INDEX CONCURRENTLY i ON users (email);", "DROP INDEX CONCURRENTLY i;", "REINDEX (CONCURRENTLY) INDEX i;"],
-        [NOTX + "CREATE INDEX CONCURRENTLY i ON users (email);", "-- the email index\n" + NOTX + "DROP INDEX CONCURRENTLY i;"],
+        ["CREATE INDEX CONCURRENTLY i ON users (email);", "DROP INDEX CONCURRENTLY i;", "REINDEX (CONCURRENTLY) INDEX i;",
+         "ALTER TABLE events DETACH PARTITION events_2024 CONCURRENTLY;", "VACUUM users;", "VACUUM FULL users;",
+         "CREATE DATABASE scratch;", "DROP DATABASE scratch;", "REINDEX SCHEMA public;", "CLUSTER;"],
+        [NOTX + "CREATE INDEX CONCURRENTLY i ON users (email);", "-- the email index\n" + NOTX + "DROP INDEX CONCURRENTLY i;",
+         NOTX + "VACUUM users;", "ANALYZE users;", "CLUSTER users USING users_pkey;"],
     ),
     "no-transaction-mixed": (
         [NOTX + "CREATE INDEX CONCURRENTLY i ON users (email);\nALTER TABLE users ADD COLUMN x int;",
@@ -118,8 +140,52 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ["CREATE TABLE staging (a int);\nTRUNCATE staging;"],
     ),
     "drop-object": (
-        ["DROP FUNCTION compute(int);", "DROP TYPE mood CASCADE;", "DROP SCHEMA old;"],
-        ["CREATE TYPE mood AS ENUM ('happy', 'sad');"],
+        ["DROP FUNCTION compute(int);", "DROP TYPE mood CASCADE;", "DROP SCHEMA old;", "DROP TRIGGER t_audit ON users;",
+         # dropped and created again, but CASCADE also dropped what depended on it
+         "DROP FUNCTION f() CASCADE;\nCREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'select 1';",
+         # in a no-transaction file there is a moment without the trigger
+         NOTX + "DROP TRIGGER t_audit ON users;\nCREATE TRIGGER t_audit AFTER UPDATE ON users FOR EACH ROW EXECUTE FUNCTION audit();"],
+        ["CREATE TYPE mood AS ENUM ('happy', 'sad');",
+         "DROP TRIGGER IF EXISTS t_audit ON users;\nCREATE TRIGGER t_audit AFTER UPDATE ON users FOR EACH ROW EXECUTE FUNCTION audit();",
+         "DROP FUNCTION IF EXISTS f(int);\nCREATE FUNCTION f(a int) RETURNS int LANGUAGE sql AS 'select a';",
+         "DROP POLICY p ON users;\nCREATE POLICY p ON users USING (owner = current_user);"],
+    ),
+    "drop-default": (
+        ["ALTER TABLE users ALTER COLUMN plan DROP DEFAULT;"],
+        ["CREATE TABLE t (plan text NOT NULL DEFAULT 'free');\nALTER TABLE t ALTER COLUMN plan DROP DEFAULT;",
+         "ALTER TABLE users ADD COLUMN plan text DEFAULT 'free';\nALTER TABLE users ALTER COLUMN plan DROP DEFAULT;",
+         "ALTER TABLE users ALTER COLUMN plan SET DEFAULT 'free';"],
+    ),
+    "drop-not-null": (
+        ["ALTER TABLE users ALTER COLUMN nickname DROP NOT NULL;"],
+        ["CREATE TABLE t (a int NOT NULL);\nALTER TABLE t ALTER COLUMN a DROP NOT NULL;",
+         "ALTER TABLE users ALTER COLUMN nickname SET NOT NULL;"],
+    ),
+    "drop-constraint": (
+        ["ALTER TABLE users DROP CONSTRAINT users_email_key;", "ALTER TABLE orders DROP CONSTRAINT orders_user_fk CASCADE;"],
+        ["ALTER TABLE users ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\nALTER TABLE users DROP CONSTRAINT c;",
+         "CREATE TABLE t (a int CONSTRAINT pos CHECK (a > 0));\nALTER TABLE t DROP CONSTRAINT pos;"],
+    ),
+    "rename-type": (
+        ["ALTER TYPE mood RENAME VALUE 'sad' TO 'unhappy';", "ALTER TYPE mood RENAME TO feeling;",
+         "ALTER TYPE address RENAME ATTRIBUTE zip TO postcode;", "ALTER DOMAIN email RENAME TO email_address;"],
+        ["ALTER TYPE mood ADD VALUE 'meh';",
+         "CREATE TYPE mood AS ENUM ('happy', 'sad');\nALTER TYPE mood RENAME VALUE 'sad' TO 'unhappy';"],
+    ),
+    "rename-object": (
+        ["ALTER FUNCTION compute(int) RENAME TO compute_v2;", "ALTER SEQUENCE order_no RENAME TO order_number;",
+         "ALTER SCHEMA billing RENAME TO payments;", "ALTER TABLE users RENAME CONSTRAINT users_email_key TO users_email_uq;"],
+        ["ALTER INDEX users_email RENAME TO users_email_idx;", "ALTER TRIGGER t_audit ON users RENAME TO t_audit_v2;",
+         "CREATE SEQUENCE s;\nALTER SEQUENCE s RENAME TO s2;"],
+    ),
+    "set-schema": (
+        ["ALTER TABLE users SET SCHEMA accounts;", "ALTER TYPE mood SET SCHEMA shared;",
+         "ALTER FUNCTION compute(int) SET SCHEMA util;"],
+        ["CREATE TABLE t (a int);\nALTER TABLE t SET SCHEMA archive;", "ALTER TABLE users SET (fillfactor = 90);"],
+    ),
+    "drop-database": (
+        [NOTX + "DROP DATABASE legacy;", "DROP DATABASE IF EXISTS legacy;"],
+        [NOTX + "CREATE DATABASE reports;"],
     ),
     "missing-lock-timeout": (
         ["ALTER TABLE users ADD COLUMN x int;",
@@ -136,9 +202,15 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "backfill-in-migration": (
         ["UPDATE users SET plan = 'free' WHERE plan IS NULL;", "DELETE FROM sessions;",
-         "INSERT INTO archive SELECT * FROM events WHERE at < now() - interval '1 year';"],
-        ["INSERT INTO plans (name) VALUES ('free'), ('pro');",
-         "CREATE TABLE t (a int);\nUPDATE t SET a = 1;"],
+         "INSERT INTO archive SELECT * FROM events WHERE at < now() - interval '1 year';",
+         "UPDATE users SET plan = 'free' WHERE id > 5;", "UPDATE users SET plan = 'free' WHERE id = 5 OR true;"],
+        ["INSERT INTO plans (name) VALUES ('free'), ('pro');", "INSERT INTO plans (name) SELECT 'free';",
+         "CREATE TABLE t (a int);\nUPDATE t SET a = 1;",
+         # a system catalog is not a backfill
+         "UPDATE pg_catalog.pg_index SET indisvalid = true WHERE indexrelid = 'users_email'::regclass;",
+         "UPDATE pg_index SET indisready = true WHERE indexrelid = 'users_email'::regclass;",
+         # one row, by its key
+         "UPDATE users SET plan = 'pro' WHERE id = 42;", "DELETE FROM users WHERE 42 = id AND plan = 'free';"],
     ),
     "parse-error": (
         ["SELEC 1;", "ALTER TABLE users ADD COLUMN;", "SELECT 'unterminated;"],
@@ -162,12 +234,36 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ['-- vigil:ignore drop-column reason="unused since march" expires=2027-01-31\nALTER TABLE users ADD COLUMN a int;'],
         ['ALTER TABLE users DROP COLUMN a; -- vigil:ignore drop-column reason="unused since march" expires=2027-01-31'],
     ),
+    # opt-in rules: run with OPT_IN here (off by default: tested below)
+    "prefer-text": (
+        ["CREATE TABLE t (name varchar(100));", "ALTER TABLE users ADD COLUMN code char(3);",
+         "ALTER TABLE users ALTER COLUMN name TYPE varchar(50);", "CREATE TABLE t (tags varchar(20)[]);"],
+        ["CREATE TABLE t (name text, b varchar);", "CREATE TABLE t (flag \"char\");"],
+    ),
+    "prefer-timestamptz": (
+        ["CREATE TABLE t (at timestamp);", "ALTER TABLE users ADD COLUMN seen timestamp(3) without time zone;"],
+        ["CREATE TABLE t (at timestamptz, b timestamp with time zone);"],
+    ),
+    "prefer-bigint": (
+        ["CREATE TABLE t (id int PRIMARY KEY);", "ALTER TABLE users ADD COLUMN n integer;", "CREATE TABLE t (id serial);",
+         "CREATE TABLE t (n smallint);"],
+        ["CREATE TABLE t (id bigint, n int8, x numeric);"],
+    ),
+    "prefer-identity": (
+        ["CREATE TABLE t (id serial PRIMARY KEY);", "CREATE TABLE t (id bigserial);"],
+        ["CREATE TABLE t (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY);"],
+    ),
 }
-FILE_RULES = {"file-invalid"}  # needs a file on disk: tested below
+FILE_RULES = {"file-invalid", "misnamed-file", "duplicate-version", "orphan-down", "empty-migration"}  # files on disk: below
+OPT_IN = LintConfig(today=TODAY, enabled=frozenset(r for r in RULES if RULES[r].opt_in))
 
 
 def _rules(sql: str, config: LintConfig = CFG) -> set[str]:
     return {f.rule for f in lint_sql(sql, "m.sql", config).findings}
+
+
+def _config(rule: str) -> LintConfig:
+    return OPT_IN if RULES[rule].opt_in else CFG
 
 
 def test_every_rule_has_failing_and_passing_cases() -> None:
@@ -180,7 +276,7 @@ def test_every_rule_has_failing_and_passing_cases() -> None:
     ("rule", "sql"), [(r, s) for r, (bad, _) in CASES.items() for s in bad], ids=lambda x: x if len(x) < 40 else x[:40]
 )
 def test_rule_fails(rule: str, sql: str) -> None:
-    report = lint_sql(sql, "m.sql", CFG)
+    report = lint_sql(sql, "m.sql", _config(rule))
     hits = [f for f in report.findings if f.rule == rule]
     assert hits, f"{rule} did not fire on {sql!r}: {[f.rule for f in report.findings]}"
     for f in hits:
@@ -192,7 +288,7 @@ def test_rule_fails(rule: str, sql: str) -> None:
     ("rule", "sql"), [(r, s) for r, (_, good) in CASES.items() for s in good], ids=lambda x: x if len(x) < 40 else x[:40]
 )
 def test_rule_passes(rule: str, sql: str) -> None:
-    assert rule not in _rules(sql)
+    assert rule not in _rules(sql, _config(rule))
 
 
 def test_file_invalid(tmp_path: Path) -> None:
@@ -544,10 +640,12 @@ def test_cli_paths_text_and_sarif(cli, project: Path) -> None:
     r = cli("migrate", "lint", "x.sql", now="2026-06-01T00:00:00Z")
     assert r.code == 1
     assert "x.sql:1:1: error rename-column" in r.out and "fix:" in r.out and "FAILED" in r.out
+    # x.sql is not a migration's name: apply would refuse it, so lint says so too (issue 14)
+    assert "x.sql:1:1: error misnamed-file" in r.out
     r = cli("migrate", "lint", "x.sql", "--format", "sarif", now="2026-06-01T00:00:00Z")
     assert r.code == 1
     log = json.loads(r.out)
-    assert log["runs"][0]["results"][0]["ruleId"] == "rename-column"
+    assert {x["ruleId"] for x in log["runs"][0]["results"]} == {"rename-column", "misnamed-file"}
     r = cli("migrate", "lint", "db/migrations", "--json", now="2026-06-01T00:00:00Z")
     assert r.code == 0 and len(r.json()["migrations"]) == 3  # the .down.sql is not linted
 
@@ -560,12 +658,253 @@ def test_cli_usage_errors(cli, project: Path, tmp_path: Path) -> None:
     (project / "vigil.yaml").write_text("version: 1\nservices: {api: {}}\n")
     r = cli("migrate", "lint", "--json")
     assert r.code == 2 and "no `migrations:` section" in r.json()["error"]["message"]
-    (project / "vigil.yaml").write_text(SPEC)
-    (project / "db/migrations/0001_dup.sql").write_text("SELECT 1;")
-    r = cli("migrate", "lint")
-    assert r.code == 2 and "already used" in r.err
 
 
 def test_cli_list_rules(cli, project: Path) -> None:
     r = cli("migrate", "lint", "--list-rules", "--json")
     assert r.code == 0 and {x["id"] for x in r.json()["rules"]} == set(RULES)
+
+
+# --- issue 14: what squawk caught and vigil missed -----------------------------------------------
+
+
+def test_drop_default_on_a_not_null_column_is_an_error_across_files() -> None:
+    """Observed: DROP DEFAULT on a NOT NULL column passed; the old app's INSERTs that leave it out fail."""
+    files = [
+        ("0001.sql", "CREATE TABLE orders (id bigint PRIMARY KEY, channel text NOT NULL DEFAULT 'web', note text DEFAULT '');"),
+        ("0002.sql", "ALTER TABLE orders ALTER COLUMN channel DROP DEFAULT;\nALTER TABLE orders ALTER COLUMN note DROP DEFAULT;"),
+    ]
+    r = lint_texts(files, CFG)
+    (f,) = [f for f in r.findings if f.rule == "drop-default"]
+    assert (f.file, f.line, f.severity) == ("0002.sql", 1, "error")
+    assert "orders.channel is NOT NULL" in f.message and "INSERTs" in f.message
+    assert r.migrations[1].cls == "contract"
+    # lint did not see the column: assume the risky case, and say so
+    (g,) = [f for f in lint_sql("ALTER TABLE orders ALTER COLUMN channel DROP DEFAULT;", "m", CFG).findings if f.rule == "drop-default"]
+    assert "assumes it is" in g.message
+
+
+def test_drop_not_null_and_drop_constraint_are_warned() -> None:
+    r = lint_sql("ALTER TABLE users ALTER COLUMN email DROP NOT NULL;\nALTER TABLE users DROP CONSTRAINT users_email_key;", "m", CFG)
+    got = {(f.rule, f.line, f.severity) for f in r.findings}
+    assert {("drop-not-null", 1, "warning"), ("drop-constraint", 2, "warning")} <= got
+
+
+def test_dropping_the_not_null_helper_check_is_not_a_finding() -> None:
+    files = [
+        ("0001.sql", "ALTER TABLE u ADD CONSTRAINT u_e_nn CHECK (email IS NOT NULL) NOT VALID;"),
+        ("0002.sql", "ALTER TABLE u VALIDATE CONSTRAINT u_e_nn;"),
+        ("0003.sql", "ALTER TABLE u ALTER COLUMN email SET NOT NULL;\nALTER TABLE u DROP CONSTRAINT u_e_nn;"),
+    ]
+    assert not {"set-not-null", "drop-constraint"} & {f.rule for f in lint_texts(files, CFG).findings}
+    # without the SET NOT NULL, dropping the check relaxes a guarantee
+    assert "drop-constraint" in {f.rule for f in lint_texts([*files[:2], ("0003.sql", "ALTER TABLE u DROP CONSTRAINT u_e_nn;")], CFG).findings}
+
+
+def test_enum_value_rename_is_a_breaking_contract_not_expand() -> None:
+    """Observed: ALTER TYPE ... RENAME VALUE was classified "expand: no schema change"."""
+    r = lint_sql("ALTER TYPE order_status RENAME VALUE 'shipped' TO 'dispatched';", "m", CFG)
+    (m,) = r.migrations
+    assert m.cls == "contract" and "renames value 'shipped' of enum order_status to 'dispatched'" in m.why
+    (f,) = [f for f in r.findings if f.rule == "rename-type"]
+    assert f.severity == "error" and "ADD VALUE 'dispatched'" in f.fix
+    for sql in ("ALTER TYPE mood RENAME TO feeling;", "ALTER DOMAIN email RENAME TO mail;", "ALTER TABLE t SET SCHEMA s;"):
+        (m,) = lint_sql(sql, "m", CFG).migrations
+        assert m.cls == "contract", sql
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["DROP TRIGGER t_audit ON users;", "DROP FUNCTION audit() CASCADE;", "DROP SCHEMA legacy CASCADE;",
+     "DROP TYPE mood CASCADE;", "DROP POLICY p ON users;", "CREATE POLICY p ON users USING (true);",
+     "DROP TRIGGER IF EXISTS t_audit ON users;\nCREATE TRIGGER t_audit AFTER UPDATE ON users FOR EACH ROW EXECUTE FUNCTION audit();"],
+)  # fmt: skip
+def test_drops_that_lock_a_table_need_a_lock_timeout(sql: str) -> None:
+    """Observed: no missing-lock-timeout before DROP TRIGGER / DROP FUNCTION CASCADE / DROP SCHEMA CASCADE."""
+    assert "missing-lock-timeout" in _rules(sql)
+    assert "missing-lock-timeout" not in _rules("SET lock_timeout = '5s';\n" + sql)
+
+
+@pytest.mark.parametrize("sql", ["DROP FUNCTION audit();", "DROP SCHEMA legacy;", "DROP TYPE mood;", "DROP SEQUENCE s;"])
+def test_drops_that_cannot_lock_a_table_need_no_lock_timeout(sql: str) -> None:
+    assert "missing-lock-timeout" not in _rules(sql)
+
+
+def test_prefer_rules_are_opt_in() -> None:
+    sql = "CREATE TABLE t (id serial PRIMARY KEY, name varchar(20), at timestamp, code char(2));"
+    assert not {r for r in _rules(sql) if r.startswith("prefer-")}
+    ms = MigrationsSpec.model_validate({"lint": {"severity": {"prefer-text": "error"}}})
+    r = lint_sql(sql, "m", LintConfig.from_spec(ms, today=TODAY))
+    got = sorted((f.rule, f.severity, f.column) for f in r.findings if f.rule.startswith("prefer-"))
+    assert got == [("prefer-text", "error", 45), ("prefer-text", "error", 77)]  # where the types are
+    r = lint_sql(sql, "m", LintConfig.from_spec(None, today=TODAY, enable=["prefer-timestamptz", "prefer-identity"]))
+    assert {f.rule for f in r.findings if f.rule.startswith("prefer-")} == {"prefer-timestamptz", "prefer-identity"}
+    (f,) = [f for f in r.findings if f.rule == "prefer-identity"]
+    assert "GENERATED BY DEFAULT AS IDENTITY" in f.fix
+
+
+# --- issue 14: false positives --------------------------------------------------------------------
+
+
+def test_trigger_dropped_and_recreated_in_the_same_file_is_a_replacement() -> None:
+    """Observed: DROP TRIGGER followed by CREATE TRIGGER of the same trigger was reported as a drop."""
+    sql = (
+        "SET lock_timeout = '5s';\n"
+        "DROP TRIGGER IF EXISTS users_audit ON public.users;\n"
+        "CREATE OR REPLACE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n"
+        "CREATE TRIGGER users_audit AFTER UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION audit();\n"
+    )
+    r = lint_sql(sql, "m", CFG)
+    assert "drop-object" not in {f.rule for f in r.findings}
+    (m,) = r.migrations
+    assert m.cls == "expand" and "replaces trigger users_audit on public.users" in m.why
+    # a different trigger name is a real drop
+    assert "drop-object" in _rules(sql.replace("CREATE TRIGGER users_audit", "CREATE TRIGGER users_audit2"))
+
+
+def test_view_dropped_and_recreated_is_not_a_dropped_table() -> None:
+    sql = "DROP VIEW IF EXISTS active_users;\nCREATE VIEW active_users AS SELECT id, email FROM users WHERE active;"
+    r = lint_sql(sql, "m", CFG)
+    assert "drop-table" not in {f.rule for f in r.findings}
+    assert "drop-table" in _rules("DROP VIEW IF EXISTS active_users;")
+
+
+def test_update_of_a_one_row_table_is_not_a_backfill() -> None:
+    """Observed: UPDATEs of one-row tables were described as backfills."""
+    files = [
+        ("0001.sql", "CREATE TABLE site_settings (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), name text);\n"
+                     "CREATE TABLE singleton (v int);\nCREATE UNIQUE INDEX singleton_one ON singleton ((true));\n"
+                     "CREATE TABLE posts (id bigint PRIMARY KEY, title text);"),
+        ("0002.sql", "UPDATE site_settings SET name = 'vigil';\nUPDATE singleton SET v = 2;\nUPDATE posts SET title = '';"),
+    ]  # fmt: skip
+    r = lint_texts(files, CFG)
+    assert [(f.file, f.line) for f in r.findings if f.rule == "backfill-in-migration"] == [("0002.sql", 3)]
+    assert "the one-row table site_settings" in r.migrations[1].why and "the one-row table singleton" in r.migrations[1].why
+
+
+def test_catalog_updates_are_not_backfills() -> None:
+    """Observed: UPDATEs of system catalogs were described as backfills."""
+    sql = "UPDATE pg_index SET indisvalid = true WHERE indexrelid = 'users_email'::regclass;\nUPDATE pg_catalog.pg_class SET relhasrules = false;"
+    r = lint_sql(sql, "m", CFG)
+    assert "backfill-in-migration" not in {f.rule for f in r.findings}
+    assert "system catalog pg_index" in r.migrations[0].why
+    # a table of the app that happens to start with pg_ is not a catalog
+    files = [("0001.sql", "CREATE TABLE pg_jobs (id bigint PRIMARY KEY, state text);"), ("0002.sql", "UPDATE pg_jobs SET state = 'new';")]
+    assert "backfill-in-migration" in {f.rule for f in lint_texts(files, CFG).findings}
+
+
+def test_update_by_key_is_one_row_and_by_another_column_is_a_backfill() -> None:
+    files = [("0001.sql", "CREATE TABLE accounts (id bigint PRIMARY KEY, slug text UNIQUE, plan text, tenant int);")]
+    for where, backfill in (("id = 7", False), ("slug = 'acme'", False), ("tenant = 7", True), ("id = 7 OR tenant = 1", True)):
+        r = lint_texts([*files, ("0002.sql", f"UPDATE accounts SET plan = 'pro' WHERE {where};")], CFG)
+        assert ("backfill-in-migration" in {f.rule for f in r.findings}) is backfill, where
+
+
+# --- issue 14: messages ---------------------------------------------------------------------------
+
+
+def test_drop_schema_names_the_schema_not_a_parser_object() -> None:
+    """Observed: `DROP SCHEMA <String sval='r'> CASCADE`."""
+    r = lint_sql("DROP SCHEMA r CASCADE;", "m", CFG)
+    (f,) = [f for f in r.findings if f.rule == "drop-object"]
+    assert "DROP SCHEMA r CASCADE" in f.message
+    for text in [f.message for f in r.findings] + [m.why for m in r.migrations]:
+        assert "sval" not in text and "<String" not in text, text
+
+
+def test_reindex_fix_is_about_reindex() -> None:
+    """Observed: REINDEX's fix text talked about CREATE INDEX."""
+    (f,) = [f for f in lint_sql("REINDEX TABLE users;", "m", CFG).findings if f.rule == "reindex-not-concurrent"]
+    assert "REINDEX (CONCURRENTLY) TABLE users" in f.fix
+    assert "CREATE INDEX" not in f.fix and "CREATE INDEX" not in f.message
+
+
+# --- issue 14: the same file rules as apply -------------------------------------------------------
+
+
+def _messy_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "db"
+    d.mkdir()
+    (d / "0001_users.sql").write_text("CREATE TABLE users (id bigint PRIMARY KEY, email text);\n")
+    (d / "0001_again.sql").write_text("CREATE TABLE again (id bigint);\n")  # duplicate version
+    (d / "0002_empty.sql").write_text("-- TODO: write this\n")  # empty
+    (d / "add_orders.sql").write_text("CREATE INDEX users_email ON users (email);\n")  # misnamed, still linted
+    (d / "0004_gone.down.sql").write_text("DROP TABLE gone;\n")  # down without up
+    (d / "0005_caps.SQL").write_text("SELECT 1;\n")  # misnamed (case)
+    return d
+
+
+def test_lint_and_apply_share_the_file_rules(tmp_path: Path) -> None:
+    """Observed: lint passed a misnamed file, a duplicate version and an empty file that apply rejects."""
+    from vigil.deploy.migrations.lint import FILE_PROBLEM_RULES
+
+    d = _messy_dir(tmp_path)
+    r = lint_paths([d], CFG)
+    got = {(Path(f.file).name, f.rule) for f in r.findings if RULES[f.rule].group == "input"}
+    assert got == {
+        ("0001_users.sql", "duplicate-version"),
+        ("0002_empty.sql", "empty-migration"),
+        ("add_orders.sql", "misnamed-file"),
+        ("0004_gone.down.sql", "orphan-down"),
+        ("0005_caps.SQL", "misnamed-file"),
+    }
+    assert not r.ok and all(f.severity == "error" for f in r.findings if RULES[f.rule].group == "input")
+    # the misnamed file's SQL is linted as well
+    assert ("add_orders.sql", "index-not-concurrent") in {(Path(f.file).name, f.rule) for f in r.findings}
+    # the runner refuses the same directory for the same files
+    with pytest.raises(MigrationFileError) as e:
+        load_migrations(d)
+    assert {(p.path.name, FILE_PROBLEM_RULES[p.code]) for p in e.value.file_problems} == got
+
+
+def test_explicit_files_get_the_name_and_empty_rules(tmp_path: Path) -> None:
+    (tmp_path / "0001_todo.sql").write_text("/* nothing yet */\n;\n")
+    (tmp_path / "0002_ok.sql").write_text("SELECT 1;\n")
+    r = lint_paths([tmp_path / "0001_todo.sql", tmp_path / "0002_ok.sql"], CFG)
+    assert [(Path(f.file).name, f.rule) for f in r.findings] == [("0001_todo.sql", "empty-migration")]
+
+
+def test_cli_spec_dir_file_problems_are_lint_errors(cli, project: Path) -> None:
+    """Before, a duplicate version in the spec's directory stopped lint with a usage error (exit 2)
+    and listed nothing else; now every file problem is an error finding beside the SQL findings."""
+    (project / "db/migrations/0001_dup.sql").write_text("SELECT 1;")
+    (project / "db/migrations/0009_todo.sql").write_text("-- later\n")
+    r = cli("migrate", "lint", "--json", now="2026-06-01T00:00:00Z")
+    assert r.code == 1, r.out + r.err
+    got = {(Path(f["file"]).name, f["rule"]) for f in r.json()["findings"]}
+    assert {("0001_dup.sql", "duplicate-version"), ("0009_todo.sql", "empty-migration")} <= got
+    (f,) = [f for f in r.json()["findings"] if f["rule"] == "duplicate-version"]
+    assert "already used by 0001_create_users.sql" in f["message"]
+
+
+def test_cli_enable_opt_in_rules(cli, project: Path) -> None:
+    p = project / "0001_t.sql"
+    p.write_text("CREATE TABLE t (at timestamp, n int);\n")
+    r = cli("migrate", "lint", "0001_t.sql", "--json", now="2026-06-01T00:00:00Z")
+    assert r.code == 0 and r.json()["findings"] == []
+    r = cli("migrate", "lint", "0001_t.sql", "--json", "--enable", "prefer-timestamptz,prefer-bigint", now="2026-06-01T00:00:00Z")
+    assert r.code == 0 and {f["rule"] for f in r.json()["findings"]} == {"prefer-timestamptz", "prefer-bigint"}
+    for bad, says in (("prefer-txt", "did you mean prefer-text"), ("drop-column", "not an opt-in rule")):
+        r = cli("migrate", "lint", "0001_t.sql", "--enable", bad)
+        assert r.code == 2 and says in r.err
+    r = cli("migrate", "lint", "--list-rules", "--json")
+    assert {x["id"] for x in r.json()["rules"] if x["opt_in"]} == {"prefer-text", "prefer-timestamptz", "prefer-bigint", "prefer-identity"}
+
+
+def test_lint_command_loads_no_heavy_library(tmp_path: Path) -> None:
+    """`vigil migrate lint` imports neither the database, statistics or HTTP libraries nor the spec
+    models when no spec is involved: they are most of what made it 16-22x slower than squawk."""
+    import subprocess
+    import sys
+
+    (tmp_path / "0001_a.sql").write_text("CREATE INDEX i ON users (email);\n")
+    code = (
+        "import json, sys\n"
+        "from vigil.cli.main import main\n"
+        f"rc = main(['migrate', 'lint', {str(tmp_path)!r}, '--json'])\n"
+        "heavy = {'sqlalchemy', 'scipy', 'numpy', 'httpx', 'pydantic', 'boto3', 'psycopg', 'yaml'}\n"
+        "print(json.dumps({'rc': rc, 'loaded': sorted({m.split('.')[0] for m in sys.modules} & heavy)}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    last = json.loads(out.stdout.strip().splitlines()[-1])
+    assert last == {"rc": 1, "loaded": []}, out.stderr

@@ -14,7 +14,31 @@ from vigil.cli.common import emit, env, json_option, spec_option
 from vigil.errors import UsageError
 
 
-@click.group("migrate")
+class _MigrateGroup(click.Group):
+    """``lint`` is defined here; ``verify``, ``apply`` and ``status`` are registered by
+    :mod:`vigil.cli.migrate_run`, imported only when one of them (or the list of commands) is asked
+    for, so ``vigil migrate lint`` loads neither the spec models nor the database drivers it needs."""
+
+    def _load(self) -> None:
+        try:
+            import vigil.cli.migrate_run  # noqa: F401  (registers verify / apply / status)
+        except ModuleNotFoundError as e:  # only a missing migrate_run is fine; anything else is a real error
+            if e.name != "vigil.cli.migrate_run":
+                raise
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None:
+            self._load()
+            cmd = super().get_command(ctx, cmd_name)
+        return cmd
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+
+@click.group("migrate", cls=_MigrateGroup)
 def migrate_group() -> None:
     """Database migration safety: lint SQL migrations, verify them on Stage, apply them with a ledger.
 
@@ -39,19 +63,23 @@ def _display(p: Path) -> str:
     help="output: text (default), json (same as --json), or sarif (SARIF 2.1.0 for code scanning)",
 )  # fmt: skip
 @click.option("--list-rules", is_flag=True, help="print the rules (id, severity, what, fix) and exit")
+@click.option(
+    "--enable", "enable", multiple=True, metavar="RULE[,RULE]",
+    help="turn on opt-in rules (the prefer-* family; --list-rules marks them); repeatable",
+)  # fmt: skip
 @spec_option
 @json_option
-def lint_cmd(paths: tuple[str, ...], fmt: str | None, list_rules: bool) -> int:
+def lint_cmd(paths: tuple[str, ...], fmt: str | None, list_rules: bool, enable: tuple[str, ...]) -> int:
     """Lint SQL migrations for blocking locks, table rewrites and breaking changes.
 
-    PATH is a .sql file or a directory (its *.sql files but *.down.sql, not recursive). Without
-    PATH, lints the spec's `migrations.dir`. The spec's `migrations.lint` and `suppressions` apply
-    when a spec is found. Inline suppression:
+    PATH is a .sql file or a directory (its up files, not recursive). Without PATH, lints the
+    spec's `migrations.dir`. A directory gets the same file rules as `migrate apply` (a misnamed
+    file, a duplicate version, a down file without its up file, an empty file are errors). The
+    spec's `migrations.lint` and `suppressions` apply when a spec is found. Inline suppression:
     `-- vigil:ignore RULE reason="why" expires=YYYY-MM-DD` before the statement.
     Exit 1 when any finding has severity error.
     """
-    from vigil.deploy.migrations.files import load_migrations
-    from vigil.deploy.migrations.lint import LintConfig, lint_migrations, lint_paths
+    from vigil.deploy.migrations.lint import LintConfig, lint_directory, lint_paths
     from vigil.deploy.migrations.rules import RULES
 
     e = env()
@@ -63,11 +91,31 @@ def lint_cmd(paths: tuple[str, ...], fmt: str | None, list_rules: bool) -> int:
 
     if list_rules:
         rules = [
-            {"id": r.id, "severity": r.severity, "group": r.group, "what": r.summary, "why": r.why, "fix": r.fix}
+            {"id": r.id, "severity": r.severity, "group": r.group, "what": r.summary, "why": r.why, "fix": r.fix,
+             "opt_in": r.opt_in}
             for r in RULES.values()
-        ]
-        emit({"rules": rules}, lambda: [click.echo(f"{r['id']:<30} {r['severity']:<8} {r['what']}") for r in rules])
+        ]  # fmt: skip
+        emit(
+            {"rules": rules},
+            lambda: [
+                click.echo(f"{r['id']:<32} {r['severity']:<8} {r['what']}" + (" [opt-in]" if r["opt_in"] and "opt-in" not in r["what"] else ""))
+                for r in rules
+            ],
+        )
         return exitcodes.OK
+
+    enabled = {x.strip() for item in enable for x in item.split(",") if x.strip()}
+    for rid in sorted(enabled):
+        if rid not in RULES or not RULES[rid].opt_in:
+            import difflib
+
+            opt = sorted(r.id for r in RULES.values() if r.opt_in)
+            close = difflib.get_close_matches(rid, opt, n=1)
+            raise UsageError(
+                f"--enable {rid}: " + ("not an opt-in rule (it runs already)" if rid in RULES else "unknown rule")
+                + (f"; did you mean {close[0]}?" if close else ""),
+                hint=f"opt-in rules: {', '.join(opt)}",
+            )  # fmt: skip
 
     mspec = None
     spec_dir = Path(".")
@@ -76,7 +124,7 @@ def lint_cmd(paths: tuple[str, ...], fmt: str | None, list_rules: bool) -> int:
         loaded = e.loaded  # a missing or invalid spec is a usage error (exit 2) with file and line
         mspec = loaded.spec.migrations
         spec_dir = (loaded.path or Path(e.spec_path)).parent
-    config = LintConfig.from_spec(mspec, today=e.clock.now().date())
+    config = LintConfig.from_spec(mspec, today=e.clock.now().date(), enable=enabled)
 
     if paths:
         missing = [p for p in paths if not os.path.exists(p)]
@@ -91,8 +139,7 @@ def lint_cmd(paths: tuple[str, ...], fmt: str | None, list_rules: bool) -> int:
                 f"{e.spec_path} has no `migrations:` section and no PATH was given",
                 hint="pass PATH (a .sql file or a directory), or add `migrations: {dir: migrations}` to the spec",
             )
-        migrations = load_migrations(spec_dir / mspec.dir)
-        report = lint_migrations(migrations, config, display=_display)
+        report = lint_directory(spec_dir / mspec.dir, config, display=_display)
 
     if fmt == "sarif":
         from vigil.deploy.migrations.sarif import to_sarif
@@ -126,9 +173,3 @@ def _text(report) -> None:
 
 
 COMMANDS = [migrate_group]
-
-try:
-    import vigil.cli.migrate_run  # noqa: F401,E402  (registers verify / apply / status)
-except ModuleNotFoundError as _e:  # only a missing migrate_run is fine; anything else is a real error
-    if _e.name != "vigil.cli.migrate_run":
-        raise

@@ -1,18 +1,27 @@
-"""``vigil migrate lint``: static safety rules over SQL migrations, parsed by pglast.
+"""``vigil migrate lint``: static safety rules over SQL migrations, parsed by PostgreSQL's own parser.
 
 The core (:func:`lint_sql`, :func:`lint_texts`) is pure: text in, findings out, no I/O and no clock
-(``today`` is an argument). :func:`lint_paths` and :func:`lint_migrations` read files and call it.
+(``today`` is an argument). :func:`lint_paths` and :func:`lint_directory` read files (through the
+one set of file rules in :mod:`vigil.deploy.migrations.files`, the same the runner applies) and call
+it. The parse tree comes from libpg_query as JSON (:mod:`vigil.deploy.migrations.pgjson`): the
+same parser pglast wraps, without building a Python object per node.
 
 Each migration is classified:
 
 * ``expand``: additive; the running app version keeps working (new table, nullable column,
   concurrent index, relaxed constraint).
-* ``contract``: removes or tightens something the running app may use (drop, rename, type change,
-  NOT NULL, new constraint, required column). A migration that mixes both is a ``contract`` and its
-  ``why`` says so: ship the expand part before the code and the contract part after it.
+* ``contract``: removes, renames or tightens something the running app may use (drop, rename, type
+  change, NOT NULL, new constraint, required column, dropped default, moved schema). A migration that
+  mixes both is a ``contract`` and its ``why`` says so: ship the expand part before the code and the
+  contract part after it.
 * ``data-dependent``: its effect or duration depends on the rows present (UPDATE, DELETE,
   INSERT ... SELECT, CREATE TABLE AS, VALIDATE CONSTRAINT, DO blocks).
 * ``unknown``: the file did not parse.
+
+When a directory is linted in order, what earlier migrations declared is remembered
+(:class:`LintContext`): which columns are NOT NULL, which are unique, which tables hold one row,
+which CHECK constraints prove NOT NULL. A rule that depends on such a fact and cannot see it
+assumes the risky case (the table is big, the column is NOT NULL) and says so.
 
 Rules and their fixes are in :mod:`vigil.deploy.migrations.rules`.
 """
@@ -23,21 +32,18 @@ import bisect
 import datetime as _dt
 import fnmatch
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from vigil.deploy.migrations.files import (
-    parse_sql,
-    FILE_RE,
-    Migration,
-    MigrationFileError,
-    has_no_transaction,
-    read_sql_file,
-)
+from vigil.deploy.migrations import pgjson
+from vigil.deploy.migrations.pgjson import const, names, node, object_name, rel, relkey, type_names, type_sql
 from vigil.deploy.migrations.rules import RULES, Rule
-from vigil.deploy.migrations.spec import MAX_MIGRATION_BYTES, MigrationsSpec, Suppression
+
+if TYPE_CHECKING:
+    from vigil.deploy.migrations.files import FileProblem, Migration
+    from vigil.deploy.migrations.spec import MigrationsSpec, Suppression
 
 CLASSES = ("expand", "contract", "data-dependent", "unknown")
 
@@ -66,9 +72,22 @@ NONVOLATILE_FUNCTIONS = frozenset(
 )  # fmt: skip
 SERIAL_TYPES = frozenset({"serial", "serial2", "serial4", "serial8", "smallserial", "bigserial"})
 TIMEOUTS = ("lock_timeout", "statement_timeout")
+CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
 
 _DIRECTIVE = re.compile(r"^(?:--|/\*)\s*vigil:([A-Za-z_-]*)(.*?)(?:\*/)?\s*$", re.DOTALL)
 _KV = re.compile(r"""\s*([A-Za-z_]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""")
+_CREATE_INDEX = re.compile(r"(?is)(create\s+(?:unique\s+)?index)(?=\s)")
+_SMALL_SQL = 16_000  # statements re-parsed with pglast for a rewrite in a fix must be this small
+
+# file problem codes (vigil.deploy.migrations.files.FileProblem.code) -> rule ids
+FILE_PROBLEM_RULES = {
+    "misnamed": "misnamed-file",
+    "not-a-file": "file-invalid",
+    "duplicate-version": "duplicate-version",
+    "orphan-down": "orphan-down",
+    "empty": "empty-migration",
+    "unreadable": "file-invalid",
+}
 
 
 # --- results ------------------------------------------------------------------------------------
@@ -169,6 +188,8 @@ class LintConfig:
 
     disabled: frozenset[str] = frozenset()
     severity: Mapping[str, str] = field(default_factory=dict)
+    enabled: frozenset[str] = frozenset()
+    """Opt-in rules turned on (the ``prefer-*`` family): ``--enable``, or a severity in the spec."""
     runner_lock_timeout: bool = False
     """The runner sets lock_timeout before each migration (``migrations.lock_timeout``)."""
     runner_statement_timeout: bool = False
@@ -177,12 +198,16 @@ class LintConfig:
     """For suppression expiry; None: nothing expires (tests, libraries that do not care)."""
 
     @classmethod
-    def from_spec(cls, spec: MigrationsSpec | None, *, today: _dt.date | None = None) -> LintConfig:
+    def from_spec(
+        cls, spec: MigrationsSpec | None, *, today: _dt.date | None = None, enable: Iterable[str] = ()
+    ) -> LintConfig:
+        enable = frozenset(enable)
         if spec is None:
-            return cls(today=today)
+            return cls(today=today, enabled=enable)
         return cls(
             disabled=frozenset(spec.lint.disable),
             severity=dict(spec.lint.severity),
+            enabled=enable | {r for r in spec.lint.severity if r in RULES and RULES[r].opt_in},
             runner_lock_timeout=spec.lock_timeout is not None,
             runner_statement_timeout=spec.statement_timeout is not None,
             suppressions=tuple(spec.suppressions),
@@ -191,6 +216,25 @@ class LintConfig:
 
     def severity_of(self, rule: str) -> str:
         return self.severity.get(rule) or RULES[rule].severity
+
+    def runs(self, rule: str) -> bool:
+        """Whether ``rule`` runs: not disabled, and turned on if it is opt-in."""
+        r = RULES[rule]
+        return rule not in self.disabled and (not r.opt_in or rule in self.enabled)
+
+
+@dataclass
+class TableFacts:
+    """What the migrations linted so far declared about one table."""
+
+    columns: dict[str, bool] = field(default_factory=dict)
+    """column -> NOT NULL (a column missing here is unknown to lint)."""
+    unique: set[str] = field(default_factory=set)
+    """columns unique on their own (PRIMARY KEY, UNIQUE, a unique index on the bare column)."""
+    singleton: bool = False
+    """at most one row, by a constraint (CHECK (id = 1) on a unique id, a unique index on a constant)."""
+    pinned: set[str] = field(default_factory=set)
+    """columns a CHECK pins to one constant value (CHECK (id = 1)); with ``unique``: one row."""
 
 
 @dataclass
@@ -201,6 +245,14 @@ class LintContext:
     """(table, column) pairs proven NOT NULL by a validated CHECK (col IS NOT NULL)."""
     not_null_checks: dict[tuple[str, str], str] = field(default_factory=dict)
     """(table, constraint name) -> column, for CHECK (col IS NOT NULL) constraints added NOT VALID."""
+    tables: dict[str, TableFacts] = field(default_factory=dict)
+    """table name (no schema) -> what earlier statements declared about it."""
+
+    def table(self, key: str) -> TableFacts:
+        t = self.tables.get(key)
+        if t is None:
+            t = self.tables[key] = TableFacts()
+        return t
 
 
 # --- entry points ---------------------------------------------------------------------------------
@@ -212,12 +264,19 @@ def lint_sql(sql: str, file: str = "<sql>", config: LintConfig | None = None, co
 
 
 def lint_texts(
-    files: Iterable[tuple[str, str]], config: LintConfig | None = None, context: LintContext | None = None
+    files: Iterable[tuple[str, str]],
+    config: LintConfig | None = None,
+    context: LintContext | None = None,
+    *,
+    problems: Iterable[Finding] = (),
 ) -> LintReport:
-    """Lint migrations given as ``(display name, SQL text)`` in apply order. Pure."""
+    """Lint migrations given as ``(display name, SQL text)`` in apply order. Pure.
+
+    ``problems`` are findings about the files themselves (from :func:`file_findings`), merged in."""
     config = config or LintConfig()
     context = context if context is not None else LintContext()
     report = LintReport()
+    report.findings.extend(problems)
     spec_used: dict[int, int] = {}
     spec_matched: set[int] = set()
     spec_expired_reported: set[int] = set()
@@ -235,7 +294,7 @@ def lint_texts(
                 )
             )  # fmt: skip
     order = {m.file: i for i, m in enumerate(report.migrations)}
-    report.findings.sort(key=lambda f: (order.get(f.file, len(order)), f.line, f.column, f.rule))
+    report.findings.sort(key=lambda f: (order.get(f.file, len(order)), f.file, f.line, f.column, f.rule))
     return report
 
 
@@ -245,28 +304,89 @@ def lint_migrations(migrations: Sequence[Migration], config: LintConfig | None =
     return lint_texts(((show(m.path), m.up_sql) for m in migrations), config)
 
 
-def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None, *, display: Any = None) -> LintReport:
-    """Lint files and directories (every ``*.sql`` but ``*.down.sql`` in a directory, not recursive).
-
-    A file that cannot be read becomes a ``file-invalid`` finding. Raises ``FileNotFoundError`` for a
-    path that does not exist (the CLI reports it as a usage error).
-    """
+def file_findings(problems: Iterable[FileProblem], config: LintConfig | None = None, *, display: Any = None) -> list[Finding]:
+    """The file rules' problems (misnamed, duplicate version, orphan down file, empty, unreadable) as
+    findings: the same problems that make ``vigil migrate apply`` refuse a directory."""
+    config = config or LintConfig()
     show = display or str
-    files: list[Path] = []
+    out = []
+    for p in problems:
+        rule = FILE_PROBLEM_RULES.get(p.code, "file-invalid")
+        r = RULES[rule]
+        out.append(Finding(show(p.path), 1, rule, config.severity_of(rule), f"{p.message}. {r.why}", r.fix))
+    return out
+
+
+def lint_directory(directory: str | Path, config: LintConfig | None = None, *, display: Any = None) -> LintReport:
+    """Lint a migrations directory the way the runner sees it: every up file in version order, and
+    every problem :func:`vigil.deploy.migrations.files.scan_migrations` finds (the runner refuses
+    the directory for any of them) as an error finding. A misnamed or duplicate up file is still
+    linted, after the others. Raises ``MigrationFileError`` only when the directory itself is missing."""
+    texts, problems = _directory(Path(directory), config, display or str)
+    return lint_texts(texts, config, problems=problems)
+
+
+def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None, *, display: Any = None) -> LintReport:
+    """Lint files and directories. A directory is linted as :func:`lint_directory` does; a file named
+    explicitly is linted whatever its name, with the file rules that apply to one file (its name,
+    empty, unreadable). Raises ``FileNotFoundError`` for a path that does not exist (the CLI reports
+    it as a usage error)."""
+    from vigil.deploy.migrations.files import MigrationFileError, empty_problem, name_problem, read_sql_file
+
+    show = display or str
+    texts: list[tuple[str, str]] = []
+    problems: list[Finding] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files.extend(sorted((x for x in p.iterdir() if x.name.endswith(".sql") and not x.name.endswith(".down.sql")), key=_order_key))
+            t, f = _directory(p, config, show)
+            texts.extend(t)
+            problems.extend(f)
         elif p.exists():
-            files.append(p)
+            bad = name_problem(p)
+            if bad is not None:
+                problems.extend(file_findings([bad], config, display=show))
+            try:
+                text = read_sql_file(p)
+            except MigrationFileError as e:
+                texts.append((show(p), _Unreadable("; ".join(x.split(": ", 1)[-1] for x in e.problems))))
+                continue
+            empty = empty_problem(p, text)
+            if empty is not None:
+                problems.extend(file_findings([empty], config, display=show))
+            texts.append((show(p), text))
         else:
             raise FileNotFoundError(str(p))
+    return lint_texts(texts, config, problems=problems)
+
+
+def _directory(d: Path, config: LintConfig | None, show: Callable[[Path], str]) -> tuple[list[tuple[str, str]], list[Finding]]:
+    """Every up file of a migrations directory to lint, in version order, and the scan's problems.
+
+    Besides the migrations the scan accepts, up files it refused for their name, their version or
+    their down file are linted too: their SQL gets checked while the file problem is reported."""
+    from vigil.deploy.migrations.files import MigrationFileError, read_sql_file, scan_migrations
+
+    scan = scan_migrations(d)
+    known = {m.path: m.up_sql for m in scan.migrations}
+    unreadable = {p.path for p in scan.problems if p.code in ("empty", "unreadable", "not-a-file")}
+    try:
+        candidates = [
+            p for p in d.iterdir()
+            if p.name.lower().endswith(".sql") and not p.name.lower().endswith(".down.sql")
+            and p not in known and p not in unreadable and p.is_file()
+        ]  # fmt: skip
+    except OSError:  # pragma: no cover - scan_migrations listed it a moment ago
+        candidates = []
     texts: list[tuple[str, str]] = []
-    for p in files:
+    for p in sorted([*known, *candidates], key=_order_key):
+        if p in known:
+            texts.append((show(p), known[p]))
+            continue
         try:
-            texts.append((show(p), read_sql_file(p, max_bytes=MAX_MIGRATION_BYTES)))
-        except MigrationFileError as e:
-            texts.append((show(p), _Unreadable("; ".join(x.split(": ", 1)[-1] for x in e.problems))))
-    return lint_texts(texts, config)
+            texts.append((show(p), read_sql_file(p)))
+        except MigrationFileError:  # changed under us; the next run reports it
+            continue
+    return texts, file_findings(scan.problems, config, display=show)
 
 
 class _Unreadable(str):
@@ -274,6 +394,8 @@ class _Unreadable(str):
 
 
 def _order_key(p: Path) -> tuple:
+    from vigil.deploy.migrations.files import FILE_RE
+
     m = FILE_RE.match(p.name)
     return (0, int(m.group("version")), p.name) if m else (1, 0, p.name)
 
@@ -287,53 +409,6 @@ def _first_file_matching(report: LintReport, pattern: str) -> str | None:
 
 def _matches(pattern: str, file: str) -> bool:
     return fnmatch.fnmatchcase(Path(file).name, pattern) or fnmatch.fnmatchcase(file.replace("\\", "/"), pattern)
-
-
-# --- parsing --------------------------------------------------------------------------------------
-
-
-def _iter_nodes(root: Any) -> Iterator[Any]:
-    """Every pglast node under ``root`` (itself included), iteratively: no recursion limit."""
-    from pglast.ast import Node
-
-    stack = [root]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, Node):
-            yield n
-            for slot in n.__slots__:
-                v = getattr(n, slot, None)
-                if isinstance(v, (Node, tuple, list)):
-                    stack.append(v)
-        elif isinstance(n, (tuple, list)):
-            stack.extend(n)
-
-
-def _sql(node: Any) -> str | None:
-    """A node deparsed to SQL, or None when it cannot be (deep or odd trees)."""
-    try:
-        from pglast.stream import RawStream
-
-        text = RawStream()(node)
-        return text if len(text) <= 2000 else None
-    except Exception:  # RecursionError included: fixes are best effort
-        return None
-
-
-def _name(parts: Any) -> str:
-    if isinstance(parts, (tuple, list)):
-        return ".".join(str(getattr(p, "sval", p)) for p in parts)
-    return str(parts)
-
-
-def _rel(rv: Any) -> str:
-    if rv is None:
-        return "?"
-    return f"{rv.schemaname}.{rv.relname}" if getattr(rv, "schemaname", None) else str(rv.relname)
-
-
-def _key(rv: Any) -> str:
-    return str(getattr(rv, "relname", "") or "")
 
 
 def _q(ident: str) -> str:
@@ -355,6 +430,32 @@ class _Directive:
     expires: _dt.date
     targets: frozenset[int] | None  # statement indexes; None: the whole file
     used: int = 0
+
+
+@dataclass
+class _Unit:
+    """A statement and how its byte offsets map onto the file's characters."""
+
+    stmt: pgjson.Stmt
+    base: int  # character offset of the text the parser saw (non-zero only for salvaged pieces)
+    offsets: pgjson.Offsets
+    end: int  # character offset where that text ends
+
+    @property
+    def start(self) -> int:
+        return self.base + self.offsets.char(self.stmt.location)
+
+    @property
+    def stop(self) -> int:
+        if not self.stmt.length:
+            return self.end
+        return self.base + self.offsets.char(self.stmt.location + self.stmt.length)
+
+
+# objects whose DROP followed, later in the same transactional file, by a CREATE of the same name
+# is a replacement, not a removal (kind -> what the messages call it)
+_REPLACEABLE = {"view": "view", "matview": "materialized view", "trigger": "trigger", "function": "function",
+                "procedure": "procedure", "policy": "policy", "rule": "rule"}  # fmt: skip
 
 
 class _FileLinter:
@@ -380,66 +481,120 @@ class _FileLinter:
         self.raw: list[tuple[int, Finding]] = []  # (statement index, finding) before suppressions
         self.meta: list[Finding] = []  # findings about the file or its directives (never suppressed)
         self.classes: list[tuple[str, str]] = []
-        self.created: set[str] = set()
+        self.created: set[str] = set()  # tables (and views, sequences) created in this file
+        self.created_types: set[str] = set()
+        self.new_columns: set[tuple[str, str]] = set()  # (table, column) added in this file
+        self.new_constraints: set[tuple[str, str]] = set()  # (table, constraint) added in this file
+        self.recreated: dict[tuple[str, str], int] = {}  # (kind, name) -> last statement index creating it
         self.timeouts_set = {t: False for t in TIMEOUTS}
         self.timeout_reported = {t: False for t in TIMEOUTS}
         self.no_transaction = False
         self.mixed_reported = False
         self.stmt_index = 0
-        self.stmt_start = 0
-        self.base = 0  # where the text the parser saw starts (non-zero only when statements are parsed one by one)
-        self._nl: list[int] = []
+        self.unit: _Unit | None = None
+        self._ast: Any = None  # the current statement re-parsed by pglast, for rewrites in fixes
+        self.prefer = any(config.runs(r) for r in ("prefer-text", "prefer-timestamptz", "prefer-bigint", "prefer-identity"))
 
     # positions
     def pos(self, offset: int | None) -> tuple[int, int]:
+        """(line, column), 1-based, of a character offset of the file (None: the statement's start)."""
         if offset is None or offset < 0:
-            offset = self.stmt_start
-        offset = min(offset, len(self.sql))
-        i = bisect.bisect_right(self._nl, offset - 1)
-        line_start = self._nl[i - 1] + 1 if i else 0
-        return i + 1, offset - line_start + 1
+            offset = self.unit.start if self.unit is not None else 0
+        offset = max(0, min(offset, len(self.sql)))
+        line = self.sql.count("\n", 0, offset) + 1
+        return line, offset - (self.sql.rfind("\n", 0, offset) + 1) + 1
+
+    def at(self, location: Any) -> int | None:
+        """A node's byte location -> a character offset of the file (None when it has none)."""
+        if not isinstance(location, int) or location < 0 or self.unit is None:
+            return None
+        return self.unit.base + self.unit.offsets.char(location)
 
     def add(self, rule: str, message: str, fix: str | None = None, *, at: int | None = None, meta: bool = False) -> None:
-        if rule in self.config.disabled:
+        """A finding for the current statement; ``at`` is a node's byte location (from the parse tree)."""
+        if not self.config.runs(rule):
             return
         r: Rule = RULES[rule]
-        line, col = self.pos(None if at is None else at + self.base)
-        f = Finding(
-            self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", fix or r.fix, col
-        )
+        line, col = self.pos(self.at(at) if at is not None else None)
+        f = Finding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", fix or r.fix, col)
         if meta or r.locked:
             self.meta.append(f)
         else:
             self.raw.append((self.stmt_index, f))
 
+    def add_at_char(self, rule: str, message: str, offset: int | None) -> None:
+        if not self.config.runs(rule):
+            return
+        r = RULES[rule]
+        line, col = self.pos(offset)
+        self.meta.append(Finding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", r.fix, col))
+
     def classify(self, cls: str, why: str) -> None:
         self.classes.append((cls, why))
+
+    def deparse(self, pick: Callable[[Any], Any]) -> str | None:
+        """SQL for a piece of the current statement, by pglast's deparser: ``pick(stmt)`` gets the
+        statement as pglast AST, may change it, and returns the node to print. None when the
+        statement is too large or anything fails (a fix then goes without its rewrite)."""
+        if self.unit is None:
+            return None
+        try:
+            if self._ast is None:
+                text = self.sql[self.unit.start : self.unit.stop]
+                if len(text) > _SMALL_SQL:
+                    return None
+                import pglast
+
+                (raw,) = pglast.parse_sql(text)
+                self._ast = raw.stmt
+            from pglast.stream import RawStream
+
+            out = RawStream()(pick(self._ast))
+            return out if len(out) <= 2000 else None
+        except Exception:  # RecursionError included: a rewrite in a fix is best effort
+            return None
+        finally:
+            self._ast = None  # pick may have changed it
+
+    def _concurrently_text(self) -> str | None:
+        """The current CREATE INDEX as written, with CONCURRENTLY inserted (cheaper than a deparse)."""
+        if self.unit is None:
+            return None
+        text = self.sql[self.unit.start : self.unit.stop].strip().rstrip(";").rstrip()
+        m = _CREATE_INDEX.match(text)
+        if m is None or len(text) > 2000:
+            return None
+        if not any(q in text for q in ("'", '"', "--", "/*", "$")):
+            text = " ".join(text.split())
+            m = _CREATE_INDEX.match(text)
+            assert m is not None
+        return text[: m.end(1)] + " CONCURRENTLY" + text[m.end(1) :]
 
     # the run
     def run(self) -> None:
         if isinstance(self.sql, _Unreadable):
-            self.add("file-invalid", f"cannot read the file: {str.__str__(self.sql)}", meta=True, at=0)
+            self.add_at_char("file-invalid", f"cannot read the file: {str.__str__(self.sql)}", 0)
             self._finish(0, parsed=False)
             return
-        self._nl = [i for i, c in enumerate(self.sql) if c == "\n"] if "\n" in self.sql else []
-        self.no_transaction = has_no_transaction(self.sql)
+        self.no_transaction = _has_no_transaction(self.sql)
         try:
-            units = [(0, s) for s in parse_sql(self.sql)]
+            whole = pgjson.Offsets(self.sql)
+            units = [_Unit(s, 0, whole, len(self.sql)) for s in pgjson.parse(self.sql)]
             parsed = True
         except Exception as e:
             units, parsed = self._salvage(e), False
-        starts = [base + (raw.stmt_location or 0) for base, raw in units]
-        for i, (base, raw) in enumerate(units):
+        self._prescan(units)
+        for i, u in enumerate(units):
             self.stmt_index = i
-            self.stmt_start = starts[i]
-            self.base = base
+            self.unit = u
             try:
-                self._statement(raw.stmt)
+                self._statement(u.stmt.kind, u.stmt.body)
             except RecursionError:  # pragma: no cover - the walkers are iterative; belt and braces
                 pass
-        self._finish(len(units), parsed=parsed, starts=starts)
+        self.unit = None
+        self._finish(len(units), parsed=parsed, starts=[u.start for u in units])
 
-    def _salvage(self, first: BaseException) -> list[tuple[int, Any]]:
+    def _salvage(self, first: BaseException) -> list[_Unit]:
         """After a parse error: split on the scanner's ';' tokens and parse each statement alone,
         so one typo does not hide the findings of every other statement."""
         from pglast import parser
@@ -450,7 +605,7 @@ class _FileLinter:
             tokens = None
         if tokens is None:
             msg, where = _parse_error(first)
-            self.add("parse-error", f"PostgreSQL cannot parse this: {msg}", meta=True, at=where)
+            self.add_at_char("parse-error", f"PostgreSQL cannot parse this: {msg}", where)
             return []
         segments: list[tuple[int, int]] = []
         start = None
@@ -464,20 +619,47 @@ class _FileLinter:
                 start = None
         if start is not None:
             segments.append((start, len(self.sql)))
-        units: list[tuple[int, Any]] = []
+        units: list[_Unit] = []
+        failed = False
         for a, b in segments:
+            piece = self.sql[a:b]
             try:
-                units.extend((a, raw) for raw in parse_sql(self.sql[a:b]))
+                stmts = pgjson.parse(piece)
             except Exception as e:
+                failed = True
                 msg, where = _parse_error(e)
-                self.add(
-                    "parse-error", f"PostgreSQL cannot parse this statement: {msg}", meta=True,
-                    at=a + (where if where is not None else 0),
-                )  # fmt: skip
-        if not any(f.rule == "parse-error" for f in self.meta):  # the whole text failed but no piece did
+                self.add_at_char("parse-error", f"PostgreSQL cannot parse this statement: {msg}", a + (where or 0))
+                continue
+            offsets = pgjson.Offsets(piece)
+            units.extend(_Unit(s, a, offsets, b) for s in stmts)
+        if not failed:  # the whole text failed but no piece did
             msg, where = _parse_error(first)
-            self.add("parse-error", f"PostgreSQL cannot parse this: {msg}", meta=True, at=where)
+            self.add_at_char("parse-error", f"PostgreSQL cannot parse this: {msg}", where)
         return units
+
+    def _prescan(self, units: list[_Unit]) -> None:
+        """What this file creates, and where: a DROP followed by a CREATE of the same object is a
+        replacement (in a transaction, no session ever sees it missing)."""
+        for i, u in enumerate(units):
+            k, b = u.stmt.kind, u.stmt.body
+            key: tuple[str, str] | None = None
+            if k == "CreateTrigStmt":
+                key = ("trigger", f"{relkey(b.get('relation'))}.{b.get('trigname', '')}")
+            elif k == "CreateFunctionStmt":
+                key = ("procedure" if b.get("is_procedure") else "function", names(b.get("funcname", [])).rsplit(".", 1)[-1])
+            elif k == "ViewStmt":
+                key = ("view", relkey(b.get("view")))
+            elif k == "CreateTableAsStmt" and b.get("objtype") == "OBJECT_MATVIEW":
+                key = ("matview", relkey((b.get("into") or {}).get("rel")))
+            elif k == "CreatePolicyStmt":
+                key = ("policy", f"{relkey(b.get('table'))}.{b.get('policy_name', '')}")
+            elif k == "RuleStmt":
+                key = ("rule", f"{relkey(b.get('relation'))}.{b.get('rulename', '')}")
+            if key is not None:
+                self.recreated[key] = i
+
+    def replaced_later(self, kind: str, name: str) -> bool:
+        return not self.no_transaction and self.recreated.get((kind, name), -1) > self.stmt_index
 
     def _finish(self, n: int, *, parsed: bool, starts: list[int] | None = None) -> None:
         directives = self._directives(starts) if starts and "vigil:" in self.sql else []
@@ -690,13 +872,13 @@ class _FileLinter:
         return _Directive(line, rules, reason, expires, frozenset())
 
     # statements
-    def _statement(self, stmt: Any) -> None:
-        kind = type(stmt).__name__
+    def _statement(self, kind: str, s: dict) -> None:
         handler = getattr(self, "_s_" + kind, None)
-        if self.no_transaction and not self.mixed_reported and kind not in ("VariableSetStmt", "IndexStmt", "DropStmt", "ReindexStmt"):
-            self._mixed(kind)
+        if self.no_transaction and not self.mixed_reported and kind not in _NO_TRANSACTION_KINDS:
+            if not (kind == "AlterTableStmt" and _only_concurrent_detach(s)):
+                self._mixed(kind)
         if handler is not None:
-            handler(stmt)
+            handler(s)
         elif kind in _EXPAND_KINDS:
             self.classify("expand", _EXPAND_KINDS[kind])
         elif kind == "DoStmt":
@@ -723,282 +905,649 @@ class _FileLinter:
                 + f", or set `migrations.{t}` in the spec so the runner sets it.",
             )
 
-    def _s_VariableSetStmt(self, s: Any) -> None:
-        name = (s.name or "").lower()
+    def _in_transaction(self, what: str, why: str = "cannot run inside a transaction block") -> None:
+        if not self.no_transaction:
+            self.add(
+                "concurrently-in-transaction", f"{what} {why}, and this migration runs in one",
+                "Move it to its own migration file whose first line is `-- vigil:no-transaction`.",
+            )  # fmt: skip
+
+    def _existing(self, rv: Any) -> bool:
+        """The relation was not created in this file (so it may be big and in use)."""
+        return relkey(rv) not in self.created
+
+    # settings and transactions
+    def _s_VariableSetStmt(self, s: dict) -> None:
+        name = (s.get("name") or "").lower()
         if name not in TIMEOUTS:
             return
-        from pglast.enums import VariableSetKind
-
         on = False
-        if s.kind == VariableSetKind.VAR_SET_VALUE and s.args:
-            v = getattr(s.args[0], "val", None)
-            val = getattr(v, "ival", None)
-            if val is None:
-                val = getattr(v, "sval", None)
+        if s.get("kind") == "VAR_SET_VALUE" and s.get("args"):
+            _, val = const(s["args"][0])
             on = str(val).strip().lower() not in ("0", "", "none", "0ms", "0s", "0min")
-        if s.is_local and self.no_transaction:
+        if s.get("is_local") and self.no_transaction:
             on = False  # SET LOCAL outside a transaction block has no effect
         self.timeouts_set[name] = on
 
-    def _s_TransactionStmt(self, s: Any) -> None:
-        kind = s.kind.name.removeprefix("TRANS_STMT_").replace("_", " ")
+    def _s_TransactionStmt(self, s: dict) -> None:
+        kind = str(s.get("kind", "")).removeprefix("TRANS_STMT_").replace("_", " ")
         self.add("explicit-transaction", f"{kind} inside a migration file")
 
-    def _s_IndexStmt(self, s: Any) -> None:
-        table = _rel(s.relation)
-        idx = s.idxname or "(unnamed)"
-        if s.concurrent:
+    # indexes
+    def _s_IndexStmt(self, s: dict) -> None:
+        table = rel(s.get("relation"))
+        key = relkey(s.get("relation"))
+        idx = s.get("idxname") or "(unnamed)"
+        if s.get("unique") and not s.get("whereClause"):
+            params = s.get("indexParams") or []
+            if len(params) == 1:
+                _, p = node(params[0])
+                if p.get("name"):
+                    self.ctx.table(key).unique.add(p["name"])
+                elif p.get("expr") is not None and const(p["expr"])[0]:
+                    self.ctx.table(key).singleton = True  # a unique index on a constant: one row at most
+        if s.get("concurrent"):
             self.classify("expand", f"creates index {idx} concurrently")
-            if not self.no_transaction:
-                self.add(
-                    "concurrently-in-transaction",
-                    f"CREATE INDEX CONCURRENTLY {idx} runs inside the migration's transaction",
-                    "Move it to its own migration file whose first line is `-- vigil:no-transaction`.",
-                )
+            self._in_transaction(f"CREATE INDEX CONCURRENTLY {idx}")
             return
         self.classify("expand", f"creates index {idx}")
         if self.no_transaction and not self.mixed_reported:
             self._mixed("IndexStmt")
-        if _key(s.relation) in self.created:
+        if key in self.created:
             return
         self._locking(f"CREATE INDEX {idx}")
-        rewrite = None
-        s.concurrent = True
-        try:
-            rewrite = _sql(s)
-        finally:
-            s.concurrent = False
+
+        rewrite = self._concurrently_text()
+        if rewrite is None:
+
+            def concurrently(stmt: Any) -> Any:
+                stmt.concurrent = True
+                return stmt
+
+            rewrite = self.deparse(concurrently)
         self.add(
             "index-not-concurrent",
-            f"CREATE {'UNIQUE ' if s.unique else ''}INDEX {idx} on existing table {table} without CONCURRENTLY",
+            f"CREATE {'UNIQUE ' if s.get('unique') else ''}INDEX {idx} on existing table {table} without CONCURRENTLY",
             RULES["index-not-concurrent"].fix + (f" Rewrite: `{rewrite};`" if rewrite else ""),
-            at=getattr(s.relation, "location", None),
+            at=(s.get("relation") or {}).get("location"),
         )
 
-    def _s_ReindexStmt(self, s: Any) -> None:
-        concurrent = any(getattr(p, "defname", "") == "concurrently" for p in (s.params or ()))
-        target = _rel(s.relation) if s.relation is not None else str(s.name or "")
+    def _s_ReindexStmt(self, s: dict) -> None:
+        concurrent = any(node(p)[1].get("defname") == "concurrently" for p in s.get("params") or ())
+        what = str(s.get("kind", "")).removeprefix("REINDEX_OBJECT_")
+        target = f"{what} {rel(s['relation']) if s.get('relation') else s.get('name') or ''}".strip()
+        if what in ("SCHEMA", "DATABASE", "SYSTEM"):
+            self._in_transaction(f"REINDEX {target}")
+        elif concurrent:
+            self._in_transaction(f"REINDEX (CONCURRENTLY) {target}")
         if concurrent:
-            if not self.no_transaction:
-                self.add(
-                    "concurrently-in-transaction", f"REINDEX CONCURRENTLY {target} runs inside the migration's transaction",
-                    "Move it to its own migration file whose first line is `-- vigil:no-transaction`.",
-                )  # fmt: skip
             return
         if self.no_transaction and not self.mixed_reported:
             self._mixed("ReindexStmt")
+        if s.get("relation") and not self._existing(s["relation"]):
+            return
         self._locking(f"REINDEX {target}")
         self.add(
-            "index-not-concurrent",
-            f"REINDEX {target} without CONCURRENTLY blocks writes (and reads through the index) for the whole rebuild",
-            f"REINDEX (CONCURRENTLY) ... {target} in a `-- vigil:no-transaction` migration.",
+            "reindex-not-concurrent",
+            f"REINDEX {target} without CONCURRENTLY",
+            f"Rewrite: `REINDEX (CONCURRENTLY) {target};` in its own migration file that starts with "
+            "`-- vigil:no-transaction` (PostgreSQL 12+).",
         )
 
-    def _s_CreateStmt(self, s: Any) -> None:
-        self.created.add(_key(s.relation))
-        self.classify("expand", f"creates table {_rel(s.relation)}")
-        for n in _iter_nodes(s.tableElts or ()):
-            if type(n).__name__ == "Constraint" and n.contype.name == "CONSTR_FOREIGN" and _key(n.pktable) not in self.created:
-                self._locking(f"CREATE TABLE {_rel(s.relation)} with a foreign key to {_rel(n.pktable)}")
-                break
+    # tables
+    def _s_CreateStmt(self, s: dict) -> None:
+        key = relkey(s.get("relation"))
+        self.created.add(key)
+        self.classify("expand", f"creates table {rel(s.get('relation'))}")
+        facts = self.ctx.tables[key] = TableFacts()
+        fk_locked = False
+        for e in s.get("tableElts") or ():
+            k, c = node(e)
+            if k == "ColumnDef":
+                self._column_facts(facts, c)
+                self._prefer(c.get("colname", "?"), c.get("typeName"))
+                for con in c.get("constraints") or ():
+                    if node(con)[1].get("contype") == "CONSTR_FOREIGN":
+                        fk_locked = fk_locked or self._fk_lock(s, node(con)[1])
+            elif k == "Constraint":
+                self._constraint_facts(facts, c)
+                if c.get("contype") == "CONSTR_FOREIGN":
+                    fk_locked = fk_locked or self._fk_lock(s, c)
 
-    def _s_CreateTableAsStmt(self, s: Any) -> None:
-        rel = s.into.rel if s.into is not None else None
-        self.created.add(_key(rel))
-        self.classify("data-dependent", f"creates {_rel(rel)} from a query (copies data)")
+    def _fk_lock(self, s: dict, c: dict) -> bool:
+        if relkey(c.get("pktable")) in self.created:
+            return False
+        self._locking(f"CREATE TABLE {rel(s.get('relation'))} with a foreign key to {rel(c.get('pktable'))}")
+        return True
 
-    def _s_InsertStmt(self, s: Any) -> None:
-        sel = s.selectStmt
-        if sel is not None and getattr(sel, "valuesLists", None) and not getattr(sel, "fromClause", None):
-            self.classify("expand", f"inserts rows into {_rel(s.relation)}")
+    def _column_facts(self, facts: TableFacts, c: dict) -> None:
+        col = c.get("colname")
+        if not col:
             return
-        if _key(s.relation) in self.created:
-            self.classify("data-dependent", f"fills new table {_rel(s.relation)} from a query")
+        not_null = bool(c.get("is_not_null"))
+        for con in c.get("constraints") or ():
+            _, x = node(con)
+            ct = x.get("contype")
+            if ct in ("CONSTR_NOTNULL", "CONSTR_PRIMARY", "CONSTR_IDENTITY"):
+                not_null = True
+            if ct in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
+                facts.unique.add(col)
+            if ct == "CONSTR_CHECK":
+                self._pin(facts, x.get("raw_expr"), col)
+        facts.columns[col] = not_null
+        self._settle(facts)
+
+    def _constraint_facts(self, facts: TableFacts, c: dict) -> None:
+        ct = c.get("contype")
+        keys = [pgjson.string(k) for k in c.get("keys") or ()]
+        if ct == "CONSTR_PRIMARY":
+            for k in keys:
+                facts.columns[k] = True
+        if ct in ("CONSTR_PRIMARY", "CONSTR_UNIQUE") and len(keys) == 1:
+            facts.unique.add(keys[0])
+        if ct == "CONSTR_CHECK" and not c.get("skip_validation"):
+            self._pin(facts, c.get("raw_expr"), None)
+        self._settle(facts)
+
+    @staticmethod
+    def _pin(facts: TableFacts, expr: Any, column: str | None) -> None:
+        """Record ``CHECK (col = const)`` / ``CHECK (col)`` (a boolean pinned to true)."""
+        k, e = node(expr)
+        if k == "ColumnRef" and len(e.get("fields") or ()) == 1:
+            facts.pinned.add(pgjson.string(e["fields"][0]))
             return
-        self.classify("data-dependent", f"INSERT ... SELECT into {_rel(s.relation)}")
-        self.add("backfill-in-migration", f"INSERT ... SELECT into {_rel(s.relation)} in the migration")
-
-    def _s_UpdateStmt(self, s: Any) -> None:
-        where = "" if s.whereClause is not None else " without WHERE (every row)"
-        self.classify("data-dependent", f"updates {_rel(s.relation)}{where}")
-        if _key(s.relation) not in self.created:
-            self.add("backfill-in-migration", f"UPDATE {_rel(s.relation)}{where} in the migration")
-
-    def _s_DeleteStmt(self, s: Any) -> None:
-        where = "" if s.whereClause is not None else " without WHERE (every row)"
-        self.classify("data-dependent", f"deletes from {_rel(s.relation)}{where}")
-        if _key(s.relation) not in self.created:
-            self.add("backfill-in-migration", f"DELETE FROM {_rel(s.relation)}{where} in the migration")
-
-    def _s_MergeStmt(self, s: Any) -> None:
-        self.classify("data-dependent", f"merges into {_rel(s.relation)}")
-        if _key(s.relation) not in self.created:
-            self.add("backfill-in-migration", f"MERGE INTO {_rel(s.relation)} in the migration")
-
-    def _s_TruncateStmt(self, s: Any) -> None:
-        names = [_rel(r) for r in s.relations or () if _key(r) not in self.created]
-        if not names:
+        if k != "A_Expr" or e.get("kind") != "AEXPR_OP" or names(e.get("name", [])) != "=":
             return
-        self.classify("contract", f"truncates {', '.join(names)}")
-        self._locking(f"TRUNCATE {', '.join(names)}")
-        self.add("truncate", f"TRUNCATE {', '.join(names)}")
+        for a, b in ((e.get("lexpr"), e.get("rexpr")), (e.get("rexpr"), e.get("lexpr"))):
+            ka, va = node(a)
+            if ka == "ColumnRef" and len(va.get("fields") or ()) == 1 and const(b)[0]:
+                facts.pinned.add(pgjson.string(va["fields"][0]))
+        del column
 
-    def _s_LockStmt(self, s: Any) -> None:
-        names = [_rel(r) for r in s.relations or () if _key(r) not in self.created]
-        if names:
-            self._locking(f"LOCK TABLE {', '.join(names)}")
+    @staticmethod
+    def _settle(facts: TableFacts) -> None:
+        if facts.pinned & facts.unique:
+            facts.singleton = True
 
-    def _s_CreateTrigStmt(self, s: Any) -> None:
-        self.classify("expand", f"creates trigger {s.trigname}")
-        if _key(s.relation) not in self.created:
-            self._locking(f"CREATE TRIGGER {s.trigname}")
+    def _s_CreateTableAsStmt(self, s: dict) -> None:
+        into = s.get("into") or {}
+        key = relkey(into.get("rel"))
+        self.created.add(key)
+        self.ctx.tables[key] = TableFacts()
+        what = "materialized view" if s.get("objtype") == "OBJECT_MATVIEW" else "table"
+        self.classify("data-dependent", f"creates {what} {rel(into.get('rel'))} from a query (copies data)")
 
-    def _s_DropStmt(self, s: Any) -> None:
-        from pglast.enums import ObjectType
+    def _s_SelectStmt(self, s: dict) -> None:
+        into = s.get("intoClause")
+        if into:
+            key = relkey(into.get("rel"))
+            self.created.add(key)
+            self.ctx.tables[key] = TableFacts()
+            self.classify("data-dependent", f"creates table {rel(into.get('rel'))} from a query (SELECT INTO)")
 
-        t = s.removeType
-        cascade = " CASCADE" if getattr(s.behavior, "name", "") == "DROP_CASCADE" else ""
-        names = [_name(getattr(o, "objname", None) or getattr(o, "names", None) or o) for o in s.objects or ()]
-        if t == ObjectType.OBJECT_INDEX:
-            self.classify("contract", f"drops index {', '.join(names)}")
-            if s.concurrent:
-                if not self.no_transaction:
-                    self.add(
-                        "concurrently-in-transaction", f"DROP INDEX CONCURRENTLY {', '.join(names)} runs inside the migration's transaction",
-                        "Move it to its own migration file whose first line is `-- vigil:no-transaction`.",
-                    )  # fmt: skip
-                return
-            if self.no_transaction and not self.mixed_reported:
-                self._mixed("DropStmt")
-            self._locking(f"DROP INDEX {', '.join(names)}")
-            self.add(
-                "drop-index-not-concurrent", f"DROP INDEX {', '.join(names)} without CONCURRENTLY",
-                RULES["drop-index-not-concurrent"].fix
-                + f" Rewrite: `DROP INDEX CONCURRENTLY {'IF EXISTS ' if s.missing_ok else ''}{', '.join(map(_qrel, names))};`",
-            )  # fmt: skip
+    def _s_ViewStmt(self, s: dict) -> None:
+        self.created.add(relkey(s.get("view")))
+        self.classify("expand", _EXPAND_KINDS["ViewStmt"])
+
+    def _s_CreateSeqStmt(self, s: dict) -> None:
+        self.created.add(relkey(s.get("sequence")))
+        self.classify("expand", _EXPAND_KINDS["CreateSeqStmt"])
+
+    # data
+    def _exempt(self, rv: Any, where: Any) -> str | None:
+        """Why a data change is not a backfill: a system catalog, a one-row table, one row by its key."""
+        schema = (node(rv)[1] if node(rv)[0] else rv or {}).get("schemaname")
+        key = relkey(rv)
+        facts = self.ctx.tables.get(key)
+        if schema in CATALOG_SCHEMAS or (not schema and key.startswith("pg_") and facts is None and key not in self.created):
+            return f"system catalog {rel(rv)} (a direct catalog edit: its effect is opaque to lint)"
+        if facts is not None and facts.singleton:
+            return f"the one-row table {rel(rv)}"
+        col = _key_equality(where, facts.unique if facts is not None else {"id"})
+        if col is not None:
+            return f"one row of {rel(rv)} (by its key {col})"
+        return None
+
+    def _s_InsertStmt(self, s: dict) -> None:
+        r = s.get("relation")
+        k, sel = node(s.get("selectStmt"))
+        if k == "SelectStmt" and not sel.get("fromClause") and sel.get("op", "SETOP_NONE") == "SETOP_NONE" and not sel.get("withClause"):
+            self.classify("expand", f"inserts rows into {rel(r)}")
+            return
+        if not self._existing(r):
+            self.classify("data-dependent", f"fills new table {rel(r)} from a query")
+            return
+        exempt = self._exempt(r, None)
+        self.classify("data-dependent", f"INSERT ... SELECT into {exempt or rel(r)}")
+        if exempt is None:
+            self.add("backfill-in-migration", f"INSERT ... SELECT into {rel(r)} in the migration")
+
+    def _dml(self, verb: str, past: str, s: dict) -> None:
+        r = s.get("relation")
+        where = s.get("whereClause")
+        every = "" if where is not None else " without WHERE (every row)"
+        exempt = self._exempt(r, where) if self._existing(r) else None
+        if exempt is not None:
+            self.classify("data-dependent", f"{past} {exempt}")
+            return
+        self.classify("data-dependent", f"{past} {rel(r)}{every}")
+        if self._existing(r):
+            self.add("backfill-in-migration", f"{verb} {rel(r)}{every} in the migration")
+
+    def _s_UpdateStmt(self, s: dict) -> None:
+        self._dml("UPDATE", "updates", s)
+
+    def _s_DeleteStmt(self, s: dict) -> None:
+        self._dml("DELETE FROM", "deletes from", s)
+
+    def _s_MergeStmt(self, s: dict) -> None:
+        r = s.get("relation")
+        self.classify("data-dependent", f"merges into {rel(r)}")
+        if self._existing(r) and self._exempt(r, None) is None:
+            self.add("backfill-in-migration", f"MERGE INTO {rel(r)} in the migration")
+
+    def _s_TruncateStmt(self, s: dict) -> None:
+        names_ = [rel(r) for r in s.get("relations") or () if self._existing(r)]
+        if not names_:
+            return
+        self.classify("contract", f"truncates {', '.join(names_)}")
+        self._locking(f"TRUNCATE {', '.join(names_)}")
+        self.add("truncate", f"TRUNCATE {', '.join(names_)}")
+
+    def _s_LockStmt(self, s: dict) -> None:
+        names_ = [rel(r) for r in s.get("relations") or () if self._existing(r)]
+        if names_:
+            self._locking(f"LOCK TABLE {', '.join(names_)}")
+
+    def _s_RefreshMatViewStmt(self, s: dict) -> None:
+        self.classify("data-dependent", f"refreshes materialized view {rel(s.get('relation'))}")
+
+    # maintenance that rewrites
+    def _s_VacuumStmt(self, s: dict) -> None:
+        if not s.get("is_vacuumcmd"):
+            return  # ANALYZE: fine anywhere
+        full = False
+        for o in s.get("options") or ():
+            _, d = node(o)
+            if d.get("defname") == "full":
+                full = _option_on(d.get("arg"))
+        rels = [node(r)[1].get("relation") for r in s.get("rels") or ()]
+        target = ", ".join(rel(r) for r in rels) or "(every table)"
+        self._in_transaction(f"VACUUM{' FULL' if full else ''} {target}")
+        if not full:
+            return
+        existing = [rel(r) for r in rels if self._existing(r)] if rels else ["every table of the database"]
+        if not existing:
+            return
+        self.classify("data-dependent", f"rewrites {', '.join(existing)} (VACUUM FULL)")
+        self._locking(f"VACUUM FULL {target}")
+        self.add("vacuum-full", f"VACUUM FULL {target} rewrites {', '.join(existing)}")
+
+    def _s_ClusterStmt(self, s: dict) -> None:
+        r = s.get("relation")
+        if not r:
+            self._in_transaction("CLUSTER without a table")
+            target = "every previously clustered table"
+        elif not self._existing(r):
+            return
+        else:
+            target = rel(r) + (f" USING {s['indexname']}" if s.get("indexname") else "")
+        self.classify("data-dependent", f"rewrites {target} (CLUSTER)")
+        self._locking(f"CLUSTER {target}")
+        self.add("cluster", f"CLUSTER {target} rewrites the table")
+
+    # databases
+    def _s_DropdbStmt(self, s: dict) -> None:
+        db = s.get("dbname", "?")
+        self.classify("contract", f"drops database {db}")
+        self._in_transaction(f"DROP DATABASE {db}")
+        self.add("drop-database", f"DROP DATABASE {db}")
+
+    def _s_CreatedbStmt(self, s: dict) -> None:
+        self.classify("expand", f"creates database {s.get('dbname', '?')}")
+        self._in_transaction(f"CREATE DATABASE {s.get('dbname', '?')}")
+
+    # triggers, policies, rules
+    def _s_CreateTrigStmt(self, s: dict) -> None:
+        self.classify("expand", f"creates trigger {s.get('trigname')}")
+        if self._existing(s.get("relation")):
+            self._locking(f"CREATE TRIGGER {s.get('trigname')} ON {rel(s.get('relation'))}")
+
+    def _s_CreatePolicyStmt(self, s: dict) -> None:
+        self.classify("expand", f"creates policy {s.get('policy_name')}")
+        if self._existing(s.get("table")):
+            self._locking(f"CREATE POLICY {s.get('policy_name')} ON {rel(s.get('table'))}")
+
+    def _s_AlterPolicyStmt(self, s: dict) -> None:
+        self.classify("contract", f"changes policy {s.get('policy_name')}")
+        if self._existing(s.get("table")):
+            self._locking(f"ALTER POLICY {s.get('policy_name')} ON {rel(s.get('table'))}")
+
+    def _s_RuleStmt(self, s: dict) -> None:
+        self.classify("expand", f"creates rule {s.get('rulename')}")
+        if self._existing(s.get("relation")):
+            self._locking(f"CREATE RULE {s.get('rulename')} ON {rel(s.get('relation'))}")
+
+    # types
+    def _s_CreateEnumStmt(self, s: dict) -> None:
+        self.created_types.add(names(s.get("typeName", [])).rsplit(".", 1)[-1])
+        self.classify("expand", _EXPAND_KINDS["CreateEnumStmt"])
+
+    def _s_CompositeTypeStmt(self, s: dict) -> None:
+        self.created_types.add(relkey(s.get("typevar")))
+        self.classify("expand", _EXPAND_KINDS["CompositeTypeStmt"])
+
+    def _s_CreateDomainStmt(self, s: dict) -> None:
+        self.created_types.add(names(s.get("domainname", [])).rsplit(".", 1)[-1])
+        self.classify("expand", _EXPAND_KINDS["CreateDomainStmt"])
+
+    def _s_CreateRangeStmt(self, s: dict) -> None:
+        self.created_types.add(names(s.get("typeName", [])).rsplit(".", 1)[-1])
+        self.classify("expand", _EXPAND_KINDS["CreateRangeStmt"])
+
+    def _s_AlterEnumStmt(self, s: dict) -> None:
+        typ = names(s.get("typeName", []))
+        if s.get("oldVal") is None:
+            self.classify("expand", f"adds value {_lit(s.get('newVal', ''))} to enum {typ}")
+            return
+        old, new = _lit(s.get("oldVal", "")), _lit(s.get("newVal", ""))
+        if typ.rsplit(".", 1)[-1] in self.created_types:
+            self.classify("expand", f"renames value {old} of new enum {typ}")
+            return
+        self.classify("contract", f"renames value {old} of enum {typ} to {new}")
+        self.add(
+            "rename-type",
+            f"renames value {old} of enum {typ} to {new}",
+            RULES["rename-type"].fix + f" Here: `ALTER TYPE {_qrel(typ)} ADD VALUE {new};` now, and no rename.",
+        )
+
+    # drops
+    def _s_DropStmt(self, s: dict) -> None:
+        t = str(s.get("removeType", ""))
+        cascade = s.get("behavior") == "DROP_CASCADE"
+        cas = " CASCADE" if cascade else ""
+        objs = s.get("objects") or []
+        dotted = [object_name(o) for o in objs]
+        if t == "OBJECT_INDEX":
+            self._drop_index(s, dotted)
             return
         if self.no_transaction and not self.mixed_reported:
             self._mixed("DropStmt")
-        kinds = {
-            ObjectType.OBJECT_TABLE: "table", ObjectType.OBJECT_VIEW: "view",
-            ObjectType.OBJECT_MATVIEW: "materialized view", ObjectType.OBJECT_FOREIGN_TABLE: "foreign table",
-        }  # fmt: skip
-        existing = [n for n in names if n.rsplit(".", 1)[-1] not in self.created]
-        if t in kinds:
+        tables = {"OBJECT_TABLE": "table", "OBJECT_VIEW": "view", "OBJECT_MATVIEW": "materialized view",
+                  "OBJECT_FOREIGN_TABLE": "foreign table"}  # fmt: skip
+        if t in tables:
+            what = tables[t]
+            kind = {"view": "view", "materialized view": "matview"}.get(what)
+            existing, replaced = [], []
+            for n in dotted:
+                short = n.rsplit(".", 1)[-1]
+                if short in self.created:
+                    continue
+                if kind and not cascade and self.replaced_later(kind, short):
+                    replaced.append(n)
+                else:
+                    existing.append(n)
+            for n in existing:
+                self.ctx.tables.pop(n.rsplit(".", 1)[-1], None)
+            if replaced:
+                self.classify("expand", f"replaces {what} {', '.join(replaced)} (dropped and created again in this file)")
             if not existing:
-                self.classify("expand", f"drops {kinds[t]} created in this migration")
+                if not replaced:
+                    self.classify("expand", f"drops {what} created in this migration")
                 return
-            self.classify("contract", f"drops {kinds[t]} {', '.join(existing)}")
-            self._locking(f"DROP {kinds[t].upper()} {', '.join(existing)}")
-            self.add("drop-table", f"DROP {kinds[t].upper()} {', '.join(existing)}{cascade}")
+            self.classify("contract", f"drops {what} {', '.join(existing)}")
+            if what != "view":
+                self._locking(f"DROP {what.upper()} {', '.join(existing)}")
+            self.add("drop-table", f"DROP {what.upper()} {', '.join(existing)}{cas}")
             return
-        what = t.name.removeprefix("OBJECT_").lower().replace("_", " ")
-        self.classify("contract", f"drops {what} {', '.join(names)}")
-        self.add("drop-object", f"DROP {what.upper()} {', '.join(names)}{cascade}")
+        if t in ("OBJECT_TRIGGER", "OBJECT_POLICY", "OBJECT_RULE"):
+            what = t.removeprefix("OBJECT_").lower()
+            shown, dropped = [], []
+            for o in objs:
+                parts = _parts(o)
+                table, name = ".".join(parts[:-1]) or "?", parts[-1] if parts else "?"
+                shown.append(f"{name} ON {table}")
+                if table.rsplit(".", 1)[-1] in self.created:
+                    continue
+                self._locking(f"DROP {what.upper()} {name} ON {table}")
+                if self.replaced_later(what, f"{table.rsplit('.', 1)[-1]}.{name}"):
+                    self.classify("expand", f"replaces {what} {name} on {table} (dropped and created again in this file)")
+                else:
+                    dropped.append(f"{name} ON {table}")
+            if dropped:
+                self.classify("contract", f"drops {what} {', '.join(dropped)}")
+                self.add("drop-object", f"DROP {what.upper()} {', '.join(dropped)}{cas}")
+            return
+        what = t.removeprefix("OBJECT_").lower().replace("_", " ")
+        kind = {"function": "function", "procedure": "procedure", "routine": "function"}.get(what)
+        if t in ("OBJECT_TYPE", "OBJECT_DOMAIN"):
+            dotted = [n for n in dotted if n.rsplit(".", 1)[-1] not in self.created_types]
+        elif t == "OBJECT_SEQUENCE":
+            dotted = [n for n in dotted if n.rsplit(".", 1)[-1] not in self.created]
+        if kind and not cascade:
+            kept = [n for n in dotted if not self.replaced_later(kind, n.rsplit(".", 1)[-1])]
+            if len(kept) < len(dotted):
+                self.classify("expand", f"replaces {what} {', '.join(n for n in dotted if n not in kept)} (dropped and created again in this file)")
+            dotted = kept
+        if not dotted:
+            return
+        self.classify("contract", f"drops {what} {', '.join(dotted)}")
+        if cascade and t in ("OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE", "OBJECT_SCHEMA", "OBJECT_TYPE",
+                             "OBJECT_DOMAIN", "OBJECT_EXTENSION", "OBJECT_SEQUENCE", "OBJECT_AGGREGATE"):  # fmt: skip
+            self._locking(
+                f"DROP {what.upper()} {', '.join(dotted)} CASCADE (dropping the triggers, columns, defaults and views "
+                "that depend on it)"
+            )
+        self.add("drop-object", f"DROP {what.upper()} {', '.join(dotted)}{cas}")
 
-    def _s_RenameStmt(self, s: Any) -> None:
-        from pglast.enums import ObjectType
+    def _drop_index(self, s: dict, dotted: list[str]) -> None:
+        shown = ", ".join(dotted)
+        self.classify("contract", f"drops index {shown}")
+        if s.get("concurrent"):
+            self._in_transaction(f"DROP INDEX CONCURRENTLY {shown}")
+            return
+        if self.no_transaction and not self.mixed_reported:
+            self._mixed("DropStmt")
+        self._locking(f"DROP INDEX {shown}")
+        self.add(
+            "drop-index-not-concurrent", f"DROP INDEX {shown} without CONCURRENTLY",
+            RULES["drop-index-not-concurrent"].fix
+            + f" Rewrite: `DROP INDEX CONCURRENTLY {'IF EXISTS ' if s.get('missing_ok') else ''}{', '.join(map(_qrel, dotted))};`",
+        )  # fmt: skip
 
-        t = s.renameType
-        if t == ObjectType.OBJECT_COLUMN:
-            table = _rel(s.relation)
-            if _key(s.relation) in self.created:
+    # renames and moves
+    def _s_RenameStmt(self, s: dict) -> None:
+        t = str(s.get("renameType", ""))
+        new = s.get("newname", "?")
+        r = s.get("relation")
+        if t == "OBJECT_COLUMN":
+            table = rel(r)
+            key = relkey(r)
+            if key in self.created:
                 return
-            self.classify("contract", f"renames column {table}.{s.subname} to {s.newname}")
+            facts = self.ctx.tables.get(key)
+            if facts is not None and s.get("subname") in facts.columns:
+                facts.columns[new] = facts.columns.pop(s["subname"])
+            self.classify("contract", f"renames column {table}.{s.get('subname')} to {new}")
             self._locking(f"ALTER TABLE {table} RENAME COLUMN")
             self.add(
                 "rename-column",
-                f"renames column {table}.{s.subname} to {s.newname}",
+                f"renames column {table}.{s.get('subname')} to {new}",
                 RULES["rename-column"].fix
-                + f" Expand: `ALTER TABLE {_qrel(table)} ADD COLUMN {_q(s.newname)} <type>;` and write both columns; "
-                f"contract later: `ALTER TABLE {_qrel(table)} DROP COLUMN {_q(s.subname)};`.",
+                + f" Expand: `ALTER TABLE {_qrel(table)} ADD COLUMN {_q(new)} <type>;` and write both columns; "
+                f"contract later: `ALTER TABLE {_qrel(table)} DROP COLUMN {_q(s.get('subname', '?'))};`.",
             )
-        elif t in (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW):
-            table = _rel(s.relation)
-            if _key(s.relation) in self.created:
-                self.created.add(s.newname)
+        elif t in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"):
+            table = rel(r)
+            key = relkey(r)
+            if key in self.ctx.tables:
+                self.ctx.tables[new] = self.ctx.tables.pop(key)
+            if key in self.created:
+                self.created.add(new)
                 return
-            self.classify("contract", f"renames {table} to {s.newname}")
+            self.classify("contract", f"renames {table} to {new}")
             self._locking(f"ALTER TABLE {table} RENAME")
             self.add(
                 "rename-table",
-                f"renames {table} to {s.newname}",
+                f"renames {table} to {new}",
                 RULES["rename-table"].fix
-                + f" A bridge for the old code: `ALTER TABLE {_qrel(table)} RENAME TO {_q(s.newname)}; "
-                f"CREATE VIEW {_qrel(table)} AS SELECT * FROM {_q(s.newname)};` (simple views are updatable), "
+                + f" A bridge for the old code: `ALTER TABLE {_qrel(table)} RENAME TO {_q(new)}; "
+                f"CREATE VIEW {_qrel(table)} AS SELECT * FROM {_q(new)};` (simple views are updatable), "
                 "dropped in a later contract migration.",
             )
+        elif t in ("OBJECT_TYPE", "OBJECT_DOMAIN", "OBJECT_ATTRIBUTE"):
+            typ = rel(r) if t == "OBJECT_ATTRIBUTE" else object_name(s.get("object"))
+            if typ.rsplit(".", 1)[-1] in self.created_types:
+                return
+            what = "domain" if t == "OBJECT_DOMAIN" else "type"
+            if t == "OBJECT_ATTRIBUTE":
+                text = f"renames attribute {s.get('subname')} of type {typ} to {new}"
+            else:
+                text = f"renames {what} {typ} to {new}"
+            self.classify("contract", text)
+            self.add("rename-type", text)
+        elif t in _RENAMED_OBJECTS:
+            what = _RENAMED_OBJECTS[t]
+            if t == "OBJECT_SCHEMA":
+                old = s.get("subname", "?")
+            elif t in ("OBJECT_TABCONSTRAINT", "OBJECT_DOMCONSTRAINT"):
+                old = f"{s.get('subname', '?')} on {rel(r) if r else object_name(s.get('object'))}"
+                if r and (relkey(r) in self.created or (relkey(r), s.get("subname")) in self.new_constraints):
+                    return
+            elif r:
+                old = rel(r)
+                if relkey(r) in self.created:
+                    return
+            else:
+                old = object_name(s.get("object"))
+                if (("procedure" if t == "OBJECT_PROCEDURE" else "function"), old.rsplit(".", 1)[-1]) in self.recreated:
+                    return  # created in this file
+            self.classify("contract", f"renames {what} {old} to {new}")
+            self.add("rename-object", f"renames {what} {old} to {new}")
+        else:
+            what = t.removeprefix("OBJECT_").lower().replace("_", " ")
+            self.classify("expand", f"renames {what} to {new}")
 
-    def _s_AlterTableStmt(self, s: Any) -> None:
-        from pglast.enums import AlterTableType as AT
-        from pglast.enums import ObjectType
+    def _s_AlterObjectSchemaStmt(self, s: dict) -> None:
+        t = str(s.get("objectType", ""))
+        what = t.removeprefix("OBJECT_").lower().replace("_", " ")
+        r = s.get("relation")
+        if r:
+            name = rel(r)
+            if relkey(r) in self.created:
+                return
+        else:
+            name = object_name(s.get("object"))
+            if t in ("OBJECT_TYPE", "OBJECT_DOMAIN") and name.rsplit(".", 1)[-1] in self.created_types:
+                return
+        target = s.get("newschema", "?")
+        self.classify("contract", f"moves {what} {name} to schema {target}")
+        if r and t in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE", "OBJECT_SEQUENCE"):
+            self._locking(f"ALTER {what.upper()} {name} SET SCHEMA")
+        self.add(
+            "set-schema",
+            f"moves {what} {name} to schema {target}",
+            RULES["set-schema"].fix
+            + (f" For a table, a bridge: `ALTER TABLE {_qrel(name)} SET SCHEMA {_q(target)}; CREATE VIEW {_qrel(name)} AS "
+               f"SELECT * FROM {_q(target)}.{_q(name.rsplit('.', 1)[-1])};`, dropped later." if t == "OBJECT_TABLE" else ""),
+        )  # fmt: skip
 
-        table = _rel(s.relation)
-        key = _key(s.relation)
+    # ALTER TABLE
+    def _s_AlterTableStmt(self, s: dict) -> None:
+        r = s.get("relation")
+        table = rel(r)
+        key = relkey(r)
         new = key in self.created
-        if s.objtype != ObjectType.OBJECT_TABLE:
+        objtype = s.get("objtype", "OBJECT_TABLE")
+        if objtype != "OBJECT_TABLE":
             if not new:
-                self._locking(f"ALTER {s.objtype.name.removeprefix('OBJECT_')} {table}")
+                self._locking(f"ALTER {str(objtype).removeprefix('OBJECT_')} {table}")
             return
-        if self.no_transaction and not self.mixed_reported:
-            self._mixed("AlterTableStmt")
         if not new:
             self._locking(f"ALTER TABLE {table}")
-        for cmd in s.cmds or ():
-            st = cmd.subtype
-            if st == AT.AT_AddColumn:
-                self._add_column(table, key, new, cmd.def_)
-            elif st == AT.AT_AlterColumnType:
-                self.classify("contract", f"changes the type of {table}.{cmd.name}")
-                if not new:
-                    tn = _sql(cmd.def_.typeName) if cmd.def_ is not None else None
+        for i, c in enumerate(s.get("cmds") or ()):
+            _, cmd = node(c)
+            st = cmd.get("subtype")
+            col = cmd.get("name", "?")
+            if st == "AT_AddColumn":
+                self._add_column(table, key, new, node(cmd.get("def"))[1], i)
+            elif st == "AT_AlterColumnType":
+                cd = node(cmd.get("def"))[1]
+                tn = type_sql(cd.get("typeName")) if cd.get("typeName") else None
+                self.classify("contract", f"changes the type of {table}.{col}")
+                if cd.get("typeName"):
+                    self._prefer(col, cd["typeName"])
+                if not new and (key, col) not in self.new_columns:
                     self.add(
                         "alter-column-type",
-                        f"changes the type of {table}.{cmd.name}" + (f" to {tn}" if tn else ""),
+                        f"changes the type of {table}.{col}" + (f" to {tn}" if tn else ""),
                         RULES["alter-column-type"].fix
-                        + f" Expand: `ALTER TABLE {_qrel(table)} ADD COLUMN {_q(cmd.name + '_new')} {tn or '<type>'};`.",
-                        at=getattr(cmd.def_, "location", None),
+                        + f" Expand: `ALTER TABLE {_qrel(table)} ADD COLUMN {_q(col + '_new')} {tn or '<type>'};`.",
+                        at=cd.get("location"),
                     )
-            elif st == AT.AT_SetNotNull:
-                self._not_null(table, key, new, cmd.name)
-            elif st == AT.AT_DropNotNull:
-                self.classify("expand", f"drops NOT NULL on {table}.{cmd.name}")
-            elif st == AT.AT_ColumnDefault:
-                if cmd.def_ is None:
-                    self.classify("contract", f"drops the default of {table}.{cmd.name}")
+            elif st == "AT_SetNotNull":
+                self._not_null(table, key, new, col)
+            elif st == "AT_DropNotNull":
+                self.classify("expand", f"drops NOT NULL on {table}.{col}")
+                was = self.ctx.tables.get(key, TableFacts()).columns.get(col)
+                self.ctx.table(key).columns[col] = False
+                if not new and (key, col) not in self.new_columns and was is not False:
+                    self.add("drop-not-null", f"drops NOT NULL on {table}.{col}: readers of the running app may now get NULL")
+            elif st == "AT_ColumnDefault":
+                if cmd.get("def") is None:
+                    self._drop_default(table, key, new, col)
                 else:
-                    self.classify("expand", f"sets a default on {table}.{cmd.name}")
-            elif st == AT.AT_AddConstraint:
-                self._add_constraint(table, key, new, cmd.def_)
-            elif st == AT.AT_ValidateConstraint:
-                col = self.ctx.not_null_checks.get((key, cmd.name))
-                if col is not None:
-                    self.ctx.validated_not_null.add((key, col))
-                self.classify("data-dependent", f"validates constraint {cmd.name} against existing rows")
-            elif st == AT.AT_DropConstraint:
-                self.classify("expand", f"drops constraint {cmd.name} on {table}")
-            elif st == AT.AT_DropColumn:
-                self.classify("contract", f"drops column {table}.{cmd.name}")
-                if not new:
+                    self.classify("expand", f"sets a default on {table}.{col}")
+            elif st == "AT_AddConstraint":
+                self._add_constraint(table, key, new, node(cmd.get("def"))[1], i)
+            elif st == "AT_ValidateConstraint":
+                nn = self.ctx.not_null_checks.get((key, col))
+                if nn is not None:
+                    self.ctx.validated_not_null.add((key, nn))
+                self.classify("data-dependent", f"validates constraint {col} against existing rows")
+            elif st == "AT_DropConstraint":
+                self._drop_constraint(table, key, new, col, cmd.get("behavior") == "DROP_CASCADE")
+            elif st == "AT_DropColumn":
+                self.classify("contract", f"drops column {table}.{col}")
+                self.ctx.tables.get(key, TableFacts()).columns.pop(col, None)
+                if not new and (key, col) not in self.new_columns:
                     self.add(
                         "drop-column",
-                        f"drops column {table}.{cmd.name}" + (" CASCADE" if getattr(cmd.behavior, "name", "") == "DROP_CASCADE" else ""),
+                        f"drops column {table}.{col}" + (" CASCADE" if cmd.get("behavior") == "DROP_CASCADE" else ""),
                     )
+            elif st == "AT_DetachPartition":
+                pc = node(cmd.get("def"))[1]
+                part = rel(pc.get("name"))
+                self.classify("contract", f"detaches partition {part} from {table} (its rows leave {table})")
+                if pc.get("concurrent"):
+                    self._in_transaction(f"DETACH PARTITION {part} CONCURRENTLY")
+                elif not new:
+                    self.add(
+                        "detach-partition-not-concurrent",
+                        f"DETACH PARTITION {part} from existing table {table} without CONCURRENTLY",
+                        RULES["detach-partition-not-concurrent"].fix
+                        + f" Rewrite: `ALTER TABLE {_qrel(table)} DETACH PARTITION {_qrel(part)} CONCURRENTLY;`",
+                    )
+            elif st == "AT_AttachPartition":
+                self.classify("expand", f"attaches partition {rel(node(cmd.get('def'))[1].get('name'))} to {table}")
 
-    def _add_column(self, table: str, key: str, new: bool, cd: Any) -> None:
-        col = cd.colname
-        raw_typ = str(getattr(cd.typeName.names[-1], "sval", "")) if cd.typeName is not None and cd.typeName.names else ""
-        not_null = bool(cd.is_not_null)
+    def _add_column(self, table: str, key: str, new: bool, cd: dict, index: int) -> None:
+        col = cd.get("colname", "?")
+        tn = cd.get("typeName")
+        tnames = type_names(tn)
+        not_null = bool(cd.get("is_not_null"))
         default = None
+        default_index = -1
         rewrite: str | None = None
         unknown: str | None = None
         inline_unique = inline_check = None
-        for c in cd.constraints or ():
-            ct = c.contype.name
+        for j, con in enumerate(cd.get("constraints") or ()):
+            _, c = node(con)
+            ct = c.get("contype")
             if ct == "CONSTR_NOTNULL":
                 not_null = True
             elif ct == "CONSTR_DEFAULT":
-                default = c.raw_expr
+                default, default_index = c.get("raw_expr"), j
             elif ct == "CONSTR_IDENTITY":
                 rewrite = "an identity column (GENERATED ... AS IDENTITY) fills every row"
             elif ct == "CONSTR_GENERATED":
@@ -1009,24 +1558,30 @@ class _FileLinter:
                     not_null = True
             elif ct in ("CONSTR_CHECK", "CONSTR_FOREIGN"):
                 inline_check = "FOREIGN KEY" if ct == "CONSTR_FOREIGN" else "CHECK"
-        if raw_typ.lower() in SERIAL_TYPES and len(cd.typeName.names) == 1:
-            rewrite = f"{raw_typ} draws nextval() for every row"
+        if len(tnames) == 1 and tnames[0] in SERIAL_TYPES:
+            rewrite = f"{tnames[0]} draws nextval() for every row"
         if default is not None and rewrite is None:
             vol, unk = _volatility(default)
             if vol:
                 rewrite = f"the default calls {vol}(), which is volatile"
             elif unk:
                 unknown = unk
+        self.new_columns.add((key, col))
+        facts = self.ctx.table(key)
+        self._column_facts(facts, cd)
+        self._prefer(col, tn)
         if not_null and default is None and rewrite is None and not new:
             self.classify("contract", f"adds required column {table}.{col} (NOT NULL, no default)")
         else:
             self.classify("expand", f"adds column {table}.{col}")
         if new:
             return
-        at = getattr(cd, "location", None)
-        typ = (_sql(cd.typeName) or raw_typ or "<type>") if cd.typeName is not None else "<type>"
+        at = cd.get("location")
+        typ = type_sql(tn)
         if rewrite:
-            dflt = _sql(default) if default is not None else None
+            dflt = None
+            if default is not None:
+                dflt = self.deparse(lambda st: st.cmds[index].def_.constraints[default_index].raw_expr)
             self.add(
                 "add-column-volatile-default",
                 f"adds column {table}.{col} and {rewrite}: the table is rewritten",
@@ -1037,11 +1592,7 @@ class _FileLinter:
                 at=at,
             )
         elif unknown:
-            self.add(
-                "add-column-unknown-default",
-                f"adds column {table}.{col} with a default that calls {unknown}()",
-                at=at,
-            )
+            self.add("add-column-unknown-default", f"adds column {table}.{col} with a default that calls {unknown}()", at=at)
         if not_null and default is None and rewrite is None:
             self.add(
                 "add-column-required",
@@ -1051,12 +1602,13 @@ class _FileLinter:
                 at=at,
             )
         if inline_unique:
+            name = _q(key + "_" + col + "_key")
             self.add(
                 "add-unique-constraint",
                 f"adds column {table}.{col} with an inline {inline_unique}, which builds its index under the table lock",
-                f"Add the column plain, then `CREATE UNIQUE INDEX CONCURRENTLY {_q(key + '_' + col + '_key')} ON {_qrel(table)} ({_q(col)});` "
-                f"in a no-transaction migration and `ALTER TABLE {_qrel(table)} ADD CONSTRAINT {_q(key + '_' + col + '_key')} "
-                f"UNIQUE USING INDEX {_q(key + '_' + col + '_key')};`.",
+                f"Add the column plain, then `CREATE UNIQUE INDEX CONCURRENTLY {name} ON {_qrel(table)} ({_q(col)});` "
+                f"in a no-transaction migration and `ALTER TABLE {_qrel(table)} ADD CONSTRAINT {name} "
+                f"UNIQUE USING INDEX {name};`.",
                 at=at,
             )
         if inline_check:
@@ -1070,7 +1622,9 @@ class _FileLinter:
 
     def _not_null(self, table: str, key: str, new: bool, col: str) -> None:
         self.classify("contract", f"tightens {table}.{col} to NOT NULL")
-        if new or (key, col) in self.ctx.validated_not_null:
+        proven = (key, col) in self.ctx.validated_not_null
+        self.ctx.table(key).columns[col] = True
+        if new or proven:
             return
         c = _q(f"{key}_{col}_not_null")
         self.add(
@@ -1083,49 +1637,71 @@ class _FileLinter:
             f"ALTER TABLE {_qrel(table)} DROP CONSTRAINT {c};` (PostgreSQL 12+ skips the scan).",
         )
 
-    def _add_constraint(self, table: str, key: str, new: bool, c: Any) -> None:
-        ct = c.contype.name
-        name = c.conname or "(unnamed)"
+    def _drop_default(self, table: str, key: str, new: bool, col: str) -> None:
+        self.classify("contract", f"drops the default of {table}.{col}")
+        if new or (key, col) in self.new_columns:
+            return
+        not_null = self.ctx.tables.get(key, TableFacts()).columns.get(col)
+        if not_null is False:
+            return  # nullable, as declared earlier: INSERTs without the column store NULL, not an error
+        if not_null:
+            why = f"{table}.{col} is NOT NULL (declared in an earlier statement)"
+        else:
+            why = f"lint did not see whether {table}.{col} is NOT NULL, so it assumes it is"
+        self.add("drop-default", f"drops the default of {table}.{col}; {why}")
+
+    def _drop_constraint(self, table: str, key: str, new: bool, name: str, cascade: bool) -> None:
+        self.classify("expand", f"drops constraint {name} on {table}")
+        if new or (key, name) in self.new_constraints:
+            return
+        col = self.ctx.not_null_checks.get((key, name))
+        if col is not None and self.ctx.tables.get(key, TableFacts()).columns.get(col):
+            return  # the CHECK (col IS NOT NULL) helper, once SET NOT NULL holds: nothing is relaxed
+        self.add("drop-constraint", f"drops constraint {name} on {table}" + (" CASCADE" if cascade else ""))
+
+    def _add_constraint(self, table: str, key: str, new: bool, c: dict, index: int) -> None:
+        ct = c.get("contype")
+        name = c.get("conname") or "(unnamed)"
+        if c.get("conname"):
+            self.new_constraints.add((key, c["conname"]))
         self.classify("contract", f"adds constraint {name} on {table}")
-        at = getattr(c, "location", None)
+        self._constraint_facts(self.ctx.table(key), c)
+        at = c.get("location")
         if ct == "CONSTR_CHECK":
-            e = c.raw_expr
-            if (
-                type(e).__name__ == "NullTest"
-                and e.nulltesttype.name == "IS_NOT_NULL"
-                and type(e.arg).__name__ == "ColumnRef"
-                and len(e.arg.fields or ()) == 1
-                and hasattr(e.arg.fields[0], "sval")
-            ):
-                col = e.arg.fields[0].sval
-                if c.conname:
-                    self.ctx.not_null_checks[(key, c.conname)] = col
-                if not c.skip_validation:
-                    self.ctx.validated_not_null.add((key, col))
+            k, e = node(c.get("raw_expr"))
+            if k == "NullTest" and e.get("nulltesttype") == "IS_NOT_NULL":
+                ka, a = node(e.get("arg"))
+                if ka == "ColumnRef" and len(a.get("fields") or ()) == 1 and node(a["fields"][0])[0] == "String":
+                    col = pgjson.string(a["fields"][0])
+                    if c.get("conname"):
+                        self.ctx.not_null_checks[(key, c["conname"])] = col
+                    if not c.get("skip_validation"):
+                        self.ctx.validated_not_null.add((key, col))
         if ct in ("CONSTR_CHECK", "CONSTR_FOREIGN"):
-            if c.skip_validation or new:
+            if c.get("skip_validation") or new:
                 return
             kind = "CHECK" if ct == "CONSTR_CHECK" else "FOREIGN KEY"
-            rewrite = None
-            c.skip_validation = True
-            try:
-                rewrite = _sql(c)
-            finally:
-                c.skip_validation = False
+
+            def not_valid(stmt: Any) -> Any:
+                con = stmt.cmds[index].def_
+                con.skip_validation = True
+                return con
+
+            rewrite = self.deparse(not_valid) if c.get("conname") else None
             self.add(
                 "add-constraint-not-valid",
                 f"adds {kind} constraint {name} on existing table {table} without NOT VALID",
                 RULES["add-constraint-not-valid"].fix
                 + (f" Rewrite: `ALTER TABLE {_qrel(table)} ADD {rewrite};` then, in a later migration, "
-                   f"`ALTER TABLE {_qrel(table)} VALIDATE CONSTRAINT {_q(name)};`" if rewrite and c.conname else ""),
+                   f"`ALTER TABLE {_qrel(table)} VALIDATE CONSTRAINT {_q(name)};`" if rewrite else ""),
                 at=at,
             )  # fmt: skip
         elif ct in ("CONSTR_UNIQUE", "CONSTR_PRIMARY", "CONSTR_EXCLUSION"):
-            if c.indexname or new:
+            if c.get("indexname") or new:
                 return
-            cols = ", ".join(_q(getattr(k, "sval", "?")) for k in c.keys or ())
+            cols = ", ".join(_q(pgjson.string(k)) for k in c.get("keys") or ())
             kind = {"CONSTR_UNIQUE": "UNIQUE", "CONSTR_PRIMARY": "PRIMARY KEY", "CONSTR_EXCLUSION": "EXCLUDE"}[ct]
-            idx = _q(c.conname or f"{key}_{'pkey' if kind == 'PRIMARY KEY' else 'key'}")
+            idx = _q(c.get("conname") or f"{key}_{'pkey' if kind == 'PRIMARY KEY' else 'key'}")
             fix = RULES["add-unique-constraint"].fix
             if cols and kind != "EXCLUDE":
                 fix += (
@@ -1134,9 +1710,47 @@ class _FileLinter:
                 )
             self.add("add-unique-constraint", f"adds {kind} constraint {name} on existing table {table}", fix, at=at)
         elif ct == "CONSTR_NOTNULL":
-            for k in c.keys or ():
-                self._not_null(table, key, new, getattr(k, "sval", "?"))
+            for k in c.get("keys") or ():
+                self._not_null(table, key, new, pgjson.string(k))
 
+    # style (opt-in)
+    def _prefer(self, col: str, tn: dict | None) -> None:
+        if not tn or not self.prefer:
+            return
+        at = tn.get("location")
+        base = type_names(tn)
+        if len(base) != 1:
+            return
+        t = base[0]
+        shown = type_sql(tn)
+        if t == "varchar" and tn.get("typmods") or t in ("bpchar", "character"):
+            self.add(
+                "prefer-text",
+                f"column {col} is {shown}",
+                f"Declare it `text`" + (f" with `CHECK (length({_q(col)}) <= {_typmod(tn)})`" if _typmod(tn) else "") + ".",
+                at=at,
+            )
+        elif t == "timestamp":
+            self.add("prefer-timestamptz", f"column {col} is {shown} (without time zone)",
+                     f"Declare it `timestamptz`{'[]' * len(tn.get('arrayBounds') or ())}.", at=at)  # fmt: skip
+        if t in ("int2", "int4", "smallint", "integer", "int", "serial", "serial4", "serial2", "smallserial"):
+            bigger = {"serial": "bigserial", "serial4": "bigserial", "serial2": "bigserial", "smallserial": "bigserial"}.get(t, "bigint")
+            self.add("prefer-bigint", f"column {col} is {shown}", f"Declare it `{bigger}`.", at=at)
+        if t in SERIAL_TYPES:
+            big = "smallint" if t in ("serial2", "smallserial") else "integer" if t in ("serial", "serial4") else "bigint"
+            self.add(
+                "prefer-identity", f"column {col} is {shown}",
+                f"Declare it `{'bigint' if big != 'smallint' else big} GENERATED BY DEFAULT AS IDENTITY`.", at=at,
+            )  # fmt: skip
+
+
+_NO_TRANSACTION_KINDS = frozenset({"VariableSetStmt", "IndexStmt", "DropStmt", "ReindexStmt", "VacuumStmt", "ClusterStmt",
+                                   "CreatedbStmt", "DropdbStmt"})  # fmt: skip
+_RENAMED_OBJECTS = {
+    "OBJECT_SCHEMA": "schema", "OBJECT_FUNCTION": "function", "OBJECT_PROCEDURE": "procedure", "OBJECT_ROUTINE": "routine",
+    "OBJECT_AGGREGATE": "aggregate", "OBJECT_SEQUENCE": "sequence", "OBJECT_TABCONSTRAINT": "constraint",
+    "OBJECT_DOMCONSTRAINT": "domain constraint",
+}  # fmt: skip
 
 _EXPAND_KINDS = {
     "ViewStmt": "creates or replaces a view",
@@ -1147,10 +1761,76 @@ _EXPAND_KINDS = {
     "CreateDomainStmt": "creates a domain",
     "CreateExtensionStmt": "creates an extension",
     "CreateSchemaStmt": "creates a schema",
-    "AlterEnumStmt": "adds an enum value",
     "DefineStmt": "defines an object",
     "CreateRangeStmt": "creates a range type",
 }
+
+
+def _has_no_transaction(sql: str) -> bool:
+    from vigil.deploy.migrations.files import has_no_transaction
+
+    return has_no_transaction(sql)
+
+
+def _only_concurrent_detach(s: dict) -> bool:
+    cmds = [node(c)[1] for c in s.get("cmds") or ()]
+    return bool(cmds) and all(
+        c.get("subtype") == "AT_DetachPartition" and node(c.get("def"))[1].get("concurrent") for c in cmds
+    )
+
+
+def _parts(o: Any) -> list[str]:
+    k, v = node(o)
+    if k == "List":
+        return [pgjson.string(i) for i in v.get("items", [])]
+    return object_name(o).split(".")
+
+
+def _option_on(arg: Any) -> bool:
+    """A DefElem's boolean argument (``VACUUM (FULL false)``); no argument means on."""
+    if arg is None:
+        return True
+    k, v = node(arg)
+    if k == "String":
+        return str(v.get("sval", "")).lower() not in ("false", "off", "0", "no")
+    if k == "Integer":
+        return bool(v.get("ival", 0))
+    if k == "Boolean":
+        return bool(v.get("boolval", False))
+    return True
+
+
+def _lit(v: str) -> str:
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _typmod(tn: dict) -> str | None:
+    mods = tn.get("typmods") or ()
+    if len(mods) != 1:
+        return None
+    ok, v = const(mods[0])
+    return str(v) if ok and node(mods[0])[1].get("location", 0) != -1 else None
+
+
+def _key_equality(where: Any, unique: set[str] | frozenset[str]) -> str | None:
+    """The unique column a WHERE clause pins to one constant (``id = 5``, maybe AND-ed with more), if any."""
+    if where is None or not unique:
+        return None
+    k, e = node(where)
+    terms = [where]
+    if k == "BoolExpr" and e.get("boolop") == "AND_EXPR":
+        terms = list(e.get("args") or ())
+    for term in terms:
+        kt, t = node(term)
+        if kt != "A_Expr" or t.get("kind") != "AEXPR_OP" or names(t.get("name", [])) != "=":
+            continue
+        for a, b in ((t.get("lexpr"), t.get("rexpr")), (t.get("rexpr"), t.get("lexpr"))):
+            ka, va = node(a)
+            if ka == "ColumnRef" and va.get("fields") and const(b)[0]:
+                col = pgjson.string(va["fields"][-1])
+                if col in unique:
+                    return col
+    return None
 
 
 def _kind_text(kind: str) -> str:
@@ -1170,10 +1850,10 @@ def _base_type(typ: str) -> str:
 def _volatility(expr: Any) -> tuple[str | None, str | None]:
     """(a volatile function called, a function of unknown volatility called) in a default expression."""
     unknown = None
-    for n in _iter_nodes(expr):
-        if type(n).__name__ != "FuncCall":
+    for k, n in pgjson.walk(expr):
+        if k != "FuncCall":
             continue
-        fname = str(getattr(n.funcname[-1], "sval", "")).lower()
+        fname = names(n.get("funcname", [])).rsplit(".", 1)[-1].lower()
         if fname in VOLATILE_FUNCTIONS:
             return fname, None
         if fname not in NONVOLATILE_FUNCTIONS and unknown is None:

@@ -21,6 +21,9 @@ class Rule:
     fix: str
     locked: bool = False
     """Locked rules cannot be disabled, re-graded or suppressed (parse errors, bad suppressions)."""
+    opt_in: bool = False
+    """Opt-in rules run only when turned on: ``--enable RULE``, or a severity for the rule in the
+    spec's ``migrations.lint.severity``."""
 
 
 _RULES = [
@@ -47,10 +50,52 @@ _RULES = [
         "concurrently-in-transaction",
         "error",
         "locks",
-        "a CONCURRENTLY statement in a migration the runner wraps in a transaction",
-        "CREATE/DROP INDEX CONCURRENTLY and REINDEX CONCURRENTLY cannot run inside a transaction block; "
-        "the migration fails on apply.",
+        "a statement that cannot run in a transaction block (CONCURRENTLY, VACUUM, CREATE/DROP DATABASE) "
+        "in a migration the runner wraps in a transaction",
+        "CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY, DETACH PARTITION CONCURRENTLY, VACUUM, "
+        "REINDEX SCHEMA/DATABASE, CLUSTER without a table and CREATE/DROP DATABASE cannot run inside a "
+        "transaction block; the migration fails on apply.",
         "Move the statement to its own migration file whose first line is `-- vigil:no-transaction`.",
+    ),
+    Rule(
+        "reindex-not-concurrent",
+        "error",
+        "locks",
+        "REINDEX without CONCURRENTLY",
+        "A plain REINDEX blocks every write to the table for the whole rebuild, and takes an ACCESS "
+        "EXCLUSIVE lock on each index it rebuilds, so reads that would use the index wait too.",
+        "REINDEX (CONCURRENTLY) (PostgreSQL 12+) in its own migration file that starts with "
+        "`-- vigil:no-transaction`.",
+    ),
+    Rule(
+        "detach-partition-not-concurrent",
+        "warning",
+        "locks",
+        "ALTER TABLE ... DETACH PARTITION without CONCURRENTLY",
+        "A plain DETACH PARTITION takes an ACCESS EXCLUSIVE lock on the partitioned table; behind a long "
+        "query it queues every read and write of every partition.",
+        "ALTER TABLE parent DETACH PARTITION part CONCURRENTLY (PostgreSQL 14+) in its own migration file "
+        "that starts with `-- vigil:no-transaction`.",
+    ),
+    Rule(
+        "vacuum-full",
+        "error",
+        "locks",
+        "VACUUM FULL in a migration",
+        "VACUUM FULL rewrites the whole table and its indexes under an ACCESS EXCLUSIVE lock: no reads or "
+        "writes until it ends, for minutes to hours on a big table.",
+        "Reclaim space outside the deploy, online: pg_repack or pg_squeeze (or REPACK (CONCURRENTLY) on "
+        "PostgreSQL 19+); plain VACUUM needs no migration at all.",
+    ),
+    Rule(
+        "cluster",
+        "error",
+        "locks",
+        "CLUSTER in a migration",
+        "CLUSTER rewrites the whole table in index order under an ACCESS EXCLUSIVE lock: no reads or "
+        "writes until it ends.",
+        "Reorder the table online with pg_repack --order-by (or REPACK (CONCURRENTLY) ... USING INDEX on "
+        "PostgreSQL 19+), outside the deploy.",
     ),
     Rule(
         "no-transaction-mixed",
@@ -191,6 +236,76 @@ _RULES = [
         "Delete data from a job with a reviewed plan; if the table is really disposable, suppress with that reason.",
     ),
     Rule(
+        "drop-default",
+        "error",
+        "breaking",
+        "ALTER COLUMN ... DROP DEFAULT on a column that is (or may be) NOT NULL",
+        "The running app's INSERTs that leave the column out relied on the default: on a NOT NULL column "
+        "they fail with a not-null violation the moment the migration commits.",
+        "Ship code that always writes the column first (verify it with the previous release's queries), "
+        "then drop the default in a later migration; lint knows a column is nullable when it saw it created "
+        "that way, and then does not report.",
+    ),
+    Rule(
+        "drop-not-null",
+        "warning",
+        "breaking",
+        "ALTER COLUMN ... DROP NOT NULL",
+        "The running app reads the column assuming it is never NULL; once new code (or a backfill) writes "
+        "NULLs, old readers may fail.",
+        "Make sure every deployed reader handles NULL before new code writes it (this is the usual first step "
+        "of removing a column: then suppress with that reason), or keep a marker value instead of NULL.",
+    ),
+    Rule(
+        "drop-constraint",
+        "warning",
+        "breaking",
+        "ALTER TABLE ... DROP CONSTRAINT on an existing table",
+        "The running app may rely on the guarantee (uniqueness, a foreign key, a check); dropping a UNIQUE or "
+        "PRIMARY KEY constraint also drops its index, so ON CONFLICT on it fails and lookups by it slow down.",
+        "Drop a constraint only after no deployed code relies on it; replace a unique constraint's index "
+        "first (CREATE UNIQUE INDEX CONCURRENTLY) if queries still need it.",
+    ),
+    Rule(
+        "rename-type",
+        "error",
+        "breaking",
+        "ALTER TYPE ... RENAME VALUE / RENAME TO / RENAME ATTRIBUTE, ALTER DOMAIN ... RENAME",
+        "The running app still writes the old enum value or casts to the old type name: its statements fail "
+        "(invalid input value for enum, type does not exist) the moment the migration commits.",
+        "Expand/contract: ALTER TYPE ... ADD VALUE for the new value (or create the new type), release code "
+        "that writes the new one and reads both, migrate rows in a backfill job, and retire the old value later. "
+        "For values that change, a lookup table or text with a CHECK constraint is easier to evolve.",
+    ),
+    Rule(
+        "rename-object",
+        "warning",
+        "breaking",
+        "ALTER ... RENAME of a schema, function, procedure, sequence or constraint",
+        "The running app may call the function, use the sequence (nextval('...')), qualify names with the "
+        "schema or name the constraint (ON CONFLICT ON CONSTRAINT): those statements fail after the rename.",
+        "Create the new name beside the old one (a wrapper function, a new constraint), switch the code, and "
+        "drop the old name in a later release.",
+    ),
+    Rule(
+        "set-schema",
+        "error",
+        "breaking",
+        "ALTER ... SET SCHEMA (moves a table, type, function or other object to another schema)",
+        "Every query of the running app that names the object's old schema, or finds it through "
+        "search_path, fails after the move: it is a rename.",
+        "Expand/contract as for a rename: create the object (or a view) in the new schema, switch the code, "
+        "then remove the old one in a later release.",
+    ),
+    Rule(
+        "drop-database",
+        "error",
+        "breaking",
+        "DROP DATABASE in a migration",
+        "It deletes a whole database, irreversibly, from a deploy step; it cannot even run in a transaction.",
+        "Drop databases by hand with a reviewed plan and a backup, never from a migration.",
+    ),
+    Rule(
         "drop-object",
         "warning",
         "breaking",
@@ -230,6 +345,48 @@ _RULES = [
         "Backfill from a job in batches (e.g. 1,000 rows per transaction by primary key range) between "
         "the expand and the contract migrations.",
     ),
+    # --- style (opt-in) ---------------------------------------------------------------------------
+    Rule(
+        "prefer-text",
+        "warning",
+        "style",
+        "varchar(n) or char(n) column (opt-in)",
+        "Changing a varchar(n) limit later needs ALTER COLUMN TYPE under an ACCESS EXCLUSIVE lock (shrinking "
+        "it rewrites the table); char(n) pads values with spaces and compares them ignoring the padding.",
+        "Use text, with a CHECK (length(col) <= n) constraint when the limit matters: a CHECK can be replaced "
+        "NOT VALID without a rewrite.",
+        opt_in=True,
+    ),
+    Rule(
+        "prefer-timestamptz",
+        "warning",
+        "style",
+        "timestamp without time zone column (opt-in)",
+        "timestamp drops the UTC offset: 21:11+02 and 21:11-06 are stored as the same value, eight hours apart "
+        "in reality, and what a client reads depends on where it wrote from.",
+        "Use timestamptz (timestamp with time zone); it stores an instant and costs the same 8 bytes.",
+        opt_in=True,
+    ),
+    Rule(
+        "prefer-bigint",
+        "warning",
+        "style",
+        "integer or smallint column (opt-in)",
+        "A 32-bit id or counter runs out at 2,147,483,647 (a smallint at 32,767), and widening it later "
+        "rewrites the table and its indexes under an ACCESS EXCLUSIVE lock.",
+        "Use bigint (bigserial / bigint GENERATED ... AS IDENTITY for ids); it is 4 bytes more per row.",
+        opt_in=True,
+    ),
+    Rule(
+        "prefer-identity",
+        "warning",
+        "style",
+        "serial / bigserial column (opt-in)",
+        "A serial column's sequence is a separate object with its own owner and grants, and it is easy to "
+        "insert ids that collide with it; identity columns are the SQL-standard replacement.",
+        "Use `bigint GENERATED BY DEFAULT AS IDENTITY` (or GENERATED ALWAYS) instead of serial types.",
+        opt_in=True,
+    ),
     # --- the linter itself ----------------------------------------------------------------------
     Rule(
         "parse-error",
@@ -247,6 +404,44 @@ _RULES = [
         "a migration file that cannot be read (too large, not UTF-8, NUL bytes)",
         "vigil cannot lint what it cannot read, and PostgreSQL would not run it.",
         "Save the file as UTF-8 text under the size limit; split large migrations; load bulk data with COPY from a job.",
+        locked=True,
+    ),
+    Rule(
+        "misnamed-file",
+        "error",
+        "input",
+        "a .sql file in a migrations directory whose name is not <version>_<name>.sql",
+        "`vigil migrate apply` refuses a directory that holds it, so the deploy would stop at apply; a "
+        "typo must never silently skip a migration.",
+        "Rename it to <version>_<name>.sql (like 0007_add_orders.sql), lower-case `.sql`, or move it out of "
+        "the migrations directory.",
+        locked=True,
+    ),
+    Rule(
+        "duplicate-version",
+        "error",
+        "input",
+        "two migration files with the same version",
+        "The runner orders and records migrations by version: `vigil migrate apply` refuses the directory.",
+        "Give the newer file the next free version (versions are compared as integers: 0007 and 7 collide).",
+        locked=True,
+    ),
+    Rule(
+        "orphan-down",
+        "error",
+        "input",
+        "a <version>_<name>.down.sql without its up file",
+        "`vigil migrate apply` refuses the directory: a down migration belongs to exactly one up migration.",
+        "Rename it to match its up file, or delete it.",
+        locked=True,
+    ),
+    Rule(
+        "empty-migration",
+        "error",
+        "input",
+        "a migration file with no SQL statement (empty, or only comments)",
+        "`vigil migrate apply` refuses it: recording a migration that did nothing hides a mistake.",
+        "Write its SQL, or delete the file.",
         locked=True,
     ),
     Rule(

@@ -70,10 +70,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from vigil.deploy.migrations.files import MAX_MIGRATION_BYTES  # noqa: F401  (defined with the file reader)
 from vigil.model import Duration, SpecModel
-
-MAX_MIGRATION_BYTES = 1024 * 1024
-"""The largest migration file read (1 MiB); larger is an input error: split it, or load data with COPY."""
 
 DEFAULT_DIR = "migrations"
 DEFAULT_LEDGER_TABLE = "vigil_schema_migrations"
