@@ -25,6 +25,13 @@ from vigil.deploy.migrations.verify import (
     verify,
 )
 
+
+@pytest.fixture(autouse=True)
+def _no_database_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify reads the target from $DATABASE_URL and Stage from $VIGIL_STAGE_DATABASE_URL: tests say which."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("VIGIL_STAGE_DATABASE_URL", raising=False)
+
 LEDGER = "vigil_schema_migrations"
 
 BASE = {
@@ -88,10 +95,13 @@ def test_sample_order_puts_parents_first_and_finds_cycles():
     assert cyclic == {("users", "users"), ("a", "b"), ("b", "a")}
 
 
-def test_compare_counts_only_what_worked_before():
+def test_compare_never_ignores_a_statement_that_failed_on_the_reference():
     ok, bad = QueryOutcome(True, "executed"), QueryOutcome(False, "executed", "42703", "nope")
     c = compare([ok, ok, bad, bad], [ok, bad, bad, ok])
-    assert (c.ok, c.regressions, c.broken, c.fixed) == ([0], [1], [2, 3], [3])
+    assert (c.ok, c.regressions, c.unverified) == ([0], [1], [2, 3])
+    assert c.status == "failed"
+    assert compare([ok, bad], [ok, bad]).status == "inconclusive"  # was "not counted": a pass
+    assert compare([ok], [ok]).status == "ok"
 
 
 def test_captured_statements_keep_only_app_dml():
@@ -129,17 +139,19 @@ def test_expand_migration_passes_every_check_and_the_verdict_covers_it(stage: st
     p = spec(tmp_path, "  queries: {previous: queries/previous.sql, next: queries/next.sql}\n")
     out = tmp_path / "verdict.json"
     res = cli("migrate", "verify", "--spec", p, "--sample-rows", "10", "--release", "r42", "--out", out, "--json",
-              env={"VIGIL_STAGE_DATABASE_URL": stage})  # fmt: skip
+              env={"VIGIL_STAGE_DATABASE_URL": stage, "DATABASE_URL": stage})  # fmt: skip  (Stage is at the target's version)
     assert res.code == 0, res.out + res.err
     body = res.json()
     assert checks(body) == {"plan": "ok", "clone": "ok", "apply": "ok", "backward-compat": "ok", "forward-compat": "ok", "down": "ok"}
-    assert body["verdict"] == "pass" and body["release"] == "r42"
+    assert body["verdict"] == "pass" and body["release"] == "r42" and body["target"] == runner.redact(stage)
     assert [p["id"] for p in body["pending"]] == ["0002_phone", "0003_amount"]
     clone = next(c for c in body["checks"] if c["name"] == "clone")
     # users sample: the self-referencing boss only where NULL (user 1); orders only of sampled users
     assert clone["data"]["ledger_rows"] == 1 and 0 < clone["data"]["sampled_rows"] <= 20
     back = next(c for c in body["checks"] if c["name"] == "backward-compat")
-    assert back["data"]["statements"] == 3 and back["data"]["regressions"] == 0 and back["data"]["prepared_only"] == 1
+    assert back["data"]["statements"] == 3 and back["data"]["regressions"] == 0 and back["data"]["with_sampled_parameters"] == 1
+    first = back["data"]["results"][0]  # select ... where id = $1: executed, with an id that exists
+    assert first["old"]["mode"] == "executed-with-parameters" and "(sampled from users.id)" in first["old"]["parameters"][0]
     apply_check = next(c for c in body["checks"] if c["name"] == "apply")
     assert any("outside a transaction" in d for d in apply_check["details"])
     assert scratch_dbs(stage) == []  # dropped
@@ -164,14 +176,14 @@ def test_a_contract_migration_breaks_the_previous_release(stage: str, tmp_path: 
     write(tmp_path / "queries", {"previous.sql": PREVIOUS, "next.sql": "select email_address from users;\n"})
     sp = spec(tmp_path)
     res = cli("migrate", "verify", "--spec", sp, "--previous-queries", tmp_path / "queries" / "previous.sql",
-              "--next-queries", tmp_path / "queries" / "next.sql", "--stage-url", stage,
+              "--next-queries", tmp_path / "queries" / "next.sql", "--stage-url", stage, "--target-url", stage,
               "--service", "api", "--release", "r7")  # fmt: skip
     assert res.code == 1, res.out + res.err
-    assert "FAILED  backward-compat: 2 of 3 statements work on the old schema but fail on the new" in res.out
+    assert "FAILED       backward-compat: 2 of 3 statements work on the old schema but fail on the new" in res.out
     assert "previous.sql:1: select id, email from users where id = $1 -> 42703 column \"email\" does not exist" in res.out
-    assert "skipped forward-compat: the pending migrations are not expand-only" in res.out
+    assert "skipped      forward-compat: the pending migrations are not expand-only" in res.out
     assert "0002_rename.sql: contract" in res.out
-    assert "ok      down:" in res.out and "verdict: FAIL" in res.out
+    assert "ok           down:" in res.out and "verdict: FAIL" in res.out
     assert scratch_dbs(stage) == []
     # the verdict was recorded for (api, r7): the deploy gate blocks that release
     gate = cli("gate", "deploy", "--service", "api", "--release", "r7", "--spec", sp, "--json")
@@ -185,7 +197,7 @@ def test_a_down_migration_that_forgets_something_fails_naming_it(stage: str, tmp
         "0002_idx.sql": "create index orders_user on orders (user_id);\nalter table orders add column note text default '';\n",
         "0002_idx.down.sql": "alter table orders drop column note;\n",
     })  # fmt: skip
-    report = verify(stage, load_migrations(tmp_path / "db"), VerifyOptions(ledger_table=LEDGER))
+    report = verify(stage, load_migrations(tmp_path / "db"), VerifyOptions(ledger_table=LEDGER, target_url=stage))
     down = report.check("down")
     assert report.verdict == "fail" and down.status == "failed"
     assert down.details == [
@@ -200,21 +212,20 @@ def test_a_migration_that_fails_on_the_sampled_rows_fails_apply_and_the_clone_is
         "0002_required.down.sql": "alter table orders drop column currency;\n",
     })  # fmt: skip
     ms = load_migrations(tmp_path / "db")
-    empty = verify(stage, ms, VerifyOptions(ledger_table=LEDGER))  # no rows: it passes, which is why samples matter
-    assert empty.check("apply").status == "ok"
-    report = verify(stage, ms, VerifyOptions(ledger_table=LEDGER, sample_rows=5))
+    report = verify(stage, ms, VerifyOptions(ledger_table=LEDGER, target_url=stage))  # rows are sampled by default
     a = report.check("apply")
     assert a.status == "failed" and a.summary.startswith("0002_required failed at 0002_required.sql:2: 23502")
     assert [report.check(n).status for n in ("backward-compat", "forward-compat", "down")] == ["skipped"] * 3
     assert scratch_dbs(stage) == []
 
 
-def test_nothing_pending_and_an_edited_applied_migration(stage: str, tmp_path: Path, cli):
+def test_nothing_pending_on_the_target_and_an_edited_applied_migration(stage: str, tmp_path: Path, cli):
     p = spec(tmp_path)
-    res = cli("migrate", "verify", "--spec", p, "--stage-url", stage, "--json")
-    assert res.code == 0 and checks(res.json())["plan"] == "ok" and "nothing pending" in res.json()["checks"][0]["summary"]
+    res = cli("migrate", "verify", "--spec", p, "--stage-url", stage, "--target-url", stage, "--json")
+    assert res.code == 0 and checks(res.json())["plan"] == "ok"
+    assert "nothing pending: the target" in res.json()["checks"][0]["summary"] and res.json()["verdict"] == "pass"
     (tmp_path / "db" / "0001_users.sql").write_text(BASE["0001_users.sql"].replace("amount int", "amount bigint"))
-    res = cli("migrate", "verify", "--spec", p, "--stage-url", stage, "--json")
+    res = cli("migrate", "verify", "--spec", p, "--stage-url", stage, "--target-url", stage, "--json")
     assert res.code == 1 and checks(res.json())["plan"] == "failed"
     assert "someone edited a migration that already ran" in res.json()["checks"][0]["details"][0]
 
@@ -287,9 +298,10 @@ def test_previous_suite_captured_from_pg_stat_statements(tmp_path: Path):
             "0002_drop.sql": "alter table orders drop column amount;\n",
             "0002_drop.down.sql": "alter table orders add column amount int not null default 0;\n",
         })  # fmt: skip
-        report = verify(url, load_migrations(tmp_path / "db"), VerifyOptions(ledger_table=LEDGER, from_pg_stat_statements=True))
+        report = verify(url, load_migrations(tmp_path / "db"),
+                        VerifyOptions(ledger_table=LEDGER, from_pg_stat_statements=True, target_url=url))
         back = report.check("backward-compat")
-        assert back.status == "failed" and back.data["statements"] == 2 and back.data["prepared_only"] == 2
+        assert back.status == "failed" and back.data["statements"] == 2 and back.data["with_sampled_parameters"] == 2
         assert len(back.details) == 1 and "pg_stat_statements queryid" in back.details[0]
         assert "sum(amount) FROM orders WHERE user_id = $1" in back.details[0] and "42703" in back.details[0]
         # the down re-adds the column but not where it was: a note, not a difference... yet NOT NULL DEFAULT 0 differs
@@ -306,7 +318,7 @@ def test_pg_stat_statements_missing_is_a_usage_error(stage: str, tmp_path: Path,
 
 def test_keep_leaves_the_scratch_database(stage: str, tmp_path: Path):
     write(tmp_path / "db", {"0002_a.sql": "create table a (id int);\n", "0002_a.down.sql": "drop table a;\n"})
-    report = verify(stage, load_migrations(tmp_path / "db"), VerifyOptions(ledger_table=LEDGER, keep=True))
+    report = verify(stage, load_migrations(tmp_path / "db"), VerifyOptions(ledger_table=LEDGER, keep=True, target_url=stage))
     try:
         assert report.verdict == "pass" and report.kept and report.scratch_database in scratch_dbs(stage)
     finally:

@@ -253,6 +253,11 @@ def status_cmd(db_url: str | None, dir_: str | None) -> int:
 @migrate_group.command("verify")
 @click.option("--stage-url", metavar="URL", default=None,
               help="the Stage database (default: the environment variable named by migrations.stage.url_env)")
+@click.option("--target-url", metavar="URL", default=None,
+              help="the database apply will migrate (production), whose ledger says what is pending; only read "
+              f"(default: the environment variable named by migrations.target.url_env, ${TARGET_URL_ENV})")
+@click.option("--target-ledger", metavar="FILE", default=None,
+              help="instead of --target-url: the target's `vigil migrate status --json`, saved where the target is reachable")
 @dir_option
 @click.option("--previous-queries", metavar="PATH", default=None,
               help="the running release's query suite: a .sql file or a directory (default migrations.queries.previous)")
@@ -260,8 +265,9 @@ def status_cmd(db_url: str | None, dir_: str | None) -> int:
               help="the new release's query suite (default migrations.queries.next)")
 @click.option("--from-pg-stat-statements", is_flag=True,
               help="add the statements pg_stat_statements recorded on Stage to the previous release's suite")
-@click.option("--sample-rows", type=click.IntRange(0, 1_000_000), default=0, show_default=True,
-              help="copy up to N rows per table into the clone (foreign keys kept consistent)")
+@click.option("--sample-rows", type=click.IntRange(0, 1_000_000), default=1000, show_default=True,
+              help="copy up to N rows per table into the clone (foreign keys kept consistent); 0: an empty clone, "
+              "where changes that fail only on data are not seen")
 @click.option("--query-timeout", callback=_duration, default="30s", show_default=True, metavar="DURATION",
               help="statement_timeout of each suite statement")
 @click.option("--pg-bin", metavar="DIR", default=None,
@@ -274,19 +280,31 @@ def status_cmd(db_url: str | None, dir_: str | None) -> int:
 @spec_option
 @db_option
 @json_option
-def verify_cmd(stage_url: str | None, dir_: str | None, previous_queries: str | None, next_queries: str | None,
-               from_pg_stat_statements: bool, sample_rows: int, query_timeout: Decimal, pg_bin: str | None,
-               release: str | None, service: str | None, out: str | None, keep: bool) -> int:
-    """Rehearse the pending migrations on a scratch clone of the Stage database and report each check.
+def verify_cmd(stage_url: str | None, target_url: str | None, target_ledger: str | None, dir_: str | None,
+               previous_queries: str | None, next_queries: str | None, from_pg_stat_statements: bool, sample_rows: int,
+               query_timeout: Decimal, pg_bin: str | None, release: str | None, service: str | None, out: str | None,
+               keep: bool) -> int:
+    """Rehearse what the target has not applied on a scratch clone of Stage and report each check.
 
-    Checks: plan (Stage's ledger vs the files), clone (schema, ledger, optional data sample),
-    apply (the real runner with the spec's timeouts), backward-compat (the previous release's
-    queries on the new schema), forward-compat (the new release's queries on the old schema, for
-    expand-only migrations), down (the down migrations restore the schema exactly). Each is ok,
-    failed or skipped with why. Exit 1 when a check failed, 3 when Stage cannot be reached. The
-    scratch database is dropped afterwards, even on failure.
+    Checks: plan (the TARGET's ledger vs the files: what apply will run there), clone (schema,
+    ledger, privileges and a foreign-key-consistent sample of rows, rolled to the target's
+    version), apply (the real runner with the spec's timeouts, on the sampled rows),
+    backward-compat (the previous release's statements executed, $n with sampled values, on the
+    old and the new schema), forward-compat (the new release's on the new and the old, for
+    expand-only migrations), down (the down migrations restore the schema exactly, comments and
+    privileges included). Each is ok, failed, inconclusive or skipped with why. The verdict is
+    pass only when no check failed or was inconclusive and at least one came out ok; without the
+    target's ledger it is at best inconclusive. Exit 1 when the verdict is not pass, 3 when Stage
+    or the target cannot be reached. The scratch database is dropped afterwards, even on failure.
     """
-    from vigil.deploy.migrations.verify import DEFAULT_PG_BIN, VerifyOptions, load_suite, verify, write_verdict
+    from vigil.deploy.migrations.verify import (
+        DEFAULT_PG_BIN,
+        VerifyOptions,
+        load_suite,
+        read_target_ledger_file,
+        verify,
+        write_verdict,
+    )
 
     e = env()
     if service is not None:  # check before the long work, not after
@@ -303,6 +321,11 @@ def verify_cmd(stage_url: str | None, dir_: str | None, previous_queries: str | 
                 hint="the variable's name is migrations.stage.url_env in the spec; its value a URL like "
                 "postgresql://verifier@stage-db:5432/app (a role with CREATEDB: verify works in a scratch database)",
             )
+    if target_url and target_ledger:
+        raise UsageError("--target-url and --target-ledger cannot be used together", hint="one source of the target's ledger")
+    ledger_file = read_target_ledger_file(target_ledger) if target_ledger else None
+    if ledger_file is None and not target_url:
+        target_url = os.environ.get(m.target.url_env) or None
     migrations = _load(dir_path)
 
     def suite(opt: str | None, conf: str | None) -> list | None:
@@ -318,6 +341,7 @@ def verify_cmd(stage_url: str | None, dir_: str | None, previous_queries: str | 
         previous=suite(previous_queries, m.queries.previous), next=suite(next_queries, m.queries.next),
         from_pg_stat_statements=from_pg_stat_statements, query_timeout_ms=_ms(query_timeout) or 30_000,
         pg_bin=pg_bin or os.environ.get("VIGIL_PG_BIN") or DEFAULT_PG_BIN, keep=keep, release=release, actor=actor(),
+        target_url=target_url, target_ledger=ledger_file,
     )  # fmt: skip
 
     def progress(kind: str, d: dict) -> None:
@@ -335,16 +359,16 @@ def verify_cmd(stage_url: str | None, dir_: str | None, previous_queries: str | 
         from vigil.deploy.verdicts import record_verdict
 
         d = report.to_dict()
-        failed = [f"{c['name']}: {c['summary']}" for c in d["checks"] if c["status"] == "failed"]
-        summary = "; ".join(failed) if failed else "every check passed or was skipped with a reason"
+        bad = [f"{c['name']}: {c['summary']}" for c in d["checks"] if c["status"] in ("failed", "inconclusive")]
+        summary = "; ".join(bad) if bad else "every check passed or was skipped with a reason"
         record_verdict(e.store, "migration", service, release, report.verdict, summary, d, e.clock.now())
 
     def text() -> None:
-        marks = {"ok": "ok     ", "failed": "FAILED ", "skipped": "skipped"}
+        marks = {"ok": "ok", "failed": "FAILED", "skipped": "skipped", "inconclusive": "INCONCLUSIVE"}
         for c in report.to_dict()["checks"]:
-            click.echo(f"{marks[c['status']]} {c['name']}: {c['summary']}")
+            click.echo(f"{marks[c['status']]:<12} {c['name']}: {c['summary']}")
             for d in c["details"]:
-                click.echo(f"          {d}")
+                click.echo(f"{'':<13}{d}")
         if report.kept:
             click.echo(f"kept the scratch database {report.scratch_database}")
         click.echo(f"verdict: {report.verdict.upper()}" + (f" (written to {out})" if out else ""))

@@ -14,12 +14,16 @@ plain string equality. What it covers: schemas, extensions, tables (kind, persis
 key and bound, row security, storage options), columns (type, NOT NULL, default, identity,
 generated, collation), constraints (with whether validated), indexes (with whether valid), views
 and materialized views (definition), sequences (parameters, owner), functions and procedures
-(definition), triggers, enum, domain and composite types, row-security policies. Column ORDER is
-kept apart (:attr:`Snapshot.column_order`): it matters to ``SELECT *`` and ``INSERT`` without a
-column list, but a down migration that re-adds a dropped column cannot restore it, so a changed
-order is reported as a note, not a difference. Not covered: ownership, privileges, comments,
-statistics targets, rules other than views' ``_RETURN``, and objects that belong to an extension
-(the extension and its version are compared instead).
+(definition), triggers, enum, domain and composite types, row-security policies, comments
+(``COMMENT ON`` any object, named by ``pg_describe_object``) and privileges (``GRANT`` /
+``REVOKE`` on tables, views, sequences, columns, schemas, functions and types: each grantee's
+privileges, the object's owner written ``<owner>`` so that two databases owned by different roles
+compare). Column ORDER is kept apart (:attr:`Snapshot.column_order`): it matters to ``SELECT *``
+and ``INSERT`` without a column list, but a down migration that re-adds a dropped column cannot
+restore it, so a changed order is reported as a note, not a difference. Not covered: ownership,
+default privileges (``ALTER DEFAULT PRIVILEGES``), statistics targets, rules other than views'
+``_RETURN``, and objects that belong to an extension (the extension and its version are compared
+instead).
 """
 
 from __future__ import annotations
@@ -239,6 +243,69 @@ _QUERIES: dict[str, str] = {
         WHERE {SYSTEM_SCHEMAS_SQL} AND NOT (n.nspname || '.' || c.relname = ANY(%(ex)s))""",
 }
 
+_QUERIES["comment"] = f"""
+        SELECT 'comment on ' || pg_describe_object(d.classoid, d.objoid, d.objsubid), d.description
+        FROM pg_description d CROSS JOIN LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) i
+        WHERE (i.schema IS NULL OR {SYSTEM_SCHEMAS_SQL.replace('n.nspname', 'i.schema')})
+          AND NOT EXISTS (SELECT 1 FROM pg_depend dx WHERE dx.classid = d.classoid AND dx.objid = d.objoid AND dx.deptype = 'e')
+          AND NOT (d.classoid = 'pg_class'::regclass AND d.objoid IN (SELECT r FROM unnest(%(ex)s::text[]) x, to_regclass(x) r WHERE r IS NOT NULL))
+          AND NOT (d.classoid = 'pg_constraint'::regclass AND EXISTS (
+                SELECT 1 FROM pg_constraint k WHERE k.oid = d.objoid
+                   AND k.conrelid IN (SELECT r FROM unnest(%(ex)s::text[]) x, to_regclass(x) r WHERE r IS NOT NULL)))
+          AND NOT (d.classoid = 'pg_class'::regclass AND EXISTS (
+                SELECT 1 FROM pg_index ix WHERE ix.indexrelid = d.objoid
+                   AND ix.indrelid IN (SELECT r FROM unnest(%(ex)s::text[]) x, to_regclass(x) r WHERE r IS NOT NULL)))"""
+
+ACL_OBJECTS = f"""
+    WITH o AS (
+        SELECT CASE WHEN c.relkind = 'S' THEN 'sequence ' ELSE 'table ' END || n.nspname || '.' || c.relname AS key,
+               CASE WHEN c.relkind = 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END || quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS obj,
+               NULL::text AS col,
+               coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) AS acl,
+               c.relowner AS owner
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {SYSTEM_SCHEMAS_SQL}
+           AND NOT (n.nspname || '.' || c.relname = ANY(%(ex)s)) AND {_NOT_EXT.format(cat="'pg_class'", oid="c.oid")}
+        UNION ALL
+        SELECT 'column ' || n.nspname || '.' || c.relname || '.' || a.attname,
+               'TABLE ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname, a.attacl, c.relowner
+          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped AND {SYSTEM_SCHEMAS_SQL}
+           AND NOT (n.nspname || '.' || c.relname = ANY(%(ex)s)) AND {_NOT_EXT.format(cat="'pg_class'", oid="c.oid")}
+        UNION ALL
+        SELECT 'schema ' || n.nspname, 'SCHEMA ' || quote_ident(n.nspname), NULL, coalesce(n.nspacl, acldefault('n', n.nspowner)),
+               n.nspowner
+          FROM pg_namespace n WHERE {SYSTEM_SCHEMAS_SQL} AND {_NOT_EXT.format(cat="'pg_namespace'", oid="n.oid")}
+        UNION ALL
+        SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' WHEN 'a' THEN 'aggregate ' ELSE 'function ' END
+               || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+               'ROUTINE ' || quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+               NULL, coalesce(p.proacl, acldefault('f', p.proowner)), p.proowner
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE {SYSTEM_SCHEMAS_SQL} AND {_NOT_EXT.format(cat="'pg_proc'", oid="p.oid")}
+        UNION ALL
+        SELECT 'type ' || n.nspname || '.' || t.typname, 'TYPE ' || quote_ident(n.nspname) || '.' || quote_ident(t.typname), NULL,
+               coalesce(t.typacl, acldefault('T', t.typowner)), t.typowner
+          FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace LEFT JOIN pg_class c ON c.oid = t.typrelid
+         WHERE {SYSTEM_SCHEMAS_SQL} AND t.typtype IN ('e', 'd', 'r', 'c') AND (t.typrelid = 0 OR c.relkind = 'c')
+           AND {_NOT_EXT.format(cat="'pg_type'", oid="t.oid")}
+    )
+    SELECT 'privileges on ' || o.key, o.obj, o.col,
+           ARRAY(SELECT CASE WHEN e.grantee = 0 THEN 'PUBLIC' WHEN e.grantee = o.owner THEN '<owner>' ELSE e.grantee::regrole::text END
+                        || '=' || e.privilege_type || CASE WHEN e.is_grantable THEN '*' ELSE '' END
+                   FROM aclexplode(o.acl) e ORDER BY 1)
+      FROM o"""
+"""(snapshot key, GRANT object (``TABLE s.t``), column or NULL, the grantees' privileges as sorted
+``grantee=PRIVILEGE`` strings, ``*`` for WITH GRANT OPTION) of every object with privileges. Run with an
+empty search_path; ``%(ex)s`` as for the snapshot queries."""
+
+
+def read_privileges(cur: Any, ex: list[str]) -> dict[str, tuple[str, str | None, tuple[str, ...]]]:
+    """Snapshot key -> (GRANT object, column, entries) over a cursor whose search_path is empty."""
+    cur.execute(ACL_OBJECTS, {"ex": ex})
+    return {key: (obj, col, tuple(entries)) for key, obj, col, entries in cur.fetchall() if entries}
+
+
 _COLUMN_ORDER = f"""
     SELECT n.nspname || '.' || c.relname, array_agg(a.attname::text ORDER BY a.attnum)
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -271,6 +338,8 @@ def snapshot(conn: Any, *, exclude: Iterable[str] = ()) -> Snapshot:
                 for key, definition in cur.fetchall():
                     if key is not None:
                         objects[key] = definition or ""
+            for key, (_, _, entries) in read_privileges(cur, ex).items():
+                objects[key] = ", ".join(entries)
             cur.execute(_COLUMN_ORDER, {"ex": ex})
             order = {rel: tuple(cols) for rel, cols in cur.fetchall()}
         finally:
