@@ -106,6 +106,35 @@ def load_spec(path: str | Path) -> LoadedSpec:
     return LoadedSpec(spec, p, hashlib.sha256(data).hexdigest())
 
 
+def spec_tree(path: str | Path) -> tuple[Any, Any] | None:
+    """The YAML tree of a spec file (with line marks) and its plain form, for checks beyond the
+    schema (``vigil check``'s warnings); None when the file is not a readable YAML mapping (the
+    loader reports why)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_SPEC_BYTES + 1)
+        if len(data) > MAX_SPEC_BYTES:
+            return None
+        tree = _read_yaml(data.decode("utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, SpecError):
+        return None
+    if not isinstance(tree, dict):
+        return None
+    try:
+        return tree, _plain(tree, 0, str(path), {})
+    except SpecError:
+        return None
+
+
+def located(pairs: list[tuple[tuple, str]], tree: Any, filename: str) -> list[SpecIssue]:
+    """``(spec path, message)`` pairs as issues with the file, line and column of each path."""
+    out = []
+    for loc, msg in pairs:
+        line, col = _where(tree, loc)
+        out.append(SpecIssue(format_path(loc), msg, file=filename, line=line, column=col))
+    return out
+
+
 def parse_spec(data: bytes | str, *, filename: str = "<spec>") -> Spec:
     """Validate spec text. Raises :class:`SpecError`."""
     if isinstance(data, str):
