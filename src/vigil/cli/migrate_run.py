@@ -15,11 +15,11 @@ import click
 
 from vigil.cli.common import actor, db_option, emit, env, json_option, spec_option
 from vigil.cli.migrate import migrate_group
-from vigil.deploy.migrations.spec import MigrationsSpec
+from vigil.deploy.migrations.spec import DEFAULT_TARGET_URL_ENV, MigrationsSpec
 from vigil.errors import NotFoundError, UsageError
 
-TARGET_URL_ENV = "DATABASE_URL"
-"""Where apply/status read the target database URL when --db-url is not given (until the spec names one)."""
+TARGET_URL_ENV = DEFAULT_TARGET_URL_ENV
+"""Where apply, status and verify read the target database URL by default (the spec's migrations.target.url_env overrides)."""
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: Any) -> Decimal | None:
@@ -51,8 +51,7 @@ def _context(dir_opt: str | None) -> tuple[MigrationsSpec, Path, Path]:
 def _target_url(db_url: str | None, m: MigrationsSpec) -> str:
     if db_url:
         return db_url
-    # TODO(lead): a `migrations.target.url_env` field in MigrationsSpec would name this variable in the spec
-    name = getattr(getattr(m, "target", None), "url_env", None) or TARGET_URL_ENV
+    name = m.target.url_env
     url = os.environ.get(name)
     if not url:
         raise UsageError(
