@@ -150,12 +150,22 @@ def test_drill_end_to_end_measures_rto_and_rpo_and_never_archives_into_the_repos
     # RPO exactly as defined: last canary committed before the disaster minus the newest recovered
     last, newest = r["rpo"]["last_committed_before_disaster"], r["rpo"]["newest_recovered"]
     assert last["seq"] >= newest["seq"] >= 1 and by["canary"]["evidence"]["rows_before_disaster"] >= 5
-    assert r["rpo_seconds"] == pytest.approx(max(0.0, float(seconds_between(parse_time(newest["committed_at"]), parse_time(last["committed_at"])))))
+    canary = max(0.0, float(seconds_between(parse_time(newest["committed_at"]), parse_time(last["committed_at"]))))
+    assert r["rpo"]["canary"]["seconds"] == pytest.approx(canary)
+    # the reported RPO is the worse of the canary figure and the replay figure
+    replay = max(0.0, float(seconds_between(parse_time(r["rpo_cross_check"]["last_replayed_commit"]), parse_time(last["committed_at"]))))
+    assert r["rpo"]["replay_seconds"] == pytest.approx(replay) and r["rpo_seconds"] == pytest.approx(max(canary, replay))
+    assert r["rpo"]["exact"] is True and r["verdicts"]["rpo"] == "met"
     assert r["rpo_cross_check"]["consistent"] is True and r["rpo_cross_check"]["last_replayed_commit"]
+    # the restore read the repository as it was at the disaster, and replayed it to its end
+    snap = by["disaster"]["evidence"]["repository_snapshot"]
+    assert snap["method"] == "hardlink" and snap["files"] > 0 and by["restore"]["evidence"]["repository"] == snap["path"]
+    assert r["recovery_end"]["ok"] is True and by["restore"]["evidence"]["archive_at_disaster"]["ok"] is True
+    assert r["rto"]["measured_seconds"] == r["rto_seconds"] and r["rto"]["detection_delay_seconds"] == 0
     # the restored cluster never archives into the primary's repository
     assert by["restore"]["evidence"]["restored_archive_mode"] == "off" and by["restore"]["evidence"]["timeline"] == 2
     conf = (Path(r["report_dir"]) / "evidence" / "pgbackrest-restore.conf").read_text()
-    assert "repo2" not in conf and "pg1-port" not in conf
+    assert "repo2" not in conf and "pg1-port" not in conf and f"repo1-path={snap['path']}" in conf
     after = set(pgb.archive_files(1))
     new_tl = [f for f in after - before if (parse_segment(f) or (0,))[0] >= 2 or ".history" in f]
     assert new_tl == [], new_tl

@@ -103,7 +103,7 @@ def parse_conninfo(text: str) -> list[tuple[str, str]]:
 
 
 def _quote(v: str) -> str:
-    if v and not any(c.isspace() or c in "'\\" for c in v):
+    if v and not any(c.isspace() or c in "'\\=" for c in v):
         return v
     return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
 

@@ -1,8 +1,8 @@
 """``vigil drill run | history | demo``: DR drills that measure the RTO and RPO actually achieved.
 
-Exit codes: 0 the drill passed (every phase ok, RTO and RPO within the objectives); 1 it failed (the
-report says where; it is written either way); 2 usage or spec error; 3 an external system failed
-before the drill could start.
+Exit codes: 0 the drill passed (every phase ok, RTO and RPO measured within the objectives, no
+critical gap); 1 it failed (the report says where; it is written either way); 2 usage or spec
+error; 3 an external system failed before the drill could start.
 """
 
 from __future__ import annotations
@@ -40,8 +40,14 @@ def _summary(r: dict) -> None:
 
     click.echo(f"drill {r['drill']}: {r['status'].upper()} (scenario {r['scenario']}, repo{r['repo']} {r['repo_role']}, target {r['target']['describe']})")
     o, v = r["objectives"], r["verdicts"]
-    click.echo(f"  RTO achieved {hd(r['rto_seconds'])} (objective {hd(o['rto_seconds'])}: {v['rto']})")
-    click.echo(f"  RPO achieved {hd(r['rpo_seconds'])} (objective {hd(o['rpo_seconds'])}: {v['rpo']})")
+    rto = r.get("rto") or {}
+    delay = f", of which {hd(rto['detection_delay_seconds'])} declared detection delay" if rto.get("detection_delay_seconds") else ""
+    click.echo(f"  RTO achieved {hd(r['rto_seconds'])}{delay} (objective {hd(o['rto_seconds'])}: {v['rto']})")
+    rpo = r.get("rpo") or {}
+    how = "" if r["rpo_seconds"] is None else (f", {rpo.get('source')} figure" + ("" if rpo.get("exact") else ", at least"))
+    click.echo(f"  RPO achieved {hd(r['rpo_seconds'])}{how} (objective {hd(o['rpo_seconds'])}: {v['rpo']})")
+    if r.get("recovery_end"):
+        click.echo(f"  archive end: {r['recovery_end']['note']}")
     if r.get("rebuild_seconds") is not None:
         click.echo(f"  search rebuild {hd(r['rebuild_seconds'])} (objective {hd(o['rebuild_seconds'])}: {v['rebuild']})")
     for p in r["phases"]:
