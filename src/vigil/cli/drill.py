@@ -133,7 +133,6 @@ def demo_cmd(out: str, keep: bool, warmup: float, archive_timeout: int) -> int:
     """A whole drill on this machine: throwaway cluster, pgBackRest, WAL archiving, outbox, search index; prints the report path."""
     from vigil.dr.demo import run_demo
 
-    e = env()
     res = run_demo(Path(out), clock=_real_clock(), progress=_progress, keep=keep, warmup=warmup, archive_timeout=archive_timeout)
     r = res["report"]
 
