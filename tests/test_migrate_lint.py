@@ -908,3 +908,82 @@ def test_lint_command_loads_no_heavy_library(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     last = json.loads(out.stdout.strip().splitlines()[-1])
     assert last == {"rc": 1, "loaded": []}, out.stderr
+
+
+def test_update_of_a_table_seeded_with_one_row_is_not_a_backfill() -> None:
+    """A settings table the migrations created and seeded with exactly one row (the shape of the
+    corpora where the issue saw the false positive) is one-row; seeded from a query, it is not."""
+    create = "CREATE TABLE local_site (id serial PRIMARY KEY, site_id int NOT NULL UNIQUE, theme text);\n"
+    for seed, backfill in (
+        ("INSERT INTO local_site (site_id) SELECT id FROM site ORDER BY id LIMIT 1;", False),
+        ("INSERT INTO local_site (site_id, theme) VALUES (1, 'dark');", False),
+        ("INSERT INTO local_site (site_id) SELECT id FROM site;", True),
+        ("INSERT INTO local_site (site_id) VALUES (1), (2);", True),
+    ):
+        r = lint_texts([("0001.sql", create + seed), ("0002.sql", "UPDATE local_site SET theme = 'light';")], CFG)
+        assert ("backfill-in-migration" in {f.rule for f in r.findings}) is backfill, seed
+        if not backfill:
+            assert "one-row table local_site (created and seeded with one row in 0001.sql)" in r.migrations[1].why
+
+
+# --- the corpus and its golden file ----------------------------------------------------------------
+
+CORPUS = Path(__file__).parent / "data" / "migrate_lint_corpus"
+PROJECTS = ("shop", "forum", "files", "jobs")
+CORPUS_CFG = LintConfig(today=TODAY, enabled=frozenset(r for r in RULES if RULES[r].opt_in))
+
+
+def _corpus_report(project: str, jobs: int) -> dict:
+    r = lint_paths([CORPUS / project], CORPUS_CFG, display=lambda p: Path(p).relative_to(CORPUS).as_posix(), jobs=jobs)
+    return r.to_dict()
+
+
+def test_corpus_matches_the_golden_file() -> None:
+    """Every finding (line, column, severity, message, fix), class and suppression of four
+    migration histories, against expected.json. VIGIL_UPDATE_GOLDEN=1 rewrites it (review the diff)."""
+    import os
+
+    got = {p: _corpus_report(p, 1) for p in PROJECTS}
+    golden = CORPUS / "expected.json"
+    if os.environ.get("VIGIL_UPDATE_GOLDEN"):
+        golden.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
+    expected = json.loads(golden.read_text())
+    for p in PROJECTS:
+        for key in ("migrations", "suppressed", "summary", "ok"):
+            assert got[p][key] == expected[p][key], (p, key)
+        g = {(f["file"], f["line"], f["column"], f["rule"]): f for f in got[p]["findings"]}
+        e = {(f["file"], f["line"], f["column"], f["rule"]): f for f in expected[p]["findings"]}
+        assert sorted(set(g) - set(e)) == [], f"{p}: findings not in expected.json"
+        assert sorted(set(e) - set(g)) == [], f"{p}: expected findings missing"
+        for k in g:
+            assert g[k] == e[k], k
+
+
+def test_corpus_covers_every_rule_and_prints_no_parser_object() -> None:
+    expected = json.loads((CORPUS / "expected.json").read_text())
+    seen = {f["rule"] for p in PROJECTS for f in expected[p]["findings"]}
+    seen |= {s["rule"] for p in PROJECTS for s in expected[p]["suppressed"]}
+    assert seen == set(RULES)
+    for p in PROJECTS:
+        for f in expected[p]["findings"]:
+            for text in (f["message"], f["fix"]):
+                assert "sval=" not in text and "<String" not in text and "<Node" not in text, text
+        for m in expected[p]["migrations"]:
+            assert "sval=" not in m["why"] and m["class"] in ("expand", "contract", "data-dependent", "unknown")
+
+
+def test_corpus_report_is_the_same_in_worker_processes() -> None:
+    """Linting in parallel processes gives exactly the serial report: what a file tells about the
+    schema reaches the later files through the ordered fold, not through shared state."""
+    for p in PROJECTS:
+        assert _corpus_report(p, 3) == _corpus_report(p, 1), p
+
+
+def test_parallel_only_when_it_pays() -> None:
+    from vigil.deploy.migrations.lint import PARALLEL_MIN_CHARS, PARALLEL_MIN_FILES, plan_jobs
+
+    small = [(f"{i}.sql", "SELECT 1;") for i in range(PARALLEL_MIN_FILES * 2)]
+    assert plan_jobs(small) == 1  # many files, little SQL
+    big = [(f"{i}.sql", "x" * (PARALLEL_MIN_CHARS // 10)) for i in range(PARALLEL_MIN_FILES)]
+    assert plan_jobs(big) >= 1 and plan_jobs(big[:3]) == 1
+    assert plan_jobs(small, 4) == 4 and plan_jobs(big, 1) == 1

@@ -235,6 +235,16 @@ class TableFacts:
     """at most one row, by a constraint (CHECK (id = 1) on a unique id, a unique index on a constant)."""
     pinned: set[str] = field(default_factory=set)
     """columns a CHECK pins to one constant value (CHECK (id = 1)); with ``unique``: one row."""
+    rows: int | None = None
+    """rows the migrations put in it, when lint saw the table created and every INSERT into it
+    since has a known row count (``VALUES`` lists, ``SELECT ... LIMIT 1``, a ``SELECT`` without
+    ``FROM``); None: unknown (created elsewhere, or filled from a query)."""
+    seeded_in: str = ""
+    """the file that brought ``rows`` to its value, for messages."""
+
+    @property
+    def one_row(self) -> bool:
+        return self.singleton or self.rows == 1
 
 
 @dataclass
@@ -269,21 +279,24 @@ def lint_texts(
     context: LintContext | None = None,
     *,
     problems: Iterable[Finding] = (),
+    jobs: int | None = None,
 ) -> LintReport:
     """Lint migrations given as ``(display name, SQL text)`` in apply order. Pure.
 
-    ``problems`` are findings about the files themselves (from :func:`file_findings`), merged in."""
+    ``problems`` are findings about the files themselves (from :func:`file_findings`), merged in.
+    Each file is parsed and checked on its own, in ``jobs`` worker processes when that pays
+    (None: decide by the amount of SQL, see :func:`plan_jobs`); what one file tells about the
+    schema (NOT NULL columns, unique keys, one-row tables) reaches the later files through an
+    ordered fold, so the report is the same for any ``jobs``."""
     config = config or LintConfig()
     context = context if context is not None else LintContext()
     report = LintReport()
     report.findings.extend(problems)
-    spec_used: dict[int, int] = {}
-    spec_matched: set[int] = set()
-    spec_expired_reported: set[int] = set()
-    for name, sql in files:
-        _FileLinter(name, sql, config, context, report, spec_used, spec_matched, spec_expired_reported).run()
-    for i in sorted(spec_matched):
-        if not spec_used.get(i) and i not in spec_expired_reported and "suppression-unused" not in config.disabled:
+    spec = _SpecState()
+    for result in _run_files(list(files), config, jobs):
+        _finish_file(result, config, context, report, spec)
+    for i in sorted(spec.matched):
+        if not spec.used.get(i) and i not in spec.expired_reported and "suppression-unused" not in config.disabled:
             s = config.suppressions[i]
             f = _first_file_matching(report, s.file)
             report.findings.append(
@@ -317,16 +330,20 @@ def file_findings(problems: Iterable[FileProblem], config: LintConfig | None = N
     return out
 
 
-def lint_directory(directory: str | Path, config: LintConfig | None = None, *, display: Any = None) -> LintReport:
+def lint_directory(
+    directory: str | Path, config: LintConfig | None = None, *, display: Any = None, jobs: int | None = None
+) -> LintReport:
     """Lint a migrations directory the way the runner sees it: every up file in version order, and
     every problem :func:`vigil.deploy.migrations.files.scan_migrations` finds (the runner refuses
     the directory for any of them) as an error finding. A misnamed or duplicate up file is still
     linted, after the others. Raises ``MigrationFileError`` only when the directory itself is missing."""
     texts, problems = _directory(Path(directory), config, display or str)
-    return lint_texts(texts, config, problems=problems)
+    return lint_texts(texts, config, problems=problems, jobs=jobs)
 
 
-def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None, *, display: Any = None) -> LintReport:
+def lint_paths(
+    paths: Sequence[str | Path], config: LintConfig | None = None, *, display: Any = None, jobs: int | None = None
+) -> LintReport:
     """Lint files and directories. A directory is linted as :func:`lint_directory` does; a file named
     explicitly is linted whatever its name, with the file rules that apply to one file (its name,
     empty, unreadable). Raises ``FileNotFoundError`` for a path that does not exist (the CLI reports
@@ -356,7 +373,7 @@ def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None, *,
             texts.append((show(p), text))
         else:
             raise FileNotFoundError(str(p))
-    return lint_texts(texts, config, problems=problems)
+    return lint_texts(texts, config, problems=problems, jobs=jobs)
 
 
 def _directory(d: Path, config: LintConfig | None, show: Callable[[Path], str]) -> tuple[list[tuple[str, str]], list[Finding]]:
@@ -458,29 +475,34 @@ _REPLACEABLE = {"view": "view", "matview": "materialized view", "trigger": "trig
                 "procedure": "procedure", "policy": "policy", "rule": "rule"}  # fmt: skip
 
 
+@dataclass
+class _FileResult:
+    """What linting one file on its own gives: findings, classification entries, and the ordered
+    operations on the cross-file context (:class:`LintContext`) still to be folded in. Picklable."""
+
+    file: str
+    meta: list[Finding]
+    raw: list[tuple[int, Finding]]
+    classes: list[tuple[str, str] | int]  # an int: the class comes from that operation
+    ops: list[tuple]
+    directives: list[_Directive]
+    statements: int
+    parsed: bool
+    transaction: bool
+
+
 class _FileLinter:
-    def __init__(
-        self,
-        file: str,
-        sql: str,
-        config: LintConfig,
-        context: LintContext,
-        report: LintReport,
-        spec_used: dict[int, int],
-        spec_matched: set[int],
-        spec_expired_reported: set[int],
-    ) -> None:
+    """Lints one file without reading or changing anything shared: every use of what earlier
+    files declared is recorded as an operation (:meth:`op`) that :class:`_Fold` applies in order."""
+
+    def __init__(self, file: str, sql: str, config: LintConfig) -> None:
         self.file = file
         self.sql = sql
         self.config = config
-        self.ctx = context
-        self.report = report
-        self.spec_used = spec_used
-        self.spec_matched = spec_matched
-        self.spec_expired_reported = spec_expired_reported
         self.raw: list[tuple[int, Finding]] = []  # (statement index, finding) before suppressions
         self.meta: list[Finding] = []  # findings about the file or its directives (never suppressed)
-        self.classes: list[tuple[str, str]] = []
+        self.classes: list[tuple[str, str] | int] = []
+        self.ops: list[tuple] = []
         self.created: set[str] = set()  # tables (and views, sequences) created in this file
         self.created_types: set[str] = set()
         self.new_columns: set[tuple[str, str]] = set()  # (table, column) added in this file
@@ -532,6 +554,21 @@ class _FileLinter:
     def classify(self, cls: str, why: str) -> None:
         self.classes.append((cls, why))
 
+    def op(self, kind: str, *args: Any, classifies: bool = False) -> None:
+        """Record an operation on the cross-file context, for :class:`_Fold` (``classifies``: the
+        statement's class comes from it, in this place of the order)."""
+        if classifies:
+            self.classes.append(len(self.ops))
+        self.ops.append((kind, self.stmt_index, *args))
+
+    def finding(self, rule: str, message: str, fix: str | None = None, *, at: int | None = None) -> Finding | None:
+        """A finding for the current statement that an operation may or may not emit (None: the rule is off)."""
+        if not self.config.runs(rule):
+            return None
+        r = RULES[rule]
+        line, col = self.pos(self.at(at) if at is not None else None)
+        return Finding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", fix or r.fix, col)
+
     def deparse(self, pick: Callable[[Any], Any]) -> str | None:
         """SQL for a piece of the current statement, by pglast's deparser: ``pick(stmt)`` gets the
         statement as pglast AST, may change it, and returns the node to print. None when the
@@ -560,22 +597,20 @@ class _FileLinter:
         """The current CREATE INDEX as written, with CONCURRENTLY inserted (cheaper than a deparse)."""
         if self.unit is None:
             return None
-        text = self.sql[self.unit.start : self.unit.stop].strip().rstrip(";").rstrip()
-        m = _CREATE_INDEX.match(text)
-        if m is None or len(text) > 2000:
+        text = self.sql[self.unit.start : self.unit.stop]
+        if len(text) > 2000 or not _CREATE_INDEX.match(text):
             return None
-        if not any(q in text for q in ("'", '"', "--", "/*", "$")):
-            text = " ".join(text.split())
-            m = _CREATE_INDEX.match(text)
-            assert m is not None
+        text = _one_line(text)
+        m = _CREATE_INDEX.match(text)
+        if m is None:
+            return None
         return text[: m.end(1)] + " CONCURRENTLY" + text[m.end(1) :]
 
     # the run
-    def run(self) -> None:
+    def run(self) -> _FileResult:
         if isinstance(self.sql, _Unreadable):
             self.add_at_char("file-invalid", f"cannot read the file: {str.__str__(self.sql)}", 0)
-            self._finish(0, parsed=False)
-            return
+            return self._result(0, parsed=False, directives=[])
         self.no_transaction = _has_no_transaction(self.sql)
         try:
             whole = pgjson.Offsets(self.sql)
@@ -592,7 +627,14 @@ class _FileLinter:
             except RecursionError:  # pragma: no cover - the walkers are iterative; belt and braces
                 pass
         self.unit = None
-        self._finish(len(units), parsed=parsed, starts=[u.start for u in units])
+        starts = [u.start for u in units]
+        directives = self._directives(starts) if starts and "vigil:" in self.sql else []
+        return self._result(len(units), parsed=parsed, directives=directives)
+
+    def _result(self, n: int, *, parsed: bool, directives: list[_Directive]) -> _FileResult:
+        return _FileResult(
+            self.file, self.meta, self.raw, self.classes, self.ops, directives, n, parsed, not self.no_transaction
+        )
 
     def _salvage(self, first: BaseException) -> list[_Unit]:
         """After a parse error: split on the scanner's ';' tokens and parse each statement alone,
@@ -661,93 +703,11 @@ class _FileLinter:
     def replaced_later(self, kind: str, name: str) -> bool:
         return not self.no_transaction and self.recreated.get((kind, name), -1) > self.stmt_index
 
-    def _finish(self, n: int, *, parsed: bool, starts: list[int] | None = None) -> None:
-        directives = self._directives(starts) if starts and "vigil:" in self.sql else []
-        spec_dirs = self._spec_suppressions()
-        findings: list[Finding] = list(self.meta)
-        for idx, f in self.raw:
-            accepted = None
-            for d in directives:
-                if f.rule in d.rules and (d.targets is None or idx in d.targets):
-                    d.used += 1
-                    accepted = Suppressed(f, d.reason, d.expires, f"inline {self.file}:{d.line}")
-                    break
-            if accepted is None:
-                for i, s in spec_dirs:
-                    if s.rule == f.rule:
-                        self.spec_used[i] = self.spec_used.get(i, 0) + 1
-                        accepted = Suppressed(f, s.reason, s.expires, f"spec suppressions[{i}]")
-                        break
-            if accepted is not None:
-                self.report.suppressed.append(accepted)
-            else:
-                findings.append(f)
-        for d in directives:
-            if not d.used and "suppression-unused" not in self.config.disabled:
-                line = d.line
-                findings.append(
-                    Finding(
-                        self.file, line, "suppression-unused", self.config.severity_of("suppression-unused"),
-                        f"`vigil:ignore {','.join(d.rules)}` matched no finding. {RULES['suppression-unused'].why}",
-                        RULES["suppression-unused"].fix,
-                    )
-                )  # fmt: skip
-        self.report.findings.extend(findings)
-        self.report.statements += n
-        cls, why = self._class(parsed)
-        self.report.migrations.append(MigrationClass(self.file, cls, why, n, not self.no_transaction))
-
-    def _class(self, parsed: bool) -> tuple[str, str]:
-        if not parsed:
-            return "unknown", "the file does not parse, so it cannot be classified"
-        by: dict[str, list[str]] = {}
-        for c, why in self.classes:
-            lst = by.setdefault(c, [])
-            if why not in lst:
-                lst.append(why)
-
-        def some(c: str) -> str:
-            items = by[c]
-            return "; ".join(items[:5]) + (f"; and {len(items) - 5} more" if len(items) > 5 else "")
-
-        if "contract" in by:
-            why = some("contract")
-            if "expand" in by:
-                why += (
-                    f". It also expands ({some('expand')}): it mixes expand and contract; split it so the expand "
-                    "ships before the new code and the contract after the old code is gone"
-                )
-            return "contract", why
-        if "data-dependent" in by:
-            return "data-dependent", some("data-dependent")
-        if "expand" in by:
-            return "expand", some("expand")
-        return "expand", "no schema change"
-
-    # suppressions
-    def _spec_suppressions(self) -> list[tuple[int, Suppression]]:
-        out = []
-        for i, s in enumerate(self.config.suppressions):
-            if not _matches(s.file, self.file):
-                continue
-            self.spec_matched.add(i)
-            if self.config.today is not None and s.expires < self.config.today:
-                if i not in self.spec_expired_reported:
-                    self.spec_expired_reported.add(i)
-                    self.meta_finding(
-                        "suppression-expired", 1,
-                        f"spec suppressions[{i}] ({s.rule} for {s.file}, reason: {s.reason!r}) expired on "
-                        f"{s.expires.isoformat()}, so it no longer suppresses",
-                    )  # fmt: skip
-                continue
-            out.append((i, s))
-        return out
-
     def meta_finding(self, rule: str, line: int, message: str, fix: str | None = None) -> None:
+        if rule in self.config.disabled:
+            return
         r = RULES[rule]
-        self.report.findings.append(
-            Finding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", fix or r.fix)
-        ) if rule not in self.config.disabled else None
+        self.meta.append(Finding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", fix or r.fix))
 
     def _directives(self, starts: list[int]) -> list[_Directive]:
         from pglast import parser
@@ -943,9 +903,9 @@ class _FileLinter:
             if len(params) == 1:
                 _, p = node(params[0])
                 if p.get("name"):
-                    self.ctx.table(key).unique.add(p["name"])
+                    self.op("unique", key, p["name"])
                 elif p.get("expr") is not None and const(p["expr"])[0]:
-                    self.ctx.table(key).singleton = True  # a unique index on a constant: one row at most
+                    self.op("singleton", key)  # a unique index on a constant: one row at most
         if s.get("concurrent"):
             self.classify("expand", f"creates index {idx} concurrently")
             self._in_transaction(f"CREATE INDEX CONCURRENTLY {idx}")
@@ -999,20 +959,21 @@ class _FileLinter:
         key = relkey(s.get("relation"))
         self.created.add(key)
         self.classify("expand", f"creates table {rel(s.get('relation'))}")
-        facts = self.ctx.tables[key] = TableFacts()
+        elements = []
         fk_locked = False
         for e in s.get("tableElts") or ():
             k, c = node(e)
             if k == "ColumnDef":
-                self._column_facts(facts, c)
+                elements.append((k, _column_fact_fields(c)))
                 self._prefer(c.get("colname", "?"), c.get("typeName"))
                 for con in c.get("constraints") or ():
                     if node(con)[1].get("contype") == "CONSTR_FOREIGN":
                         fk_locked = fk_locked or self._fk_lock(s, node(con)[1])
             elif k == "Constraint":
-                self._constraint_facts(facts, c)
+                elements.append((k, _constraint_fact_fields(c)))
                 if c.get("contype") == "CONSTR_FOREIGN":
                     fk_locked = fk_locked or self._fk_lock(s, c)
+        self.op("create_table", key, None if s.get("partbound") or s.get("inhRelations") else 0, elements)
 
     def _fk_lock(self, s: dict, c: dict) -> bool:
         if relkey(c.get("pktable")) in self.created:
@@ -1020,60 +981,11 @@ class _FileLinter:
         self._locking(f"CREATE TABLE {rel(s.get('relation'))} with a foreign key to {rel(c.get('pktable'))}")
         return True
 
-    def _column_facts(self, facts: TableFacts, c: dict) -> None:
-        col = c.get("colname")
-        if not col:
-            return
-        not_null = bool(c.get("is_not_null"))
-        for con in c.get("constraints") or ():
-            _, x = node(con)
-            ct = x.get("contype")
-            if ct in ("CONSTR_NOTNULL", "CONSTR_PRIMARY", "CONSTR_IDENTITY"):
-                not_null = True
-            if ct in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
-                facts.unique.add(col)
-            if ct == "CONSTR_CHECK":
-                self._pin(facts, x.get("raw_expr"), col)
-        facts.columns[col] = not_null
-        self._settle(facts)
-
-    def _constraint_facts(self, facts: TableFacts, c: dict) -> None:
-        ct = c.get("contype")
-        keys = [pgjson.string(k) for k in c.get("keys") or ()]
-        if ct == "CONSTR_PRIMARY":
-            for k in keys:
-                facts.columns[k] = True
-        if ct in ("CONSTR_PRIMARY", "CONSTR_UNIQUE") and len(keys) == 1:
-            facts.unique.add(keys[0])
-        if ct == "CONSTR_CHECK" and not c.get("skip_validation"):
-            self._pin(facts, c.get("raw_expr"), None)
-        self._settle(facts)
-
-    @staticmethod
-    def _pin(facts: TableFacts, expr: Any, column: str | None) -> None:
-        """Record ``CHECK (col = const)`` / ``CHECK (col)`` (a boolean pinned to true)."""
-        k, e = node(expr)
-        if k == "ColumnRef" and len(e.get("fields") or ()) == 1:
-            facts.pinned.add(pgjson.string(e["fields"][0]))
-            return
-        if k != "A_Expr" or e.get("kind") != "AEXPR_OP" or names(e.get("name", [])) != "=":
-            return
-        for a, b in ((e.get("lexpr"), e.get("rexpr")), (e.get("rexpr"), e.get("lexpr"))):
-            ka, va = node(a)
-            if ka == "ColumnRef" and len(va.get("fields") or ()) == 1 and const(b)[0]:
-                facts.pinned.add(pgjson.string(va["fields"][0]))
-        del column
-
-    @staticmethod
-    def _settle(facts: TableFacts) -> None:
-        if facts.pinned & facts.unique:
-            facts.singleton = True
-
     def _s_CreateTableAsStmt(self, s: dict) -> None:
         into = s.get("into") or {}
         key = relkey(into.get("rel"))
         self.created.add(key)
-        self.ctx.tables[key] = TableFacts()
+        self.op("new_table", key)
         what = "materialized view" if s.get("objtype") == "OBJECT_MATVIEW" else "table"
         self.classify("data-dependent", f"creates {what} {rel(into.get('rel'))} from a query (copies data)")
 
@@ -1082,7 +994,7 @@ class _FileLinter:
         if into:
             key = relkey(into.get("rel"))
             self.created.add(key)
-            self.ctx.tables[key] = TableFacts()
+            self.op("new_table", key)
             self.classify("data-dependent", f"creates table {rel(into.get('rel'))} from a query (SELECT INTO)")
 
     def _s_ViewStmt(self, s: dict) -> None:
@@ -1094,45 +1006,38 @@ class _FileLinter:
         self.classify("expand", _EXPAND_KINDS["CreateSeqStmt"])
 
     # data
-    def _exempt(self, rv: Any, where: Any) -> str | None:
-        """Why a data change is not a backfill: a system catalog, a one-row table, one row by its key."""
-        schema = (node(rv)[1] if node(rv)[0] else rv or {}).get("schemaname")
-        key = relkey(rv)
-        facts = self.ctx.tables.get(key)
-        if schema in CATALOG_SCHEMAS or (not schema and key.startswith("pg_") and facts is None and key not in self.created):
-            return f"system catalog {rel(rv)} (a direct catalog edit: its effect is opaque to lint)"
-        if facts is not None and facts.singleton:
-            return f"the one-row table {rel(rv)}"
-        col = _key_equality(where, facts.unique if facts is not None else {"id"})
-        if col is not None:
-            return f"one row of {rel(rv)} (by its key {col})"
-        return None
+    def _dml_op(self, rv: Any, where: Any, exempt_prefix: str | None, default_class: str, finding: Finding | None) -> None:
+        """The class (and the backfill finding) of a data change depend on what earlier files declared
+        about the table (a one-row table, its unique keys): decided by :class:`_Fold`."""
+        fields = node(rv)[1] if node(rv)[0] else (rv or {})
+        self.op(
+            "dml", relkey(rv), fields.get("schemaname"), rel(rv), relkey(rv) in self.created, _key_columns(where),
+            exempt_prefix, default_class, finding, classifies=True,
+        )  # fmt: skip
 
     def _s_InsertStmt(self, s: dict) -> None:
         r = s.get("relation")
         k, sel = node(s.get("selectStmt"))
-        if k == "SelectStmt" and not sel.get("fromClause") and sel.get("op", "SETOP_NONE") == "SETOP_NONE" and not sel.get("withClause"):
-            self.classify("expand", f"inserts rows into {rel(r)}")
+        self.op("insert_rows", relkey(r), _rows_inserted(k, sel), self.file)
+        if not k or (k == "SelectStmt" and not sel.get("fromClause") and sel.get("op", "SETOP_NONE") == "SETOP_NONE" and not sel.get("withClause")):
+            self.classify("expand", f"inserts rows into {rel(r)}")  # VALUES, DEFAULT VALUES, a SELECT of constants
             return
         if not self._existing(r):
             self.classify("data-dependent", f"fills new table {rel(r)} from a query")
             return
-        exempt = self._exempt(r, None)
-        self.classify("data-dependent", f"INSERT ... SELECT into {exempt or rel(r)}")
-        if exempt is None:
-            self.add("backfill-in-migration", f"INSERT ... SELECT into {rel(r)} in the migration")
+        self._dml_op(
+            r, None, "INSERT ... SELECT into", f"INSERT ... SELECT into {rel(r)}",
+            self.finding("backfill-in-migration", f"INSERT ... SELECT into {rel(r)} in the migration"),
+        )  # fmt: skip
 
     def _dml(self, verb: str, past: str, s: dict) -> None:
         r = s.get("relation")
         where = s.get("whereClause")
         every = "" if where is not None else " without WHERE (every row)"
-        exempt = self._exempt(r, where) if self._existing(r) else None
-        if exempt is not None:
-            self.classify("data-dependent", f"{past} {exempt}")
+        if not self._existing(r):
+            self.classify("data-dependent", f"{past} {rel(r)}{every}")
             return
-        self.classify("data-dependent", f"{past} {rel(r)}{every}")
-        if self._existing(r):
-            self.add("backfill-in-migration", f"{verb} {rel(r)}{every} in the migration")
+        self._dml_op(r, where, past, f"{past} {rel(r)}{every}", self.finding("backfill-in-migration", f"{verb} {rel(r)}{every} in the migration"))
 
     def _s_UpdateStmt(self, s: dict) -> None:
         self._dml("UPDATE", "updates", s)
@@ -1142,11 +1047,14 @@ class _FileLinter:
 
     def _s_MergeStmt(self, s: dict) -> None:
         r = s.get("relation")
-        self.classify("data-dependent", f"merges into {rel(r)}")
-        if self._existing(r) and self._exempt(r, None) is None:
-            self.add("backfill-in-migration", f"MERGE INTO {rel(r)} in the migration")
+        if not self._existing(r):
+            self.classify("data-dependent", f"merges into {rel(r)}")
+            return
+        self._dml_op(r, None, None, f"merges into {rel(r)}", self.finding("backfill-in-migration", f"MERGE INTO {rel(r)} in the migration"))
 
     def _s_TruncateStmt(self, s: dict) -> None:
+        for r in s.get("relations") or ():
+            self.op("truncate_rows", relkey(r))
         names_ = [rel(r) for r in s.get("relations") or () if self._existing(r)]
         if not names_:
             return
@@ -1288,7 +1196,7 @@ class _FileLinter:
                 else:
                     existing.append(n)
             for n in existing:
-                self.ctx.tables.pop(n.rsplit(".", 1)[-1], None)
+                self.op("drop_table", n.rsplit(".", 1)[-1])
             if replaced:
                 self.classify("expand", f"replaces {what} {', '.join(replaced)} (dropped and created again in this file)")
             if not existing:
@@ -1365,9 +1273,7 @@ class _FileLinter:
             key = relkey(r)
             if key in self.created:
                 return
-            facts = self.ctx.tables.get(key)
-            if facts is not None and s.get("subname") in facts.columns:
-                facts.columns[new] = facts.columns.pop(s["subname"])
+            self.op("rename_column", key, s.get("subname"), new)
             self.classify("contract", f"renames column {table}.{s.get('subname')} to {new}")
             self._locking(f"ALTER TABLE {table} RENAME COLUMN")
             self.add(
@@ -1380,8 +1286,7 @@ class _FileLinter:
         elif t in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"):
             table = rel(r)
             key = relkey(r)
-            if key in self.ctx.tables:
-                self.ctx.tables[new] = self.ctx.tables.pop(key)
+            self.op("rename_table", key, new)
             if key in self.created:
                 self.created.add(new)
                 return
@@ -1489,10 +1394,10 @@ class _FileLinter:
                 self._not_null(table, key, new, col)
             elif st == "AT_DropNotNull":
                 self.classify("expand", f"drops NOT NULL on {table}.{col}")
-                was = self.ctx.tables.get(key, TableFacts()).columns.get(col)
-                self.ctx.table(key).columns[col] = False
-                if not new and (key, col) not in self.new_columns and was is not False:
-                    self.add("drop-not-null", f"drops NOT NULL on {table}.{col}: readers of the running app may now get NULL")
+                f = None
+                if not new and (key, col) not in self.new_columns:
+                    f = self.finding("drop-not-null", f"drops NOT NULL on {table}.{col}: readers of the running app may now get NULL")
+                self.op("drop_not_null", key, col, f)
             elif st == "AT_ColumnDefault":
                 if cmd.get("def") is None:
                     self._drop_default(table, key, new, col)
@@ -1501,15 +1406,13 @@ class _FileLinter:
             elif st == "AT_AddConstraint":
                 self._add_constraint(table, key, new, node(cmd.get("def"))[1], i)
             elif st == "AT_ValidateConstraint":
-                nn = self.ctx.not_null_checks.get((key, col))
-                if nn is not None:
-                    self.ctx.validated_not_null.add((key, nn))
+                self.op("validate", key, col)
                 self.classify("data-dependent", f"validates constraint {col} against existing rows")
             elif st == "AT_DropConstraint":
                 self._drop_constraint(table, key, new, col, cmd.get("behavior") == "DROP_CASCADE")
             elif st == "AT_DropColumn":
                 self.classify("contract", f"drops column {table}.{col}")
-                self.ctx.tables.get(key, TableFacts()).columns.pop(col, None)
+                self.op("drop_column", key, col)
                 if not new and (key, col) not in self.new_columns:
                     self.add(
                         "drop-column",
@@ -1567,8 +1470,7 @@ class _FileLinter:
             elif unk:
                 unknown = unk
         self.new_columns.add((key, col))
-        facts = self.ctx.table(key)
-        self._column_facts(facts, cd)
+        self.op("column", key, _column_fact_fields(cd))
         self._prefer(col, tn)
         if not_null and default is None and rewrite is None and not new:
             self.classify("contract", f"adds required column {table}.{col} (NOT NULL, no default)")
@@ -1622,12 +1524,8 @@ class _FileLinter:
 
     def _not_null(self, table: str, key: str, new: bool, col: str) -> None:
         self.classify("contract", f"tightens {table}.{col} to NOT NULL")
-        proven = (key, col) in self.ctx.validated_not_null
-        self.ctx.table(key).columns[col] = True
-        if new or proven:
-            return
         c = _q(f"{key}_{col}_not_null")
-        self.add(
+        f = None if new else self.finding(
             "set-not-null",
             f"SET NOT NULL on {table}.{col} with no validated CHECK ({col} IS NOT NULL) before it: lint cannot know "
             "whether the table is empty, so assume it is big",
@@ -1635,29 +1533,27 @@ class _FileLinter:
             f"Migration 2: `ALTER TABLE {_qrel(table)} VALIDATE CONSTRAINT {c};` "
             f"Migration 3: `ALTER TABLE {_qrel(table)} ALTER COLUMN {_q(col)} SET NOT NULL; "
             f"ALTER TABLE {_qrel(table)} DROP CONSTRAINT {c};` (PostgreSQL 12+ skips the scan).",
-        )
+        )  # fmt: skip
+        self.op("set_not_null", key, col, f)  # reported unless a validated CHECK proved it
 
     def _drop_default(self, table: str, key: str, new: bool, col: str) -> None:
         self.classify("contract", f"drops the default of {table}.{col}")
         if new or (key, col) in self.new_columns:
             return
-        not_null = self.ctx.tables.get(key, TableFacts()).columns.get(col)
-        if not_null is False:
-            return  # nullable, as declared earlier: INSERTs without the column store NULL, not an error
-        if not_null:
-            why = f"{table}.{col} is NOT NULL (declared in an earlier statement)"
-        else:
-            why = f"lint did not see whether {table}.{col} is NOT NULL, so it assumes it is"
-        self.add("drop-default", f"drops the default of {table}.{col}; {why}")
+        known = self.finding("drop-default", f"drops the default of {table}.{col}; {table}.{col} is NOT NULL (declared in an earlier statement)")
+        assumed = self.finding(
+            "drop-default", f"drops the default of {table}.{col}; lint did not see whether {table}.{col} is NOT NULL, so it assumes it is"
+        )
+        self.op("drop_default", key, col, known, assumed)  # none when the column is known nullable
 
     def _drop_constraint(self, table: str, key: str, new: bool, name: str, cascade: bool) -> None:
-        self.classify("expand", f"drops constraint {name} on {table}")
         if new or (key, name) in self.new_constraints:
+            self.classify("expand", f"drops constraint {name} on {table}")
             return
-        col = self.ctx.not_null_checks.get((key, name))
-        if col is not None and self.ctx.tables.get(key, TableFacts()).columns.get(col):
-            return  # the CHECK (col IS NOT NULL) helper, once SET NOT NULL holds: nothing is relaxed
-        self.add("drop-constraint", f"drops constraint {name} on {table}" + (" CASCADE" if cascade else ""))
+        # neither reported nor classified for the CHECK (col IS NOT NULL) helper once SET NOT NULL
+        # holds: nothing is relaxed
+        f = self.finding("drop-constraint", f"drops constraint {name} on {table}" + (" CASCADE" if cascade else ""))
+        self.op("drop_constraint", key, name, f"drops constraint {name} on {table}", f, classifies=True)
 
     def _add_constraint(self, table: str, key: str, new: bool, c: dict, index: int) -> None:
         ct = c.get("contype")
@@ -1665,18 +1561,15 @@ class _FileLinter:
         if c.get("conname"):
             self.new_constraints.add((key, c["conname"]))
         self.classify("contract", f"adds constraint {name} on {table}")
-        self._constraint_facts(self.ctx.table(key), c)
-        at = c.get("location")
+        nn_col = None
         if ct == "CONSTR_CHECK":
             k, e = node(c.get("raw_expr"))
             if k == "NullTest" and e.get("nulltesttype") == "IS_NOT_NULL":
                 ka, a = node(e.get("arg"))
                 if ka == "ColumnRef" and len(a.get("fields") or ()) == 1 and node(a["fields"][0])[0] == "String":
-                    col = pgjson.string(a["fields"][0])
-                    if c.get("conname"):
-                        self.ctx.not_null_checks[(key, c["conname"])] = col
-                    if not c.get("skip_validation"):
-                        self.ctx.validated_not_null.add((key, col))
+                    nn_col = pgjson.string(a["fields"][0])
+        self.op("add_constraint", key, _constraint_fact_fields(c), nn_col)
+        at = c.get("location")
         if ct in ("CONSTR_CHECK", "CONSTR_FOREIGN"):
             if c.get("skip_validation") or new:
                 return
@@ -1786,6 +1679,23 @@ def _parts(o: Any) -> list[str]:
     return object_name(o).split(".")
 
 
+def _rows_inserted(kind: str, sel: dict) -> int | None:
+    """How many rows an INSERT's source gives, when the text says (VALUES, DEFAULT VALUES, LIMIT n, no FROM)."""
+    if not kind:
+        return 1  # DEFAULT VALUES
+    if kind != "SelectStmt" or sel.get("op", "SETOP_NONE") != "SETOP_NONE" or sel.get("withClause"):
+        return None
+    if sel.get("valuesLists"):
+        return len(sel["valuesLists"])
+    if not sel.get("fromClause"):
+        return 1
+    if sel.get("limitCount") is not None and not sel.get("limitOffset"):
+        ok, v = const(sel["limitCount"])
+        if ok and isinstance(v, int) and 0 <= v <= 1:
+            return v
+    return None
+
+
 def _option_on(arg: Any) -> bool:
     """A DefElem's boolean argument (``VACUUM (FULL false)``); no argument means on."""
     if arg is None:
@@ -1812,14 +1722,35 @@ def _typmod(tn: dict) -> str | None:
     return str(v) if ok and node(mods[0])[1].get("location", 0) != -1 else None
 
 
-def _key_equality(where: Any, unique: set[str] | frozenset[str]) -> str | None:
-    """The unique column a WHERE clause pins to one constant (``id = 5``, maybe AND-ed with more), if any."""
-    if where is None or not unique:
-        return None
+def _one_line(sql: str) -> str:
+    """A statement on one line, as written: tokens kept, comments dropped, any gap one space."""
+    from pglast import parser
+
+    try:
+        tokens = parser.scan(sql)
+    except Exception:
+        return " ".join(sql.split())
+    out: list[str] = []
+    end = None
+    for t in tokens:
+        if t.name in ("SQL_COMMENT", "C_COMMENT") or t.name == "ASCII_59":
+            continue
+        if end is not None and t.start > end:
+            out.append(" ")
+        out.append(sql[t.start : t.end + 1])
+        end = t.end + 1
+    return "".join(out)
+
+
+def _key_columns(where: Any) -> list[str]:
+    """The columns a WHERE clause pins to one constant each (``id = 5``, maybe AND-ed with more)."""
+    if where is None:
+        return []
     k, e = node(where)
     terms = [where]
     if k == "BoolExpr" and e.get("boolop") == "AND_EXPR":
         terms = list(e.get("args") or ())
+    out = []
     for term in terms:
         kt, t = node(term)
         if kt != "A_Expr" or t.get("kind") != "AEXPR_OP" or names(t.get("name", [])) != "=":
@@ -1827,10 +1758,377 @@ def _key_equality(where: Any, unique: set[str] | frozenset[str]) -> str | None:
         for a, b in ((t.get("lexpr"), t.get("rexpr")), (t.get("rexpr"), t.get("lexpr"))):
             ka, va = node(a)
             if ka == "ColumnRef" and va.get("fields") and const(b)[0]:
-                col = pgjson.string(va["fields"][-1])
-                if col in unique:
-                    return col
-    return None
+                out.append(pgjson.string(va["fields"][-1]))
+    return out
+
+
+# --- what a file tells the next ones: table facts, folded in order ----------------------------------
+
+
+def _column_fact_fields(c: dict) -> dict:
+    """The parts of a ColumnDef that table facts read (small, to pass between processes)."""
+    cons = []
+    for con in c.get("constraints") or ():
+        _, x = node(con)
+        cons.append({"contype": x.get("contype"), "raw_expr": x.get("raw_expr") if x.get("contype") == "CONSTR_CHECK" else None})
+    return {"colname": c.get("colname"), "is_not_null": bool(c.get("is_not_null")), "constraints": cons}
+
+
+def _constraint_fact_fields(c: dict) -> dict:
+    """The parts of a table Constraint that table facts read."""
+    return {
+        "contype": c.get("contype"),
+        "conname": c.get("conname"),
+        "keys": [pgjson.string(k) for k in c.get("keys") or ()],
+        "skip_validation": bool(c.get("skip_validation")),
+        "raw_expr": c.get("raw_expr") if c.get("contype") == "CONSTR_CHECK" else None,
+    }
+
+
+def _column_facts(facts: TableFacts, c: dict) -> None:
+    col = c.get("colname")
+    if not col:
+        return
+    not_null = bool(c.get("is_not_null"))
+    for x in c.get("constraints") or ():
+        ct = x.get("contype")
+        if ct in ("CONSTR_NOTNULL", "CONSTR_PRIMARY", "CONSTR_IDENTITY"):
+            not_null = True
+        if ct in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
+            facts.unique.add(col)
+        if ct == "CONSTR_CHECK":
+            _pin(facts, x.get("raw_expr"))
+    facts.columns[col] = not_null
+    _settle(facts)
+
+
+def _constraint_facts(facts: TableFacts, c: dict) -> None:
+    ct = c.get("contype")
+    keys = c.get("keys") or []
+    if ct == "CONSTR_PRIMARY":
+        for k in keys:
+            facts.columns[k] = True
+    if ct in ("CONSTR_PRIMARY", "CONSTR_UNIQUE") and len(keys) == 1:
+        facts.unique.add(keys[0])
+    if ct == "CONSTR_CHECK" and not c.get("skip_validation"):
+        _pin(facts, c.get("raw_expr"))
+    _settle(facts)
+
+
+def _pin(facts: TableFacts, expr: Any) -> None:
+    """Record ``CHECK (col = const)`` / ``CHECK (col)`` (a boolean pinned to true)."""
+    k, e = node(expr)
+    if k == "ColumnRef" and len(e.get("fields") or ()) == 1:
+        facts.pinned.add(pgjson.string(e["fields"][0]))
+        return
+    if k != "A_Expr" or e.get("kind") != "AEXPR_OP" or names(e.get("name", [])) != "=":
+        return
+    for a, b in ((e.get("lexpr"), e.get("rexpr")), (e.get("rexpr"), e.get("lexpr"))):
+        ka, va = node(a)
+        if ka == "ColumnRef" and len(va.get("fields") or ()) == 1 and const(b)[0]:
+            facts.pinned.add(pgjson.string(va["fields"][0]))
+
+
+def _settle(facts: TableFacts) -> None:
+    if facts.pinned & facts.unique:
+        facts.singleton = True
+
+
+class _Fold:
+    """Applies one file's operations, in order, to the context the earlier files left: table facts
+    change, and the findings and classes that depend on them are decided."""
+
+    def __init__(self, ctx: LintContext) -> None:
+        self.ctx = ctx
+        self.raw: list[tuple[int, Finding]] = []
+        self.classes: dict[int, tuple[str, str]] = {}
+
+    def apply(self, ops: list[tuple]) -> None:
+        for i, (kind, stmt, *args) in enumerate(ops):
+            getattr(self, "_" + kind)(i, stmt, *args)
+
+    def emit(self, stmt: int, f: Finding | None) -> None:
+        if f is not None:
+            self.raw.append((stmt, f))
+
+    def _facts(self, key: str) -> TableFacts | None:
+        return self.ctx.tables.get(key)
+
+    def _unique(self, i: int, stmt: int, key: str, col: str) -> None:
+        t = self.ctx.table(key)
+        t.unique.add(col)
+        _settle(t)
+
+    def _singleton(self, i: int, stmt: int, key: str) -> None:
+        self.ctx.table(key).singleton = True
+
+    def _create_table(self, i: int, stmt: int, key: str, rows: int | None, elements: list) -> None:
+        facts = self.ctx.tables[key] = TableFacts(rows=rows)
+        for k, c in elements:
+            (_column_facts if k == "ColumnDef" else _constraint_facts)(facts, c)
+
+    def _new_table(self, i: int, stmt: int, key: str) -> None:
+        self.ctx.tables[key] = TableFacts()
+
+    def _column(self, i: int, stmt: int, key: str, c: dict) -> None:
+        _column_facts(self.ctx.table(key), c)
+
+    def _add_constraint(self, i: int, stmt: int, key: str, c: dict, nn_col: str | None) -> None:
+        _constraint_facts(self.ctx.table(key), c)
+        if nn_col is not None:
+            if c.get("conname"):
+                self.ctx.not_null_checks[(key, c["conname"])] = nn_col
+            if not c.get("skip_validation"):
+                self.ctx.validated_not_null.add((key, nn_col))
+
+    def _validate(self, i: int, stmt: int, key: str, name: str) -> None:
+        col = self.ctx.not_null_checks.get((key, name))
+        if col is not None:
+            self.ctx.validated_not_null.add((key, col))
+
+    def _set_not_null(self, i: int, stmt: int, key: str, col: str, f: Finding | None) -> None:
+        if (key, col) not in self.ctx.validated_not_null:
+            self.emit(stmt, f)
+        self.ctx.table(key).columns[col] = True
+
+    def _drop_not_null(self, i: int, stmt: int, key: str, col: str, f: Finding | None) -> None:
+        t = self._facts(key)
+        if t is None or t.columns.get(col) is not False:  # a column declared nullable relaxes nothing
+            self.emit(stmt, f)
+        self.ctx.table(key).columns[col] = False
+
+    def _drop_default(self, i: int, stmt: int, key: str, col: str, known: Finding | None, assumed: Finding | None) -> None:
+        t = self._facts(key)
+        not_null = t.columns.get(col) if t is not None else None
+        if not_null is None:
+            self.emit(stmt, assumed)
+        elif not_null:
+            self.emit(stmt, known)
+        # nullable, as declared earlier: INSERTs without the column store NULL, not an error
+
+    def _drop_constraint(self, i: int, stmt: int, key: str, name: str, why: str, f: Finding | None) -> None:
+        col = self.ctx.not_null_checks.get((key, name))
+        t = self._facts(key)
+        if col is not None and t is not None and t.columns.get(col):
+            return
+        self.classes[i] = ("expand", why)
+        self.emit(stmt, f)
+
+    def _drop_column(self, i: int, stmt: int, key: str, col: str) -> None:
+        t = self._facts(key)
+        if t is not None:
+            t.columns.pop(col, None)
+            t.unique.discard(col)
+
+    def _drop_table(self, i: int, stmt: int, key: str) -> None:
+        self.ctx.tables.pop(key, None)
+
+    def _rename_column(self, i: int, stmt: int, key: str, old: str, new: str) -> None:
+        t = self._facts(key)
+        if t is not None and old in t.columns:
+            t.columns[new] = t.columns.pop(old)
+            if old in t.unique:
+                t.unique.discard(old)
+                t.unique.add(new)
+
+    def _rename_table(self, i: int, stmt: int, key: str, new: str) -> None:
+        if key in self.ctx.tables:
+            self.ctx.tables[new] = self.ctx.tables.pop(key)
+
+    def _insert_rows(self, i: int, stmt: int, key: str, n: int | None, file: str) -> None:
+        t = self._facts(key)
+        if t is not None and t.rows is not None:
+            t.rows = None if n is None else t.rows + n
+            t.seeded_in = file
+
+    def _truncate_rows(self, i: int, stmt: int, key: str) -> None:
+        t = self._facts(key)
+        if t is not None and t.rows is not None:
+            t.rows = 0
+
+    def _dml(
+        self, i: int, stmt: int, key: str, schema: str | None, shown: str, created: bool, eq: list[str],
+        prefix: str | None, default: str, f: Finding | None,
+    ) -> None:  # fmt: skip
+        reason = self._exemption(key, schema, shown, created, eq)
+        if reason is None:
+            self.classes[i] = ("data-dependent", default)
+            self.emit(stmt, f)
+        else:
+            self.classes[i] = ("data-dependent", f"{prefix} {reason}" if prefix else default)
+
+    def _exemption(self, key: str, schema: str | None, shown: str, created: bool, eq: list[str]) -> str | None:
+        """Why a data change is not a backfill: a system catalog, a one-row table, one row by its key."""
+        t = self._facts(key)
+        if schema in CATALOG_SCHEMAS or (not schema and key.startswith("pg_") and t is None and not created):
+            return f"system catalog {shown} (a direct catalog edit: its effect is opaque to lint)"
+        if t is not None and t.singleton:
+            return f"the one-row table {shown}"
+        if t is not None and t.rows == 1:
+            return f"the one-row table {shown} (created and seeded with one row in {t.seeded_in})"
+        unique = t.unique if t is not None else {"id"}
+        for col in eq:
+            if col in unique:
+                return f"one row of {shown} (by its key {col})"
+        return None
+
+
+class _SpecState:
+    """Spec suppressions across the files of one lint: which matched a file, which were used."""
+
+    def __init__(self) -> None:
+        self.used: dict[int, int] = {}
+        self.matched: set[int] = set()
+        self.expired_reported: set[int] = set()
+
+    def for_file(self, file: str, config: LintConfig) -> tuple[list[tuple[int, Suppression]], list[Finding]]:
+        out, expired = [], []
+        for i, s in enumerate(config.suppressions):
+            if not _matches(s.file, file):
+                continue
+            self.matched.add(i)
+            if config.today is not None and s.expires < config.today:
+                if i not in self.expired_reported and "suppression-expired" not in config.disabled:
+                    self.expired_reported.add(i)
+                    r = RULES["suppression-expired"]
+                    expired.append(
+                        Finding(
+                            file, 1, "suppression-expired", config.severity_of("suppression-expired"),
+                            f"spec suppressions[{i}] ({s.rule} for {s.file}, reason: {s.reason!r}) expired on "
+                            f"{s.expires.isoformat()}, so it no longer suppresses. {r.why}", r.fix,
+                        )
+                    )  # fmt: skip
+                continue
+            out.append((i, s))
+        return out, expired
+
+
+def _finish_file(res: _FileResult, config: LintConfig, ctx: LintContext, report: LintReport, spec: _SpecState) -> None:
+    """Fold one file's result into the report, in apply order: context operations, then suppressions."""
+    fold = _Fold(ctx)
+    fold.apply(res.ops)
+    spec_dirs, findings = spec.for_file(res.file, config)
+    findings.extend(res.meta)
+    for idx, f in sorted(res.raw + fold.raw, key=lambda x: x[0]):
+        accepted = None
+        for d in res.directives:
+            if f.rule in d.rules and (d.targets is None or idx in d.targets):
+                d.used += 1
+                accepted = Suppressed(f, d.reason, d.expires, f"inline {res.file}:{d.line}")
+                break
+        if accepted is None:
+            for i, s in spec_dirs:
+                if s.rule == f.rule:
+                    spec.used[i] = spec.used.get(i, 0) + 1
+                    accepted = Suppressed(f, s.reason, s.expires, f"spec suppressions[{i}]")
+                    break
+        if accepted is not None:
+            report.suppressed.append(accepted)
+        else:
+            findings.append(f)
+    for d in res.directives:
+        if not d.used and "suppression-unused" not in config.disabled:
+            findings.append(
+                Finding(
+                    res.file, d.line, "suppression-unused", config.severity_of("suppression-unused"),
+                    f"`vigil:ignore {','.join(d.rules)}` matched no finding. {RULES['suppression-unused'].why}",
+                    RULES["suppression-unused"].fix,
+                )
+            )  # fmt: skip
+    report.findings.extend(findings)
+    report.statements += res.statements
+    classes = [c if isinstance(c, tuple) else fold.classes.get(c) for c in res.classes]
+    cls, why = _class(res.parsed, [c for c in classes if c is not None])
+    report.migrations.append(MigrationClass(res.file, cls, why, res.statements, res.transaction))
+
+
+def _class(parsed: bool, classes: list[tuple[str, str]]) -> tuple[str, str]:
+    if not parsed:
+        return "unknown", "the file does not parse, so it cannot be classified"
+    by: dict[str, list[str]] = {}
+    for c, why in classes:
+        lst = by.setdefault(c, [])
+        if why not in lst:
+            lst.append(why)
+
+    def some(c: str) -> str:
+        items = by[c]
+        return "; ".join(items[:5]) + (f"; and {len(items) - 5} more" if len(items) > 5 else "")
+
+    if "contract" in by:
+        why = some("contract")
+        if "expand" in by:
+            why += (
+                f". It also expands ({some('expand')}): it mixes expand and contract; split it so the expand "
+                "ships before the new code and the contract after the old code is gone"
+            )
+        return "contract", why
+    if "data-dependent" in by:
+        return "data-dependent", some("data-dependent")
+    if "expand" in by:
+        return "expand", some("expand")
+    return "expand", "no schema change"
+
+
+# --- running files, in worker processes when it pays ------------------------------------------------
+
+PARALLEL_MIN_FILES = 48
+PARALLEL_MIN_CHARS = 192 * 1024
+"""Below this much SQL a lint stays in one process: starting workers would cost more than it saves
+(measured with benchmarks/migrate_lint.py)."""
+
+
+def plan_jobs(files: Sequence[tuple[str, str]], jobs: int | None = None) -> int:
+    """How many processes lint ``files``: ``jobs`` when given (1: this process only), else the
+    CPUs this process may use (at most 4) when there are at least :data:`PARALLEL_MIN_FILES` files
+    and :data:`PARALLEL_MIN_CHARS` characters of SQL, else 1."""
+    import os
+
+    if jobs is not None:
+        return max(1, jobs)
+    if len(files) < PARALLEL_MIN_FILES or sum(len(t) for _, t in files) < PARALLEL_MIN_CHARS:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
+def _run_one(name: str, sql: str, config: LintConfig) -> _FileResult:
+    return _FileLinter(name, sql, config).run()
+
+
+def _run_chunk(chunk: list[tuple[str, str]], config: LintConfig) -> list[_FileResult]:
+    return [_run_one(n, t, config) for n, t in chunk]
+
+
+def _run_files(files: list[tuple[str, str]], config: LintConfig, jobs: int | None) -> Iterable[_FileResult]:
+    """Every file's result, in the files' order."""
+    n = plan_jobs(files, jobs)
+    if n <= 1 or len(files) < 2:
+        return (_run_one(name, sql, config) for name, sql in files)
+    import multiprocessing
+
+    try:
+        mp = multiprocessing.get_context("fork")  # workers start with everything already imported
+    except ValueError:  # pragma: no cover - no fork on this platform
+        return (_run_one(name, sql, config) for name, sql in files)
+    # contiguous chunks of about equal size, a few per worker so a big file does not leave one idle
+    target = max(1, sum(len(t) for _, t in files) // (n * 3))
+    chunks: list[list[tuple[str, str]]] = [[]]
+    size = 0
+    for item in files:
+        if size >= target and chunks[-1]:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += len(item[1])
+    import concurrent.futures
+
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(n, len(chunks)), mp_context=mp) as pool:
+        parts = list(pool.map(_run_chunk, chunks, [config] * len(chunks)))
+    return (r for part in parts for r in part)
 
 
 def _kind_text(kind: str) -> str:

@@ -1,0 +1,2 @@
+-- café menu
+SELECT 1;

@@ -1,0 +1,1 @@
+CREATE VIEW report_titles AS SELECT id, left(body, 80) AS title FROM reports;

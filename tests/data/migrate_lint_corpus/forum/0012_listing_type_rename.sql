@@ -1,0 +1,1 @@
+ALTER TYPE listing_type RENAME TO sort_type;

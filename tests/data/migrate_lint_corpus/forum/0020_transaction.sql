@@ -1,0 +1,3 @@
+BEGIN;
+UPDATE person SET avatar = NULL WHERE avatar = '';
+COMMIT;

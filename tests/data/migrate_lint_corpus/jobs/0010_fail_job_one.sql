@@ -1,0 +1,1 @@
+UPDATE jobs SET state = 'failed' WHERE id = 1;

@@ -1,0 +1,1 @@
+VACUUM (ANALYZE) job_queue;

@@ -1,0 +1,2 @@
+DROP FUNCTION IF EXISTS legacy_total(bigint) CASCADE;
+DROP SCHEMA IF EXISTS reporting CASCADE;

@@ -1,0 +1,3 @@
+-- vigil:no-transaction
+
+    VACUUM FULL orders;

@@ -1,0 +1,3 @@
+-- vigil:no-transaction
+
+    DROP DATABASE IF EXISTS shop_old;
