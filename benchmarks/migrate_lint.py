@@ -1,10 +1,21 @@
-"""Migration lint throughput, in files and statements per second.
+"""Migration lint speed: the whole `vigil migrate lint` command beside squawk, and the library.
 
-Run: .venv/bin/python benchmarks/migrate_lint.py [--statements N] [--per-file K] [--cli]
-Generates a corpus of N statements (default 10,000) in files of about K statements (default 10),
-a mix of safe migrations and ones that trip most rules, then lints it the way `vigil migrate lint
-DIR` does (reading every file) and prints the figures. Asserts nothing but that every file was
-linted. ``--cli`` also times the whole command (`vigil migrate lint DIR --json`) in a subprocess.
+Run: .venv/bin/python benchmarks/migrate_lint.py [--corpus DIR ...] [--repeat N] [--squawk PATH]
+
+With ``--corpus`` it lints those migration directories (for example checkouts of public projects'
+plain-SQL migrations; each directory is linted as one `vigil migrate lint DIR...` run); without it,
+it generates a corpus of ``--statements`` statements (default 10,000) in files of about
+``--per-file`` statements, a mix of safe migrations and ones that trip most rules. Then, in
+interleaved rounds (the machine is shared, so every tool sees the same load), it times:
+
+- ``squawk`` on the same up files, when it is installed (``pip install squawk-cli``; found on PATH,
+  next to this Python, or given with ``--squawk``);
+- ``vigil migrate lint DIR...`` as a user runs it (worker processes when there is enough SQL), and
+  with ``--jobs 1``;
+- the library call (``lint_paths``) in this process, serial and with worker processes.
+
+It prints the minimum and the median wall time of each, and vigil's time as a multiple of squawk's.
+It asserts nothing about speed; it checks only that every file was linted.
 """
 
 from __future__ import annotations
@@ -12,6 +23,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from vigil.deploy.migrations.lint import LintConfig, lint_paths  # noqa: E402
+from vigil.deploy.migrations.lint import LintConfig, lint_paths, plan_jobs  # noqa: E402
 
 GOOD = [
     "CREATE TABLE t{i} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text NOT NULL, created timestamptz NOT NULL DEFAULT now())",
@@ -47,7 +60,8 @@ BAD = [
     "ALTER TABLE users ADD COLUMN tenant{i} bigint NOT NULL",
     "UPDATE users SET plan = 'free' WHERE plan IS NULL AND id % 100 = {i} % 100",
     "DROP TABLE old_{i}",
-    "CREATE INDEX CONCURRENTLY c{i} ON users (lower(email))",
+    "ALTER TABLE users ALTER COLUMN plan DROP DEFAULT",
+    "ALTER TYPE state RENAME VALUE 's{i}' TO 't{i}'",
 ]
 
 
@@ -71,38 +85,84 @@ def generate(directory: Path, statements: int, per_file: int, seed: int = 7) -> 
     return files
 
 
+def find_squawk(given: str | None) -> str | None:
+    if given:
+        return given
+    for cand in (shutil.which("squawk"), str(Path(sys.executable).with_name("squawk"))):
+        if cand and Path(cand).exists():
+            return cand
+    return None
+
+
+def up_files(dirs: list[Path]) -> list[Path]:
+    return sorted(p for d in dirs for p in d.iterdir() if p.name.endswith(".sql") and not p.name.endswith(".down.sql"))
+
+
+def timed(cmd: list[str], cwd: Path, env: dict) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", nargs="+", type=Path, help="migration directories to lint (default: a generated corpus)")
     ap.add_argument("--statements", type=int, default=10_000)
     ap.add_argument("--per-file", type=int, default=10)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--cli", action="store_true")
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--squawk", help="the squawk executable (default: on PATH or next to this Python)")
     args = ap.parse_args()
+
     with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp) / "migrations"
-        d.mkdir()
-        files = generate(d, args.statements, args.per_file)
-        size = sum(p.stat().st_size for p in d.iterdir())
-        best = None
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            report = lint_paths([d], LintConfig())
-            dt = time.perf_counter() - t0
-            best = dt if best is None else min(best, dt)
-        assert len(report.migrations) == files
-        print(f"corpus: {files} files, {report.statements} statements, {size / 1024:.0f} KiB")
-        print(
-            f"findings: {report.count('error')} errors, {report.count('warning')} warnings, "
-            f"{report.count('info')} info; classes: "
-            + ", ".join(f"{c} {sum(1 for m in report.migrations if m.cls == c)}" for c in ("expand", "contract", "data-dependent"))
-        )
-        print(f"lint (library, best of {args.repeat}): {best:.3f} s = {files / best:,.0f} files/s, {report.statements / best:,.0f} statements/s")
-        if args.cli:
-            env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-            t0 = time.perf_counter()
-            p = subprocess.run([sys.executable, "-m", "vigil", "migrate", "lint", str(d), "--json"], capture_output=True, env=env, cwd=tmp)
-            dt = time.perf_counter() - t0
-            print(f"vigil migrate lint DIR --json (whole process, exit {p.returncode}): {dt:.3f} s = {files / dt:,.0f} files/s")
+        if args.corpus:
+            dirs = [d.resolve() for d in args.corpus]
+        else:
+            d = Path(tmp) / "migrations"
+            d.mkdir()
+            generate(d, args.statements, args.per_file)
+            dirs = [d]
+        files = up_files(dirs)
+        size = sum(p.stat().st_size for p in files)
+        report = lint_paths(dirs, LintConfig(), jobs=1)
+        print(f"corpus: {len(report.migrations)} files linted ({len(files)} up files), {report.statements} statements, {size / 1024:.0f} KiB")
+        print(f"findings: {report.count('error')} errors, {report.count('warning')} warnings, {report.count('info')} info")
+        texts = [(str(p), p.read_text(errors="replace")) for p in files]
+        print(f"worker processes chosen for it: {plan_jobs(texts)} (os.cpu_count() = {os.cpu_count()})")
+
+        squawk = find_squawk(args.squawk)
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+        env.pop("VIGIL_SPEC", None)
+        vigil = [sys.executable, "-m", "vigil"]
+        exe = Path(sys.executable).with_name("vigil")
+        if exe.exists():
+            vigil = [str(exe)]  # the console script, as a user runs it
+        cmds: dict[str, list[str]] = {}
+        if squawk:
+            cmds["squawk"] = [squawk, "--reporter", "gcc", *map(str, files)]
+        cmds["vigil migrate lint"] = [*vigil, "migrate", "lint", *map(str, dirs)]
+        cmds["vigil migrate lint --jobs 1"] = [*vigil, "migrate", "lint", "--jobs", "1", *map(str, dirs)]
+        times: dict[str, list[float]] = {k: [] for k in cmds}
+        times["library, jobs=1"] = []
+        times["library, jobs=auto"] = []
+        for _ in range(args.repeat):  # interleaved: each round sees the same machine load
+            for name, cmd in cmds.items():
+                times[name].append(timed(cmd, Path(tmp), env))
+            for name, jobs in (("library, jobs=1", 1), ("library, jobs=auto", None)):
+                t0 = time.perf_counter()
+                r = lint_paths(dirs, LintConfig(), jobs=jobs)
+                times[name].append(time.perf_counter() - t0)
+                assert len(r.migrations) == len(report.migrations)
+        if not squawk:
+            print("squawk: not installed (pip install squawk-cli), so no comparison")
+        print(f"{'':32} {'min':>8} {'median':>8}" + (f" {'x squawk (min)':>15} {'x squawk (median)':>18}" if squawk else ""))
+        for name, ts in times.items():
+            line = f"{name:32} {min(ts):7.3f}s {statistics.median(ts):7.3f}s"
+            if squawk:
+                sq = times["squawk"]
+                line += f" {min(ts) / min(sq):15.2f} {statistics.median(ts) / statistics.median(sq):18.2f}"
+            print(line)
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"({args.repeat} interleaved rounds; load average at the end {load:.2f})")
 
 
 if __name__ == "__main__":
