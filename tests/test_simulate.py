@@ -483,6 +483,7 @@ def vigil_server(store, tmp_path):
     assert server.started, "uvicorn did not start within 10s"
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)  # a token file others can read is refused
     yield f"http://127.0.0.1:{port}", token_file, loaded
     server.should_exit = True
     th.join(10)
@@ -502,6 +503,7 @@ def test_push_to_the_real_server(cli, vigil_server, store):
     # a wrong token is not retried: exit 2 with the server's hint
     bad = token_file.parent / "bad"
     bad.write_text("not-the-token-at-all\n")
+    bad.chmod(0o600)
     r = cli("simulate", "--url", url, "--token-file", bad, "--from", "now-5m", "--to", "now", now=NOW)
     assert r.code == 2 and "token" in r.err and "retry" not in r.err
 
@@ -599,7 +601,7 @@ def test_a_refused_connection_is_an_external_error(cli):
 
 def test_http_sink_sleeps_through_the_injected_sleep():
     class Down:
-        def push(self, body: bytes) -> dict:
+        def push(self, body: bytes, *, idempotency_key: str | None = None) -> dict:
             raise ExternalError("http://x/api/v1/push: connection refused", hint="is `vigil serve` running at that address?")
 
     slept: list[float] = []

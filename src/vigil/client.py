@@ -1,8 +1,16 @@
-"""A small HTTP client for a vigil server: push telemetry, read status, ask the gate."""
+"""A small HTTP client for a vigil server: push telemetry, read status, ask the gate.
+
+Every push carries an ``Idempotency-Key`` (the caller's, or a fresh one per push), so a retry after a
+timeout, a dropped connection, a 429 or a 5xx is answered from the first attempt's result when that
+attempt was stored, and never stores anything twice.
+"""
 
 from __future__ import annotations
 
 import os
+import time
+import uuid
+from typing import Callable, TypeVar
 
 import httpx
 
@@ -38,6 +46,9 @@ class VigilClient:
         self._http.close()
 
     def _request(self, method: str, path: str, **kw) -> dict:
+        return self._send(method, path, **kw)[0]
+
+    def _send(self, method: str, path: str, **kw) -> tuple[dict, httpx.Response]:
         try:
             r = self._http.request(method, path, **kw)
         except httpx.TimeoutException:
@@ -52,14 +63,71 @@ class VigilClient:
             err = body.get("error", {}) if isinstance(body, dict) else {}
             msg = err.get("message") or f"HTTP {r.status_code}"
             exc = ExternalError if r.status_code >= 500 or r.status_code == 429 else VigilError
-            raise exc(f"{self.base}{path}: {msg}", hint=err.get("hint"))
-        return body
+            e = exc(f"{self.base}{path}: {msg}", hint=err.get("hint"))
+            e.retry_after = _retry_after(r.headers.get("retry-after"))  # type: ignore[attr-defined]
+            raise e
+        return body, r
 
-    def push(self, body: bytes) -> dict:
-        return self._request("POST", "/api/v1/push", content=body, headers={"Content-Type": "application/x-ndjson"})
+    def push(self, body: bytes, *, idempotency_key: str | None = None) -> dict:
+        """POST one body (one attempt). Raises ExternalError for what may succeed on retry; retry
+        with the same ``idempotency_key``."""
+        return self.push_keyed(body, idempotency_key or new_key())[0]
+
+    def push_keyed(self, body: bytes, key: str) -> tuple[dict, bool]:
+        """POST one body with ``key``: (the result, whether the server replayed the result of an
+        earlier push with this key instead of storing anything)."""
+        d, r = self._send(
+            "POST", "/api/v1/push", content=body, headers={"Content-Type": "application/x-ndjson", "Idempotency-Key": key}
+        )
+        return d, r.headers.get("idempotent-replayed", "").lower() == "true"
 
     def slo_status(self, at: str | None = None) -> dict:
         return self._request("GET", "/api/v1/slos", params={"at": at} if at else None)
 
     def gate(self, service: str, **params) -> dict:
         return self._request("GET", "/api/v1/gate", params={"service": service, **params})
+
+
+def new_key() -> str:
+    """A fresh idempotency key for one logical push (kept across its retries)."""
+    return "vigil-" + uuid.uuid4().hex
+
+
+def _retry_after(v: str | None) -> float | None:
+    try:
+        return max(0.0, float(v)) if v else None
+    except ValueError:
+        return None
+
+
+T = TypeVar("T")
+
+
+def with_retries(
+    call: Callable[[], T],
+    *,
+    retries: int,
+    sleep: Callable[[float], None] = time.sleep,
+    backoff: float = 0.5,
+    max_backoff: float = 30.0,
+    on_retry: Callable[[int, float, VigilError], None] | None = None,
+) -> tuple[T, int]:
+    """``call()`` until it returns, retrying an ExternalError up to ``retries`` times after
+    ``backoff`` seconds, then twice that, ... (at most ``max_backoff``; at least a 429's
+    Retry-After). Returns (the result, retries used); the last error when they run out. Only for
+    calls safe to repeat: a push with the same idempotency key, a read."""
+    attempt = 0
+    while True:
+        try:
+            return call(), attempt
+        except ExternalError as e:
+            if attempt >= retries:
+                raise
+            delay = min(max_backoff, backoff * (2**attempt))
+            ra = getattr(e, "retry_after", None)
+            if ra:
+                delay = max(delay, min(ra, max_backoff))
+            attempt += 1
+            if on_retry is not None:
+                on_retry(attempt, delay, e)
+            sleep(delay)

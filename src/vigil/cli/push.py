@@ -1,92 +1,196 @@
-"""``vigil push FILE|-``: push telemetry (NDJSON or a JSON array) into the store or to a server."""
+"""``vigil push FILE|-``: push telemetry (NDJSON or a JSON array) into the store or to a server.
+
+The input is read once, in chunks, and cut into batches (50,000 lines or 8 MiB). Each batch is
+keyed by a hash chain over its bytes and stored in one transaction with its key, locally or by a
+server (the key is the request's Idempotency-Key), so pushing the same content again stores nothing,
+and a push that failed part-way -- a crash, a full disk, a server error -- is finished by running the
+same command again: the batches stored are skipped, the rest is stored.
+"""
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+import sys
+from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import click
 
 from vigil import exitcodes
 from vigil.cli.common import db_option, emit, env, json_option, spec_option
-from vigil.errors import UsageError
-from vigil.telemetry.push import DEFAULT_MAX_BODY, Ingestor, PushResult
-
-BATCH_LINES = 50_000
+from vigil.errors import ExternalError, VigilError
 
 
-def _batches(f: BinaryIO) -> Iterator[list[tuple[int, bytes]]]:
-    batch: list[tuple[int, bytes]] = []
-    for n, line in enumerate(f, 1):
-        batch.append((n, line))
-        if len(batch) >= BATCH_LINES:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+@dataclass
+class Progress:
+    """What a push has done so far: reported on success and on every failure."""
+
+    batches: int = 0  # stored by this command
+    skipped_batches: int = 0  # stored by an earlier push of the same content
+    skipped_lines: int = 0
+    committed_through: int = 0  # every line up to here is stored (or was already)
+    result: object = None
+    already: dict = field(default_factory=lambda: {"accepted": 0, "rejected": 0})
+
+    def to_dict(self) -> dict:
+        d = self.result.to_dict()  # type: ignore[attr-defined]
+        d.update(
+            {
+                "batches": self.batches,
+                "already_stored": {"batches": self.skipped_batches, "lines": self.skipped_lines, **self.already},
+                "committed_through_line": self.committed_through,
+            }
+        )
+        return d
+
+
+class PushIncomplete(VigilError):
+    """A push failed part-way: says exactly what was stored, and that re-running stores the rest."""
+
+    code = "push-incomplete"
+
+    def __init__(self, cause: VigilError, progress: Progress, failed_lines: tuple[int, int] | None) -> None:
+        self.cause = cause
+        self.progress = progress
+        self.exit_code = cause.exit_code
+        self.http_status = cause.http_status
+        res = progress.result
+        where = f" at lines {failed_lines[0]}-{failed_lines[1]}" if failed_lines else ""
+        if progress.committed_through:
+            done = (
+                f"lines 1-{progress.committed_through} are stored ({res.accepted} samples accepted, "  # type: ignore[attr-defined]
+                f"{res.rejected_count} lines rejected by this run"  # type: ignore[attr-defined]
+                + (f"; {progress.skipped_batches} batches were already stored" if progress.skipped_batches else "")
+                + f"); nothing after line {progress.committed_through} was stored"
+            )
+        else:
+            done = "nothing of this push was stored"
+        super().__init__(
+            f"push failed{where}: {cause.message} -- {done}",
+            hint=(cause.hint + "; then " if cause.hint else "")
+            + "run the same command again: what was stored is skipped (already stored), the rest is stored",
+        )
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d["cause"] = self.cause.to_dict()
+        d.update(self.progress.to_dict())
+        return d
 
 
 @click.command("push")
 @click.argument("file", type=click.File("rb"), metavar="FILE|-")
 @click.option("--url", metavar="URL", help="push to a vigil server (its /api/v1/push) instead of the local store")
 @click.option("--token-file", type=click.Path(dir_okay=False), help="file holding the server's API token (or $VIGIL_TOKEN)")
+@click.option(
+    "--retries", type=click.IntRange(0, 20), default=3, show_default=True,
+    help="with --url: retry a batch that failed with a network error, a timeout, 429 or 5xx this often (backoff 0.5s, 1s, 2s, ...; same key, so never stored twice)",
+)
 @spec_option
 @db_option
 @json_option
-def push_cmd(file: BinaryIO, url: str | None, token_file: str | None) -> int:
+def push_cmd(file: BinaryIO, url: str | None, token_file: str | None, retries: int) -> int:
     """Push telemetry: one JSON object per line, or a JSON array.
 
     Each line is {"ts", "metric", "labels", and one of "inc" | "observe" (+ "count") | "set"}.
     Bad lines are reported with their line numbers; every good line is stored. Exit 2 if any
-    line was rejected.
+    line was rejected. Pushing the same content again stores nothing ("already stored"); after a
+    failure, run the same command again to store the rest.
     """
-    e = env()
-    result = PushResult()
-    if url:
-        from vigil.client import VigilClient, read_token
+    from vigil.telemetry.push import PushResult, batches
 
-        client = VigilClient(url, read_token(token_file))
-        for batch, first in _http_batches(file):
-            result.add_remote(client.push(batch), first - 1)
-    else:
-        ing = Ingestor(e.loaded.spec, e.store)
-        head = file.peek(64) if hasattr(file, "peek") else b""
-        if head.lstrip()[:1] == b"[":
-            res = ing.push_body(file.read(DEFAULT_MAX_BODY * 64 + 1), e.clock.now(), max_bytes=DEFAULT_MAX_BODY * 64)
-            result = res
+    e = env()
+    progress = Progress(result=PushResult())
+    read = getattr(file, "read1", None) or file.read
+    show = not e.json_mode and sys.stderr.isatty()
+    current: tuple[int, int] | None = None
+    try:
+        if url:
+            from vigil.client import VigilClient, read_token, with_retries
+
+            client = VigilClient(url, read_token(token_file))
+            try:
+                for b in batches(read):
+                    current = (b.first, b.last)
+                    (resp, replayed), tries = with_retries(lambda b=b: client.push_keyed(b.body, b.key), retries=retries)
+                    rel = {n - b.first + 1: err for n, err in b.local_errors.items()}
+                    if replayed and tries == 0:  # stored by an earlier push of this content
+                        _skipped(progress, b, resp, rel)
+                    else:  # (a replay after a retry is this push's own first attempt)
+                        progress.result.add_remote(resp, b.first - 1, replace=rel)  # type: ignore[attr-defined]
+                        progress.batches += 1
+                    progress.committed_through = b.last
+                    current = None
+                    if show:
+                        click.echo(f"\rstored through line {b.last:,}", nl=False, err=True)
+            finally:
+                client.close()
         else:
-            for batch in _batches(file):
-                result.add(ing.push_lines(batch, e.clock.now()))
-    d = result.to_dict()
+            from vigil.store.ingest_txn import KeyRow
+
+            ing = _ingestor(e)
+            for b in batches(read):
+                current = (b.first, b.last)
+                row = e.store.ingest_key(b.key)
+                if row is None:
+                    s = ing.session(e.clock.now(), key=b.key, source="push", flush_lines=2**62)
+                    try:
+                        s.feed(b.items)
+                        out = s.finish(body_sha256=b.body_sha256)
+                    except BaseException:
+                        s.abort()
+                        raise
+                    if isinstance(out, KeyRow):
+                        row = out  # another push of the same content stored it just now
+                    else:
+                        progress.result.merge(out)  # type: ignore[attr-defined]
+                        progress.batches += 1
+                if row is not None:
+                    _skipped(progress, b, row.result.get("body", {}), {})
+                progress.committed_through = b.last
+                current = None
+                if show:
+                    click.echo(f"\rstored through line {b.last:,}", nl=False, err=True)
+    except VigilError as err:
+        if show and progress.committed_through:
+            click.echo("", err=True)
+        raise PushIncomplete(err, progress, current) from None
+    except OSError as err:  # reading the input failed
+        if show and progress.committed_through:
+            click.echo("", err=True)
+        cause = ExternalError(f"reading the input failed: {err.strerror or err}")
+        raise PushIncomplete(cause, progress, current) from None
+    if show and progress.committed_through:
+        click.echo("", err=True)
+    result = progress.result
+    d = progress.to_dict()
 
     def text() -> None:
-        click.echo(f"accepted {result.accepted} samples, rejected {result.rejected_count}")
-        for r in result.rejected[:20]:
+        click.echo(f"accepted {result.accepted} samples, rejected {result.rejected_count}")  # type: ignore[attr-defined]
+        if progress.skipped_batches:
+            click.echo(
+                f"already stored: {progress.skipped_batches} batches skipped ({progress.skipped_lines} lines,"
+                f" {progress.already['accepted']} samples stored by an earlier push of the same content)"
+            )
+        for r in result.rejected[:20]:  # type: ignore[attr-defined]
             click.echo(f"  line {r.line}: {r.error}", err=True)
-        if result.rejected_count > 20:
-            click.echo(f"  ... and {result.rejected_count - 20} more (use --json to see up to 1000)", err=True)
+        if result.rejected_count > 20:  # type: ignore[attr-defined]
+            click.echo(f"  ... and {result.rejected_count - 20} more (use --json to see up to 1000)", err=True)  # type: ignore[attr-defined]
 
     emit(d, text)
-    return exitcodes.USAGE if result.rejected_count else exitcodes.OK
+    return exitcodes.USAGE if result.rejected_count else exitcodes.OK  # type: ignore[attr-defined]
 
 
-def _http_batches(f: BinaryIO) -> Iterator[tuple[bytes, int]]:
-    """Chunks of whole lines under the server's body limit, with the first line's number."""
-    limit = DEFAULT_MAX_BODY // 2
-    buf: list[bytes] = []
-    size = 0
-    first = 1
-    n = 0
-    for n, line in enumerate(f, 1):
-        if size + len(line) > limit and buf:
-            yield b"".join(buf), first
-            buf, size, first = [], 0, n
-        buf.append(line if line.endswith(b"\n") else line + b"\n")
-        size += len(line) + 1
-    if buf:
-        yield b"".join(buf), first
-    if n == 0:
-        raise UsageError("the input is empty")
+def _ingestor(e):
+    from vigil.telemetry.push import Ingestor
+
+    return Ingestor(e.loaded.spec, e.store)
+
+
+def _skipped(progress: Progress, b, first: dict, _rel: dict) -> None:
+    progress.skipped_batches += 1
+    progress.skipped_lines += b.last - b.first + 1
+    progress.already["accepted"] += int(first.get("accepted", 0))
+    progress.already["rejected"] += int(first.get("rejected", 0))
 
 
 COMMANDS = [push_cmd]
-

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Protocol
 
 from vigil.errors import ExternalError, VigilError
-from vigil.telemetry.push import DEFAULT_MAX_BODY, PushResult
+from vigil.telemetry.push import DEFAULT_MAX_BODY, PushResult, chain_key
 
 Sleep = Callable[[float], None]
 
@@ -59,8 +61,13 @@ class HttpSink:
 
     A batch that fails with a network error, a timeout, a 429 or a 5xx is retried up to
     ``retries`` times, waiting ``backoff`` seconds, then twice that, and so on (at most
-    ``max_backoff``), through the injected ``sleep``. Other errors (a wrong token, 413) fail at
-    once. When the retries run out, the error says which timestamp to resume from.
+    ``max_backoff``, and at least a 429's Retry-After), through the injected ``sleep``. Other
+    errors (a wrong token, 413) fail at once. When the retries run out, the error says which
+    timestamp to resume from.
+
+    Each batch carries an ``Idempotency-Key``, the same on every retry: a chain over the batch
+    bytes from a seed drawn per sink (key_i = sha256(key_{i-1} || batch_i)), so a retry after a
+    timeout whose first attempt was stored is answered from that attempt, never stored twice.
     """
 
     def __init__(
@@ -87,6 +94,7 @@ class HttpSink:
         self._buf: list[str] = []
         self._size = 0
         self._lines = 0  # lines sent before the buffer: for line numbers in rejections
+        self._key = hashlib.sha256(os.urandom(32)).hexdigest()
 
     def write(self, lines: list[str]) -> None:
         # Batches are cut between writes only. The runner writes at most one minute at a time and
@@ -104,11 +112,12 @@ class HttpSink:
     def _send(self, retries: int | None = None) -> None:
         retries = self.retries if retries is None else retries
         body = ("\n".join(self._buf) + "\n").encode()
+        key = chain_key(self._key, body)
         attempt = 0
         while True:
             try:
                 self.stats.requests += 1
-                resp = self.client.push(body)
+                resp = self.client.push(body, idempotency_key=key)
                 break
             except ExternalError as e:
                 if attempt >= retries:
@@ -120,11 +129,15 @@ class HttpSink:
                         + " and the same --to, --seed, --scenario and incident options",
                     ) from None
                 delay = min(self.max_backoff, self.backoff * (2**attempt))
+                ra = getattr(e, "retry_after", None)
+                if ra:
+                    delay = max(delay, min(ra, self.max_backoff))
                 attempt += 1
                 self.stats.retries += 1
                 if self.on_retry is not None:
                     self.on_retry(attempt, delay, e)
                 self.sleep(delay)
+        self._key = key
         self.stats.bytes += len(body)
         self.stats.result.add_remote(resp, self._lines)
         self._lines += len(self._buf)
@@ -133,5 +146,6 @@ class HttpSink:
 
 
 class PushClient(Protocol):
-    def push(self, body: bytes) -> dict:
-        """POST one NDJSON body; raise ExternalError for what may succeed on retry."""
+    def push(self, body: bytes, *, idempotency_key: str | None = None) -> dict:
+        """POST one NDJSON body with its idempotency key; raise ExternalError for what may succeed
+        on retry (the retry sends the same key)."""

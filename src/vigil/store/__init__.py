@@ -12,9 +12,8 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from operator import itemgetter
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -24,6 +23,9 @@ from vigil import __version__
 from vigil.errors import StoreError, VigilError
 from vigil.store import schema
 from vigil.telemetry.ingest import Rollup
+
+if TYPE_CHECKING:
+    from vigil.store.ingest_txn import IngestTxn, KeyRow, Limits
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DB_HINT = "check --db / VIGIL_DB, that the server is up and the path is writable"
@@ -318,36 +320,19 @@ class Store:
     # -- series catalog -----------------------------------------------------------------------------
 
     def metric_kinds(self) -> dict[str, str]:
+        """The kind of every metric, as the store registered it (one kind per metric)."""
         with db_errors("reading the series catalog failed"), self.engine.connect() as conn:
-            rows = conn.execute(sa.select(schema.series.c.metric, schema.series.c.kind).distinct()).all()
+            rows = conn.execute(sa.select(schema.metric_kinds.c.metric, schema.metric_kinds.c.kind)).all()
         return {m: k for m, k in rows}
 
-    def _ensure_series(self, conn: Connection, keys: Iterable[tuple[str, str]], kinds: dict, learnt: dict) -> dict:
-        """Ids of ``keys``, creating missing series. Ids read inside this transaction go to ``learnt``
-        only: the caller publishes them to the shared cache after the commit, so another thread
-        never uses an id that a rollback takes back."""
-        cache = self._series_ids
-        ids: dict[tuple[str, str], int] = {}
-        missing = []
-        for k in keys:
-            sid = cache.get(k)
-            if sid is None:
-                missing.append(k)
-            else:
-                ids[k] = sid
-        if missing:
-            missing.sort()  # the same lock order in every writer
-            stmt = self._insert(schema.series).on_conflict_do_nothing(index_elements=["metric", "labels"])
-            conn.execute(stmt, [{"metric": m, "labels": lj, "kind": kinds[(m, lj)]} for m, lj in missing])
-            s = schema.series
-            for chunk_start in range(0, len(missing), 500):
-                chunk = missing[chunk_start : chunk_start + 500]
-                metrics = sorted({m for m, _ in chunk})
-                rows = conn.execute(sa.select(s.c.id, s.c.metric, s.c.labels).where(s.c.metric.in_(metrics))).all()
-                for sid, m, lj in rows:
-                    learnt[(m, lj)] = sid
-            ids.update(learnt)
-        return ids
+    def series_counts(self) -> tuple[int, dict[str, int]]:
+        """Series in the store, and per metric (what the cardinality limits are checked against)."""
+        with db_errors("reading the series catalog failed"), self.engine.connect() as conn:
+            total = conn.execute(
+                sa.select(schema.telemetry_totals.c.value).where(schema.telemetry_totals.c.name == "series")
+            ).scalar()
+            per = dict(conn.execute(sa.select(schema.metric_kinds.c.metric, schema.metric_kinds.c.series)).all())
+        return int(total or 0), {m: int(n) for m, n in per.items()}
 
     def series(self) -> list[SeriesInfo]:
         """Every series, cached; new series are read incrementally.
@@ -370,114 +355,118 @@ class Store:
 
     # -- telemetry writes ---------------------------------------------------------------------------
 
-    def write_rollup(self, r: Rollup) -> None:
+    def begin_ingest(self) -> "IngestTxn":
+        """A write transaction for pushes (see :mod:`vigil.store.ingest_txn`)."""
+        from vigil.store.ingest_txn import IngestTxn
+
+        return IngestTxn(self)
+
+    def write_rollup(self, r: Rollup, limits: "Limits | None" = None) -> None:
         """Write one batch's rollup in a single transaction: all of it or none of it.
 
         Rows are written in key order, so concurrent writers (PostgreSQL) lock rows in the same
-        order and cannot deadlock one another."""
+        order and cannot deadlock one another. Raises :class:`~vigil.store.ingest_txn.Recheck`
+        (nothing written) when the batch must be checked again against what the store knows, and
+        :class:`StoreError` when the database fails (nothing written)."""
+        from vigil.store.ingest_txn import Limits, Recheck
+
         if r.empty:
             return
-        learnt: dict[tuple[str, str], int] = {}
+        txn = self.begin_ingest()
         try:
-            with self.engine.begin() as conn:
-                ids = self._ensure_series(conn, r.kinds.keys(), r.kinds, learnt)
-                if r.counters:
-                    t = schema.counter_minute
-                    ins = self._insert(t)
-                    stmt = ins.on_conflict_do_update(
-                        index_elements=["series_id", "minute"], set_={"value": t.c.value + ins.excluded.value}
-                    )
-                    rows = [{"series_id": ids[(m, lj)], "minute": mi, "value": v} for (m, lj, mi), v in r.counters.items()]
-                    conn.execute(stmt, sorted(rows, key=itemgetter("series_id", "minute")))
-                    hours: dict[tuple[int, int], int] = {}
-                    for row in rows:
-                        k = (row["series_id"], row["minute"] // 60)
-                        hours[k] = hours.get(k, 0) + row["value"]
-                    t = schema.counter_hour
-                    ins = self._insert(t)
-                    stmt = ins.on_conflict_do_update(
-                        index_elements=["series_id", "hour"], set_={"value": t.c.value + ins.excluded.value}
-                    )
-                    conn.execute(stmt, [{"series_id": k[0], "hour": k[1], "value": v} for k, v in sorted(hours.items())])
-                if r.observations:
-                    t = schema.obs_minute
-                    ins = self._insert(t)
-                    stmt = ins.on_conflict_do_update(
-                        index_elements=["series_id", "minute", "le"], set_={"count": t.c.count + ins.excluded.count}
-                    )
-                    rows = [
-                        {"series_id": ids[(m, lj)], "minute": mi, "le": le, "count": n}
-                        for (m, lj, mi, le), n in r.observations.items()
-                    ]
-                    conn.execute(stmt, sorted(rows, key=itemgetter("series_id", "minute", "le")))
-                    obs_hours: dict[tuple[int, int, int], int] = {}
-                    for row in rows:
-                        k3 = (row["series_id"], row["minute"] // 60, row["le"])
-                        obs_hours[k3] = obs_hours.get(k3, 0) + row["count"]
-                    t = schema.obs_hour
-                    ins = self._insert(t)
-                    stmt = ins.on_conflict_do_update(
-                        index_elements=["series_id", "hour", "le"], set_={"count": t.c.count + ins.excluded.count}
-                    )
-                    conn.execute(
-                        stmt, [{"series_id": k[0], "hour": k[1], "le": k[2], "count": v} for k, v in sorted(obs_hours.items())]
-                    )
-                if r.gauges:
-                    t = schema.gauge_minute
-                    ins = self._insert(t)
-                    x = ins.excluded
-                    stmt = ins.on_conflict_do_update(
-                        index_elements=["series_id", "minute"],
-                        set_={
-                            "min": sa.case((x.min < t.c.min, x.min), else_=t.c.min),
-                            "max": sa.case((x.max > t.c.max, x.max), else_=t.c.max),
-                            "last": sa.case((x.last_ms >= t.c.last_ms, x.last), else_=t.c.last),
-                            "last_ms": sa.case((x.last_ms >= t.c.last_ms, x.last_ms), else_=t.c.last_ms),
-                            "samples": t.c.samples + x.samples,
-                        },
-                    )
-                    rows = [
-                        {"series_id": ids[(m, lj)], "minute": mi, "min": g[0], "max": g[1], "last": g[2], "last_ms": g[3], "samples": g[4]}
-                        for (m, lj, mi), g in r.gauges.items()
-                    ]
-                    conn.execute(stmt, sorted(rows, key=itemgetter("series_id", "minute")))
-        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as e:
-            self._series_ids.clear()  # the transaction rolled back: ids learnt inside it may not exist
-            raise StoreError(
-                f"writing telemetry failed; nothing of this batch was stored: {str(getattr(e, 'orig', None) or e).strip()}",
-                hint=DB_HINT,
-            ) from None
-        self._series_ids.update(learnt)
+            txn.write(r, limits or Limits())
+        except Recheck:
+            txn.rollback()
+            raise
+        txn.commit()
+
+    def ingest_key(self, key: str) -> "KeyRow | None":
+        """The stored row of an idempotency key (None: never seen, or expired)."""
+        from vigil.store.ingest_txn import KeyRow
+
+        t = schema.ingest_keys
+        with db_errors("reading idempotency keys failed"), self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.c.key, t.c.source, t.c.body_sha256, t.c.created_ms, t.c.response).where(t.c.key == key)).first()
+        return KeyRow(*row) if row is not None and row[4] else None
 
     # -- bucket bounds ------------------------------------------------------------------------------
 
     def bounds(self) -> dict[int, int]:
+        """Every bucket bound (ns) and the first minute exact at it."""
         with db_errors("reading the bucket bounds failed"), self.engine.connect() as conn:
             return {le: since for le, since in conn.execute(sa.select(schema.bounds.c.le, schema.bounds.c.since_minute))}
 
-    def ensure_bounds(self, bounds_ns: Sequence[int], since_minute: int, documented_ns: Sequence[int]) -> dict[int, int]:
-        """Record the bounds tracked from now on. Documented bounds count as tracked since ever (0)."""
+    def register_bounds(self, bounds_ns: Sequence[int], documented_ns: Sequence[int]) -> dict[int, int]:
+        """Add bounds every push buckets by from now on; returns all of the store's bounds.
+
+        A documented bound is exact for all history (0). Another is exact from one past the last
+        minute that held observations when it is registered (0 when none did): later pushes bucket
+        by it, whatever their timestamps, so a backfill pushed afterwards is exact. Registration
+        excludes every transaction writing observations (SQLite's write lock; a PostgreSQL advisory
+        lock they share), so no batch bucketed without the bound commits after this point."""
         have = self.bounds()
-        new = [b for b in bounds_ns if b not in have]
-        if new:
-            doc = set(documented_ns)
-            stmt = self._insert(schema.bounds).on_conflict_do_nothing(index_elements=["le"])
-            with db_errors("recording the bucket bounds failed"), self.engine.begin() as conn:
-                conn.execute(stmt, [{"le": b, "since_minute": 0 if b in doc else since_minute} for b in new])
-            have = self.bounds()
-        return have
+        if all(b in have for b in bounds_ns):
+            return have
+        from vigil.store.ingest_txn import BOUNDS_LOCK
+
+        doc = set(documented_ns)
+        with db_errors("recording the bucket bounds failed"), self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({BOUNDS_LOCK})"))
+            have = {le for (le,) in conn.execute(sa.select(schema.bounds.c.le))}
+            new = sorted(b for b in set(bounds_ns) if b not in have)
+            if new:
+                since = 0 if all(b in doc for b in new) else self._first_unobserved_minute(conn)
+                conn.execute(
+                    self._insert(schema.bounds).on_conflict_do_nothing(index_elements=["le"]),
+                    [{"le": b, "since_minute": 0 if b in doc else since} for b in new],
+                )
+            conn.commit()
+        return self.bounds()
+
+    def _first_unobserved_minute(self, conn: Connection) -> int:
+        """One past the last minute holding observations (0 when none does)."""
+        h = conn.execute(sa.select(sa.func.max(schema.obs_hour.c.hour))).scalar()
+        if h is None:
+            return 0
+        t = schema.obs_minute
+        sids = sa.select(schema.obs_hour.c.series_id).where(schema.obs_hour.c.hour == h).distinct()
+        m = conn.execute(sa.select(sa.func.max(t.c.minute)).where(t.c.series_id.in_(sids), t.c.minute >= h * 60)).scalar()
+        return int(m if m is not None else h * 60 + 59) + 1
 
     # -- retention ---------------------------------------------------------------------------------
 
-    def purge_before(self, minute: int) -> int:
+    def purge_before(self, minute: int, *, now_ms: int | None = None) -> int:
+        """Delete telemetry minutes before ``minute`` (hours once all their minutes are gone) and
+        expired idempotency keys: a ``vigil push`` chain key with the data it stored, an HTTP key
+        :data:`~vigil.store.ingest_txn.KEY_TTL_MS` after it was used (measured from ``now_ms``, or
+        from the newest HTTP key when not given: the store keeps no clock). Returns minute rows deleted."""
+        from vigil.store.ingest_txn import KEY_TTL_MS
+
         n = 0
+        k = schema.ingest_keys
         with db_errors("purging old telemetry failed"), self.engine.begin() as conn:
             for t in (schema.counter_minute, schema.obs_minute, schema.gauge_minute):
                 n += conn.execute(sa.delete(t).where(t.c.minute < minute)).rowcount or 0
             # an hour goes once all its minutes are gone
             for t in (schema.counter_hour, schema.obs_hour):
                 conn.execute(sa.delete(t).where(t.c.hour < minute // 60))
+            conn.execute(sa.delete(k).where(k.c.source == "push", k.c.created_ms < minute * 60_000))
+            if now_ms is None:
+                now_ms = conn.execute(sa.select(sa.func.max(k.c.created_ms)).where(k.c.source == "http")).scalar()
+            if now_ms is not None:
+                conn.execute(sa.delete(k).where(k.c.source == "http", k.c.created_ms < now_ms - KEY_TTL_MS))
         return n
+
+    def purge_keys(self, now_ms: int) -> int:
+        """Forget HTTP idempotency keys used more than 24 hours before ``now_ms``."""
+        from vigil.store.ingest_txn import KEY_TTL_MS
+
+        k = schema.ingest_keys
+        with db_errors("purging idempotency keys failed"), self.engine.begin() as conn:
+            return conn.execute(sa.delete(k).where(k.c.source == "http", k.c.created_ms < now_ms - KEY_TTL_MS)).rowcount or 0
 
     # -- gate decisions ------------------------------------------------------------------------------
 

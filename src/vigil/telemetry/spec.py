@@ -17,6 +17,13 @@ class TelemetrySpec(SpecModel):
         Decimal(600), description="samples stamped further than this in the future are rejected (default 10m)"
     )
 
+    max_series_per_metric: int = Field(
+        10_000, ge=1, description="series one metric may have; a line that would create one more is rejected (default 10000)"
+    )
+    max_series: int = Field(
+        50_000, ge=1, description="series the store may hold; a line that would create one more is rejected (default 50000)"
+    )
+
     @field_validator("retention")
     @classmethod
     def _retention(cls, v: Decimal | None) -> Decimal | None:

@@ -14,7 +14,6 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -22,12 +21,13 @@ from vigil import __version__
 from vigil.auth import Identity, Role, Tokens
 from vigil.clock import Clock, FakeClock, isoformat, parse_time
 from vigil.deploy.gate import decision_json, decision_record, gate_deploy
-from vigil.errors import AuthError, ForbiddenError, NotFoundError, PayloadTooLarge, UsageError, VigilError
+from vigil.errors import AuthError, ForbiddenError, NotFoundError, UsageError, VigilError
 from vigil.slo.evaluate import evaluate_slos
 from vigil.spec import LoadedSpec
 from vigil.store import Store
 from vigil.telemetry.push import DEFAULT_MAX_BODY, Ingestor
 from vigil.telemetry.source import EmbeddedSource
+from vigil.web.push import PushEndpoint
 
 
 def _error(status: int, code: str, message: str, hint: str | None = None, *, headers: dict | None = None, **extra) -> JSONResponse:
@@ -70,9 +70,11 @@ def _errors(*statuses: int) -> dict:
 
 
 def create_app(
-    loaded: LoadedSpec, store: Store, tokens: Tokens | str, clock: Clock, *, max_body: int = DEFAULT_MAX_BODY
+    loaded: LoadedSpec, store: Store, tokens: Tokens | str, clock: Clock, *, max_body: int = DEFAULT_MAX_BODY,
+    push_options: dict | None = None,
 ) -> FastAPI:
-    """The API app. ``tokens`` are the accepted tokens (a plain string: one admin token)."""
+    """The API app. ``tokens`` are the accepted tokens (a plain string: one admin token).
+    ``push_options``: bounds of the push route (:class:`vigil.web.push.PushEndpoint`)."""
     if isinstance(tokens, str):
         tokens = Tokens.single(tokens)
     spec = loaded.spec
@@ -83,6 +85,7 @@ def create_app(
         "Roles: viewer (read), pusher (+ push), deployer (+ recorded gate decisions and overrides), admin.",
     )
     ingestor = Ingestor(spec, store)
+    push_endpoint = PushEndpoint(ingestor, store, clock, max_body=max_body, **(push_options or {}))
     write_lock = threading.Lock()
 
     def auth(request: Request) -> Identity:
@@ -147,6 +150,8 @@ def create_app(
         responses={
             400: {"description": "no line accepted (the push result plus the error shape), or a JSON array body that cannot be read (the error shape)"},
             **_errors(401, 413),
+            422: {"description": "the Idempotency-Key was used for a different body (the error shape)"},
+            429: {"description": "the server is ingesting as many pushes as it takes at once: retry after Retry-After seconds, with the same Idempotency-Key (the error shape)"},
         },
         openapi_extra={
             "requestBody": {
@@ -160,34 +165,7 @@ def create_app(
         },
     )
     async def push(request: Request) -> JSONResponse:
-        chunks: list[bytes] = []
-        size = 0
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_body:
-            raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {max_body}", hint="send smaller batches")
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                raise PayloadTooLarge(f"the body is over the limit of {max_body} bytes", hint="send smaller batches")
-            chunks.append(chunk)
-        body = b"".join(chunks)
-
-        def work():
-            with write_lock:
-                return ingestor.push_body(body, clock.now(), max_bytes=max_body)
-
-        res = await run_in_threadpool(work)
-        d = res.to_dict()
-        if res.accepted == 0 and res.rejected_count > 0:
-            # the push result plus the one error shape every failing route has
-            first = res.rejected[0]
-            d["error"] = {
-                "code": "telemetry-invalid",
-                "message": f"no line was accepted ({res.rejected_count} rejected; line {first.line}: {first.error})",
-                "hint": "see `errors` for every rejected line and its reason",
-            }
-            return JSONResponse(d, status_code=400)
-        return JSONResponse(d)
+        return await push_endpoint(request)
 
     @app.get("/api/v1/slos", summary="SLO status: budgets, burn rates, alerts", dependencies=[Auth], responses=_errors(400, 401, 404))
     def slos(
