@@ -987,3 +987,15 @@ def test_parallel_only_when_it_pays() -> None:
     big = [(f"{i}.sql", "x" * (PARALLEL_MIN_CHARS // 10)) for i in range(PARALLEL_MIN_FILES)]
     assert plan_jobs(big) >= 1 and plan_jobs(big[:3]) == 1
     assert plan_jobs(small, 4) == 4 and plan_jobs(big, 1) == 1
+
+
+def test_readme_lists_every_rule() -> None:
+    """The README's rule table is the catalog: id, severity (opt-in marked) and summary of every rule."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start = readme.index("| rule | severity | catches |")
+    rows = readme[start:].split("\n\n", 1)[0].splitlines()[2:]
+    expected = [
+        f"| `{r.id}` | {r.severity}{' (opt-in)' if r.opt_in else ''} | {r.summary.replace('|', chr(92) + '|')} |"
+        for r in RULES.values()
+    ]
+    assert rows == expected

@@ -1404,7 +1404,7 @@ class _FileLinter:
                 else:
                     self.classify("expand", f"sets a default on {table}.{col}")
             elif st == "AT_AddConstraint":
-                self._add_constraint(table, key, new, node(cmd.get("def"))[1], i)
+                self._add_constraint(table, key, new, node(cmd.get("def"))[1], i, len(s.get("cmds") or ()))
             elif st == "AT_ValidateConstraint":
                 self.op("validate", key, col)
                 self.classify("data-dependent", f"validates constraint {col} against existing rows")
@@ -1555,7 +1555,15 @@ class _FileLinter:
         f = self.finding("drop-constraint", f"drops constraint {name} on {table}" + (" CASCADE" if cascade else ""))
         self.op("drop_constraint", key, name, f"drops constraint {name} on {table}", f, classifies=True)
 
-    def _add_constraint(self, table: str, key: str, new: bool, c: dict, index: int) -> None:
+    def _constraint_text(self, at: Any, ncmds: int) -> str | None:
+        """The constraint as written plus NOT VALID, when it is the statement's only command."""
+        start = self.at(at)
+        if ncmds != 1 or start is None or self.unit is None or self.unit.stop - start > 2000:
+            return None
+        text = _one_line(self.sql[start : self.unit.stop])
+        return (text + " NOT VALID") if text else None
+
+    def _add_constraint(self, table: str, key: str, new: bool, c: dict, index: int, ncmds: int = 1) -> None:
         ct = c.get("contype")
         name = c.get("conname") or "(unnamed)"
         if c.get("conname"):
@@ -1580,7 +1588,9 @@ class _FileLinter:
                 con.skip_validation = True
                 return con
 
-            rewrite = self.deparse(not_valid) if c.get("conname") else None
+            rewrite = None
+            if c.get("conname"):
+                rewrite = self._constraint_text(at, ncmds) or self.deparse(not_valid)
             self.add(
                 "add-constraint-not-valid",
                 f"adds {kind} constraint {name} on existing table {table} without NOT VALID",
