@@ -74,6 +74,10 @@ drills:
     scenario: region-loss
     phases:
       canary: {{table: canary_unreachable, interval: 250ms, warmup: 1s}}
+  - name: stop-vanishing-repo
+    phases:
+      canary: {{table: canary_vanishing, interval: 250ms, warmup: 1s}}
+      disaster: {{mode: stop}}
   - name: destroy
     phases:
       canary: {{table: canary_destroy, interval: 250ms, warmup: 2s}}
@@ -355,6 +359,41 @@ def test_an_unreadable_repository_fails_before_the_primary_is_touched(env, capsy
     assert by["disaster"]["skipped"] and by["restore"]["skipped"]
     assert r["disaster_at"] is None and r["rpo_seconds"] is None and r["verdicts"]["rpo"] == "unknown"
     assert pg.running and verify_bundle(Path(r["report_dir"])) == []
+
+
+def test_a_repository_gone_at_the_disaster_leaves_a_stop_mode_primary_running(env):
+    """The repository passes the preflight and is gone when the disaster comes (its backup directory
+    moved away during the warmup): the snapshot fails, so the primary is not stopped."""
+    from vigil.clock import SystemClock
+    from vigil.dr.drill import Drill, prepare
+    from vigil.spec import load_spec
+
+    pg, base, spec, db, conninfo = env
+    ledger = Ledger(conninfo, "ledger_vanishing")
+    ctx = prepare(load_spec(spec), "stop-vanishing-repo", clock=SystemClock(), out_dir=base / "reports")
+    backup_dir, away = base / "repo1" / "backup" / "ledger", base / "repo1-backup-away"
+
+    def warmup(seconds: float) -> None:
+        time.sleep(seconds)  # the drill's own warmup, then the repository goes
+        backup_dir.rename(away)
+
+    ctx.sleep = warmup
+    try:
+        r = Drill(ctx).run()
+        written = len(ledger.rows)
+        wait_archived(pg, 1)
+        assert len(ledger.rows) > written and not ledger.error  # the primary still takes writes
+    finally:
+        ledger.stop()
+        if away.exists():
+            away.rename(backup_dir)
+    by = {p["name"]: p for p in r["phases"]}
+    assert r["status"] == "failed" and by["canary"]["ok"] and by["disaster"]["ok"] is False
+    assert "has no backup/ledger directory" in by["disaster"]["error"] and by["restore"]["skipped"]
+    assert "stop_seconds" not in by["disaster"]["evidence"] and pg.running
+    ids = {g["id"]: g for g in r["gaps"]}
+    assert ids["drill-repo-unreachable"]["severity"] == "critical" and "at the disaster" in ids["drill-repo-unreachable"]["message"]
+    assert r["rpo_seconds"] is None and verify_bundle(Path(r["report_dir"])) == []
 
 
 def test_destroy_loses_what_the_ledger_says_and_nothing_after_the_disaster_comes_back(env, capsys):

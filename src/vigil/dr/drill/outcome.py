@@ -193,7 +193,8 @@ def conclude(f: DrillFacts, *, spec_gaps: list[gapmod.Gap], backup_interval: Dec
     if m.cross.consistent is False:
         observations.append("cross-check: " + m.cross.note)
     ato = (f.archiver_before or {}).get("archive_timeout_seconds")
-    if ato and m.rpo.seconds is not None and m.rpo.exact:
+    short = bool(f.archive_get_errors) or (f.recovery_end is not None and f.recovery_end.ok is False)
+    if ato and m.rpo.seconds is not None and m.rpo.exact and not short:
         observations.append(
             f"with archive_timeout = {ato}s a disaster loses up to about {ato}s of commits plus the time to push a segment; "
             "one drill samples one point of that range"
