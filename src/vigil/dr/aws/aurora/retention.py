@@ -137,7 +137,7 @@ def check_retention(
     iv = int(interval)
     slack = timedelta(seconds=iv + iv // 4)
     window = timedelta(days=retention_days)
-    avail = sorted((s for s in snapshots if s.available and s.created <= at), key=lambda s: s.created)  # type: ignore[arg-type, return-value]
+    avail = sorted((s for s in snapshots if s.available and s.created <= at), key=lambda s: s.created)  # type: ignore[arg-type, return-value, operator]
     problems: list[RetentionProblem] = []
     gaps: list[tuple[datetime, datetime]] = []
     newest = avail[-1] if avail else None
