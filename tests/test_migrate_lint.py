@@ -989,6 +989,21 @@ def test_parallel_only_when_it_pays() -> None:
     assert plan_jobs(small, 4) == 4 and plan_jobs(big, 1) == 1
 
 
+def test_parallel_needs_idle_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from vigil.deploy.migrations.lint import PARALLEL_MIN_CHARS, PARALLEL_MIN_FILES, plan_jobs
+
+    big = [(f"{i}.sql", "x" * (PARALLEL_MIN_CHARS // 10)) for i in range(PARALLEL_MIN_FILES)]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    assert plan_jobs(big) == 4
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.6, 2.0, 1.0))
+    assert plan_jobs(big) == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (7.5, 6.0, 4.0))  # every CPU busy: workers would not pay
+    assert plan_jobs(big) == 1
+
+
 def test_readme_lists_every_rule() -> None:
     """The README's rule table is the catalog: id, severity (opt-in marked) and summary of every rule."""
     readme = (Path(__file__).parent.parent / "README.md").read_text()

@@ -77,6 +77,7 @@ CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
 _DIRECTIVE = re.compile(r"^(?:--|/\*)\s*vigil:([A-Za-z_-]*)(.*?)(?:\*/)?\s*$", re.DOTALL)
 _KV = re.compile(r"""\s*([A-Za-z_]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""")
 _CREATE_INDEX = re.compile(r"(?is)(create\s+(?:unique\s+)?index)(?=\s)")
+_NEWLINE = re.compile("\n")
 _SMALL_SQL = 16_000  # statements re-parsed with pglast for a rewrite in a fix must be this small
 
 # file problem codes (vigil.deploy.migrations.files.FileProblem.code) -> rule ids
@@ -449,24 +450,17 @@ class _Directive:
     used: int = 0
 
 
-@dataclass
 class _Unit:
     """A statement and how its byte offsets map onto the file's characters."""
 
-    stmt: pgjson.Stmt
-    base: int  # character offset of the text the parser saw (non-zero only for salvaged pieces)
-    offsets: pgjson.Offsets
-    end: int  # character offset where that text ends
+    __slots__ = ("stmt", "base", "offsets", "start", "stop")
 
-    @property
-    def start(self) -> int:
-        return self.base + self.offsets.char(self.stmt.location)
-
-    @property
-    def stop(self) -> int:
-        if not self.stmt.length:
-            return self.end
-        return self.base + self.offsets.char(self.stmt.location + self.stmt.length)
+    def __init__(self, stmt: pgjson.Stmt, base: int, offsets: pgjson.Offsets, end: int) -> None:
+        self.stmt = stmt
+        self.base = base  # character offset of the text the parser saw (non-zero only for salvaged pieces)
+        self.offsets = offsets
+        self.start = base + offsets.char(stmt.location)
+        self.stop = base + offsets.char(stmt.location + stmt.length) if stmt.length else end
 
 
 # objects whose DROP followed, later in the same transactional file, by a CREATE of the same name
@@ -515,6 +509,8 @@ class _FileLinter:
         self.stmt_index = 0
         self.unit: _Unit | None = None
         self._ast: Any = None  # the current statement re-parsed by pglast, for rewrites in fixes
+        self._positions = 0
+        self._nl: list[int] | None = None
         self.prefer = any(config.runs(r) for r in ("prefer-text", "prefer-timestamptz", "prefer-bigint", "prefer-identity"))
 
     # positions
@@ -523,8 +519,14 @@ class _FileLinter:
         if offset is None or offset < 0:
             offset = self.unit.start if self.unit is not None else 0
         offset = max(0, min(offset, len(self.sql)))
-        line = self.sql.count("\n", 0, offset) + 1
-        return line, offset - (self.sql.rfind("\n", 0, offset) + 1) + 1
+        self._positions += 1
+        if self._positions <= 4:  # a few findings: counting is cheaper than an index
+            line = self.sql.count("\n", 0, offset) + 1
+            return line, offset - (self.sql.rfind("\n", 0, offset) + 1) + 1
+        if self._nl is None:
+            self._nl = [m.start() for m in _NEWLINE.finditer(self.sql)]
+        i = bisect.bisect_left(self._nl, offset)
+        return i + 1, offset - (self._nl[i - 1] + 1 if i else 0) + 1
 
     def at(self, location: Any) -> int | None:
         """A node's byte location -> a character offset of the file (None when it has none)."""
@@ -2090,8 +2092,10 @@ PARALLEL_MIN_CHARS = 192 * 1024
 
 def plan_jobs(files: Sequence[tuple[str, str]], jobs: int | None = None) -> int:
     """How many processes lint ``files``: ``jobs`` when given (1: this process only), else the
-    CPUs this process may use (at most 4) when there are at least :data:`PARALLEL_MIN_FILES` files
-    and :data:`PARALLEL_MIN_CHARS` characters of SQL, else 1."""
+    CPUs this process may use and nothing else is using (at most 4) when there are at least
+    :data:`PARALLEL_MIN_FILES` files and :data:`PARALLEL_MIN_CHARS` characters of SQL, else 1.
+    (On a machine whose CPUs are all busy, workers only add their start-up and the copying of
+    results: measured with benchmarks/migrate_lint.py.)"""
     import os
 
     if jobs is not None:
@@ -2102,43 +2106,133 @@ def plan_jobs(files: Sequence[tuple[str, str]], jobs: int | None = None) -> int:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 4))
+    try:
+        idle = cpus - os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average here
+        idle = cpus
+    return max(1, min(cpus, 4, int(idle + 0.5)))
 
 
 def _run_one(name: str, sql: str, config: LintConfig) -> _FileResult:
     return _FileLinter(name, sql, config).run()
 
 
-def _run_chunk(chunk: list[tuple[str, str]], config: LintConfig) -> list[_FileResult]:
-    return [_run_one(n, t, config) for n, t in chunk]
-
-
 def _run_files(files: list[tuple[str, str]], config: LintConfig, jobs: int | None) -> Iterable[_FileResult]:
-    """Every file's result, in the files' order."""
-    n = plan_jobs(files, jobs)
-    if n <= 1 or len(files) < 2:
-        return (_run_one(name, sql, config) for name, sql in files)
-    import multiprocessing
+    """Every file's result, in the files' order: here, or split into ``n`` contiguous parts of about
+    equal size, the first linted by this process and each other one by a forked child that sends
+    its results back through a pipe (marshal: plain data, no pickling of objects). A child that
+    fails has its part linted here instead, so the report never depends on how it was split."""
+    import os
 
-    try:
-        mp = multiprocessing.get_context("fork")  # workers start with everything already imported
-    except ValueError:  # pragma: no cover - no fork on this platform
+    n = plan_jobs(files, jobs)
+    if n <= 1 or len(files) < 2 or not hasattr(os, "fork"):
         return (_run_one(name, sql, config) for name, sql in files)
-    # contiguous chunks of about equal size, a few per worker so a big file does not leave one idle
-    target = max(1, sum(len(t) for _, t in files) // (n * 3))
-    chunks: list[list[tuple[str, str]]] = [[]]
+    n = min(n, len(files))
+    total = sum(len(t) for _, t in files)
+    parts: list[list[tuple[str, str]]] = [[] for _ in range(n)]
     size = 0
     for item in files:
-        if size >= target and chunks[-1]:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(item)
+        parts[min(n - 1, size * n // max(total, 1))].append(item)
         size += len(item[1])
-    import concurrent.futures
+    parts = [p for p in parts if p]
+    children: list[tuple[int, int, list[tuple[str, str]]]] = []
+    try:
+        for part in parts[1:]:
+            children.append(_fork_part(part, config))
+        results = [_run_one(name, sql, config) for name, sql in parts[0]]
+        for pid, fd, part in children:
+            results.extend(_collect(pid, fd, part, config))
+        children = []
+    finally:
+        for pid, fd, _ in children:  # interrupted: do not leave children behind
+            _reap(pid, fd, kill=True)
+    return results
 
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(n, len(chunks)), mp_context=mp) as pool:
-        parts = list(pool.map(_run_chunk, chunks, [config] * len(chunks)))
-    return (r for part in parts for r in part)
+
+def _fork_part(part: list[tuple[str, str]], config: LintConfig) -> tuple[int, int, list[tuple[str, str]]]:
+    import marshal
+    import os
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: lint, send, and leave without running the parent's clean-ups
+        code = 1
+        try:
+            os.close(r)
+            data = marshal.dumps([_pack(_run_one(name, sql, config)) for name, sql in part])
+            with os.fdopen(w, "wb") as f:
+                f.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    return pid, r, part
+
+
+def _collect(pid: int, fd: int, part: list[tuple[str, str]], config: LintConfig) -> list[_FileResult]:
+    import marshal
+    import os
+
+    with os.fdopen(fd, "rb") as f:
+        data = f.read()
+    status = _reap(pid, None)
+    if status == 0 and data:
+        try:
+            return [_unpack(x) for x in marshal.loads(data)]
+        except (ValueError, EOFError, TypeError):  # pragma: no cover - a truncated message
+            pass
+    return [_run_one(name, sql, config) for name, sql in part]  # the child failed: lint its part here
+
+
+def _reap(pid: int, fd: int | None, *, kill: bool = False) -> int:
+    import os
+    import signal
+
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    if kill:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except ChildProcessError:  # pragma: no cover - already reaped
+        return -1
+
+
+_F = "\x00finding"
+
+
+def _pack_finding(f: Finding) -> tuple:
+    return (_F, f.file, f.line, f.rule, f.severity, f.message, f.fix, f.column)
+
+
+def _unpack_finding(t: tuple) -> Finding:
+    return Finding(t[1], t[2], t[3], t[4], t[5], t[6], t[7])
+
+
+def _pack(r: _FileResult) -> tuple:
+    """A result as plain data for marshal."""
+    ops = [tuple(_pack_finding(a) if isinstance(a, Finding) else a for a in op) for op in r.ops]
+    dirs = [(d.line, d.rules, d.reason, d.expires.isoformat(), d.targets, d.used) for d in r.directives]
+    return (
+        r.file, [_pack_finding(f) for f in r.meta], [(i, _pack_finding(f)) for i, f in r.raw], r.classes, ops, dirs,
+        r.statements, r.parsed, r.transaction,
+    )  # fmt: skip
+
+
+def _unpack(t: tuple) -> _FileResult:
+    file, meta, raw, classes, ops, dirs, statements, parsed, transaction = t
+    ops = [tuple(_unpack_finding(a) if isinstance(a, tuple) and a[:1] == (_F,) else a for a in op) for op in ops]
+    directives = [_Directive(line, tuple(rules), reason, _dt.date.fromisoformat(exp), targets, used) for line, rules, reason, exp, targets, used in dirs]
+    return _FileResult(
+        file, [_unpack_finding(f) for f in meta], [(i, _unpack_finding(f)) for i, f in raw],
+        [tuple(c) if isinstance(c, list) else c for c in classes], ops, directives, statements, parsed, transaction,
+    )  # fmt: skip
 
 
 def _kind_text(kind: str) -> str:
