@@ -312,10 +312,13 @@ def lint_texts(
     return report
 
 
-def lint_migrations(migrations: Sequence[Migration], config: LintConfig | None = None, *, display: Any = None) -> LintReport:
-    """Lint loaded migrations (their up SQL) in order. ``display(path) -> str`` names files in findings."""
+def lint_migrations(
+    migrations: Sequence[Migration], config: LintConfig | None = None, *, display: Any = None, jobs: int | None = 1
+) -> LintReport:
+    """Lint loaded migrations (their up SQL) in order. ``display(path) -> str`` names files in findings.
+    In this process by default (``jobs=1``): callers such as ``verify`` hold connections and threads."""
     show = display or str
-    return lint_texts(((show(m.path), m.up_sql) for m in migrations), config)
+    return lint_texts(((show(m.path), m.up_sql) for m in migrations), config, jobs=jobs)
 
 
 def file_findings(problems: Iterable[FileProblem], config: LintConfig | None = None, *, display: Any = None) -> list[Finding]:
