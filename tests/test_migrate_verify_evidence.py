@@ -344,3 +344,18 @@ def test_the_down_check_sees_comments_and_grants(reporting_role: str, pg_db_url:
     fixed = verify(stage, load_migrations(d), VerifyOptions(ledger_table=LEDGER, target_url=stage))
     assert fixed.check("down").status == "ok" and "comments and privileges included" in fixed.check("down").summary
     assert fixed.verdict == "pass"
+
+
+def test_losing_the_scratch_database_mid_rehearsal_is_exit_3_and_no_verdict(pg_db_url: str, tmp_path: Path):
+    stage = pg_db_url
+    d = write(tmp_path / "db", BASE)
+    migrate(stage, d)
+    write(d, {"0002_phone.sql": "alter table users add column phone text;\n", "0002_phone.down.sql": "alter table users drop column phone;\n"})
+
+    def cut_off(pending):  # runs inside the rehearsal: the server ends the scratch session (a restart, an admin)
+        q(stage, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname LIKE 'vigil_verify_%%' AND pid <> pg_backend_pid()")
+        return True, [], "test"
+
+    with pytest.raises(runner.MigrationDbError, match="the rehearsal lost the scratch database vigil_verify_"):
+        verify(stage, load_migrations(d), VerifyOptions(ledger_table=LEDGER, target_url=stage), classify=cut_off)
+    assert scratch_dbs(stage) == []

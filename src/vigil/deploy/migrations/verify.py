@@ -430,6 +430,11 @@ def verify(stage_url: str, migrations: Sequence[Migration], opts: VerifyOptions,
                 return report
             event("check", name="clone", status="ok")
             _rehearse(conn, report, migrations, plan.to_run, previous, opts, classify, event, info, rolled)
+        except psycopg.Error as e:  # the Stage server went away mid-rehearsal: no verdict at all, exit 3
+            raise runner.MigrationDbError(
+                f"the rehearsal lost the scratch database {scratch} on the Stage server: {runner.first_line(e)}",
+                hint="check that the Stage server is up, then run verify again; no verdict was written",
+            ) from None
         finally:
             conn.close()
         return report
