@@ -151,7 +151,10 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
          "DROP POLICY p ON users;\nCREATE POLICY p ON users USING (owner = current_user);"],
     ),
     "drop-default": (
-        ["ALTER TABLE users ALTER COLUMN plan DROP DEFAULT;"],
+        ["ALTER TABLE users ALTER COLUMN plan DROP DEFAULT;",
+         # a required column added with a default to fill the old rows, then the default dropped: the
+         # running app's INSERTs do not know the column and fail
+         "ALTER TABLE users ADD COLUMN plan text NOT NULL DEFAULT 'free';\nALTER TABLE users ALTER COLUMN plan DROP DEFAULT;"],
         ["CREATE TABLE t (plan text NOT NULL DEFAULT 'free');\nALTER TABLE t ALTER COLUMN plan DROP DEFAULT;",
          "ALTER TABLE users ADD COLUMN plan text DEFAULT 'free';\nALTER TABLE users ALTER COLUMN plan DROP DEFAULT;",
          "ALTER TABLE users ALTER COLUMN plan SET DEFAULT 'free';"],
