@@ -1336,7 +1336,10 @@ class _FileLinter:
             self.add("rename-object", f"renames {what} {old} to {new}")
         else:
             what = t.removeprefix("OBJECT_").lower().replace("_", " ")
-            self.classify("expand", f"renames {what} to {new}")
+            old = rel(r) if r else (s.get("subname") or object_name(s.get("object")))
+            if t in ("OBJECT_TRIGGER", "OBJECT_POLICY", "OBJECT_RULE") and r:
+                old = f"{s.get('subname', '?')} on {rel(r)}"
+            self.classify("expand", f"renames {what} {old} to {new}")
 
     def _s_AlterObjectSchemaStmt(self, s: dict) -> None:
         t = str(s.get("objectType", ""))
