@@ -4,6 +4,7 @@ SLO-aware check, and ``vigil canary judge`` over telemetry pushed through the re
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
@@ -16,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.stats import fisher_exact, mannwhitneyu
 
-from canary_helpers import CANARY, T0, push_traffic, spec_text
-from vigil.clock import isoformat
+from canary_helpers import CANARY, T0, fine_store, push_traffic, spec_text
+from vigil.clock import isoformat, parse_time
 from vigil.deploy.canary import stats
 from vigil.deploy.canary.judge import DistributionSamples, RatioSamples, SloInput, judge
 from vigil.slo.spec import FreezeWhen
@@ -338,6 +339,7 @@ def test_ratio_test_counts_scale_monotonically(bb, bt, cb, ct, factor):
 
 @pytest.fixture
 def setup(tmp_path: Path, store):
+    fine_store(store)  # latency at <= 2% resolution (see canary_helpers.FINE_BOUNDS)
     p = tmp_path / "vigil.yaml"
     p.write_text(spec_text())
     loaded = load_spec(p)
@@ -491,14 +493,27 @@ def test_the_overflow_bucket_keeps_every_number_finite():
     assert lat["classification"] == "High" and lat["canary_median"] == 0.1 and lat["shift"] == 0
 
 
-def test_judge_release_verdict_feeds_the_deploy_gate(cli, setup):
+def test_judge_release_verdict_feeds_the_deploy_gate(cli, setup, monkeypatch):
     p, spec, store, db = setup
     push_traffic(store, spec, T0, 30, "v1", per_minute=100)
     push_traffic(store, spec, T0, 30, "v2", per_minute=10, errors_per_minute=2)
-    assert judge_cli(cli, p, db, "--release", "v2").code == 1
-    g = cli("gate", "deploy", "--service", "api", "--release", "v2", "--spec", p, "--db", db, "--json", now="2026-11-20T12:31:00Z")
+    # a verdict for a release gates production: recorded at the real clock only (issue 14)
+    r = judge_cli(cli, p, db, "--release", "v2")
+    assert r.code == 2 and "VIGIL_NOW pins the clock" in r.err and "release 'v2'" in r.err
+    from vigil.deploy.verdicts import latest_verdicts
+
+    assert latest_verdicts(store, "api", "v2") == {}
+    monkeypatch.delenv("VIGIL_NOW")
+    r = cli("canary", "judge", "--baseline", 'version="v1"', "--canary", 'version="v2"', "--from", T0, "--to", "2026-11-20T12:30:00Z",
+            "--release", "v2", "--spec", p, "--db", db, "--json")
+    assert r.code == 1, r.err
+    v = latest_verdicts(store, "api", "v2")["canary"]
+    assert v.verdict == "fail" and abs(parse_time(v.recorded_at).timestamp() - time.time()) < 600
+    g = cli("gate", "deploy", "--service", "api", "--release", "v2", "--what-if", "--spec", p, "--db", db, "--json", now="2026-11-20T12:31:00Z")
     assert g.code == 1
     assert g.json()["blocks"][0].startswith("canary verdict for release 'v2' is fail")
     # another release has no canary verdict: nothing blocks it (the policy requires none)
-    g = cli("gate", "deploy", "--service", "api", "--release", "v3", "--spec", p, "--db", db, "--json", now="2026-11-20T12:31:00Z")
+    g = cli("gate", "deploy", "--service", "api", "--release", "v3", "--what-if", "--spec", p, "--db", db, "--json", now="2026-11-20T12:31:00Z")
     assert g.json()["blocks"] == []
+    # without --release the verdict is not a release's and a pinned clock is fine (a replay)
+    assert judge_cli(cli, p, db).code == 1

@@ -69,14 +69,11 @@ def _print_verdict(d: dict) -> None:
         click.echo(f"  verdict #{d['verdict_id']} recorded (vigil canary history)")
 
 
-RUN_VERDICTS = {"promoted": "pass", "rolled_back": "fail", "paused": "inconclusive"}
-"""How a run's end state counts for the deploy gate's canary verdict."""
-
-
 def release_option(f):
     return click.option(
         "--release", metavar="ID",
-        help="record the verdict for this release of canary.service: `vigil gate deploy --release` reads it",
+        help="record the verdict for this release of canary.service: `vigil gate deploy --release` reads it "
+        "(at the real clock: refused under VIGIL_NOW)",
     )(f)
 
 
@@ -106,14 +103,16 @@ def judge_cmd(baseline: str, canary_sel: str, from_: str, to: str, release: str 
     """
     e = env()
     service = _release_service(release)
+    # a verdict for a release gates its deploy: it is made at the real clock, never a pinned one
+    clock = e.decision_clock(f"the canary verdict for release {release!r}") if release else e.clock
     b = parse_matchers(baseline, "baseline")
     c = parse_matchers(canary_sel, "canary")
     start, end = _time(from_, "from"), _time(to, "to")
-    j = judge_window(e.loaded, e.store, b, c, start, end, judged_at=e.clock.now())
+    j = judge_window(e.loaded, e.store, b, c, start, end, judged_at=clock.now())
     d = j.to_dict()
     if release and service:
         why = "; ".join(d["reasons"]) or f"score {d['score']}"
-        record_verdict(e.store, "canary", service, release, d["verdict"], why, d, e.clock.now())
+        record_verdict(e.store, "canary", service, release, d["verdict"], why, d, clock.now())
     emit(d, lambda: _print_verdict(d))
     return exitcodes.OK if d["verdict"] == "pass" else exitcodes.NO
 
@@ -133,6 +132,17 @@ def _sigterm_interrupts():
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def _held_release(e) -> str | None:
+    """The release of the unfinished run of canary.service, if one holds it."""
+    import json
+
+    c = e.loaded.spec.canary
+    if c is None:
+        return None
+    row = Records(e.store).unfinished(c.service)
+    return json.loads(row["plan"]).get("release") if row else None
 
 
 def _sleeper(clock):
@@ -157,17 +167,21 @@ def run_cmd(baseline: str | None, canary_sel: str | None, action: str | None, ta
 
     Exit 0 when promoted, 1 when rolled back or paused, 3 when a hook failed. Every step is
     recorded (vigil canary history); an interrupted run is resumed or rolled back on restart.
+    With --release the run holds that release: its verdict is "unfinished" until the run ends,
+    "pass" only when promoted, whichever invocation finishes it.
     """
     e = env()
-    service = _release_service(release)
+    _release_service(release)
+    # the run records the verdict of its release (stored when it starts) at every state it reaches:
+    # a decision that gates production, so at the real clock, also when continued without --release
+    held = _held_release(e)
+    if release or held:
+        e.decision_clock(f"the canary verdict for release {release or held!r}")
     progress = (lambda m: click.echo(m, err=True)) if e.json_mode else click.echo
     runner = CanaryRunner(e.loaded, e.store, e.clock, _sleeper(e.clock), progress=progress)
     with _sigterm_interrupts():
-        out = runner.run(RunRequest(action or "start", baseline, canary_sel, takeover))
+        out = runner.run(RunRequest(action or "start", baseline, canary_sel, takeover, release))
     d = out.to_dict()
-    state = d.get("state")
-    if release and service and state in RUN_VERDICTS:
-        record_verdict(e.store, "canary", service, release, RUN_VERDICTS[state], out.message, d, e.clock.now())
 
     def text() -> None:
         click.echo(out.message)

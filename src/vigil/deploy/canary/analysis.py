@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from typing import Mapping
 
 from vigil.clock import isoformat
 from vigil.deploy.canary.judge import DistributionSamples, RatioSamples, SloInput, Verdict, judge
@@ -128,6 +129,14 @@ def _value(le_ns: int) -> Fraction | float:
     return math.inf if le_ns >= INF_NS else Fraction(le_ns, 1_000_000_000)
 
 
+def window_layout(bounds: Mapping[int, int], start_minute: int) -> tuple[Fraction, ...]:
+    """The bucket bounds (seconds) every observation of minutes ``start_minute`` on was counted in:
+    the store's bounds exact since then (``{le_ns: since_minute}``, :meth:`vigil.store.Store.bounds`).
+    A bound registered later only splits a bucket of this layout, so a value counted at it is known
+    to lie in the coarser bucket: the judge's resolution stays honest across the change."""
+    return tuple(sorted(Fraction(le, 1_000_000_000) for le, since in bounds.items() if le < INF_NS and since <= start_minute))
+
+
 def collect(
     c: CanarySpec,
     source: Source,
@@ -137,17 +146,26 @@ def collect(
     end: int,
     *,
     baseline_start: int | None = None,
+    bounds: Mapping[int, int] | None = None,
 ) -> tuple[dict, list[str]]:
     """Per metric: the baseline's and the canary's samples over minutes ``[start, end)``
-    (the baseline's from ``baseline_start`` when given). Returns (samples, warnings)."""
+    (the baseline's from ``baseline_start`` when given), with the bucket layout of each window from
+    ``bounds`` (the store's ``{le_ns: since_minute}``; None reads them from the source's store).
+    Returns (samples, warnings)."""
     bstart = start if baseline_start is None else baseline_start
     samples: dict = {}
     warnings: list[str] = []
+    if bounds is None and any(m.metric is not None for m in c.metrics):
+        bounds = source.store.bounds() if hasattr(source, "store") else {}  # type: ignore[attr-defined]
     for m in c.metrics:
         if m.metric is not None:
+            assert bounds is not None
             b = source.observation_buckets(m.metric.with_matchers(baseline), bstart, end)
             k = source.observation_buckets(m.metric.with_matchers(canary), start, end)
-            samples[m.name] = DistributionSamples.of([(_value(le), n) for le, n in b], [(_value(le), n) for le, n in k])
+            samples[m.name] = DistributionSamples.of(
+                [(_value(le), n) for le, n in b], [(_value(le), n) for le, n in k],
+                window_layout(bounds, start), baseline_bounds=window_layout(bounds, bstart),
+            )
             same, other = source.matched(m.metric, "observation")
             if other and not same:
                 warnings.append(f"metric {m.name}: {m.metric} matches no observation series, only series of another kind")
@@ -249,7 +267,8 @@ def judge_window(
     a, b = window_minutes(start, end)
     bstart = None if baseline_start is None else window_minutes(baseline_start, end)[0]
     source = EmbeddedSource(store)
-    samples, warnings = collect(c, source, baseline, canary, a, b, baseline_start=bstart)
+    layout = store.bounds() if any(m.metric is not None for m in c.metrics) else {}
+    samples, warnings = collect(c, source, baseline, canary, a, b, baseline_start=bstart, bounds=layout)
     slos = slo_inputs(spec, source, canary, a, b, end)
     v = judge(c, samples, slos, warnings=warnings)
     j = Judgement(v, c.service, matchers_text(baseline), matchers_text(canary), start, end, run_id=run_id)

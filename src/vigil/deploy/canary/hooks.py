@@ -8,15 +8,21 @@ closed. ``{weight}``, ``{run_id}``, ``{action}`` and ``{service}`` in an argumen
 the environment carries ``VIGIL_CANARY_ACTION``, ``VIGIL_CANARY_WEIGHT``, ``VIGIL_CANARY_RUN_ID``,
 ``VIGIL_CANARY_SERVICE``, ``VIGIL_CANARY_BASELINE``, ``VIGIL_CANARY_CANARY``,
 ``VIGIL_CANARY_DELIVERY``. A non-zero exit, a missing program or the timeout (the whole process
-group is killed) fails the hook, with the tail of its stderr.
+group is killed) fails the hook, with the tail of its stderr. The command starts in its own session;
+its process group is recorded in the action's ``started`` event before vigil waits for it, and it is
+killed when the driver is interrupted. If the driver dies anyway (SIGKILL), the next invocation ends
+that group before it acts (:mod:`vigil.deploy.canary.procs`), so no orphan undoes a rollback.
 
 **Webhook** (``webhook: {url, secret_env | secret_file}``): ``POST`` of the JSON body
 ``{"action", "weight", "run_id", "service", "baseline", "canary", "step", "at", "delivery"}``
 (keys sorted, compact), with the headers
 
 - ``X-Vigil-Signature-256: sha256=<hex HMAC-SHA256 of the exact body with the secret>``,
-- ``X-Vigil-Event: <action>`` and ``X-Vigil-Delivery: <run id>-<event id>`` (the same on a retry,
-  so a receiver can drop duplicates; ``at`` in the body lets it refuse stale replays).
+- ``X-Vigil-Event: <action>`` and ``X-Vigil-Delivery: <run id>-<event id>`` (the same on a retry).
+
+A receiver checks more than the signature: :class:`vigil.deploy.canary.receiver.DeliveryGuard`
+refuses stale bodies (``at`` outside a tolerance window), repeated delivery ids and deliveries older
+than one already accepted for the run, so a captured webhook cannot be replayed to move the weight.
 
 The secret comes from the environment variable or file the spec names, never from the spec, and
 is read when the hooks are built, so a missing secret stops a run before it starts. 2xx succeeds;
@@ -31,8 +37,6 @@ name you control when that matters.)
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -40,7 +44,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 from urllib.parse import urlsplit
@@ -48,9 +52,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from vigil import __version__
+from vigil.deploy.canary import procs
+from vigil.deploy.canary.receiver import sign, verify
 from vigil.deploy.canary.spec import HookSpec, HooksSpec, WebhookSpec
 from vigil.errors import ExternalError, UsageError
 from vigil.netguard import addresses_problem, resolved_addresses
+
+__all__ = ["CommandHook", "Hook", "HookCall", "HookError", "HookSet", "WebhookHook", "build_hook", "build_hooks",
+           "read_secret", "sign", "verify"]
 
 MAX_RETRY_AFTER = 60.0
 TAIL = 2000
@@ -73,6 +82,9 @@ class HookCall:
     step: int | None
     at: str
     delivery: str
+    on_process: Callable[[dict], None] | None = field(default=None, compare=False, repr=False)
+    """Told the started command's process group (:func:`vigil.deploy.canary.procs.describe`)
+    before the hook is waited for, so the run's record names what a recovery must end."""
 
     def payload(self) -> dict:
         return {
@@ -141,23 +153,35 @@ class CommandHook:
         except OSError as e:
             raise HookError(f"{what}: cannot start: {e.strerror or e}") from None
         try:
+            if call.on_process is not None:
+                call.on_process(procs.describe(p.pid))
             out, err = p.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                p.kill()
+            _kill_group(p)
             out, err = p.communicate()
             raise HookError(
                 f"{what} timed out after {self.timeout:g}s and was killed" + (f": {_tail(err)}" if _tail(err) else ""),
                 hint="raise the hook's timeout in canary.run.hooks, or make the hook return sooner",
             ) from None
+        except BaseException:
+            # the driver is interrupted (Ctrl-C, SIGTERM) or its record failed: the hook must not
+            # outlive the call that started it
+            _kill_group(p)
+            p.communicate()
+            raise
         if p.returncode != 0:
             raise HookError(
                 f"{what} exited with {p.returncode}" + (f": {_tail(err)}" if _tail(err) else ""),
                 hint="the hook's stderr is above; the run's record keeps it (`vigil canary history`)",
             )
         return {"hook": "command", "argv": args, "exit_code": 0, "stdout": _tail(out)}
+
+
+def _kill_group(p: subprocess.Popen) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        p.kill()
 
 
 def read_secret(spec: WebhookSpec, base_dir: Path | None, environ: dict | None = None) -> bytes:
@@ -181,16 +205,6 @@ def read_secret(spec: WebhookSpec, base_dir: Path | None, environ: dict | None =
     if not data:
         raise UsageError(f"the webhook secret file {p} is empty")
     return data
-
-
-def sign(secret: bytes, body: bytes) -> str:
-    """The value of ``X-Vigil-Signature-256`` for ``body``."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-
-
-def verify(secret: bytes, body: bytes, header: str | None) -> bool:
-    """For receivers: does ``header`` sign ``body``? Constant-time."""
-    return bool(header) and hmac.compare_digest(sign(secret, body), header)  # type: ignore[arg-type]
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -70,13 +70,18 @@ class Records:
         with db_errors("recording the canary run failed"), self.engine.begin() as conn:
             conn.execute(sa.update(canary_runs).where(canary_runs.c.id == run_id).values(**fields))
 
-    def claim(self, run_id: int, owner: str, now_s: int, lease_s: int, *, takeover: bool = False) -> bool:
+    def claim(self, run_id: int, owner: str, now_s: int, lease_s: int, *, takeover: bool = False, dead_owner: str | None = None) -> bool:
         """Become the run's driver: an atomic compare-and-set on the lease. False when another
-        process holds an unexpired lease (and ``takeover`` is not given)."""
+        process holds an unexpired lease (and ``takeover`` is not given). ``dead_owner``: a driver
+        known to be gone; its lease is taken over at once, but only if it still holds it (two
+        processes that both saw it gone cannot both win)."""
         t = canary_runs
         cond = t.c.id == run_id
         if not takeover:
-            cond = cond & sa.or_(t.c.owner.is_(None), t.c.owner == owner, t.c.lease_until.is_(None), t.c.lease_until < now_s)
+            free = [t.c.owner.is_(None), t.c.owner == owner, t.c.lease_until.is_(None), t.c.lease_until < now_s]
+            if dead_owner is not None:
+                free.append(t.c.owner == dead_owner)
+            cond = cond & sa.or_(*free)
         with db_errors("claiming the canary run failed"), self.engine.begin() as conn:
             n = conn.execute(sa.update(t).where(cond).values(owner=owner, lease_until=now_s + lease_s)).rowcount
         return n == 1
@@ -186,6 +191,7 @@ def run_record(row: dict, events: list[dict] | None = None) -> dict:
         "baseline": row["baseline"],
         "canary": row["canary"],
         "state": row["state"],
+        "release": plan.get("release"),
         "finished": row["state"] in FINAL_STATES,
         "step": row["step_index"],
         "weight": row["weight"],

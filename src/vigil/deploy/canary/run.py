@@ -43,11 +43,13 @@ from pathlib import Path
 from typing import Callable
 
 from vigil.clock import Clock, isoformat, parse_time
+from vigil.deploy.canary import procs
 from vigil.deploy.canary.analysis import Judgement, canary_spec, check_references, judge_window, matchers_text, parse_matchers
 from vigil.deploy.canary.hooks import HookCall, HookError, HookSet, build_hooks
 from vigil.deploy.canary.records import Records, run_record
 from vigil.deploy.canary.spec import RunSpec
-from vigil.errors import UsageError
+from vigil.deploy.verdicts import record_verdict
+from vigil.errors import ExternalError, UsageError
 from vigil.spec import LoadedSpec
 from vigil.store import Store
 from vigil import exitcodes
@@ -62,6 +64,7 @@ class RunRequest:
     baseline: str | None = None
     canary: str | None = None
     takeover: bool = False
+    release: str | None = None  # the release the run deploys: stored with the run when it starts
 
 
 @dataclass
@@ -97,11 +100,12 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def plan_of(r: RunSpec, hooks: HookSet) -> dict:
+def plan_of(r: RunSpec, hooks: HookSet, release: str | None = None) -> dict:
     def desc(h) -> str | None:
         return getattr(h, "describe", lambda: type(h).__name__)() if h is not None else None
 
     return {
+        "release": release,
         "steps": list(r.steps),
         "interval_seconds": int(r.interval),
         "on_inconclusive": r.on_inconclusive,
@@ -178,6 +182,11 @@ class CanaryRunner:
         hooks = self._hooks or build_hooks(c.run.hooks, base_dir=Path(base_dir) if base_dir else None, sleep=self.sleep)
         baseline = matchers_text(parse_matchers(req.baseline, "baseline")) if req.baseline is not None else None
         canary = matchers_text(parse_matchers(req.canary, "canary")) if req.canary is not None else None
+        if req.release is not None:
+            if not req.release.strip():
+                raise UsageError("--release needs a release id")
+            if c.service is None:
+                raise UsageError("--release records a verdict for canary.service: set `service:` in the spec's canary section")
         existing = self.rec.unfinished(c.service)
         now_s = self._now_s()
         if existing is None:
@@ -196,12 +205,17 @@ class CanaryRunner:
                     "service": c.service, "baseline": baseline, "canary": canary, "state": "running", "step_index": 0,
                     "weight": 0, "step_started": None, "extensions": 0, "started_at": at, "updated_at": at,
                     "finished_at": None, "owner": self.owner, "lease_until": now_s + LEASE_GRACE,
-                    "spec_sha256": self.loaded.sha256, "plan": json.dumps(plan_of(c.run, hooks), sort_keys=True), "outcome": None,
+                    "spec_sha256": self.loaded.sha256, "plan": json.dumps(plan_of(c.run, hooks, req.release), sort_keys=True),
+                    "outcome": None,
                 }
             )
             run = self._load(run_id)
             self._event(run, "start", "done", {"baseline": baseline, "canary": canary, "plan": run["_plan"], "owner": self.owner,
-                                               "summary": f"{baseline} -> {canary}, steps {run['_plan']['steps']}"})
+                                               "release": req.release,
+                                               "summary": f"{baseline} -> {canary}, steps {run['_plan']['steps']}"
+                                               + (f", release {req.release}" if req.release else "")})
+            self._release_verdict(run, "unfinished", f"canary run #{run_id} started ({baseline} -> {canary}); the release is "
+                                  "not judged until the run is promoted")
             return self._drive(run, hooks)
         run = self._load(existing["id"])
         for given, have, what in ((baseline, run["baseline"], "baseline"), (canary, run["canary"], "canary")):
@@ -210,6 +224,14 @@ class CanaryRunner:
                     f"unfinished canary run #{run['id']} compares {run['baseline']} -> {run['canary']}; --{what} {given} differs",
                     hint="finish that run first: `vigil canary run --resume` or `--rollback`",
                 )
+        have_release = run["_plan"].get("release")
+        if req.release is not None and req.release != have_release:
+            raise UsageError(
+                f"unfinished canary run #{run['id']} deploys "
+                + (f"release {have_release!r}" if have_release else "no release (it was started without --release)")
+                + f"; --release {req.release} differs",
+                hint="the release belongs to the run: continue it without --release, or finish it and start a run for the new release",
+            )
         if req.action == "approve" and run["state"] != "paused":
             raise UsageError(f"canary run #{run['id']} is {run['state']}; --approve applies to a paused run")
         if run["state"] == "paused" and req.action == "start":
@@ -217,27 +239,43 @@ class CanaryRunner:
                 f"canary run #{run['id']} is paused at weight {run['weight']}: {run['outcome'] or ''}".rstrip(": "),
                 hint="continue with --resume (judge again), --approve (count the step as passed) or --rollback",
             )
-        if not self.rec.claim(run["id"], self.owner, now_s, LEASE_GRACE, takeover=req.takeover):
+        previous = run["owner"]
+        dead = previous if previous and previous != self.owner and procs.owner_gone(previous) else None
+        if not self.rec.claim(run["id"], self.owner, now_s, LEASE_GRACE, takeover=req.takeover, dead_owner=dead):
             until = datetime.fromtimestamp(run["lease_until"] or 0, timezone.utc)
             raise UsageError(
                 f"canary run #{run['id']} is being driven by {run['owner']} (lease until {isoformat(until)})",
                 hint="wait for it, or pass --takeover if that process is gone",
             )
+        if dead is not None:
+            self.progress(f"run #{run['id']}: its driver {dead} is gone (no such process on this host): taking the run over at once")
         run = self._load(run["id"])
         if run["spec_sha256"] != self.loaded.sha256:
             self.progress(f"warning: the spec changed since run #{run['id']} started; its steps and interval stay as planned; hooks and metrics come from the current spec")
-        return self._restart(run, hooks, req)
+        return self._restart(run, hooks, req, previous_owner=previous, owner_gone=dead is not None)
 
-    def _restart(self, run: dict, hooks: HookSet, req: RunRequest) -> RunOutcome:
+    def _restart(self, run: dict, hooks: HookSet, req: RunRequest, *, previous_owner: str | None = None,
+                 owner_gone: bool = False) -> RunOutcome:
         plan = run["_plan"]
         pending = self.rec.pending_action(run["id"])
+        ended = None
         if pending is not None:
-            self.rec.finish_event(pending["id"], "interrupted", {**pending["detail"], "interrupted": True})
-        detail = {"state": run["state"], "request": req.action, "owner": self.owner, "summary": f"found {run['state']}"}
+            ended = self._end_hook(run, pending)
+            self.rec.finish_event(pending["id"], "interrupted", {**pending["detail"], "interrupted": True, "ended": ended})
+        detail = {"state": run["state"], "request": req.action, "owner": self.owner, "previous_owner": previous_owner,
+                  "summary": f"found {run['state']}"}
+        if owner_gone:
+            detail["previous_owner_gone"] = True
+            detail["summary"] += f", its driver {previous_owner} gone"
         if pending is not None:
-            detail["interrupted"] = {"kind": pending["kind"], "weight": pending["weight"], "at": pending["at"]}
+            detail["interrupted"] = {"kind": pending["kind"], "weight": pending["weight"], "at": pending["at"], "ended": ended}
             detail["summary"] += f", {pending['kind']} interrupted"
+            if ended is not None and ended.get("state") == "ended":
+                detail["summary"] += f" (its hook's process group {ended['pgid']} killed)"
         state = run["state"]
+        if state in ("running", "paused"):
+            self._release_verdict(run, "unfinished", f"canary run #{run['id']} was picked up by {self.owner} ({req.action}) at "
+                                  f"weight {run['weight']}")
         try:
             if state == "rollback_failed" or (pending is not None and pending["kind"] == "rollback"):
                 self._event(run, "recover", "done", {**detail, "then": "rollback"})
@@ -267,6 +305,38 @@ class CanaryRunner:
         except _Stop as s:
             return self._outcome(run, s)
 
+    def _end_hook(self, run: dict, pending: dict) -> dict | None:
+        """End the process group of an interrupted command hook before anything else acts: a hook
+        that outlived its driver must not set a weight after the recovery (issue 14)."""
+        info = (pending.get("detail") or {}).get("process")
+        if not info:
+            return None
+        out = procs.end_group(info)
+        st = out.get("state")
+        if st == "ended":
+            self.progress(f"[{self._at()}] run #{run['id']}: the interrupted {pending['kind']} hook was still running "
+                          f"(process group {out['pgid']}); killed it before going on")
+        elif st == "elsewhere":
+            self.progress(f"warning: run #{run['id']}: the interrupted {pending['kind']} hook ran on {info.get('host')}; "
+                          f"make sure its process group {info.get('pgid')} is gone there")
+        elif st == "stuck":
+            self._update(run, owner=None, lease_until=None)
+            raise ExternalError(
+                f"canary run #{run['id']}: the interrupted {pending['kind']} hook (process group {out['pgid']}) is still running "
+                "after SIGKILL; nothing was done",
+                hint="end that process (ps -g PGID), then run the command again",
+            )
+        return out
+
+    def _release_verdict(self, run: dict, verdict: str, summary: str) -> None:
+        """The deploy gate's canary verdict for the run's release (stored when the run started): a
+        run that is not promoted, finished or not, blocks the release."""
+        release = run["_plan"].get("release")
+        if release is None or run["service"] is None:
+            return
+        record_verdict(self.store, "canary", run["service"], release, verdict, summary,
+                       {"run_id": run["id"], "state": run["state"], "weight": run["weight"]}, self._now())
+
     # -- the loop ----------------------------------------------------------------------------------
 
     def _drive(self, run: dict, hooks: HookSet) -> RunOutcome:
@@ -280,6 +350,8 @@ class CanaryRunner:
             self._event(run, "interrupt", "done", {"summary": "interrupted; continue with --resume or roll back with --rollback"},
                         weight=run["weight"])
             self._update(run, owner=None, lease_until=None, outcome=f"run #{run['id']} interrupted at weight {run['weight']}")
+            self._release_verdict(run, "unfinished", f"canary run #{run['id']} was interrupted at weight {run['weight']}; "
+                                  "continue it with --resume or roll it back with --rollback")
             raise
         raise AssertionError("the loop ends with a stop")  # pragma: no cover
 
@@ -365,9 +437,14 @@ class CanaryRunner:
         tries = 1 + int(getattr(getattr(hook, "spec", None), "retries", 0) or 0)
         if not self.rec.renew(run["id"], self.owner, self._now_s() + int(getattr(hook, "timeout", 0) * tries) + 60 * (tries - 1) + LEASE_GRACE):
             raise UsageError(f"canary run #{run['id']} was taken over by another process", hint="`vigil canary history` shows who drives it now")
-        eid = self._event(run, action, "started", {"summary": f"calling the {action} hook"}, weight=weight)
+        started = {"summary": f"calling the {action} hook"}
+        eid = self._event(run, action, "started", started, weight=weight)
+
+        def on_process(info: dict) -> None:  # before the hook is waited for: what a recovery must end
+            self.rec.finish_event(eid, "started", {**started, "process": info})
+
         call = HookCall(action, weight, run["id"], run["service"], run["baseline"], run["canary"], run["step_index"],
-                        self._at(), f"{run['id']}-{eid}")
+                        self._at(), f"{run['id']}-{eid}", on_process=on_process)
         try:
             detail = hook(call)
         except HookError as e:
@@ -389,11 +466,14 @@ class CanaryRunner:
             self._call(run, hooks, "rollback", 0)
         except HookError as e:
             self._update(run, state="rollback_failed", owner=None, lease_until=None, outcome=f"rollback failed: {e.message}; rolling back because {why}")
+            self._release_verdict(run, "rollback_failed", f"canary run #{run['id']}: the rollback hook failed ({e.message}); the canary "
+                                  "may still get traffic; retry with `vigil canary run --rollback`")
             raise _Stop(exitcodes.EXTERNAL, f"run #{run['id']}: the rollback hook failed ({e.message}); the canary may still get traffic. "
                         "Retry with `vigil canary run --rollback`", e) from None
         at = self._at()
         msg = f"run #{run['id']} rolled back: {why}"
         self._update(run, state="rolled_back", weight=0, finished_at=at, active_key=None, owner=None, lease_until=None, outcome=msg)
+        self._release_verdict(run, "fail", msg)
         raise _Stop(exitcodes.EXTERNAL if cause is not None else exitcodes.NO, msg, cause)
 
     def _promote(self, run: dict, hooks: HookSet) -> None:
@@ -401,14 +481,18 @@ class CanaryRunner:
             self._call(run, hooks, "promote", 100)
         except HookError as e:
             self._update(run, state="promote_failed", owner=None, lease_until=None, outcome=f"promotion failed: {e.message}")
+            self._release_verdict(run, "promote_failed", f"canary run #{run['id']}: every step passed but the promote hook failed "
+                                  f"({e.message})")
             raise _Stop(exitcodes.EXTERNAL, f"run #{run['id']}: every step passed but the promote hook failed ({e.message}). "
                         "Retry with `vigil canary run --resume`, or `--rollback`", e) from None
         msg = f"run #{run['id']} promoted: every step passed ({', '.join(str(s) for s in run['_plan']['steps'])})"
         self._update(run, state="promoted", weight=100, finished_at=self._at(), active_key=None, owner=None, lease_until=None, outcome=msg)
+        self._release_verdict(run, "pass", msg)
         raise _Stop(exitcodes.OK, msg)
 
     def _pause(self, run: dict, why: str) -> None:
         msg = f"run #{run['id']} paused at weight {run['weight']} for a human: {why}"
         self._event(run, "pause", "done", {"reason": why, "summary": "continue with --resume, --approve or --rollback"}, weight=run["weight"])
         self._update(run, state="paused", owner=None, lease_until=None, outcome=msg)
+        self._release_verdict(run, "inconclusive", msg)
         raise _Stop(exitcodes.NO, msg)

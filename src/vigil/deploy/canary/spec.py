@@ -36,6 +36,16 @@ from vigil.netguard import url_problem
 from vigil.units import format_duration
 
 METRIC_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
+QUANTILE = re.compile(r"^p([0-9]{1,2}(\.[0-9]{1,3})?)$")
+
+
+def quantile_of(name: str) -> Decimal | None:
+    """``p95`` -> 0.95, ``p99.9`` -> 0.999; None when ``name`` is not a quantile in (0, 1)."""
+    m = QUANTILE.match(name)
+    if not m:
+        return None
+    q = Decimal(m.group(1)) / 100
+    return q if 0 < q < 1 else None
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
@@ -78,6 +88,33 @@ class CanaryMetric(SpecModel):
         description="SLOs whose error budget the canary is checked against; default: the ratio SLOs counting the same "
         "`total` metric (latency SLOs on the same metric for a distribution); [] for none",
     )
+    quantiles: dict[str, Fraction] | None = Field(
+        None,
+        description="quantile checks of a distribution: the most each quantile may regress, relative to the baseline's, "
+        "e.g. {p95: 5%, p99: 10%}; judged on exact order-statistic confidence bounds",
+    )
+    ceiling: Fraction | None = Field(
+        None,
+        description="an absolute ceiling of a ratio metric: the canary's error ratio must be provably at or under it "
+        "(Clopper-Pearson at `confidence`), e.g. 1%",
+    )
+    resolution: Fraction | None = Field(
+        None, description="the coarsest data this distribution may be judged on (default `canary.resolution`)"
+    )
+
+    @field_validator("quantiles")
+    @classmethod
+    def _quantiles(cls, v: dict[str, Decimal] | None) -> dict[str, Decimal] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("quantiles needs at least one entry like p95: 5%")
+        for k, t in v.items():
+            if quantile_of(k) is None:
+                raise ValueError(f"quantile {k!r} must be written like p50, p95, p99 or p99.9 (above 0, below 100)")
+            if not 0 <= t <= 10:
+                raise ValueError(f"quantiles.{k}: the tolerated regression must be between 0% and 1000%, got {t}")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -100,6 +137,19 @@ class CanaryMetric(SpecModel):
             raise ValueError("min_effect is a Cliff's delta between 0 and 1 (exclusive)")
         if self.margin is not None and self.margin < 0:
             raise ValueError("margin cannot be negative")
+        if self.quantiles is not None and self.metric is None:
+            raise ValueError("quantiles apply to a distribution (`metric:`); for a ratio use ceiling or margin")
+        if self.resolution is not None and self.metric is None:
+            raise ValueError("resolution applies to a distribution (`metric:`)")
+        if self.resolution is not None and not 0 < self.resolution <= 10:
+            raise ValueError("resolution must be above 0% and at most 1000%")
+        if self.ceiling is not None:
+            if self.ratio is None:
+                raise ValueError("ceiling applies to a ratio (`ratio:`); for a distribution use quantiles")
+            if not 0 < self.ceiling < 1:
+                raise ValueError("ceiling is an error ratio above 0% and below 100%")
+            if self.direction == "decrease":
+                raise ValueError("a ceiling bounds an increase: use direction increase or either")
         return self
 
     @property
@@ -247,6 +297,12 @@ class CanarySpec(SpecModel):
     slo_horizon: Duration = Field(
         Decimal(86400), description="how long the canary's error ratio is projected at full traffic against the budget policy (default 1d)"
     )
+    resolution: Fraction = Field(
+        Decimal("0.1"),
+        description="the coarsest data a distribution may be judged on: when its buckets could hide a shift of the median "
+        "larger than this share of the baseline's (or than `margin`, if larger), the metric is inconclusive (below "
+        "resolution), never a pass (default 10%)",
+    )
     run: RunSpec | None = Field(None, description="the canary deploy loop of `vigil canary run`")
 
     @model_validator(mode="after")
@@ -265,4 +321,6 @@ class CanarySpec(SpecModel):
             raise ValueError("min_effect is a Cliff's delta between 0 and 1 (exclusive)")
         if self.slo_horizon < 60 or self.slo_horizon > 400 * 86400:
             raise ValueError("slo_horizon must be between 1m and 400d")
+        if not 0 < self.resolution <= 10:
+            raise ValueError("resolution must be above 0% and at most 1000%")
         return self

@@ -1,44 +1,70 @@
-"""The canary judge's statistics, exact where they can be. Pure functions, no I/O.
+"""The canary judge's statistics, exact where they can be, honest about resolution. Pure functions,
+no I/O.
 
 vigil keeps observations as per-minute bucket counts, never raw values, so every statistic here
-takes a *histogram*: ``(value, count)`` pairs. An individual observation is worth its bucket's
-upper bound (the overflow bucket is +inf). Raw samples are the special case of count 1 per value,
-so the same code serves golden tests on raw data and production on millions of bucketed
-observations at the cost of (distinct values)^2 at most (~38^2 for vigil's documented bounds).
+takes a :class:`Sample`: ``(value, count)`` pairs and the sorted bucket bounds they were counted
+in (any layout: the store's documented bounds, log-linear bounds from :mod:`vigil.histogram`, a
+bound added later). An observation counted at ``value`` lies somewhere in the bucket
+``(lower, value]`` whose lower edge is the largest bound below it (0 below the first; the overflow
+bucket is ``(last bound, +inf)``). For tests and the order of the sample, an observation is worth
+its bucket's upper bound (the *representative*; the overflow bucket counts as the highest finite
+value present). Raw samples are the special case without bounds: count 1 per value, every bucket
+of width 0, exact.
 
-**Mann-Whitney U** (:func:`rank_test`). Observations of equal value are ties and take midranks.
-``U`` is the canary's count of pairs (canary, baseline) where the canary is higher, a tie counting
-one half; it is computed exactly as a rational from the counts. The p-values use the normal
-approximation with the tie correction and a continuity correction of 1/2, exactly as
-``scipy.stats.mannwhitneyu(method="asymptotic", use_continuity=True)`` on the expanded samples
-(tests/test_canary_judge.py checks this):
+**Resolution.** Every estimate carries the interval the raw data's estimate lies in, whatever the
+observations were inside their buckets: a median or quantile lies in its order statistic's bucket;
+the Hodges-Lehmann shift lies between the median of the pairwise differences with every canary
+observation at its bucket's lower edge and every baseline one at its upper edge, and the median
+with the placements reversed (a median is monotone in every difference). So a shift within one
+coarse bucket is reported as "somewhere between -50ms and +50ms", never as a confident zero-width
+"+50ms (CI +50ms..+50ms)"; the judge calls such an effect *below resolution*.
 
-    sigma^2 = n1 n2 / 12 * ((N + 1) - sum(t^3 - t) / (N (N - 1)))     t: size of each tie group
-    z_greater = (U - n1 n2 / 2 - 1/2) / sigma,  p_greater = 1 - Phi(z_greater)
-    z_less    = (U - n1 n2 / 2 + 1/2) / sigma,  p_less    = Phi(z_less)
+**Mann-Whitney U** (:func:`rank_test`). Observations of equal value (one bucket) are ties and take
+midranks. ``U`` is the canary's count of pairs (canary, baseline) where the canary is higher, a
+tie counting one half, exact as a rational from the counts. A test on the bucket counts is a valid
+test (buckets keep "same distribution" true), with less power than the raw values would have.
+
+- *Exact* (``p_method: exact``) for small samples: the permutation distribution of ``U`` given the
+  tie groups, computed by dynamic programming over the distinct values (every way to choose which
+  ``n_canary`` of the ``N`` observations are the canary's is equally likely under "same
+  distribution"). Without ties it is the exact null distribution of ``U``, the p-value of
+  ``scipy.stats.mannwhitneyu(method="exact")``; with ties it is the exact conditional (permutation)
+  p-value, which scipy's ``exact`` does not compute (it ignores ties), and equals
+  ``scipy.stats.permutation_test`` enumerating every partition. Used while the work stays under
+  :data:`EXACT_BUDGET` (about 50 observations a side, more when one side is small).
+- *Normal* (``p_method: normal``) above that: the normal approximation with the tie correction and
+  a continuity correction of 1/2, as ``scipy.stats.mannwhitneyu(method="asymptotic",
+  use_continuity=True)`` on the expanded samples:
+
+      sigma^2 = n1 n2 / 12 * ((N + 1) - sum(t^3 - t) / (N (N - 1)))     t: size of each tie group
+      p_greater = 1 - Phi((U - n1 n2 / 2 - 1/2) / sigma),  p_less = Phi((U - n1 n2 / 2 + 1/2) / sigma)
 
 When every observation ties (sigma = 0) nothing distinguishes the samples: both p-values are 1.
 
-**Effect size**: Cliff's delta ``(#canary higher - #canary lower) / (n1 n2) = 2U / (n1 n2) - 1``,
-exact, in [-1, 1], invariant to the scale of the values and to scaling both samples' counts.
+**Effect size**: Cliff's delta ``2U / (n1 n2) - 1``, exact, in [-1, 1].
 
-**Hodges-Lehmann shift**: the median of every pairwise difference canary - baseline, computed from
-the at most (distinct values)^2 weighted differences, exact (``Fraction``). Its confidence interval
-is the pair of order statistics ``D(C)`` and ``D(n1 n2 + 1 - C)`` with
-``C = floor(n1 n2 / 2 - z_(1 - alpha/2) sigma)`` (Hollander & Wolfe; sigma tie-corrected). Over
-bucketed data the shift moves in bucket steps. For shifts, medians and means the overflow bucket
-(+inf) counts as the highest finite value present, so the numbers stay finite.
+**Hodges-Lehmann shift**: the median of every pairwise difference canary - baseline, exact
+(``Fraction``), with the confidence interval of order statistics ``D(C)`` and ``D(n1 n2 + 1 - C)``,
+``C = floor(n1 n2 / 2 - z_(1 - alpha/2) sigma)`` (Hollander & Wolfe), widened by resolution: the
+lower limit from the low placements, the upper from the high ones.
 
-**Error ratios** (:func:`ratio_test`): Fisher's exact test on the 2x2 table (bad, good) x
-(canary, baseline), one-sided. It conditions on the total of bad events, so it stays exact for
-sparse errors (8 of 10 000 against 0 of 10 000 gives p = 0.0039), where a rank test over per-minute
-ratios sees mostly zeros. In the sparse limit it is the binomial (Poisson-rate) conditional test.
+**Quantiles** (:func:`quantile`, :func:`quantile_shift`): the sample quantile ``X_(ceil(q n))``
+and a distribution-free confidence bound of the population quantile from order statistics:
+``P(X_(l) <= Q_q) = P(Binomial(n, q) >= l)``, so the largest ``l`` with that >= 1 - a gives a lower
+bound (the lower edge of ``X_(l)``'s bucket) and the smallest ``u`` with ``P(Binomial(n, q) <= u -
+1) >= 1 - a`` an upper one (its upper edge). Exact for continuous data, conservative for ties, and
+honest about small samples: with too few observations there is no bound (``None``). The change of
+a quantile, canary / baseline - 1, is bounded by combining the two samples' bounds at ``a = alpha /
+2`` each (Bonferroni): ``[L_c / U_b - 1, U_c / L_b - 1]``. Values are durations: 0 or more.
 
-**Clopper-Pearson** (:func:`ratio_lower_bound`): the exact one-sided lower confidence bound of a
-binomial proportion, used by the SLO-aware check so that a canary fails the budget only on evidence.
+**Error ratios** (:func:`ratio_test`): Fisher's exact test on the 2x2 table, one-sided; exact for
+sparse errors (8 of 10 000 against 0 of 10 000 gives p = 0.0039).
+
+**Clopper-Pearson** (:func:`ratio_lower_bound`, :func:`ratio_upper_bound`): exact one-sided
+confidence bounds of a binomial proportion, used against the SLO's budget and a ratio's ceiling.
 
 Properties the tests check: results do not depend on the order of the input; multiplying every
-value of both samples by k > 0 leaves p-values, effect and classification unchanged (shifts scale by
+value (and bound) by k > 0 leaves p-values, effect and classification unchanged (shifts scale by
 k); multiplying both samples' counts by c >= 1 leaves the effect, medians and shift unchanged and
 never raises a p-value (more of the same evidence).
 """
@@ -54,8 +80,15 @@ from typing import Iterable, Mapping, Sequence
 from scipy import special as _special
 from scipy import stats as _stats
 
+from vigil.histogram import lower_edge
+
 INF = math.inf
-Value = Fraction | float  # a Fraction, or math.inf for the overflow bucket
+Value = Fraction | float  # a Fraction, or +-math.inf (the overflow bucket, an unbounded edge)
+Interval = tuple[Value, Value]
+
+EXACT_BUDGET = 50_000_000
+"""Most element updates the exact distribution of U may take (about 0.1 s); above it, the normal
+approximation."""
 
 
 def _value(v: object) -> Value:
@@ -80,6 +113,10 @@ def _value(v: object) -> Value:
     raise ValueError(f"a value must be a number, got {type(v).__name__}")
 
 
+def _key(v: Value) -> tuple:
+    return (v == INF, v if v != INF else 0)
+
+
 def histogram(data: Mapping[object, int] | Iterable[tuple[object, int]] | Iterable[object], *, counted: bool = True) -> tuple[tuple[Value, int], ...]:
     """Normalise samples to sorted ``(value, count)`` pairs with positive counts.
 
@@ -101,11 +138,48 @@ def histogram(data: Mapping[object, int] | Iterable[tuple[object, int]] | Iterab
         if n:
             k = _value(v)
             acc[k] = acc.get(k, 0) + n
-    return tuple(sorted(acc.items(), key=lambda kv: (kv[0] == INF, kv[0] if kv[0] != INF else 0)))
+    return tuple(sorted(acc.items(), key=lambda kv: _key(kv[0])))
+
+
+def layout(bounds: Iterable[object]) -> tuple[Fraction, ...]:
+    """Sorted, distinct, finite bucket bounds (an +inf bound is the overflow bucket's, implied)."""
+    out = {b for b in (_value(x) for x in bounds) if b != INF}
+    return tuple(sorted(out))  # type: ignore[arg-type]
 
 
 def size(h: Sequence[tuple[Value, int]]) -> int:
     return sum(n for _, n in h)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Observations as sorted ``(value, count)`` pairs and the bounds they were counted in
+    (``None``: raw values, exact)."""
+
+    counts: tuple[tuple[Value, int], ...]
+    bounds: tuple[Fraction, ...] | None = None
+
+    @classmethod
+    def of(cls, data: "Sample | Mapping | Iterable", bounds: Iterable[object] | None = None) -> "Sample":
+        if isinstance(data, Sample):
+            return data if bounds is None else cls(data.counts, layout(bounds))
+        return cls(histogram(data), None if bounds is None else layout(bounds))
+
+    @property
+    def n(self) -> int:
+        return size(self.counts)
+
+    def edges(self) -> list[tuple[Value, Value, int]]:
+        """``(lower, upper, count)`` per value, sorted: the interval each observation lies in. The
+        lower edges rise with the upper ones, so one order serves both placements."""
+        if self.bounds is None:
+            top = _top_finite(self.counts)
+            return [((top if v == INF else v), v, n) for v, n in self.counts]
+        return [(lower_edge(self.bounds, v), v, n) for v, n in self.counts]
+
+
+def _as_sample(x: "Sample | Sequence[tuple[Value, int]]") -> Sample:
+    return x if isinstance(x, Sample) else Sample(histogram(x))
 
 
 def _finite(h: Sequence[tuple[Value, int]], top: Fraction) -> list[tuple[Fraction, int]]:
@@ -117,7 +191,7 @@ def _top_finite(*hs: Sequence[tuple[Value, int]]) -> Fraction:
     return max(finite) if finite else Fraction(0)  # type: ignore[return-value]
 
 
-def _order_stat(weighted: Sequence[tuple[Fraction, int]], k: int) -> Fraction:
+def _order_stat(weighted: Sequence[tuple[Value, int]], k: int) -> Value:
     """The k-th smallest (1-based) of a sorted, weighted list."""
     c = 0
     for v, n in weighted:
@@ -127,22 +201,90 @@ def _order_stat(weighted: Sequence[tuple[Fraction, int]], k: int) -> Fraction:
     return weighted[-1][0]
 
 
-def _median(weighted: Sequence[tuple[Fraction, int]]) -> Fraction | None:
+def _median(weighted: Sequence[tuple[Value, int]]) -> Value | None:
     total = sum(n for _, n in weighted)
     if total == 0:
         return None
     if total % 2:
         return _order_stat(weighted, total // 2 + 1)
-    return (_order_stat(weighted, total // 2) + _order_stat(weighted, total // 2 + 1)) / 2
+    a, b = _order_stat(weighted, total // 2), _order_stat(weighted, total // 2 + 1)
+    if a == b:
+        return a
+    return (a + b) / 2
 
 
-def median(h: Sequence[tuple[Value, int]]) -> Fraction | None:
+def median(h: "Sample | Sequence[tuple[Value, int]]") -> Fraction | None:
     """The median of one histogram (the overflow bucket counts as its highest finite value)."""
-    return _median(_finite(h, _top_finite(h)))
+    s = _as_sample(h)
+    return _median(_finite(s.counts, _top_finite(s.counts)))  # type: ignore[return-value]
+
+
+def median_bounds(h: "Sample | Sequence[tuple[Value, int]]") -> Interval | None:
+    """Where the raw data's median lies, given the buckets: (lower, upper)."""
+    e = _as_sample(h).edges()
+    if not e:
+        return None
+    lo = _median([(a, n) for a, _, n in e])
+    hi = _median([(b, n) for _, b, n in e])
+    assert lo is not None and hi is not None
+    return lo, hi
 
 
 def normal_quantile(p: float) -> float:
     return float(_special.ndtri(p))
+
+
+# -- Mann-Whitney U --------------------------------------------------------------------------------
+
+
+def exact_cost(groups: Sequence[int], n_small: int, n_large: int) -> int:
+    """Element updates of :func:`exact_two_u_pmf` for tie groups of these sizes."""
+    width = 2 * n_small * n_large + 1
+    return sum(min(t, n_small) + 1 for t in groups) * (n_small + 1) * width // 2
+
+
+def exact_two_u_pmf(groups: Sequence[int], n_selected: int):
+    """The distribution of 2U of ``n_selected`` observations chosen uniformly at random from the
+    ``sum(groups)`` observations whose tie groups (in increasing value) have these sizes: a numpy
+    array of probabilities indexed by 2U (U of the chosen sample: pairs where it is higher, ties 1/2).
+
+    Dynamic programming over the groups: taking ``k`` of a group of ``t`` when ``j`` are chosen
+    among the ``P`` observations below adds ``k (2 (P - j) + t - k)`` to 2U, in ``C(t, k)`` ways.
+    """
+    import numpy as np
+
+    n = sum(groups)
+    s = n_selected
+    o = n - s
+    dp: list = [None] * (s + 1)
+    dp[0] = np.ones(1)
+    below = 0
+    for t in groups:
+        new: list = [None] * (s + 1)
+        for j in range(0, min(s, below) + 1):
+            a = dp[j]
+            if a is None:
+                continue
+            other_below = below - j
+            if other_below > o:
+                continue
+            for k in range(max(0, t - (o - other_below)), min(t, s - j) + 1):
+                add = k * (2 * other_below + t - k)
+                w = math.comb(t, k)
+                tgt = new[j + k]
+                need = add + len(a)
+                if tgt is None:
+                    tgt = np.zeros(need)
+                    new[j + k] = tgt
+                elif len(tgt) < need:
+                    tgt = np.concatenate([tgt, np.zeros(need - len(tgt))])
+                    new[j + k] = tgt
+                tgt[add:need] += w * a
+        dp = new
+        below += t
+    out = dp[s]
+    assert out is not None
+    return out / math.comb(n, s)
 
 
 @dataclass(frozen=True)
@@ -153,36 +295,55 @@ class RankTest:
     sigma: float  # tie-corrected standard deviation of U
     p_greater: float  # the canary is stochastically greater
     p_less: float  # the canary is stochastically smaller
+    p_method: str  # exact | normal
     effect: Fraction  # Cliff's delta, canary vs baseline
-    shift: Fraction  # Hodges-Lehmann estimate of canary - baseline
-    shift_low: Fraction
-    shift_high: Fraction
+    shift: Fraction  # Hodges-Lehmann estimate of canary - baseline (representatives)
+    shift_low: Value  # confidence interval of the shift, widened by resolution
+    shift_high: Value
+    shift_bounds: Interval  # where the raw data's shift lies, given the buckets
     median_baseline: Fraction
     median_canary: Fraction
+    median_baseline_bounds: Interval
+    median_canary_bounds: Interval
+
+    @property
+    def resolved(self) -> bool:
+        """The shift is known exactly (raw data, or buckets that do not blur it)."""
+        return self.shift_bounds[0] == self.shift_bounds[1]
 
 
-def rank_test(baseline: Sequence[tuple[Value, int]], canary: Sequence[tuple[Value, int]], *, confidence: float = 0.95) -> RankTest:
-    """Mann-Whitney U, Cliff's delta and the Hodges-Lehmann shift from two histograms.
+def _pairs(fc: Sequence[tuple[Value, int]], fb: Sequence[tuple[Value, int]]) -> list[tuple[Value, int]]:
+    diffs: dict[Value, int] = {}
+    for vc, kc in fc:
+        for vb, kb in fb:
+            dd = vc - vb
+            diffs[dd] = diffs.get(dd, 0) + kc * kb
+    return sorted(diffs.items(), key=lambda kv: kv[0])
 
-    Both histograms need at least one observation; see the module docstring for the method.
-    """
-    b = histogram(baseline)
-    c = histogram(canary)
+
+def rank_test(baseline: "Sample | Sequence[tuple[Value, int]]", canary: "Sample | Sequence[tuple[Value, int]]", *,
+              confidence: float = 0.95, exact: bool | None = None) -> RankTest:
+    """Mann-Whitney U, Cliff's delta and the Hodges-Lehmann shift from two samples, with the
+    resolution of the shift and the medians. ``exact``: None chooses by :data:`EXACT_BUDGET`,
+    True / False force the method. Both samples need at least one observation."""
+    sb, sc = _as_sample(baseline), _as_sample(canary)
+    b, c = sb.counts, sc.counts
     n1, n2 = size(b), size(c)
     if n1 == 0 or n2 == 0:
         raise ValueError("both samples need at least one observation")
-    # U of the canary and the tie groups, in one pass over the merged distinct values
     bmap = dict(b)
     cmap = dict(c)
-    values = sorted(set(bmap) | set(cmap), key=lambda v: (v == INF, v if v != INF else 0))
+    values = sorted(set(bmap) | set(cmap), key=_key)
     below_b = 0
     two_u = 0  # 2U, an integer
     ties = 0
+    groups: list[int] = []
     for v in values:
         nb = bmap.get(v, 0)
         nc = cmap.get(v, 0)
         two_u += nc * (2 * below_b + nb)
         t = nb + nc
+        groups.append(t)
         ties += t * t * t - t
         below_b += nb
     m = n1 * n2
@@ -190,36 +351,163 @@ def rank_test(baseline: Sequence[tuple[Value, int]], canary: Sequence[tuple[Valu
     n = n1 + n2
     var = Fraction(m, 12) * ((n + 1) - (Fraction(ties, n * (n - 1)) if n > 1 else 0))
     sigma = math.sqrt(var) if var > 0 else 0.0
-    if sigma > 0:
+    small, large = min(n1, n2), max(n1, n2)
+    use_exact = exact if exact is not None else exact_cost(groups, small, large) <= EXACT_BUDGET
+    if sigma == 0:
+        p_greater = p_less = 1.0
+        method = "exact"
+    elif use_exact:
+        if n2 <= n1:  # choose the canary's observations
+            pmf = exact_two_u_pmf(groups, n2)
+            x = two_u
+        else:  # choose the baseline's: 2U_canary = 2m - 2U_baseline
+            pmf = exact_two_u_pmf(groups, n1)[::-1]
+            pmf = pmf if len(pmf) == 2 * m + 1 else _pad_front(pmf, 2 * m + 1)
+            x = two_u
+        p_greater = float(min(1.0, pmf[x:].sum()))
+        p_less = float(min(1.0, pmf[: x + 1].sum()))
+        method = "exact"
+    else:
         d = u - Fraction(m, 2)
         z_g = float(d - Fraction(1, 2)) / sigma
         z_l = float(d + Fraction(1, 2)) / sigma
         p_greater = float(_special.ndtr(-z_g))
         p_less = float(_special.ndtr(z_l))
-    else:
-        p_greater = p_less = 1.0
+        method = "normal"
     effect = Fraction(two_u - m, m)
-    # Hodges-Lehmann: weighted pairwise differences
+    # Hodges-Lehmann on the representatives, and on the two extreme placements
     top = _top_finite(b, c)
-    fb = _finite(b, top)
-    fc = _finite(c, top)
-    diffs: dict[Fraction, int] = {}
-    for vc, kc in fc:
-        for vb, kb in fb:
-            dd = vc - vb
-            diffs[dd] = diffs.get(dd, 0) + kc * kb
-    weighted = sorted(diffs.items())
+    weighted = _pairs(_finite(c, top), _finite(b, top))
     shift = _median(weighted)
     assert shift is not None
+    eb, ec = sb.edges(), sc.edges()
+    exact_data = all(lo == hi for lo, hi, _ in eb + ec)
+    if exact_data:
+        low_pairs = high_pairs = weighted
+    else:
+        low_pairs = _pairs([(lo, k) for lo, _, k in ec], [(hi, k) for _, hi, k in eb])
+        high_pairs = _pairs([(hi, k) for _, hi, k in ec], [(lo, k) for lo, _, k in eb])
     zq = normal_quantile(1 - (1 - confidence) / 2)
     cut = math.floor(m / 2 - zq * sigma) if sigma > 0 else 0
     cut = min(max(cut, 1), (m + 1) // 2)
-    low = _order_stat(weighted, cut)
-    high = _order_stat(weighted, m + 1 - cut)
-    mb = _median(fb)
-    mc = _median(fc)
-    assert mb is not None and mc is not None
-    return RankTest(n1, n2, u, sigma, p_greater, p_less, effect, shift, low, high, mb, mc)
+    low = _order_stat(low_pairs, cut)
+    high = _order_stat(high_pairs, m + 1 - cut)
+    res_low = _median(low_pairs) if not exact_data else shift
+    res_high = _median(high_pairs) if not exact_data else shift
+    mb = _median(_finite(b, top))
+    mc = _median(_finite(c, top))
+    assert mb is not None and mc is not None and res_low is not None and res_high is not None
+    mbb = median_bounds(sb)
+    mcb = median_bounds(sc)
+    assert mbb is not None and mcb is not None
+    return RankTest(n1, n2, u, sigma, p_greater, p_less, method, effect, shift, low, high, (res_low, res_high),
+                    mb, mc, mbb, mcb)  # type: ignore[arg-type]
+
+
+def _pad_front(a, length: int):
+    import numpy as np
+
+    return np.concatenate([np.zeros(length - len(a)), a])
+
+
+# -- quantiles -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuantileEstimate:
+    q: Fraction
+    n: int
+    value: Fraction  # the representative of X_(ceil(q n)) (its bucket's upper bound)
+    bucket: Interval  # where the sample quantile lies
+    low: Value | None  # lower confidence bound of the quantile (a bucket's lower edge); None: none
+    high: Value | None  # upper confidence bound (a bucket's upper edge, +inf past the last); None: none
+
+
+def _rank_bounds(n: int, q: float, a: float) -> tuple[int | None, int | None]:
+    """Ranks (l, u) with P(X_(l) <= Q_q) >= 1 - a and P(X_(u) >= Q_q) >= 1 - a (None: no such rank)."""
+    dist = _stats.binom(n, q)
+    # lower: the largest l in 1..n with P(B >= l) >= 1 - a, i.e. cdf(l - 1) <= a
+    x = int(dist.ppf(a))
+    while x >= 0 and dist.cdf(x) > a:
+        x -= 1
+    while x + 1 <= n - 1 and dist.cdf(x + 1) <= a:
+        x += 1
+    lo = x + 1 if x >= 0 else None
+    # upper: the smallest u in 1..n with P(B <= u - 1) >= 1 - a
+    y = int(dist.ppf(1 - a))
+    while dist.cdf(y) < 1 - a:
+        y += 1
+    while y > 0 and dist.cdf(y - 1) >= 1 - a:
+        y -= 1
+    hi = y + 1 if y + 1 <= n else None
+    return lo, hi
+
+
+def quantile(sample: "Sample | Sequence[tuple[Value, int]]", q: Fraction | float, a: float) -> QuantileEstimate:
+    """The sample quantile ``X_(ceil(q n))`` with its bucket, and one-sided confidence bounds of the
+    population quantile, each at level ``1 - a`` (see the module docstring)."""
+    s = _as_sample(sample)
+    qf = Fraction(q)
+    if not 0 < qf < 1:
+        raise ValueError("a quantile is between 0 and 1 (exclusive)")
+    n = s.n
+    if n == 0:
+        raise ValueError("a quantile needs at least one observation")
+    e = s.edges()
+    k = max(1, math.ceil(qf * n))
+    lows = [(lo, c) for lo, _, c in e]
+    highs = [(hi, c) for _, hi, c in e]
+    top = _top_finite(s.counts)
+    rep = _order_stat(highs, k)
+    value = top if rep == INF else rep
+    lr, ur = _rank_bounds(n, float(qf), a)
+    return QuantileEstimate(
+        qf, n, value, (_order_stat(lows, k), rep),  # type: ignore[arg-type]
+        None if lr is None else _order_stat(lows, lr),
+        None if ur is None else _order_stat(highs, ur),
+    )
+
+
+@dataclass(frozen=True)
+class QuantileShift:
+    q: Fraction
+    baseline: QuantileEstimate
+    canary: QuantileEstimate
+    change: Fraction | None  # canary / baseline - 1 on the representatives (None: baseline 0)
+    change_low: Value  # confidence bounds of the relative change (sampling and resolution)
+    change_high: Value
+    resolution: Interval  # where the relative change of the sample quantiles lies, given the buckets
+
+
+def _ratio_change(num: Value | None, den: Value | None, *, upper: bool) -> Value:
+    """num / den - 1 for non-negative values, as a bound: None is 'unbounded' (0 below, +inf above)."""
+    if upper:
+        if num is None or den is None or den <= 0 or num == INF:
+            return INF
+        return Fraction(num) / Fraction(den) - 1  # type: ignore[arg-type]
+    if num is None or num <= 0:
+        return Fraction(-1)
+    if den is None or den == INF:
+        return Fraction(-1)
+    if den <= 0:
+        return INF if num > 0 else Fraction(-1)
+    return Fraction(num) / Fraction(den) - 1  # type: ignore[arg-type]
+
+
+def quantile_shift(baseline: "Sample | Sequence[tuple[Value, int]]", canary: "Sample | Sequence[tuple[Value, int]]",
+                   q: Fraction | float, alpha: float) -> QuantileShift:
+    """The relative change of quantile ``q``, canary vs baseline, with bounds that hold together at
+    ``1 - alpha`` one-sided each way (each sample's bound at ``alpha / 2``)."""
+    eb = quantile(baseline, q, alpha / 2)
+    ec = quantile(canary, q, alpha / 2)
+    change = None if eb.value <= 0 else ec.value / eb.value - 1
+    low = _ratio_change(ec.low, eb.high, upper=False)
+    high = _ratio_change(ec.high, eb.low, upper=True)
+    res = (_ratio_change(ec.bucket[0], eb.bucket[1], upper=False), _ratio_change(ec.bucket[1], eb.bucket[0], upper=True))
+    return QuantileShift(Fraction(q), eb, ec, change, low, high, res)
+
+
+# -- error ratios ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -273,3 +561,15 @@ def ratio_lower_bound(bad: int, total: int, confidence: float) -> Fraction:
     else:
         lo = float(_stats.beta.ppf(1 - confidence, bad, total - bad + 1))
     return Fraction(lo).limit_denominator(10**12)
+
+
+def ratio_upper_bound(bad: int, total: int, confidence: float) -> Fraction:
+    """Clopper-Pearson one-sided upper bound of bad/total at ``confidence`` (1 when bad is total;
+    1 - (1 - confidence)^(1/total) when bad is 0)."""
+    if total <= 0 or bad >= total:
+        return Fraction(1)
+    if bad <= 0:
+        hi = 1 - (1 - confidence) ** (1 / total)
+    else:
+        hi = float(_stats.beta.ppf(confidence, bad + 1, total - bad))
+    return Fraction(hi)

@@ -1,0 +1,129 @@
+"""Bucket layouts of observation histograms: log-linear bounds with a relative-width guarantee, and
+where a value falls. Shared kernel: pure functions over ``Decimal`` / ``Fraction``, no I/O.
+
+A histogram counts observations in buckets ``(lower, upper]`` cut by a sorted set of *bounds*
+(``le`` in Prometheus' words). An observation counted in a bucket is only known to lie in it, so
+every statistic drawn from buckets is known up to the buckets' width: that width is the data's
+**resolution**. The statistics of the canary judge take any sorted set of bounds and carry the
+resolution with every estimate (:mod:`vigil.deploy.canary.stats`); this module says what a layout
+guarantees.
+
+**Log-linear bounds** (:func:`log_linear_bounds`), in the spirit of HDR histograms: each decade
+``[10^k, 10^(k+1))`` is cut at its 1-2-5 points into ``[1, 2)``, ``[2, 5)`` and ``[5, 10)``
+(times ``10^k``), and each of those is cut linearly by the coarsest decimal step
+``m x 10^j`` (``m`` in 1, 2, 4, 5) that divides it evenly and keeps every bucket within the
+relative width:
+
+    every bucket (l, u] with low <= l < high has  (u - l) / l <= relative
+
+so a value ``x`` in it is within ``relative`` of either edge (``(u - x) / x <= (u - l) / l``),
+and so is any quantile drawn from the buckets and any ratio of two such quantiles, up to about
+twice the width. At 2% that is 175 bounds a decade (1 ms .. 1 h: 1,150 bounds); at 1%, 350.
+Every bound is a short decimal (exact in nanoseconds down to ``low = 1e-6``), and bounds that
+must be exact, such as the spec's latency thresholds, are added with ``include``: an added bound
+splits a bucket, which only makes buckets narrower. Below ``low`` the first bucket ``(0, low]``
+and above ``high`` the overflow bucket ``(high, +inf)`` have no relative bound.
+"""
+
+from __future__ import annotations
+
+import bisect
+from decimal import Decimal
+from fractions import Fraction
+from typing import Iterable, Sequence
+
+STEPS = (1, 2, 4, 5)  # mantissas of a linear step
+CUTS = (1, 2, 5, 10)  # the 1-2-5 points of a decade
+
+
+def _step(start: Decimal, end: Decimal, relative: Decimal) -> Decimal:
+    """The coarsest decimal step m x 10^j that divides [start, end) evenly with step <= relative * start."""
+    limit = relative * start
+    exp = limit.adjusted()  # 10^exp <= limit < 10^(exp+1)
+    for e in (exp, exp - 1):
+        for m in sorted(STEPS, reverse=True):
+            s = Decimal(m).scaleb(e)
+            if s <= limit and ((end - start) / s) == ((end - start) / s).to_integral_value():
+                return s
+    return Decimal(1).scaleb(exp - 1)  # 10^(exp-1) <= limit/10 always divides a 1-2-5 range
+
+
+def log_linear_bounds(
+    low: Decimal | str | int, high: Decimal | str | int, relative: Decimal | str, *, include: Iterable[Decimal | str | int] = ()
+) -> tuple[Decimal, ...]:
+    """Sorted, distinct bucket bounds from ``low`` to at least ``high`` with every bucket ``(l, u]``
+    (``low <= l``) at most ``relative`` wide relative to ``l``; ``include`` adds exact bounds.
+
+    ``low`` must be a power of ten (the decades start there) and ``0 < relative <= 1``.
+    """
+    lo, hi, rel = Decimal(low), Decimal(high), Decimal(relative)
+    if lo <= 0 or hi <= lo:
+        raise ValueError("log_linear_bounds needs 0 < low < high")
+    if lo != Decimal(1).scaleb(lo.adjusted()):
+        raise ValueError(f"low must be a power of ten (1e-3, 0.01, 1, ...), got {lo}")
+    if not 0 < rel <= 1:
+        raise ValueError("relative must be above 0 and at most 1 (100%)")
+    out: set[Decimal] = {_clean(lo)}
+    decade = lo
+    while decade < hi:
+        for a, b in zip(CUTS, CUTS[1:]):
+            start, end = decade * a, decade * b
+            step = _step(start, end, rel)
+            n = int((end - start) / step)
+            for i in range(1, n + 1):
+                out.add(_clean(start + step * i))
+            if end >= hi:
+                break
+        decade *= 10
+    for x in include:
+        d = Decimal(x)
+        if d <= 0:
+            raise ValueError(f"an included bound must be above 0, got {d}")
+        out.add(_clean(d))
+    return tuple(sorted(out))
+
+
+def _clean(d: Decimal) -> Decimal:
+    """A short decimal without exponent notation: 5000, not 5E+3; 0.00102, not 0.001020."""
+    if d == d.to_integral_value():
+        return d.quantize(Decimal(1))
+    return d.normalize()
+
+
+def max_relative_width(bounds: Sequence[Decimal | Fraction], low: Decimal | Fraction | None = None,
+                       high: Decimal | Fraction | None = None) -> Fraction:
+    """The largest ``(u - l) / l`` over consecutive bounds ``l < u`` with ``low <= l < high``
+    (the layout's documented guarantee; 0 for fewer than two bounds in range)."""
+    bs = sorted(Fraction(b) for b in bounds)
+    worst = Fraction(0)
+    for a, b in zip(bs, bs[1:]):
+        if a <= 0 or (low is not None and a < Fraction(low)) or (high is not None and a >= Fraction(high)):
+            continue
+        worst = max(worst, (b - a) / a)
+    return worst
+
+
+def bucket_of(bounds: Sequence[Fraction | Decimal], value: Fraction | Decimal | float) -> tuple[Fraction | float, Fraction | float]:
+    """The bucket ``(lower, upper]`` of ``bounds`` holding ``value``: upper is the first bound at or
+    above it (+inf past the last), lower the bound before (0 below the first positive bound, -inf
+    below a first bound that is 0 or negative)."""
+    bs = sorted(Fraction(b) for b in bounds)
+    if value == float("inf"):
+        return (bs[-1] if bs else float("-inf")), float("inf")
+    i = bisect.bisect_left(bs, Fraction(value))
+    if i == len(bs):
+        return (bs[-1] if bs else float("-inf")), float("inf")
+    return lower_edge(bs, bs[i], _index=i), bs[i]
+
+
+def lower_edge(bounds: Sequence[Fraction], upper: Fraction | float, *, _index: int | None = None) -> Fraction | float:
+    """The lower edge of the bucket whose upper edge is ``upper`` in the sorted ``bounds``: the
+    largest bound strictly below it; 0 when there is none and ``upper`` is positive (observations
+    are durations, sizes, counts), else -inf. ``upper`` need not be one of the bounds (a bound added
+    to the store later than the data's start counts inside the coarser bucket it splits)."""
+    if upper == float("inf"):
+        return bounds[-1] if bounds else float("-inf")
+    i = bisect.bisect_left(bounds, upper) if _index is None else _index
+    if i > 0:
+        return bounds[i - 1]
+    return Fraction(0) if upper > 0 else float("-inf")
