@@ -12,7 +12,10 @@ interleaved rounds (the machine is shared, so every tool sees the same load), it
   next to this Python, or given with ``--squawk``);
 - ``vigil migrate lint DIR...`` as a user runs it (worker processes when there is enough SQL), and
   with ``--jobs 1``;
-- the library call (``lint_paths``) in this process, serial and with worker processes.
+- the library call (``lint_paths``) in this process, serial and with two worker processes.
+
+Wall time on a shared machine swings with its load (printed at the end); CPU time (user + system
+of the process and its children) is printed too, and moves much less.
 
 It prints the minimum and the median wall time of each, and vigil's time as a multiple of squawk's.
 It asserts nothing about speed; it checks only that every file was linted.
@@ -98,10 +101,16 @@ def up_files(dirs: list[Path]) -> list[Path]:
     return sorted(p for d in dirs for p in d.iterdir() if p.name.endswith(".sql") and not p.name.endswith(".down.sql"))
 
 
-def timed(cmd: list[str], cwd: Path, env: dict) -> float:
+def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process and its children)."""
+    import resource
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def main() -> None:
@@ -144,28 +153,36 @@ def main() -> None:
             cmds["squawk"] = [squawk, "--reporter", "gcc", *map(str, files)]
         cmds["vigil migrate lint"] = [*vigil, "migrate", "lint", *map(str, dirs)]
         cmds["vigil migrate lint --jobs 1"] = [*vigil, "migrate", "lint", "--jobs", "1", *map(str, dirs)]
+        cmds["vigil migrate lint --jobs 2"] = [*vigil, "migrate", "lint", "--jobs", "2", *map(str, dirs)]
         for cmd in cmds.values():  # warm-up: bytecode written, files in the page cache
             timed(cmd, Path(tmp), env)
         times: dict[str, list[float]] = {k: [] for k in cmds}
+        cpu: dict[str, list[float]] = {k: [] for k in cmds}
         times["library, jobs=1"] = []
-        times["library, jobs=auto"] = []
+        times["library, jobs=2"] = []
         for _ in range(args.repeat):  # interleaved: each round sees the same machine load
             for name, cmd in cmds.items():
-                times[name].append(timed(cmd, Path(tmp), env))
-            for name, jobs in (("library, jobs=1", 1), ("library, jobs=auto", None)):
+                wall, used = timed(cmd, Path(tmp), env)
+                times[name].append(wall)
+                cpu[name].append(used)
+            for name, jobs in (("library, jobs=1", 1), ("library, jobs=2", 2)):
                 t0 = time.perf_counter()
                 r = lint_paths(dirs, LintConfig(), jobs=jobs)
                 times[name].append(time.perf_counter() - t0)
                 assert len(r.migrations) == len(report.migrations)
         if not squawk:
             print("squawk: not installed (pip install squawk-cli), so no comparison")
-        print(f"{'':32} {'min':>8} {'median':>8}" + (f" {'x squawk (min)':>15} {'x squawk (median)':>18}" if squawk else ""))
+        head = f"{'wall time':32} {'min':>8} {'median':>8}"
+        print(head + (f" {'x squawk (min)':>15} {'x squawk (median)':>18}" if squawk else ""))
         for name, ts in times.items():
             line = f"{name:32} {min(ts):7.3f}s {statistics.median(ts):7.3f}s"
             if squawk:
                 sq = times["squawk"]
                 line += f" {min(ts) / min(sq):15.2f} {statistics.median(ts) / statistics.median(sq):18.2f}"
             print(line)
+        print(f"{'CPU time (user + system)':32} {'min':>8} {'median':>8}")
+        for name, ts in cpu.items():
+            print(f"{name:32} {min(ts):7.3f}s {statistics.median(ts):7.3f}s")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"({args.repeat} interleaved rounds; load average at the end {load:.2f})")
 

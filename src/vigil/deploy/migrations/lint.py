@@ -1742,6 +1742,8 @@ def _typmod(tn: dict) -> str | None:
 
 def _one_line(sql: str) -> str:
     """A statement on one line, as written: tokens kept, comments dropped, any gap one space."""
+    if not any(q in sql for q in ("'", '"', "--", "/*", "$", "E'")):
+        return " ".join(sql.split()).rstrip(";").rstrip()  # nothing a split could cut into
     from pglast import parser
 
     try:
@@ -1783,68 +1785,66 @@ def _key_columns(where: Any) -> list[str]:
 # --- what a file tells the next ones: table facts, folded in order ----------------------------------
 
 
-def _column_fact_fields(c: dict) -> dict:
-    """The parts of a ColumnDef that table facts read (small, to pass between processes)."""
-    cons = []
-    for con in c.get("constraints") or ():
-        _, x = node(con)
-        cons.append({"contype": x.get("contype"), "raw_expr": x.get("raw_expr") if x.get("contype") == "CONSTR_CHECK" else None})
-    return {"colname": c.get("colname"), "is_not_null": bool(c.get("is_not_null")), "constraints": cons}
-
-
-def _constraint_fact_fields(c: dict) -> dict:
-    """The parts of a table Constraint that table facts read."""
-    return {
-        "contype": c.get("contype"),
-        "conname": c.get("conname"),
-        "keys": [pgjson.string(k) for k in c.get("keys") or ()],
-        "skip_validation": bool(c.get("skip_validation")),
-        "raw_expr": c.get("raw_expr") if c.get("contype") == "CONSTR_CHECK" else None,
-    }
-
-
-def _column_facts(facts: TableFacts, c: dict) -> None:
-    col = c.get("colname")
-    if not col:
-        return
+def _column_fact_fields(c: dict) -> tuple:
+    """What table facts need from a ColumnDef, as plain data: (column, NOT NULL, unique, pinned columns)."""
+    col = c.get("colname") or ""
     not_null = bool(c.get("is_not_null"))
-    for x in c.get("constraints") or ():
+    unique = False
+    pins: list[str] = []
+    for con in c.get("constraints") or ():
+        x = node(con)[1]
         ct = x.get("contype")
         if ct in ("CONSTR_NOTNULL", "CONSTR_PRIMARY", "CONSTR_IDENTITY"):
             not_null = True
         if ct in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
-            facts.unique.add(col)
+            unique = True
         if ct == "CONSTR_CHECK":
-            _pin(facts, x.get("raw_expr"))
+            pins.extend(_pinned(x.get("raw_expr")))
+    return (col, not_null, unique, pins)
+
+
+def _constraint_fact_fields(c: dict) -> tuple:
+    """What table facts need from a table Constraint: (type, name, key columns, NOT VALID, pinned columns)."""
+    ct = c.get("contype")
+    pins = _pinned(c.get("raw_expr")) if ct == "CONSTR_CHECK" and not c.get("skip_validation") else []
+    return (ct, c.get("conname"), [pgjson.string(k) for k in c.get("keys") or ()], bool(c.get("skip_validation")), pins)
+
+
+def _column_facts(facts: TableFacts, c: tuple) -> None:
+    col, not_null, unique, pins = c
+    if not col:
+        return
+    if unique:
+        facts.unique.add(col)
+    facts.pinned.update(pins)
     facts.columns[col] = not_null
     _settle(facts)
 
 
-def _constraint_facts(facts: TableFacts, c: dict) -> None:
-    ct = c.get("contype")
-    keys = c.get("keys") or []
+def _constraint_facts(facts: TableFacts, c: tuple) -> None:
+    ct, _, keys, _, pins = c
     if ct == "CONSTR_PRIMARY":
         for k in keys:
             facts.columns[k] = True
     if ct in ("CONSTR_PRIMARY", "CONSTR_UNIQUE") and len(keys) == 1:
         facts.unique.add(keys[0])
-    if ct == "CONSTR_CHECK" and not c.get("skip_validation"):
-        _pin(facts, c.get("raw_expr"))
+    facts.pinned.update(pins)
     _settle(facts)
 
 
-def _pin(facts: TableFacts, expr: Any) -> None:
-    """Record ``CHECK (col = const)`` / ``CHECK (col)`` (a boolean pinned to true)."""
+def _pinned(expr: Any) -> list[str]:
+    """The columns ``CHECK (col = const)`` / ``CHECK (col)`` (a boolean pinned to true) pin."""
     k, e = node(expr)
     if k == "ColumnRef" and len(e.get("fields") or ()) == 1:
-        facts.pinned.add(pgjson.string(e["fields"][0]))
-        return
+        return [pgjson.string(e["fields"][0])]
     if k != "A_Expr" or e.get("kind") != "AEXPR_OP" or names(e.get("name", [])) != "=":
-        return
+        return []
+    out = []
     for a, b in ((e.get("lexpr"), e.get("rexpr")), (e.get("rexpr"), e.get("lexpr"))):
         ka, va = node(a)
         if ka == "ColumnRef" and len(va.get("fields") or ()) == 1 and const(b)[0]:
-            facts.pinned.add(pgjson.string(va["fields"][0]))
+            out.append(pgjson.string(va["fields"][0]))
+    return out
 
 
 def _settle(facts: TableFacts) -> None:
@@ -1888,15 +1888,16 @@ class _Fold:
     def _new_table(self, i: int, stmt: int, key: str) -> None:
         self.ctx.tables[key] = TableFacts()
 
-    def _column(self, i: int, stmt: int, key: str, c: dict) -> None:
+    def _column(self, i: int, stmt: int, key: str, c: tuple) -> None:
         _column_facts(self.ctx.table(key), c)
 
-    def _add_constraint(self, i: int, stmt: int, key: str, c: dict, nn_col: str | None) -> None:
+    def _add_constraint(self, i: int, stmt: int, key: str, c: tuple, nn_col: str | None) -> None:
         _constraint_facts(self.ctx.table(key), c)
+        _, conname, _, not_valid, _ = c
         if nn_col is not None:
-            if c.get("conname"):
-                self.ctx.not_null_checks[(key, c["conname"])] = nn_col
-            if not c.get("skip_validation"):
+            if conname:
+                self.ctx.not_null_checks[(key, conname)] = nn_col
+            if not not_valid:
                 self.ctx.validated_not_null.add((key, nn_col))
 
     def _validate(self, i: int, stmt: int, key: str, name: str) -> None:
