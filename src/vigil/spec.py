@@ -457,7 +457,7 @@ def _cross_check(spec: Spec, tree: Any, filename: str, plain: Any = None) -> lis
         line, col = _where(tree, loc)
         issues.append(SpecIssue(format_path(loc), msg, file=filename, line=line, column=col))
 
-    from vigil.deploy.canary.analysis import reference_issues  # here: the canary imports the spec
+    from vigil.deploy.canary.references import reference_issues
     from vigil.dr.drill_spec import cross_check as drill_issues
 
     for loc, msg in [*reference_issues(spec), *drill_issues(spec)]:

@@ -15,8 +15,10 @@ from vigil.errors import SpecError, SpecIssue, VigilError
 @db_option
 @json_option
 def check_cmd(spec_file: str | None) -> int:
-    """Validate a spec: every problem in one pass (schema, cross-references, time zones), each with
-    file, line and spec path; exit 2 when invalid.
+    """Validate a spec.
+
+    Every problem in one pass (schema, cross-references, time zones), each with file, line and
+    spec path; exit 2 when invalid.
 
     Warnings (exit 0) name SLI selectors that can never match (service="api",service="checkout"),
     `=`/`!=` values that look like regular expressions, and, when the store exists (opened
