@@ -128,7 +128,7 @@ def push_cmd(file: BinaryIO, url: str | None, token_file: str | None, retries: i
             from vigil.store.ingest_txn import KeyRow
 
             ing = _ingestor(e)
-            for b in batches(read):
+            for b in batches(read, keep_body=False):
                 current = (b.first, b.last)
                 row = e.store.ingest_key(b.key)
                 if row is None:

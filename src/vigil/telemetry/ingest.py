@@ -627,7 +627,7 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
             ms = ts_cache.get(ts) if type(ts) is str else None
             if ms is None:
                 ms = _parse_ts(ts)
-                if len(ts_cache) > 100_000:
+                if len(ts_cache) > 20_000:
                     ts_cache.clear()
                 ts_cache[ts] = ms  # type: ignore[index]
             if ms < ctx.oldest_ms:
@@ -654,7 +654,7 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
                     cached = _check_labels(labels)
                 if cached is None:
                     cached = _check_labels(labels)
-                    if len(labels_cache) > 100_000:
+                    if len(labels_cache) > 20_000:
                         labels_cache.clear()
                     labels_cache[lkey] = cached
                 labels_json, label_colons = cached

@@ -297,27 +297,28 @@ def chain_key(prev: str, body: bytes, extra: bytes = b"") -> str:
 
 @dataclass
 class Batch:
-    """Consecutive lines of a push: ``items`` to check locally, ``body`` (NDJSON) to send, and the
-    chain ``key``. ``local_errors``: lines this side rejects (too long, an array item that is not an
-    object); the body holds an empty line in their place, so line numbers stay the same."""
+    """Consecutive lines of a push: ``items`` to check locally, ``body`` (NDJSON) to send (b"" when
+    cut with ``keep_body=False``), its SHA-256 and the chain ``key``. ``local_errors``: lines this
+    side rejects (too long, an array item that is not an object); the body holds an empty line in
+    their place, so line numbers stay the same."""
 
     first: int
     last: int
     items: list[tuple[int, object]]
     body: bytes
     key: str
+    body_sha256: str
     local_errors: dict[int, str]
-
-    @property
-    def body_sha256(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()
 
 
 def batches(read: Callable[[int], bytes], *, max_lines: int = BATCH_LINES, max_bytes: int = BATCH_BYTES,
-            chunk: int = 1 << 20) -> Iterator[Batch]:
+            chunk: int = 1 << 20, keep_body: bool = True) -> Iterator[Batch]:
     """Cut a stream (``read(n)`` returns up to n bytes, b"" at the end) into keyed batches, reading
     it once in chunks: never the whole input in memory. A JSON array's items are sent as NDJSON
-    lines (line breaks between tokens become spaces), numbered by position as before."""
+    lines (line breaks between tokens become spaces), numbered by position as before.
+
+    The cut and the keys depend only on the bytes: the same input gives the same batches and keys
+    (whichever way it is read, to the local store or to a server)."""
     sp = BodySplitter()
     prev = CHAIN_SEED
     items: list[tuple[int, object]] = []
@@ -325,14 +326,19 @@ def batches(read: Callable[[int], bytes], *, max_lines: int = BATCH_LINES, max_b
     extra: list[bytes] = []
     local: dict[int, str] = {}
     size = 0
+    chain = hashlib.sha256(prev.encode("ascii"))
+    whole = hashlib.sha256()
 
     def cut() -> Batch:
-        nonlocal prev, items, lines, extra, local, size
-        body = b"".join(lines)
-        key = chain_key(prev, body, b"".join(extra))
-        b = Batch(items[0][0], items[-1][0], items, body, key, local)
+        nonlocal prev, items, lines, extra, local, size, chain, whole
+        for x in extra:
+            chain.update(x)
+        key = chain.hexdigest()
+        b = Batch(items[0][0], items[-1][0], items, b"".join(lines), key, whole.hexdigest(), local)
         prev = key
         items, lines, extra, local, size = [], [], [], {}, 0
+        chain = hashlib.sha256(prev.encode("ascii"))
+        whole = hashlib.sha256()
         return b
 
     def take(got: list[tuple[int, object]]) -> Iterator[Batch]:
@@ -350,7 +356,10 @@ def batches(read: Callable[[int], bytes], *, max_lines: int = BATCH_LINES, max_b
             if items and (len(items) >= max_lines or size + len(line) > max_bytes):
                 yield cut()
             items.append((n, raw))
-            lines.append(line)
+            chain.update(line)
+            whole.update(line)
+            if keep_body:
+                lines.append(line)
             size += len(line)
 
     while True:
