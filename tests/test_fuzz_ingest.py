@@ -767,3 +767,70 @@ def test_a_utf8_byte_order_mark_does_not_cost_line_1():
     ctx = IngestContext(now_ms=1793534400000, oldest_ms=0, max_future_ms=600000, bounds_ns=(), metric_kinds={})
     r = ingest(split_body(body, max_bytes=10**6), ctx)
     assert (r.accepted, r.rejected_count) == (1, 0)
+
+
+# --- the body as a stream ----------------------------------------------------------------------------------
+
+
+def _fed_in_pieces(body: bytes, cuts: list[int], max_line: int = MAX_LINE_BYTES) -> list:
+    from vigil.telemetry.ingest import BodySplitter
+
+    sp = BodySplitter(max_line=max_line)
+    out: list = []
+    pos = 0
+    for c in sorted(set(cuts)):
+        if 0 < c < len(body):
+            out += sp.feed(body[pos:c])
+            pos = c
+    out += sp.feed(body[pos:])
+    return out + sp.close()
+
+
+@FUZZ
+@given(st.lists(st.one_of(valid_lines.map(lambda b: ("ok", b)), invalid_line().map(lambda b: ("bad", b))), min_size=1, max_size=15),
+       st.lists(st.integers(0, 5000), max_size=12), st.booleans())
+def test_a_body_fed_in_any_pieces_is_read_as_the_whole(lines, cuts, as_array):
+    """The server feeds a body to ingest as its chunks arrive: wherever the chunks break (inside a
+    line, a UTF-8 sequence, an array item), the result is the one of the whole body."""
+    if as_array:
+        objs = []
+        for _, b in lines:
+            try:
+                objs.append(json.loads(b, parse_constant=_no_constant))
+            except (ValueError, RecursionError, UnicodeDecodeError):
+                continue
+        body = json.dumps(objs, indent=1).encode("utf-8", "surrogatepass")
+    else:
+        body = b"\n".join(b for _, b in lines)
+    try:
+        whole = list(split_body(body, max_bytes=DEFAULT_MAX_BODY))
+    except TelemetryError as e:
+        with pytest.raises(TelemetryError) as ei:
+            _fed_in_pieces(body, cuts)
+        assert ei.value.message.split(":")[0] == e.message.split(":")[0]
+        return
+    pieces = _fed_in_pieces(body, cuts)
+    a, b = ingest(whole, ctx()), ingest(pieces, ctx())
+    assert (a.accepted, a.rejected, a.counters, a.observations, a.gauges) == (b.accepted, b.rejected, b.counters, b.observations, b.gauges)
+
+
+@pytest.mark.parametrize("as_array", [False, True], ids=["ndjson", "array"])
+def test_an_over_long_line_streams_past_in_bounded_memory(as_array):
+    """A 5 MB line (or array item) is rejected with its size, without the splitter holding it."""
+    from vigil.telemetry.ingest import BodySplitter, TooLong
+
+    good = line(inc=2).encode()
+    huge = b'{"labels": {"a": "' + b"x" * 5_000_000 + b'"}}'
+    body = (b"[" + good + b",\n" + huge + b",\n" + good + b"]") if as_array else (good + b"\n" + huge + b"\n" + good + b"\n")
+    sp = BodySplitter()
+    out, held = [], 0
+    for i in range(0, len(body), 65536):
+        out += sp.feed(body[i : i + 65536])
+        held = max(held, len(sp._tail) + len(sp._text) - sp._pos + len(sp._head))
+    out += sp.close()
+    assert held < 4 * MAX_LINE_BYTES
+    items = [x for x in out if x[1] not in (b"",)]
+    assert [n for n, _ in items] == [1, 2, 3]
+    assert items[1][1] == TooLong(len(huge))
+    r = ingest(out, ctx())
+    assert r.accepted == 2 and r.rejected[0].line == 2 and f"line is {len(huge)} bytes" in r.rejected[0].error
