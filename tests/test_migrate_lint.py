@@ -1017,3 +1017,12 @@ def test_readme_lists_every_rule() -> None:
         for r in RULES.values()
     ]
     assert rows == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["-", " ", "\t", "\n", "\r", "\u00a0", "\ufeff", "vigil:no-transaction", "SELECT 1;", "/*", "*/", "x"]), max_size=30).map("".join))
+def test_lint_reads_no_transaction_exactly_as_the_runner(text: str) -> None:
+    from vigil.deploy.migrations.files import has_no_transaction
+    from vigil.deploy.migrations.lint import _has_no_transaction
+
+    assert _has_no_transaction(text) == has_no_transaction(text)

@@ -1677,7 +1677,14 @@ _EXPAND_KINDS = {
 }
 
 
+_LEADING_COMMENT = re.compile(r"\s*--")
+
+
 def _has_no_transaction(sql: str) -> bool:
+    """The runner's rule (:func:`vigil.deploy.migrations.files.has_no_transaction`), asked only when
+    the file starts with a comment line: otherwise the answer is no without reading every line."""
+    if not _LEADING_COMMENT.match(sql):
+        return False
     from vigil.deploy.migrations.files import has_no_transaction
 
     return has_no_transaction(sql)
