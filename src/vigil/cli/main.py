@@ -51,6 +51,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vigil.cli.search:search_group",
         "Search index backups: snapshot, schema and export; rebuild from a snapshot plus the outbox.",
     ),
+    "secrets": (
+        "vigil.cli.secrets:secrets_group",
+        "Secret scanning: a working tree or the lines a git range adds, with a baseline of waivers.",
+    ),
 }
 
 

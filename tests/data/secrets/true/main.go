@@ -1,0 +1,3 @@
+package main
+
+const dbPassword = "RsCQV1PQ6oXp^L9VLD"

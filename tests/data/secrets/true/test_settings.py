@@ -1,0 +1,1 @@
+STRIPE_SECRET_KEY = "sk_test_GKmyXJrWDiY12MlPFCWZ7iXk"

@@ -1,0 +1,1 @@
+Stripe.webhook_secret = "whsec_iLLjvumORRIDnWTqEgH4POnLQedQLr84"
