@@ -584,6 +584,10 @@ def test_sarif_shape() -> None:
     assert loc["region"]["startLine"] == 1
     assert res["missing-lock-timeout"]["level"] == "warning"
     assert res["drop-column"]["suppressions"][0]["kind"] == "inSource"
+    # opt-in rules are listed, off by default
+    by_id = {r["id"]: r for r in rules}
+    assert by_id["prefer-text"]["defaultConfiguration"]["enabled"] is False
+    assert by_id["drop-default"]["defaultConfiguration"]["enabled"] is True
 
 
 # --- CLI ------------------------------------------------------------------------------------------

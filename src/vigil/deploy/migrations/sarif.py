@@ -32,7 +32,7 @@ def to_sarif(report: LintReport) -> dict:
             "shortDescription": {"text": r.summary},
             "fullDescription": {"text": r.why},
             "help": {"text": f"{r.why}\nFix: {r.fix}", "markdown": f"{r.why}\n\n**Fix:** {r.fix}"},
-            "defaultConfiguration": {"level": LEVELS[r.severity]},
+            "defaultConfiguration": {"level": LEVELS[r.severity], "enabled": not r.opt_in},
             "properties": {"group": r.group, "tags": ["migrations", "postgresql", r.group]},
         }
         for r in RULES.values()
