@@ -6,8 +6,8 @@
   the handler and pushed to vigil as ``http_requests`` / ``http_request_duration_seconds`` with
   ``version`` and ``service`` labels, stamped with the FakeClock's time, through ``POST /api/v1/push``.
 - :class:`WeightedProxy`: a reverse proxy sending ``weight``% of requests to the canary (smooth,
-  deterministic), whose weight is set by a signed webhook on ``POST /admin/weight`` (the signature
-  is verified; a bad one gets 401).
+  deterministic), whose weight is set by a signed webhook on ``POST /admin/weight``, checked like a
+  careful receiver does (signature, freshness, repeats, order: ``DeliveryGuard``).
 - :class:`Load`: a bounded load generator through the proxy.
 - :class:`HookReceiver`: a webhook endpoint answering a script of responses, checking signatures.
 
@@ -29,6 +29,7 @@ import uvicorn
 
 from vigil.clock import FakeClock, isoformat
 from vigil.deploy.canary.hooks import verify
+from vigil.deploy.canary.receiver import DeliveryGuard, Rejected
 
 
 def free_port() -> int:
@@ -146,11 +147,19 @@ class Service:
 
 
 class WeightedProxy:
-    def __init__(self, baseline_port: int, canary_port: int, secret: bytes) -> None:
+    """``POST /admin/weight`` is checked with :class:`vigil.deploy.canary.receiver.DeliveryGuard` at
+    the deployment's clock: a bad signature is 401, a stale, out-of-order or malformed delivery 409/400
+    (``rejected`` keeps the reasons), a repeated delivery 200 without moving the weight again."""
+
+    def __init__(self, baseline_port: int, canary_port: int, secret: bytes, clock: FakeClock) -> None:
         self.weight = 0
         self.history: list[tuple[str, int]] = []
         self.rejected_signatures = 0
+        self.rejected: list[tuple[int, str]] = []
+        self.duplicates = 0
+        self.posts: list[tuple[bytes, dict]] = []  # every POST as received (body, headers): what an eavesdropper has
         self._acc = 0
+        guard = DeliveryGuard(secret)
         lock = threading.Lock()
         proxy = self
 
@@ -177,17 +186,28 @@ class WeightedProxy:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if self.path != "/admin/weight" or not verify(secret, body, self.headers.get("X-Vigil-Signature-256")):
+                with lock:
+                    proxy.posts.append((body, dict(self.headers)))
+                try:
+                    if self.path != "/admin/weight":
+                        raise Rejected("not found", 404)
+                    got = guard.check(body, self.headers.get("X-Vigil-Signature-256"), now=clock.now())
+                except Rejected as e:
                     with lock:
-                        proxy.rejected_signatures += 1
-                    self.send_response(401)
+                        proxy.rejected.append((e.status, e.reason))
+                        if e.status == 401:
+                            proxy.rejected_signatures += 1
+                    self.send_response(e.status)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                d = json.loads(body)
+                d = got.payload
                 with lock:
-                    proxy.weight = {"rollback": 0, "promote": 100}.get(d["action"], int(d["weight"]))
-                    proxy.history.append((d["action"], proxy.weight))
+                    if got.duplicate:
+                        proxy.duplicates += 1
+                    else:
+                        proxy.weight = {"rollback": 0, "promote": 100}.get(d["action"], int(d["weight"]))
+                        proxy.history.append((d["action"], proxy.weight))
                 out = json.dumps({"weight": proxy.weight}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

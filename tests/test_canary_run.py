@@ -542,7 +542,7 @@ def test_end_to_end_weighted_proxy_real_traffic(tmp_path, monkeypatch, scenario,
     tel = Telemetry(vigil.url, TOKEN)
     v1 = Service("v1", clock, tel)
     v2 = Service("v2", clock, tel, error_every=error_every, extra_latency=extra_latency)
-    proxy = WeightedProxy(v1.port, v2.port, secret)
+    proxy = WeightedProxy(v1.port, v2.port, secret, clock)
     hook = f"{{webhook: {{url: '{proxy.url}/admin/weight', secret_env: VIGIL_E2E_HOOK_SECRET, retries: 0}}, timeout: 5s}}"
     # steps from 25%: at 1000 requests an interval, a step's 250 canary requests are enough to show a
     # 99.9% SLO would not page (207 without an error are needed, issue 14)

@@ -104,16 +104,19 @@ def max_relative_width(bounds: Sequence[Decimal | Fraction], low: Decimal | Frac
 
 
 def bucket_of(bounds: Sequence[Fraction | Decimal], value: Fraction | Decimal | float) -> tuple[Fraction | float, Fraction | float]:
-    """The bucket ``(lower, upper]`` of ``bounds`` holding ``value``: upper is the first bound at or
-    above it (+inf past the last), lower the bound before (0 below the first positive bound, -inf
-    below a first bound that is 0 or negative)."""
-    bs = sorted(Fraction(b) for b in bounds)
+    """The bucket ``(lower, upper]`` of the sorted ``bounds`` holding ``value``: upper is the first
+    bound at or above it (+inf past the last), lower the bound before (0 below the first positive
+    bound, -inf below a first bound that is 0 or negative)."""
     if value == float("inf"):
-        return (bs[-1] if bs else float("-inf")), float("inf")
-    i = bisect.bisect_left(bs, Fraction(value))
-    if i == len(bs):
-        return (bs[-1] if bs else float("-inf")), float("inf")
-    return lower_edge(bs, bs[i], _index=i), bs[i]
+        return (Fraction(bounds[-1]) if bounds else float("-inf")), float("inf")
+    v = Fraction(value)
+    i = bisect.bisect_left(bounds, v)  # type: ignore[arg-type]
+    if i == len(bounds):
+        return (Fraction(bounds[-1]) if bounds else float("-inf")), float("inf")
+    upper = Fraction(bounds[i])
+    if i > 0:
+        return Fraction(bounds[i - 1]), upper
+    return (Fraction(0) if upper > 0 else float("-inf")), upper
 
 
 def lower_edge(bounds: Sequence[Fraction], upper: Fraction | float, *, _index: int | None = None) -> Fraction | float:

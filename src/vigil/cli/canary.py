@@ -36,6 +36,32 @@ def _fmt(x, spec: str = ".3g") -> str:
     return "-" if x is None else format(x, spec)
 
 
+def _secs(x: float | None, sign: str = "") -> str:
+    if x is None:
+        return "inf"
+    if abs(x) < 1:
+        return f"{x * 1000:{sign}.4g}ms"
+    return f"{x:{sign}.4g}s"
+
+
+def _median_text(value: float | None, bucket: list | None) -> str:
+    """A median with its resolution: ``112ms`` (exact) or ``150ms (100ms..150ms)`` (the bucket it lies in)."""
+    if value is None:
+        return "-"
+    if not bucket or bucket[0] == bucket[1]:
+        return _secs(value)
+    return f"{_secs(value)} ({_secs(bucket[0])}..{_secs(bucket[1])})"
+
+
+def _shift_text(m: dict) -> str:
+    lo, hi = m.get("shift_bounds") or (m.get("shift"), m.get("shift"))
+    if lo == hi:
+        return _secs(m["shift"], "+")
+    low = "-inf" if lo is None else _secs(lo, "+")
+    high = "+inf" if hi is None else _secs(hi, "+")
+    return f"{low}..{high}" + (" (below resolution)" if m.get("below_resolution") else "")
+
+
 def _print_verdict(d: dict) -> None:
     from rich.table import Table
 
@@ -48,9 +74,9 @@ def _print_verdict(d: dict) -> None:
         t.add_column(col)
     for m in d["metrics"]:
         if m["kind"] == "distribution":
-            base = f"n={m['n_baseline']} med={_fmt(m.get('baseline_median'))}s"
-            can = f"n={m['n_canary']} med={_fmt(m.get('canary_median'))}s"
-            eff = "-" if m.get("effect") is None else f"delta {m['effect']:+.3f}, shift {m['shift']:+.3g}s"
+            base = f"n={m['n_baseline']} med {_median_text(m.get('baseline_median'), m.get('baseline_median_bucket'))}"
+            can = f"n={m['n_canary']} med {_median_text(m.get('canary_median'), m.get('canary_median_bucket'))}"
+            eff = "-" if m.get("effect") is None else f"delta {m['effect']:+.3f}, shift {_shift_text(m)}"
         else:
             base = f"{m['baseline_bad']}/{m['baseline_total']}"
             can = f"{m['canary_bad']}/{m['canary_total']}"

@@ -313,12 +313,102 @@ class RankTest:
 
 
 def _pairs(fc: Sequence[tuple[Value, int]], fb: Sequence[tuple[Value, int]]) -> list[tuple[Value, int]]:
+    """Every weighted pairwise difference c - b, sorted (the reference the fast path is tested on)."""
     diffs: dict[Value, int] = {}
     for vc, kc in fc:
         for vb, kb in fb:
             dd = vc - vb
             diffs[dd] = diffs.get(dd, 0) + kc * kb
     return sorted(diffs.items(), key=lambda kv: kv[0])
+
+
+def pair_order_stats(fc: Sequence[tuple[Value, int]], fb: Sequence[tuple[Value, int]], ks: Sequence[int]) -> list[Value]:
+    """The k-th smallest (1-based) of the weighted pairwise differences c - b for each k, exact,
+    without listing the pairs: values are scaled to integers by their common denominator and each
+    order statistic is found by binary search on the count of differences at or below a value
+    (O(G log G) per probe). An infinite value makes its pairs' differences infinite."""
+    neg = pos = 0
+    cf: list[tuple[Fraction, int]] = []
+    bf: list[tuple[Fraction, int]] = []
+    wc_inf = {INF: 0, -INF: 0}
+    wb_inf = {INF: 0, -INF: 0}
+    for v, w in fc:  # a float here is an infinity (finite values are Fractions)
+        if isinstance(v, float):
+            wc_inf[v] += w
+        else:
+            cf.append((v, w))
+    for v, w in fb:
+        if isinstance(v, float):
+            wb_inf[v] += w
+        else:
+            bf.append((v, w))
+    nc = sum(w for _, w in fc)
+    nb = sum(w for _, w in fb)
+    # -inf: c = -inf or b = +inf; +inf: c = +inf or b = -inf (both at once cannot arise here)
+    neg = wc_inf[-INF] * nb + (nc - wc_inf[-INF]) * wb_inf[INF]
+    pos = wc_inf[INF] * nb + (nc - wc_inf[INF]) * wb_inf[-INF]
+    m = nc * nb
+    out: list[Value] = []
+    finite_ks = []
+    for k in ks:
+        if k <= neg:
+            out.append(-INF)
+        elif k > m - pos:
+            out.append(INF)
+        else:
+            out.append(None)  # type: ignore[arg-type]
+            finite_ks.append(k - neg)
+    if finite_ks:
+        got = iter(_finite_pair_stats(cf, bf, finite_ks))
+        out = [next(got) if v is None else v for v in out]
+    return out
+
+
+def _finite_pair_stats(cf: list[tuple[Fraction, int]], bf: list[tuple[Fraction, int]], ks: list[int]) -> list[Fraction]:
+    import numpy as np
+
+    den = 1
+    for v, _ in cf + bf:
+        den = math.lcm(den, v.denominator)
+        if den > 2**62:
+            break
+    ints = [v.numerator * (den // v.denominator) for v, _ in cf + bf] if den <= 2**62 else []
+    wmax = sum(w for _, w in cf) * sum(w for _, w in bf)
+    if not ints or max(abs(x) for x in ints) >= 2**61 or wmax >= 2**62:
+        ref = _pairs(cf, bf)  # exact and slow: only for values no 64-bit integer scale holds
+        return [_order_stat(ref, k) for k in ks]  # type: ignore[misc]
+    c = np.array(ints[: len(cf)], dtype=np.int64)
+    b = np.array(ints[len(cf):], dtype=np.int64)
+    wc = np.array([w for _, w in cf], dtype=np.int64)
+    wb = np.array([w for _, w in bf], dtype=np.int64)
+    oc, ob = np.argsort(c, kind="stable"), np.argsort(b, kind="stable")
+    c, wc, b, wb = c[oc], wc[oc], b[ob], wb[ob]
+    suffix = np.concatenate([np.cumsum(wb[::-1])[::-1], np.zeros(1, dtype=np.int64)])
+
+    def at_most(d: int) -> int:
+        """Pairs with c - b <= d, i.e. b >= c - d."""
+        idx = np.searchsorted(b, c - d, side="left")
+        return int(np.dot(wc, suffix[idx]))
+
+    res = []
+    for k in ks:
+        lo, hi = int(c[0] - b[-1]), int(c[-1] - b[0])
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if at_most(mid) >= k:
+                hi = mid
+            else:
+                lo = mid + 1
+        res.append(Fraction(lo, den))
+    return res
+
+
+def _pair_median(fc, fb) -> Value:
+    m = sum(w for _, w in fc) * sum(w for _, w in fb)
+    if m % 2:
+        return pair_order_stats(fc, fb, [m // 2 + 1])[0]
+    a, b = pair_order_stats(fc, fb, [m // 2, m // 2 + 1])
+    return a if a == b else (a + b) / 2
 
 
 def rank_test(baseline: "Sample | Sequence[tuple[Value, int]]", canary: "Sample | Sequence[tuple[Value, int]]", *,
@@ -377,23 +467,22 @@ def rank_test(baseline: "Sample | Sequence[tuple[Value, int]]", canary: "Sample 
     effect = Fraction(two_u - m, m)
     # Hodges-Lehmann on the representatives, and on the two extreme placements
     top = _top_finite(b, c)
-    weighted = _pairs(_finite(c, top), _finite(b, top))
-    shift = _median(weighted)
-    assert shift is not None
+    fc, fb = _finite(c, top), _finite(b, top)
+    shift = _pair_median(fc, fb)
     eb, ec = sb.edges(), sc.edges()
     exact_data = all(lo == hi for lo, hi, _ in eb + ec)
     if exact_data:
-        low_pairs = high_pairs = weighted
+        low_c, low_b, high_c, high_b = fc, fb, fc, fb
     else:
-        low_pairs = _pairs([(lo, k) for lo, _, k in ec], [(hi, k) for _, hi, k in eb])
-        high_pairs = _pairs([(hi, k) for _, hi, k in ec], [(lo, k) for lo, _, k in eb])
+        low_c, low_b = [(lo, k) for lo, _, k in ec], [(hi, k) for _, hi, k in eb]
+        high_c, high_b = [(hi, k) for _, hi, k in ec], [(lo, k) for lo, _, k in eb]
     zq = normal_quantile(1 - (1 - confidence) / 2)
     cut = math.floor(m / 2 - zq * sigma) if sigma > 0 else 0
     cut = min(max(cut, 1), (m + 1) // 2)
-    low = _order_stat(low_pairs, cut)
-    high = _order_stat(high_pairs, m + 1 - cut)
-    res_low = _median(low_pairs) if not exact_data else shift
-    res_high = _median(high_pairs) if not exact_data else shift
+    low = pair_order_stats(low_c, low_b, [cut])[0]
+    high = pair_order_stats(high_c, high_b, [m + 1 - cut])[0]
+    res_low = shift if exact_data else _pair_median(low_c, low_b)
+    res_high = shift if exact_data else _pair_median(high_c, high_b)
     mb = _median(_finite(b, top))
     mc = _median(_finite(c, top))
     assert mb is not None and mc is not None and res_low is not None and res_high is not None
