@@ -24,6 +24,7 @@ from vigil.dr.drill_spec import DrillSpec
 from vigil.dr.spec import BackupsSpec
 from vigil.errors import SpecError, SpecIssue
 from vigil.model import SpecModel
+from vigil.security.spec import SecuritySpec
 from vigil.slo.spec import SLO, Policy
 from vigil.telemetry.spec import TelemetrySpec
 
@@ -52,6 +53,7 @@ class Spec(SpecModel):
     migrations: MigrationsSpec | None = Field(None, description="database migration safety: lint, verify, apply")
     backups: BackupsSpec | None = Field(None, description="backups: PostgreSQL, Aurora, object storage, search")
     drills: list[DrillSpec] = Field(default_factory=list, description="DR drills that measure the RTO and RPO achieved")
+    security: SecuritySpec | None = Field(None, description="security gates: fix deadlines and what blocks a deploy (vigil findings)")
 
     def slo(self, name: str) -> SLO:
         for s in self.slos:
@@ -460,7 +462,9 @@ def _cross_check(spec: Spec, tree: Any, filename: str, plain: Any = None) -> lis
     from vigil.deploy.canary.references import reference_issues
     from vigil.dr.drill_spec import cross_check as drill_issues
 
-    for loc, msg in [*reference_issues(spec), *drill_issues(spec)]:
+    from vigil.security.spec import cross_check as security_issues
+
+    for loc, msg in [*reference_issues(spec), *drill_issues(spec), *security_issues(spec)]:
         add(loc, msg)
     return issues
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from vigil.deploy import verdict_tables as _verdict_tables  # noqa: F401
 from vigil.deploy.canary import tables as _canary_tables  # noqa: F401
 from vigil.dr import tables as _dr_tables  # noqa: F401
+from vigil.security import tables as _security_tables  # noqa: F401
 from vigil.store.schema import metadata
 
 __all__ = ["metadata"]

@@ -45,6 +45,7 @@ STORE_MODES: dict[str, StoreMode] = {
     "canary judge": "create",
     "canary run": "create",
     "migrate verify": "create",
+    "findings import": "create",
     # readers never create, never migrate, never take a write lock
     "slo status": "read",
     "gate log": "read",
@@ -52,6 +53,8 @@ STORE_MODES: dict[str, StoreMode] = {
     "canary history": "read",
     "drill history": "read",
     "store status": "read",
+    "findings list": "read",
+    "findings show": "read",
 }
 """How each command opens the store (see :data:`vigil.store.Mode`). A command not listed opens an
 existing store for writing (``gate deploy`` records its decision there) and never creates one."""

@@ -55,6 +55,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vigil.cli.secrets:secrets_group",
         "Secret scanning: a working tree or the lines a git range adds, with a baseline of waivers.",
     ),
+    "findings": (
+        "vigil.cli.findings:findings_group",
+        "Security findings: import SARIF into a ledger per service and release, list, show and waive.",
+    ),
 }
 
 

@@ -21,6 +21,7 @@ from vigil.store import Store
 from vigil.telemetry.source import EmbeddedSource
 
 if TYPE_CHECKING:
+    from vigil.security.fixgate import SecurityVerdict
     from vigil.spec import LoadedSpec, Spec
 
 
@@ -102,6 +103,7 @@ class GateDecision:
     release: str | None = None
     verdicts: list[Verdict] = field(default_factory=list)
     blocks: list[str] = field(default_factory=list)
+    security: dict | None = None
 
     @property
     def frozen(self) -> bool:
@@ -110,6 +112,7 @@ class GateDecision:
     @property
     def reasons(self) -> list[str]:
         out = list(self.blocks) + [f.message for f in self.freezes]
+        out += (self.security or {}).get("passed_by_override", [])
         if self.overridden:
             out.append(f"override: label {self.override_label!r} passes the freeze; reason: {self.reason}")
         elif self.freezes and self.labels:
@@ -134,6 +137,7 @@ class GateDecision:
             "release": self.release,
             "verdicts": [v.to_dict() for v in self.verdicts],
             "blocks": self.blocks,
+            "security": self.security,
             "warnings": self.warnings,
             "decision_id": self.id,
         }
@@ -200,6 +204,7 @@ def decide(
     release: str | None = None,
     verdicts: dict[str, Verdict] | None = None,
     canary_run: dict | None = None,
+    security: SecurityVerdict | None = None,
 ) -> GateDecision:
     """Pure: the freezes that hold for ``service`` and whether an override passes them, and the
     deploy-check verdicts of ``release`` (a failed, inconclusive or required-but-missing verdict
@@ -267,6 +272,9 @@ def decide(
             f"canary run #{canary_run['id']} holds service {service} ({canary_run['state']} at weight {canary_run['weight']}%):"
             " finish it first (vigil canary run --resume, --approve or --rollback)"
         )
+    if security is not None:  # the fix gate's blocks (vigil.security.decide_security), never passed by a freeze override
+        blocks.extend(security.blocks)
+        warnings.extend(security.notes)
     return GateDecision(
         service,
         at,
@@ -281,6 +289,7 @@ def decide(
         release=release,
         verdicts=sorted((verdicts or {}).values(), key=lambda v: v.kind),
         blocks=blocks,
+        security=security.to_dict() if security is not None else None,
     )
 
 
@@ -337,8 +346,18 @@ def gate_deploy(
     statuses = evaluate_slos(spec.slos, EmbeddedSource(store), at)
     verdicts = latest_verdicts(store, service, release) if release else {}
     run = unfinished_run(store, service)
+    sec = None
+    if spec.security is not None:  # the fix gate: read the ledger here, decide in a pure function
+        from vigil import security as _security
+
+        view = _security.read_ledger(store, service, release) if spec.security.covers(service) else None
+        sec = _security.decide_security(
+            spec.security, view.findings if view else [], view.waivers if view else {}, view.imports if view else [],
+            service=service, release=release, at=at, labels=labels, override_labels=spec.policy.overrides.labels, reason=reason,
+        )
     d = decide(
-        spec.policy, statuses, service, at, labels=labels, reason=reason, release=release, verdicts=verdicts, canary_run=run
+        spec.policy, statuses, service, at, labels=labels, reason=reason, release=release, verdicts=verdicts, canary_run=run,
+        security=sec,
     )
     if not record:
         return d

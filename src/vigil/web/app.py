@@ -60,6 +60,7 @@ _ERROR_TEXT = {
 ROUTE_ROLES: dict[tuple[str, str], Role] = {
     ("POST", "/api/v1/push"): "pusher",
     ("POST", "/api/v1/gate"): "deployer",
+    ("POST", "/api/v1/findings/{ident}/waive"): "deployer",
 }
 """The role each route needs beyond ``viewer`` (every other /api route needs a viewer token)."""
 
@@ -253,6 +254,10 @@ def create_app(
     ) -> dict:
         rows = store.gate_decisions(service=service, limit=limit)
         return {"decisions": [decision_record(r) for r in rows]}
+
+    from vigil.security.routes import add_routes as add_findings_routes
+
+    add_findings_routes(app, Auth, store, spec, clock, write_lock, _errors)
 
     @app.get("/api/v1/spec", summary="The loaded spec (normalised)", dependencies=[Auth], responses=_errors(401))
     def spec_view() -> dict:
