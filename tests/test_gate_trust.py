@@ -453,3 +453,43 @@ def test_a_token_file_readable_by_others_is_refused_and_an_explicit_file_beats_t
         assert tokens.authenticate("from-the-environment-0123456789") is None
     finally:
         del os.environ["VIGIL_TOKEN"]
+
+
+# --- secrets never in the spec, never echoed ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "where, value, words",
+    [
+        ("services.api.owner", "AKIAIOSFODNN7EXAMPLE", "AWS access key"),
+        ("services.api.description", "db at postgresql://app:s3cr3t@db.internal/prod", "URL with a password"),
+        ("services.api.description", "password=hunter2hunter2", "password or secret"),
+        ("services.api.tier", "ghp_" + "a1B2c3D4e5F6g7H8i9J0" * 2, "GitHub token"),
+        ("services.api.owner", "xq7Vt0Lp9ZrW2mKe8YbN4sHd6Jf1", "random-looking"),
+    ],
+)
+def test_a_secret_anywhere_in_the_spec_is_refused(tmp_path, cli, where, value, words):
+    spec = tmp_path / "vigil.yaml"
+    key = where.split(".")[-1]
+    spec.write_text(SPEC.replace("services: {api: {}, checkout: {}}", f"services:\n  api: {{{key}: '{value}'}}\n  checkout: {{}}"))
+    r = cli("check", spec, "--json")
+    assert r.code == 2
+    issues = r.json()["issues"]
+    hit = [i for i in issues if i["path"] == where]
+    assert hit and words in hit[0]["message"] and "environment variable" in hit[0]["message"]
+    assert value not in r.out  # the refusal does not echo the secret
+
+
+def test_the_spec_route_never_echoes_a_secret(tmp_path):
+    """A spec built without the loader (a library user) still cannot leak through /api/v1/spec."""
+    from vigil.spec import LoadedSpec, Spec
+    from vigil.web.app import create_app
+
+    secret = "postgresql://app:s3cr3t@db.internal/prod"
+    spec = Spec.model_validate({"version": 1, "services": {"api": {"description": f"primary db {secret}"}}})
+    store = open_store(f"sqlite:///{tmp_path / 'x.db'}", mode="create")
+    token = "a-token-for-this-test-0123456789"
+    with LiveServer(create_app(LoadedSpec(spec, None, "0" * 64), store, token, SystemClock())) as srv:
+        r = httpx.get(f"{srv.url}/api/v1/spec", headers={"Authorization": f"Bearer {token}"})
+    store.close()
+    assert r.status_code == 200 and "s3cr3t" not in r.text and "<redacted>" in r.text

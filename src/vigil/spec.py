@@ -156,6 +156,7 @@ def parse_spec(data: bytes | str, *, filename: str = "<spec>") -> Spec:
     if not isinstance(tree, dict):
         raise SpecError([SpecIssue("", f"the top level must be a mapping, not a {_kind(tree)}", file=filename, line=1)])
     plain = _plain(tree, 0, filename, {})
+    secrets = located(secret_values(plain), tree, filename)
     try:
         spec = Spec.model_validate(plain)
     except ValidationError as e:
@@ -163,11 +164,46 @@ def parse_spec(data: bytes | str, *, filename: str = "<spec>") -> Spec:
         issues = _issues_from_pydantic(e, tree, filename)
         seen = {(i.path, i.message) for i in issues}
         issues += [i for i in _cross_check_plain(plain, tree, filename) if (i.path, i.message) not in seen]
-        raise SpecError(issues) from None
-    issues = _cross_check(spec, tree, filename, plain)
+        raise SpecError(secrets + issues) from None
+    issues = secrets + _cross_check(spec, tree, filename, plain)
     if issues:
         raise SpecError(issues)
     return spec
+
+
+def secret_values(plain: Any) -> list[tuple[tuple, str]]:
+    """Every key or value of the spec that looks like a secret, as (spec path, message). A spec is
+    committed and served at /api/v1/spec: secrets come from the environment or a private file."""
+    from vigil.secretscan import looks_like_secret
+
+    out: list[tuple[tuple, str]] = []
+    seen: set[int] = set()  # aliased nodes are shared: each is looked at once (an alias bomb stays small)
+
+    def walk(node: Any, loc: tuple) -> None:
+        if isinstance(node, (dict, list)):
+            if id(node) in seen:
+                return
+            seen.add(id(node))
+        if isinstance(node, dict):
+            for k, v in node.items():
+                what = looks_like_secret(k) if isinstance(k, str) else None
+                if what:
+                    out.append((loc, f"a key looks like a secret ({what})"))
+                walk(v, loc + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, loc + (i,))
+        elif isinstance(node, str):
+            what = looks_like_secret(node)
+            if what:
+                out.append((
+                    loc,
+                    f"this value looks like a secret ({what}); never put a secret in the spec: name an environment"
+                    " variable or a private file that holds it (the `*_env` and `*_file` keys)",
+                ))
+
+    walk(plain, ())
+    return out
 
 
 def _read_yaml(text: str, filename: str) -> Any:
