@@ -493,3 +493,21 @@ def test_the_spec_route_never_echoes_a_secret(tmp_path):
         r = httpx.get(f"{srv.url}/api/v1/spec", headers={"Authorization": f"Bearer {token}"})
     store.close()
     assert r.status_code == 200 and "s3cr3t" not in r.text and "<redacted>" in r.text
+
+
+def test_a_sqlite_uri_names_the_file_it_means(tmp_path, monkeypatch):
+    """sqlite:///file:/path?mode=ro&uri=true is SQLite's URI form: the store is /path, and a missing
+    one is never created as a directory named 'file:' under the working directory."""
+    from vigil.store import StoreMissingError
+
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "nowhere" / "x.db"
+    for mode in ("read", "write"):
+        with pytest.raises(StoreMissingError):
+            open_store(f"sqlite:///file:{missing}?mode=ro&uri=true", mode=mode)
+    assert not (tmp_path / "file:").exists() and not missing.parent.exists()
+    real = tmp_path / "real.db"
+    open_store(f"sqlite:///{real}", mode="create").close()
+    s = open_store(f"sqlite:///file:{real}?mode=ro&uri=true", mode="read")
+    assert s.revision() == head_revision()
+    s.close()

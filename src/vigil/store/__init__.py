@@ -92,7 +92,16 @@ def default_db_url(spec_path: str | Path | None) -> str:
 def _sqlite_path(url: str) -> str | None:
     """The file of a sqlite URL; None for an in-memory database."""
     path = url.split("sqlite:///", 1)[1] if "sqlite:///" in url else ""
-    path = path.split("?", 1)[0]
+    if path.startswith("file:"):  # SQLite's URI form: sqlite:///file:/path/x.db?mode=ro&uri=true
+        from urllib.parse import unquote
+
+        path = unquote(path[len("file:"):].split("?", 1)[0].split("#", 1)[0])
+        if path.startswith("//"):  # file://localhost/path or file:///path
+            path = "/" + path[2:].partition("/")[2]
+        if "mode=memory" in url:
+            return None
+    else:
+        path = path.split("?", 1)[0]
     return None if path in ("", ":memory:") else path
 
 
