@@ -199,9 +199,10 @@ def test_database_errors_during_the_check(db, pg_db_url: str, eng: EmbeddedEngin
 class LaggingRead(EmbeddedEngine):
     """The index as a live indexer leaves it: the full export was read just before p2 was updated."""
 
-    def export(self, collection):
-        for doc in super().export(collection):
-            yield {**doc, "title": "the old title"} if doc["id"] == "p2" else doc
+    def export_raw(self, collection):
+        for line in super().export_raw(collection):
+            doc = json.loads(line)
+            yield json.dumps({**doc, "title": "the old title"}).encode() if doc["id"] == "p2" else line
 
 
 def test_a_difference_that_settles_while_the_check_runs_is_not_reported(db, pg_db_url: str, tmp_path: Path) -> None:

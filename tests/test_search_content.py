@@ -14,6 +14,7 @@ from vigil.search.content import (
     classify,
     differing_leaves,
     digest,
+    digest_text,
     leaf_of,
 )
 
@@ -35,6 +36,17 @@ def test_digest_ignores_key_order_the_id_field_and_integral_float_spelling() -> 
     assert digest("p1", a) != digest("p2", a)  # the id is part of the digest
     for change in ({"price": 2.5}, {"title": "Red shoe "}, {"tags": ["b", "a"]}, {"extra": None}, {"brand": {"id": 7}}):
         assert digest("p1", {**a, **change}) != digest("p1", a), change
+
+
+@given(ids, docs)
+@settings(max_examples=200, deadline=None)
+def test_the_text_path_gives_the_same_digest_as_the_parsed_path(k: str, doc: dict) -> None:
+    """The check hashes JSON text straight from PostgreSQL and the engine's export; the repair and
+    re-reads hash parsed documents: both must agree on every document."""
+    import json
+
+    for text in (json.dumps(doc), json.dumps({**doc, "id": k}, indent=2, ensure_ascii=True)):
+        assert digest_text(k, text) == digest(k, doc)
 
 
 @given(st.dictionaries(ids, docs, max_size=60), st.data())

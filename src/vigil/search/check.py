@@ -33,10 +33,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 from vigil.search.content import (
     Differences,
+    digest,
     RangeHashes,
+    canonical_text,
     choose_depth,
     classify,
-    digest,
+    digest_canonical,
     differing_leaves,
     leaf_of,
 )
@@ -144,9 +146,12 @@ def _source_query(outbox: OutboxSpec, spec: CollectionSpec, *, leaves: tuple[int
             "SELECT k, NULL::text, d FROM (SELECT s.k::text AS k, s.d::text AS d FROM ({user}) AS s(k, d)) x WHERE true{f}"
         ).format(user=user, f=filt)
     else:
+        # the latest row of each key: group the small (key, id) pairs, then fetch those rows, so
+        # the documents are streamed once and never sorted
         q = sql.SQL(
-            "SELECT DISTINCT ON ({key}::text) {key}::text, {op}, {document}::text FROM {t}"
-            " WHERE {collection} = %(coll)s{f} ORDER BY {key}::text, {id} DESC"
+            "SELECT o.{key}::text, o.{op}, o.{document}::text FROM {t} o JOIN ("
+            "SELECT max({id}) AS latest FROM {t} WHERE {collection} = %(coll)s{f} GROUP BY {key}::text"
+            ") l ON o.{id} = l.latest"
         ).format(t=_table(outbox), f=filt, **c)
     return q, params
 
@@ -159,21 +164,20 @@ class _SourceRows:
         self.delete_ops = frozenset(outbox.delete_ops)
         self.bad: dict[str, str] = {}
         self._n = 0
+        self.what = "documents_sql" if spec.documents_sql else "the latest outbox rows"
 
-    def rows(self, **kw: Any) -> Iterator[tuple[str, dict[str, Any] | None]]:
-        import json
-
+    def rows(self, **kw: Any) -> Iterator[tuple[str, str | None]]:
+        """(key, document text), or (key, None) when the key's latest outbox row is a delete."""
         q, params = _source_query(self.outbox, self.spec, **kw)
         self._n += 1
         seen: set[str] | None = set() if self.spec.documents_sql else None
-        what = "documents_sql" if self.spec.documents_sql else "the latest outbox rows"
         try:
             with self.conn.cursor(name=f"vigil_check_{self._n}") as cur:
                 cur.itersize = 2000
                 cur.execute(q, params)
                 for k, op, text in cur:
                     if k is None:
-                        self.bad.setdefault("(NULL)", f"{what} returned a NULL id")
+                        self.bad.setdefault("(NULL)", f"{self.what} returned a NULL id")
                         continue
                     if seen is not None:
                         if k in seen:
@@ -182,19 +186,10 @@ class _SourceRows:
                         seen.add(k)
                     if op is not None and op in self.delete_ops:
                         yield k, None
-                        continue
-                    if text is None:
-                        self.bad[k] = f"{what}: no document (NULL)"
-                        continue
-                    try:
-                        doc = json.loads(text)
-                    except ValueError as e:
-                        self.bad[k] = f"{what}: the document is not JSON ({e})"
-                        continue
-                    if not isinstance(doc, dict):
-                        self.bad[k] = f"{what}: the document is not a JSON object"
-                        continue
-                    yield k, doc
+                    elif text is None:
+                        self.bad[k] = f"{self.what}: no document (NULL)"
+                    else:
+                        yield k, text
         except psycopg.Error as e:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if self.spec.documents_sql:
@@ -204,32 +199,70 @@ class _SourceRows:
                 ) from None
             raise _db_error("reading the documents", self.url, e, self.outbox) from None
 
+    def digests(self, **kw: Any) -> Iterator[tuple[str, int]]:
+        """(key, digest) of every live document; unreadable ones are recorded in ``bad``."""
+        for k, text in self.rows(**kw):
+            if text is None:
+                continue
+            try:
+                yield k, digest_canonical(k, canonical_text(text)[1])
+            except ValueError as e:
+                self.bad[k] = f"{self.what}: the document is not a JSON object ({e})"
+
+    def docs(self, **kw: Any) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        import json
+
+        for k, text in self.rows(**kw):
+            if text is None:
+                yield k, None
+                continue
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict):
+                yield k, doc
+            else:
+                self.bad[k] = f"{self.what}: the document is not a JSON object"
+
 
 # --- the index side ----------------------------------------------------------------------------
 
 
-def _index_rows(engine: SearchEngine, name: str, bad_ids: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _index_digests_all(engine: SearchEngine, name: str, bad_ids: list[str]) -> Iterator[tuple[str, int]]:
+    """(id, digest) of every document of the index, from the raw export when the engine has one."""
+    raw = getattr(engine, "export_raw", None)
+    if raw is not None:
+        for line in raw(name):
+            try:
+                did, canon = canonical_text(line)
+            except ValueError:
+                bad_ids.append(repr(line[:80]))
+                continue
+            if not isinstance(did, str):
+                bad_ids.append(repr(did))
+                continue
+            yield did, digest_canonical(did, canon)
+        return
     for doc in engine.export(name):
         did = doc.get("id") if isinstance(doc, dict) else None
         if not isinstance(did, str):
             bad_ids.append(repr(did))
             continue
-        yield did, doc
+        yield did, digest(did, doc)
 
 
-def _index_docs_in(engine: SearchEngine, name: str, depth: int, leaves: set[str], count: int,
-                   bad_ids: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The index's documents whose ids fall in ``leaves``: by id when they are few, else a full export."""
+def _index_digests_in(engine: SearchEngine, name: str, depth: int, leaves: set[str], count: int,
+                      bad_ids: list[str]) -> Iterator[tuple[str, int]]:
+    """(id, digest) of the index's documents whose ids fall in ``leaves``: fetched by id when they
+    are few, else from a full export."""
     wanted = [i for i in engine.export_ids(name) if leaf_of(i, depth) in leaves]
     if len(wanted) * FETCH_SHARE <= max(count, 1):
-        for doc in engine.get_many(name, wanted):
-            did = doc.get("id")
-            if isinstance(did, str):
-                yield did, doc
+        yield from _index_digests(engine, name, wanted).items()
         return
-    for did, doc in _index_rows(engine, name, bad_ids):
+    for did, d in _index_digests_all(engine, name, bad_ids):
         if leaf_of(did, depth) in leaves:
-            yield did, doc
+            yield did, d
 
 
 def _index_digests(engine: SearchEngine, name: str, ids: list[str]) -> dict[str, int]:
@@ -307,8 +340,10 @@ class IndexCheck:
 
 
 def _begin(conn: "psycopg.Connection") -> None:
+    """One consistent, read-only snapshot for everything read from the database until rollback."""
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
+    conn.execute("SET LOCAL work_mem = '64MB'")  # grouping a million keys stays in memory
 
 
 def _compare(conn: "psycopg.Connection", engine: SearchEngine, ob: OutboxSpec, spec: CollectionSpec, url: str, *,
@@ -320,27 +355,23 @@ def _compare(conn: "psycopg.Connection", engine: SearchEngine, ob: OutboxSpec, s
     src = _SourceRows(conn, ob, spec, url)
     bad_index: list[str] = []
     a, b = RangeHashes(depth), RangeHashes(depth)
-    for k, doc in src.rows():
-        if doc is not None and k not in pending:
-            a.add(k, digest(k, doc))
+    for k, d in src.digests():
+        if k not in pending:
+            a.add(k, d)
     skip = pending | set(src.bad)
     if in_index:
-        for k, doc in _index_rows(engine, name, bad_index):
+        for k, d in _index_digests_all(engine, name, bad_index):
             if k not in skip:
-                b.add(k, digest(k, doc))
+                b.add(k, d)
     leaves, compared = differing_leaves(a, b)
     diffs = Differences()
+    sd: dict[str, int] = {}
+    idx: dict[str, int] = {}
     if leaves:
-        want = set(leaves)
-        sd = {k: digest(k, d) for k, d in src.rows(leaves=(depth, leaves)) if d is not None and k not in skip}
-        idx: dict[str, int] = {}
+        sd = {k: d for k, d in src.digests(leaves=(depth, leaves)) if k not in skip}
         if in_index:
-            for k, doc in _index_docs_in(engine, name, depth, want, have, bad_index):
-                if k not in skip:
-                    idx[k] = digest(k, doc)
+            idx = {k: d for k, d in _index_digests_in(engine, name, depth, set(leaves), have, bad_index) if k not in skip}
         diffs = classify(sd, idx)
-    else:
-        sd, idx = {}, {}
     problems: list[str] = []
     if src.bad:
         first = "; ".join(f"{k}: {why}" for k, why in sorted(src.bad.items())[:3])
@@ -367,7 +398,7 @@ def _recheck(conn: "psycopg.Connection", engine: SearchEngine, ob: OutboxSpec, s
              ids: list[str]) -> tuple[dict[str, int], dict[str, int]]:
     """Digests of ``ids`` now, on both sides: (source, index)."""
     src = _SourceRows(conn, ob, spec, url)
-    s = {k: digest(k, d) for k, d in src.rows(ids=ids) if d is not None}
+    s = dict(src.digests(ids=ids))
     i = _index_digests(engine, spec.name, ids) if spec.name in engine.collections() else {}
     return s, i
 
@@ -544,13 +575,16 @@ def repair_index(
             for k in range(0, len(ids), batch_size):
                 part = ids[k : k + batch_size]
                 _begin(conn)
+                src = _SourceRows(conn, ob, spec, outbox_dsn)
                 try:
-                    now = {key: doc for key, doc in _SourceRows(conn, ob, spec, outbox_dsn).rows(ids=part) if doc is not None}
+                    now = {key: doc for key, doc in src.docs(ids=part) if doc is not None}
                 except psycopg.Error as e:
                     raise _db_error("reading the documents", outbox_dsn, e, ob) from None
                 conn.rollback()
                 docs = [{**now[i], "id": i} for i in part if i in now]
-                gone = [i for i in part if i not in now]
+                gone = [i for i in part if i not in now and i not in src.bad]  # unreadable: never deleted
+                for i in sorted(set(part) & set(src.bad)):
+                    res.refused.append({"collection": name, "doc_id": i, "error": f"not repaired: {src.bad[i]}"})
                 if docs:
                     r = engine.import_documents(name, docs, action="upsert")
                     refused = {e.index for e in r.errors}

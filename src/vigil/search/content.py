@@ -54,12 +54,38 @@ def canonical(doc: dict[str, Any]) -> bytes:
     return json.dumps(_norm(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def digest(doc_id: str, doc: dict[str, Any]) -> int:
-    """128-bit digest of one document (its id and content)."""
+def _parse_float(s: str) -> float | int:
+    f = float(s)
+    return int(f) if f.is_integer() and abs(f) < 2**53 else f
+
+
+def canonical_text(text: str | bytes) -> tuple[Any, bytes]:
+    """(the document's ``id`` field or None, :func:`canonical` of it) for a document given as JSON
+    text, without building it twice (integral floats become integers while parsing). Raises
+    ValueError when the text is not a JSON object."""
+    obj = json.loads(text, parse_float=_parse_float)
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    did = obj.pop("id", None)
+    return did, json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def digest_canonical(doc_id: str, canon: bytes) -> int:
     h = hashlib.blake2b(doc_id.encode(), digest_size=16)
     h.update(b"\x00")
-    h.update(canonical(doc))
+    h.update(canon)
     return int.from_bytes(h.digest(), "big")
+
+
+def digest(doc_id: str, doc: dict[str, Any]) -> int:
+    """128-bit digest of one document (its id and content)."""
+    return digest_canonical(doc_id, canonical(doc))
+
+
+def digest_text(doc_id: str, text: str | bytes) -> int:
+    """:func:`digest` of a document given as JSON text (the same value). Raises ValueError when the
+    text is not a JSON object."""
+    return digest_canonical(doc_id, canonical_text(text)[1])
 
 
 def leaf_of(doc_id: str, depth: int) -> str:
@@ -163,7 +189,9 @@ __all__ = [
     "choose_depth",
     "classify",
     "differing_leaves",
+    "canonical_text",
     "digest",
+    "digest_text",
     "digests",
     "leaf_of",
 ]

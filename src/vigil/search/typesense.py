@@ -9,10 +9,13 @@ documents.md, cluster-operations.md):
 * ``POST /collections/:c/documents/import?action=create|upsert|update|emplace`` with a JSONL body;
   the answer is one JSON line per document, ``{"success": true}`` or ``{"success": false, "error":
   "...", "document": "..."}``, and **always HTTP 200**, so every line is checked
-* ``GET /collections/:c/documents/export`` -> JSONL
+* ``GET /collections/:c/documents/export`` -> JSONL; with ``include_fields=id`` (ids only, for the
+  content check) or ``filter_by=id:[...]`` (the documents of the ranges that differ)
+* ``GET /collections/:c/documents/:id`` (an id with a backtick, which a filter cannot quote)
 * ``DELETE /collections/:c/documents?filter_by=id:[...]`` -> ``{"num_deleted": n}``
 * ``GET /collections/:c/documents/search?q=&query_by=``
-* ``GET|POST /collections/:meta/documents[/watermark]`` for vigil's watermark document
+* ``GET|POST /collections/:meta/documents[/watermark]`` for vigil's watermark document (its
+  ``value`` and ``position`` in one document, so one request writes both)
 * ``POST /operations/snapshot?snapshot_path=DIR`` -> ``{"success": true}`` (a data snapshot written on
   the *server's* disk; restoring it means restarting Typesense on it, which no API does)
 
