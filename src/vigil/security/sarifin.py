@@ -10,7 +10,9 @@ CodeQL, gitleaks, vigil's secret scanner and ``vigil migrate lint --format sarif
   ``contextRegion.snippet``.
 * **fingerprint** (the ledger's dedup key): the result's ``fingerprints``, else its
   ``partialFingerprints``, else a hash of the rule, the location and the snippet (the message when
-  there is no snippet); always salted with the tool's name.
+  there is no snippet); always salted with the tool's name. A fingerprint value with spaces or
+  shorter than 8 characters is a placeholder and is ignored (semgrep without a login writes
+  ``"matchBasedId/v1": "requires login"`` for every result).
 * **severity** (:func:`map_severity`), first that applies:
 
   1. a ``security-severity`` property (result, then rule; GitHub's convention, a CVSS-like score):
@@ -205,7 +207,9 @@ def _fingerprint(tool: str, rule_id: str, result: dict, path: str | None, line: 
     for key in ("fingerprints", "partialFingerprints"):
         fps = result.get(key)
         if isinstance(fps, dict) and fps:
-            body = "\0".join(f"{k}={v}" for k, v in sorted(fps.items()) if isinstance(v, (str, int)))
+            # a value with spaces or a short one is a placeholder, not an id: semgrep without a login
+            # writes "requires login" for every result
+            body = "\0".join(f"{k}={v}" for k, v in sorted(fps.items()) if isinstance(v, str) and len(v) >= 8 and not any(c.isspace() for c in v))
             if body:
                 return hashlib.sha256(f"{key}\0{tool}\0{rule_id}\0{body}".encode()).hexdigest()[:32]
     what = " ".join((snippet or title).split())

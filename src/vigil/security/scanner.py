@@ -441,7 +441,7 @@ def _redact_known(line: str) -> str:
     for rule in RULES:
         for m in list(rule.pattern.finditer(out)):
             v = _group(m, rule.group)
-            if v and len(v) >= 6:
+            if v and len(v) >= 6 and "…[" not in v:
                 out = out.replace(v, redact(v, rule.prefix))
     return out
 

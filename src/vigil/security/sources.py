@@ -218,7 +218,7 @@ def parse_log(out: bytes, *, excludes: list[str] = ()) -> Walk:  # type: ignore[
             parents = 2 if not raw.startswith(b"diff --git ") else 1
             continue
         if raw.startswith(b"+++ "):
-            name = raw[4:].decode("utf-8", "replace")
+            name = raw[4:].decode("utf-8", "replace").removesuffix("\t")  # git ends a name with a space by a tab
             if name == "/dev/null":
                 path = None
                 continue

@@ -1,0 +1,2 @@
+const security = require("eslint-plugin-security");
+module.exports = [security.configs.recommended, { files: ["**/*.js"], languageOptions: { sourceType: "commonjs" } }];
