@@ -107,11 +107,11 @@ def slo_status(
     """Evaluate the spec's SLOs (of ``services``, default all) at ``at`` (default now): budgets,
     burn rates, the workbook's multiwindow conditions, coverage and state."""
     from vigil.slo.evaluate import evaluate_slos
-    from vigil.telemetry.source import EmbeddedSource
+    from vigil.telemetry.sources import open_source
 
     when = at or (clock or SystemClock()).now()
     slos = [s for s in loaded.spec.slos if not services or s.service in services]
-    return evaluate_slos(slos, EmbeddedSource(store), when)
+    return evaluate_slos(slos, open_source(loaded.spec.telemetry, store), when)
 
 
 def ask_gate(

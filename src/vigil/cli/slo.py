@@ -14,7 +14,7 @@ from vigil.cli.common import at_option, db_option, emit, env, json_option, spec_
 from vigil.clock import isoformat
 from vigil.errors import NotFoundError
 from vigil.slo.evaluate import evaluate_slos
-from vigil.telemetry.source import EmbeddedSource
+from vigil.telemetry.sources import open_source
 
 
 @click.group("slo")
@@ -67,7 +67,7 @@ def status_cmd(at: str | None, services: tuple[str, ...], names: tuple[str, ...]
         slos = [s for s in slos if s.service in services]
     if names:
         slos = [s for s in slos if s.name in names]
-    statuses = evaluate_slos(slos, EmbeddedSource(e.store), when)
+    statuses = evaluate_slos(slos, open_source(spec.telemetry, e.store), when)
     data = {"at": isoformat(when), "slos": [s.to_dict() for s in statuses]}
 
     def text() -> None:

@@ -18,7 +18,7 @@ from vigil.errors import NotFoundError, UsageError
 from vigil.slo.evaluate import SloStatus, evaluate_slos
 from vigil.slo.spec import FreezeRule, Policy
 from vigil.store import Store
-from vigil.telemetry.source import EmbeddedSource
+from vigil.telemetry.sources import open_source
 
 if TYPE_CHECKING:
     from vigil.security.fixgate import SecurityVerdict
@@ -343,7 +343,7 @@ def gate_deploy(
             "a recorded decision is made at the time it is made",
             hint="evaluate another time only as a what-if (record=False)",
         )
-    statuses = evaluate_slos(spec.slos, EmbeddedSource(store), at)
+    statuses = evaluate_slos(spec.slos, open_source(spec.telemetry, store), at)
     verdicts = latest_verdicts(store, service, release) if release else {}
     run = unfinished_run(store, service)
     sec = None

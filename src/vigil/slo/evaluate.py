@@ -19,7 +19,7 @@ from vigil.slo.spec import SLO
 from vigil.slo.windows import Span, minute_to_datetime, span_at, with_coverage
 from vigil.telemetry.ingest import seconds_to_ns
 from vigil.telemetry.selector import Selector
-from vigil.telemetry.source import CounterQuery, GaugeQuery, ObservationQuery, Plan, Source
+from vigil.telemetry.sources.protocol import CounterQuery, GaugeQuery, ObservationQuery, ReadPlan, Source
 from vigil.units import format_duration
 
 BURN_WINDOWS: tuple[tuple[str, int], ...] = (
@@ -240,12 +240,12 @@ def evaluate_slos(slos: Sequence[SLO], source: Source, at: datetime) -> list[Slo
     """
     spans = [span_at(s.window, at) for s in slos]
     if slos:
-        source.prefetch(Plan(end=spans[0].now, firsts=[q for s in slos for q in coverage_selectors(s)]))
+        source.prefetch(ReadPlan(end=spans[0].now, firsts=[q for s in slos for q in coverage_selectors(s)]))
     coverages = [slo_coverage(s, source) for s in slos]
     spans = [covered_span(s, sp, c) for s, sp, c in zip(slos, spans, coverages)]
-    plans: dict[int, Plan] = {}
+    plans: dict[int, ReadPlan] = {}
     for slo, span in zip(slos, spans):
-        plan = plans.setdefault(span.now, Plan(end=span.now))
+        plan = plans.setdefault(span.now, ReadPlan(end=span.now))
         if slo.sli.freshness is not None:
             fetch_start, grid_end = _slice_range(slo, span)
             plan.gauges.append(GaugeQuery(slo.sli.freshness.metric, fetch_start, grid_end))

@@ -26,7 +26,7 @@ from vigil.slo.evaluate import evaluate_slos
 from vigil.spec import LoadedSpec
 from vigil.store import Store
 from vigil.telemetry.push import DEFAULT_MAX_BODY, Ingestor
-from vigil.telemetry.source import EmbeddedSource
+from vigil.telemetry.sources import open_source
 from vigil.web.push import PushEndpoint
 
 
@@ -179,7 +179,7 @@ def create_app(
             if service not in spec.services:
                 raise NotFoundError(f"unknown service {service!r}", hint=f"services: {', '.join(sorted(spec.services))}")
             chosen = [s for s in chosen if s.service == service]
-        statuses = evaluate_slos(chosen, EmbeddedSource(store), when)  # type: ignore[arg-type]
+        statuses = evaluate_slos(chosen, open_source(spec.telemetry, store), when)
         return {"at": isoformat(when), "slos": [s.to_dict() for s in statuses]}  # type: ignore[arg-type]
 
     gate_get_doc = (
