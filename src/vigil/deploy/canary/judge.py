@@ -185,7 +185,7 @@ def _bucket(iv: tuple) -> str:
 
 
 def _p(p: float) -> str:
-    return f"{p:.3g}"
+    return f"{p:.3g}" if p > 0 else "<1e-300"
 
 
 def _rel_width(iv: tuple) -> float | None:

@@ -15,12 +15,13 @@ rollback. :class:`DeliveryGuard` refuses that:
 - a body that is not the JSON object above;
 - a **stale** body: ``at`` more than ``tolerance`` (default 5 minutes) from the receiver's clock,
   either way (vigil retries a delivery with the same body for at most 3 x 60 s by default);
-- a **repeated** delivery id: the same ``delivery`` seen within the window is reported as a
-  duplicate and must not be acted on again (answer 2xx, so that vigil's retry of a delivery whose
-  answer was lost succeeds without moving anything);
 - an **out-of-order** delivery: ``delivery`` is ``<run id>-<event id>`` and event ids grow within a
-  run, so a delivery older than one already accepted for the same run is refused (an old
-  ``set_weight`` held back and released after the rollback).
+  run (vigil calls its hooks one at a time and retries a call only before the next), so a delivery
+  older than one already accepted for the same run is refused, seen before or not: a captured
+  ``set_weight`` replayed, or held back and released, after the rollback;
+- a **repeated** delivery id, the newest of its run: reported as a duplicate that must not be acted
+  on again (answer 2xx, so that vigil's retry of a delivery whose answer was lost succeeds without
+  moving anything).
 
 The guard keeps the ids it accepted within the window in memory, so it protects one receiver
 process; a receiver running as several processes keeps them where it keeps its state (a unique key
@@ -124,14 +125,14 @@ class DeliveryGuard:
             raise Rejected(f"stale delivery {delivery}: sent at {payload.get('at')}, more than {self.tolerance:g}s from now", 409)
         with self._lock:
             self._forget(t)
-            if delivery in self._seen:
-                return Delivery(payload, delivery, True)
             order = _order(delivery)
             if order is not None:
                 run, event = order
                 latest = self._latest.get(run)
                 if latest is not None and event < latest:
-                    raise Rejected(f"out-of-order delivery {delivery}: {run}-{latest} was accepted already", 409)
+                    raise Rejected(f"out-of-order delivery {delivery}: {run}-{latest} was accepted already (a replay, or held back)", 409)
+            if delivery in self._seen:
+                return Delivery(payload, delivery, True)
             if len(self._seen) >= self.max_remembered:
                 raise Rejected("too many deliveries within the tolerance window to remember; refusing", 503)
             self._seen[delivery] = at
