@@ -59,30 +59,32 @@ drills:
   - name: declare
     phases:
       canary: {{table: canary_declare, interval: 250ms, warmup: 2s}}
-      restore: {{dir: {base}/restore-declare, keep: true}}
+      restore: {{dir: {base}/restore-declare, keep: true, timeout: 5m}}
   - name: deleted-segment
     objectives: {{rpo: 3s}}
     phases:
       canary: {{table: canary_deleted, interval: 250ms, warmup: 1500ms}}
-      restore: {{dir: {base}/restore-deleted, keep: true}}
+      restore: {{dir: {base}/restore-deleted, keep: true, timeout: 5m}}
   - name: corrupted-segment
     objectives: {{rpo: 3s}}
     phases:
       canary: {{table: canary_corrupted, interval: 250ms, warmup: 1500ms}}
-      restore: {{dir: {base}/restore-corrupted, keep: true}}
+      restore: {{dir: {base}/restore-corrupted, keep: true, timeout: 5m}}
   - name: unreachable
     scenario: region-loss
     phases:
       canary: {{table: canary_unreachable, interval: 250ms, warmup: 1s}}
+      restore: {{timeout: 5m}}
   - name: stop-vanishing-repo
     phases:
       canary: {{table: canary_vanishing, interval: 250ms, warmup: 1s}}
       disaster: {{mode: stop}}
+      restore: {{timeout: 5m}}
   - name: destroy
     phases:
       canary: {{table: canary_destroy, interval: 250ms, warmup: 2s}}
       disaster: {{mode: destroy}}
-      restore: {{dir: {base}/restore-destroy, keep: true}}
+      restore: {{dir: {base}/restore-destroy, keep: true, timeout: 5m}}
 """
 
 

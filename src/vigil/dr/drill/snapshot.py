@@ -2,9 +2,11 @@
 live repository, so WAL the primary archives after the disaster (in ``declare`` mode it keeps
 running; in the other modes an ``archive-push`` may still finish) can never reach the restore.
 
-pgBackRest writes every repository file under a temporary name and renames it into place
-(``*.pgbackrest.tmp``), and never rewrites a file in place, so a tree of hard links taken at an
-instant holds exactly the files that were complete at that instant and stays frozen afterwards.
+pgBackRest writes archived WAL and its ``archive.info`` / ``backup.info`` under a temporary name
+and renames them into place (``<name>.pgbackrest.tmp``), and never rewrites a finished file; the
+files of a backup still being taken may be written in place, but a restore uses a backup set only
+once ``backup.info`` lists it. So a tree of hard links taken at an instant holds exactly the WAL
+and the backup sets that were complete at that instant, and stays as it was afterwards.
 Hard links cost a directory entry per file; when the snapshot directory is on another filesystem
 the files are copied instead (the evidence says which, and how many bytes). I/O.
 """
