@@ -470,3 +470,23 @@ def test_a_burn_that_could_trip_a_freeze_rule_is_inconclusive():
     d = v.slos[0].to_dict()
     assert d["state"] == "inconclusive" and d["freeze_rules_unresolved"] == ["half-budget"] and d["freeze_rules_tripped"] == []
     assert v.verdict == "inconclusive"
+
+
+@pytest.mark.parametrize("fine,cls", [(False, "Inconclusive"), (True, "High")])
+def test_collect_reads_each_sources_layout(plus20, fine, cls):
+    """The adapter takes the layout from the source (here the in-memory twin of the store), so the
+    judge's resolution is the data's whatever the source."""
+    from vigil.deploy.canary.analysis import collect
+    from vigil.telemetry.selector import parse_selector
+    from vigil.telemetry.sources.memory import MemorySource
+
+    base, can = plus20
+    src = MemorySource([seconds_to_ns(b) for b in FINE_BOUNDS] if fine else None)
+    for version, xs in (("v1", base), ("v2", can)):
+        for i, x in enumerate(xs):
+            src.add_observation("http_request_duration_seconds", {"service": "api", "version": version}, 1000 + i // 100, float(x))
+            src.add_counter("http_requests", {"service": "api", "version": version, "code": "200"}, 1000 + i // 100, 1)
+    got, warnings = collect(C, src, parse_selector('m{version="v1"}').matchers, parse_selector('m{version="v2"}').matchers, 1000, 1010)
+    assert warnings == [] and got["latency"].canary_bounds == tuple(Fraction(b) for b in (FINE_BOUNDS if fine else COARSE))
+    v = judge(C, got)
+    assert v.metrics[0].classification == cls and v.metrics[1].classification == "Pass"

@@ -137,6 +137,16 @@ def window_layout(bounds: Mapping[int, int], start_minute: int) -> tuple[Fractio
     return tuple(sorted(Fraction(le, 1_000_000_000) for le, since in bounds.items() if le < INF_NS and since <= start_minute))
 
 
+def source_bounds(source: Source) -> dict[int, int]:
+    """The bucket bounds of a source as ``{le_ns: since_minute}``: the embedded store's, or a
+    source's own ``bounds_ns`` (exact for all history). A source that says neither has no known
+    layout: every bucket then reaches down to 0, and the judge says the data is coarse."""
+    store = getattr(source, "store", None)
+    if store is not None and hasattr(store, "bounds"):
+        return dict(store.bounds())
+    return {int(b): 0 for b in getattr(source, "bounds_ns", ())}
+
+
 def collect(
     c: CanarySpec,
     source: Source,
@@ -156,7 +166,7 @@ def collect(
     samples: dict = {}
     warnings: list[str] = []
     if bounds is None and any(m.metric is not None for m in c.metrics):
-        bounds = source.store.bounds() if hasattr(source, "store") else {}  # type: ignore[attr-defined]
+        bounds = source_bounds(source)
     for m in c.metrics:
         if m.metric is not None:
             assert bounds is not None
