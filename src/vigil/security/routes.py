@@ -1,4 +1,5 @@
-"""The findings routes of the JSON API (added by :func:`vigil.web.app.create_app`).
+"""The findings routes of the JSON API (added by :func:`vigil.web.app.create_app`; this module is
+loaded only by the web app, so FastAPI is imported at its top, where FastAPI resolves annotations).
 
 * ``GET /api/v1/findings`` (viewer): the ledger, newest first, with states, deadlines and waivers;
 * ``GET /api/v1/findings/{ident}`` (viewer): one finding by id or fingerprint, with its releases;
@@ -12,6 +13,8 @@ import threading
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Callable
+
+from fastapi import Query, Request
 
 from vigil.clock import Clock, FakeClock, parse_time
 from vigil.errors import UsageError
@@ -33,8 +36,6 @@ def _expiry(text: str) -> datetime:
 
 
 def add_routes(app: Any, auth: Any, store: Any, spec: Any, clock: Clock, write_lock: threading.Lock, errors: Callable[..., dict]) -> None:
-    from fastapi import Query, Request
-
     from vigil.security.fixgate import finding_state
     from vigil.security.ledger import find, list_findings, waive
 
