@@ -5,11 +5,13 @@
     canary:
       service: api
       metrics:
-        - {name: latency, metric: 'http_request_duration_seconds{service="api"}', direction: increase, critical: true}
+        - {name: latency, metric: 'http_request_duration_seconds{service="api"}', direction: increase, critical: true,
+           quantiles: {p95: 5%, p99: 10%}}
         - {name: errors, ratio: {bad: 'http_requests{service="api",code=~"5.."}', total: 'http_requests{service="api"}'},
-           direction: increase, critical: true}
+           direction: increase, critical: true, ceiling: 1%}
       thresholds: {pass: 95, marginal: 75}
       min_samples: 50
+      resolution: 10%
       run:
         steps: [5, 25, 50, 100]
         interval: 10m
