@@ -210,7 +210,7 @@ def test_a_full_outage_pages_after_52_seconds_on_a_fake_clock(store):
         push(store, spec, [{"ts": ts, "metric": "checkout_attempts", "labels": {"outcome": "error"}, "inc": 10}], clock.now())
         clock.tick(1)
         s = status(store, spec, isoformat(clock.now()))["checkout-success"]
-        holding = [row["name"] for row in s.mwmb if row["holds"]]
+        holding = [c.name for c in s.mwmb if c.holds]
         if "page-1h" in holding:
             first_page = clock.now()
             break

@@ -14,7 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from vigil.clock import isoformat
-from vigil.slo import math as m
+from vigil.slo import math as budget_math
+from vigil.slo.alert_windows import BurnCondition, burn_windows, conditions
 from vigil.slo.spec import SLO
 from vigil.slo.windows import Span, minute_to_datetime, span_at, with_coverage
 from vigil.telemetry.ingest import seconds_to_ns
@@ -22,16 +23,9 @@ from vigil.telemetry.selector import Selector
 from vigil.telemetry.sources.protocol import CounterQuery, GaugeQuery, ObservationQuery, ReadPlan, Source
 from vigil.units import format_duration
 
-BURN_WINDOWS: tuple[tuple[str, int], ...] = (
-    ("5m", 5),
-    ("30m", 30),
-    ("1h", 60),
-    ("2h", 120),
-    ("6h", 360),
-    ("1d", 1440),
-    ("3d", 4320),
-)
-"""Burn-rate windows (name, minutes) reported for every SLO, besides the whole window."""
+BURN_WINDOWS: tuple[tuple[str, int], ...] = tuple(burn_windows())
+"""Burn-rate windows (name, minutes) reported for every SLO, besides the whole window: every long
+and short window of the alert-window catalogs (:mod:`vigil.slo.alert_windows`)."""
 
 TTE_BASIS = "1h"
 """The burn-rate window whose rate projects the time to exhaustion."""
@@ -114,21 +108,21 @@ class SloStatus:
     @property
     def consumed(self) -> Decimal | None:
         c = self.window_counts
-        return m.budget_consumed(c.bad, c.valid, self.objective, self.span.elapsed_fraction)
+        return budget_math.budget_consumed(c.bad, c.valid, self.objective, self.span.elapsed_fraction)
 
     @property
     def remaining(self) -> Decimal | None:
         c = self.consumed
-        return None if c is None else m.ONE - c
+        return None if c is None else budget_math.ONE - c
 
     @property
     def allowed_bad(self) -> Decimal | None:
         c = self.window_counts
-        return m.allowed_bad(c.valid, self.objective, self.span.elapsed_fraction)
+        return budget_math.allowed_bad(c.valid, self.objective, self.span.elapsed_fraction)
 
     def burn_rate(self, window: str) -> Decimal | None:
         c = self.window_counts if window == "window" else self.burn_counts[window]
-        return m.burn_rate(c.bad, c.valid, self.objective)
+        return budget_math.burn_rate(c.bad, c.valid, self.objective)
 
     @property
     def burn_rates(self) -> dict[str, Decimal | None]:
@@ -137,28 +131,13 @@ class SloStatus:
         return out
 
     @property
-    def mwmb(self) -> list[dict]:
-        rates = self.burn_rates
-        out = []
-        for w in m.mwmb_windows(self.window_seconds):
-            lb, sb = rates[w.long], rates[w.short]
-            out.append(
-                {
-                    "name": w.name,
-                    "severity": w.severity,
-                    "long_window": w.long,
-                    "short_window": w.short,
-                    "threshold": w.threshold,
-                    "long_burn_rate": lb,
-                    "short_burn_rate": sb,
-                    "holds": m.condition_holds(w.threshold, lb, sb),
-                }
-            )
-        return out
+    def mwmb(self) -> list[BurnCondition]:
+        """The multiwindow, multi-burn-rate conditions of the SLO's window length, evaluated."""
+        return conditions(self.window_seconds, self.burn_rates)
 
     @property
     def time_to_exhaustion(self) -> Decimal | None:
-        return m.time_to_exhaustion(self.remaining, self.window_seconds, self.burn_rate(TTE_BASIS))
+        return budget_math.time_to_exhaustion(self.remaining, self.window_seconds, self.burn_rate(TTE_BASIS))
 
     def coverage_dict(self) -> dict:
         """``since`` (the first minute the window counts), ``from`` (``window``: the data reaches back
@@ -213,11 +192,11 @@ class SloStatus:
                 "consumed": _num(self.consumed),
                 "remaining": _num(self.remaining),
                 "allowed_bad": _num(self.allowed_bad),
-                "error_budget_seconds": _num(m.error_budget_seconds(self.window_seconds, s.objective)),
+                "error_budget_seconds": _num(budget_math.error_budget_seconds(self.window_seconds, s.objective)),
             },
             "burn_rates": {k: _num(v) for k, v in self.burn_rates.items()},
-            "mwmb": [{k: (_num(v) if isinstance(v, Decimal) else v) for k, v in row.items()} for row in mw],
-            "mwmb_holding": [row["name"] for row in mw if row["holds"]],
+            "mwmb": [c.to_dict() for c in mw],
+            "mwmb_holding": [c.name for c in mw if c.holds],
             "time_to_exhaustion": _num(self.time_to_exhaustion),
             "time_to_exhaustion_basis": TTE_BASIS,
             "state": self.state,

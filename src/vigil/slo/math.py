@@ -5,8 +5,9 @@ No I/O, no clock, no floats: every figure a user compares with a calculator is e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+
+from vigil.slo.alert_windows import AlertWindow, alert_windows
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -95,39 +96,11 @@ def detection_time(error_ratio_: Decimal, objective: Decimal, long_window_second
     return t if t <= Decimal(long_window_seconds) else None
 
 
-@dataclass(frozen=True)
-class AlertWindow:
-    """One multiwindow, multi-burn-rate condition (SRE workbook, chapter 5, table 5-8)."""
-
-    name: str
-    severity: str
-    long: str
-    long_seconds: int
-    short: str
-    short_seconds: int
-    budget_share: Decimal
-    threshold: Decimal
-
-
-# (severity, long, short, share of the budget spent in the long window)
-WORKBOOK_WINDOWS = (
-    ("page", "1h", 3600, "5m", 300, Decimal("0.02")),
-    ("page", "6h", 21600, "30m", 1800, Decimal("0.05")),
-    ("ticket", "1d", 86400, "2h", 7200, Decimal("0.10")),
-    ("ticket", "3d", 259200, "6h", 21600, Decimal("0.10")),
-)
-
-
 def mwmb_windows(window_seconds: Decimal | int) -> list[AlertWindow]:
-    """The workbook's conditions scaled to a window: threshold = budget share * window / long window.
-
-    For 30 days: 14.4 (1h/5m), 6 (6h/30m), 3 (1d/2h), 1 (3d/6h).
-    """
-    w = Decimal(window_seconds)
-    return [
-        AlertWindow(f"{sev}-{long}", sev, long, ls, short, ss, share, share * w / Decimal(ls))
-        for sev, long, ls, short, ss, share in WORKBOOK_WINDOWS
-    ]
+    """The multiwindow, multi-burn-rate conditions for a window, thresholds scaled to it (budget
+    share x window / long window: 14.4, 6, 3, 1 for 30 days). The windows and shares are data, per
+    window length: :mod:`vigil.slo.alert_windows`."""
+    return alert_windows(window_seconds)
 
 
 def condition_holds(threshold: Decimal, long_burn: Decimal | None, short_burn: Decimal | None) -> bool:
