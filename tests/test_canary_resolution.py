@@ -127,6 +127,8 @@ def test_an_18pct_regression_is_caught_at_2pct_resolution(plus20):
     assert d["baseline_median_bucket"][0] <= float(np.median(base)) <= d["baseline_median_bucket"][1]
     assert d["canary_median_bucket"][0] <= float(np.median(can)) <= d["canary_median_bucket"][1]
     assert d["resolution"] <= 0.02 and not d["below_resolution"]
+    raw_delta = stats.rank_test(Counter(Fraction(x) for x in base), Counter(Fraction(x) for x in can)).effect
+    assert d["effect_bounds"][0] <= float(raw_delta) <= d["effect_bounds"][1] and d["effect_bounds"][1] - d["effect_bounds"][0] < 0.1
 
 
 def test_the_same_regression_at_the_coarse_bounds_is_below_resolution_not_a_pass(plus20):
@@ -141,6 +143,7 @@ def test_the_same_regression_at_the_coarse_bounds_is_below_resolution_not_a_pass
     # no confident zero-width interval: the shift is anywhere between -50 ms and +50 ms
     assert d["shift_bounds"] == [-0.05, 0.05] and d["shift_ci"][0] < 0 < d["shift_ci"][1]
     assert d["baseline_median_bucket"] == [0.1, 0.15] and d["resolution"] == 0.5
+    assert d["effect"] == 0 and d["effect_bounds"] == [-1.0, 1.0]  # every pair could go either way
     assert "below the data's resolution" in lat.reason and "between -50ms and +50ms" in lat.reason
     assert any("latency: Inconclusive" in r for r in v.reasons)
     # the raw data's shift (+20 ms) is inside what the judge says it cannot tell apart

@@ -344,6 +344,7 @@ def _distribution(res: MetricResult, metric: CanaryMetric, samples: Distribution
             "p_method": r.p_method,
             "u": float(r.u),
             "effect": _f(r.effect),
+            "effect_bounds": None if r.effect_bounds is None else [_f(x) for x in r.effect_bounds],
             "baseline_median": _f(r.median_baseline, 9),
             "canary_median": _f(r.median_canary, 9),
             "baseline_median_bucket": [_f(x, 9) for x in r.median_baseline_bounds],

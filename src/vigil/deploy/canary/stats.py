@@ -305,6 +305,7 @@ class RankTest:
     median_canary: Fraction
     median_baseline_bounds: Interval
     median_canary_bounds: Interval
+    effect_bounds: tuple[Fraction, Fraction] | None = None  # where the raw data's Cliff's delta lies (None: unknown)
 
     @property
     def resolved(self) -> bool:
@@ -489,8 +490,33 @@ def rank_test(baseline: "Sample | Sequence[tuple[Value, int]]", canary: "Sample 
     mbb = median_bounds(sb)
     mcb = median_bounds(sc)
     assert mbb is not None and mcb is not None
+    if exact_data:
+        effect_bounds: tuple[Fraction, Fraction] | None = (effect, effect)
+    elif sb.bounds is not None and sc.bounds is not None:
+        effect_bounds = _effect_bounds(eb, ec, m)
+    else:
+        effect_bounds = None
     return RankTest(n1, n2, u, sigma, p_greater, p_less, method, effect, shift, low, high, (res_low, res_high),
-                    mb, mc, mbb, mcb)  # type: ignore[arg-type]
+                    mb, mc, mbb, mcb, effect_bounds)  # type: ignore[arg-type]
+
+
+def _effect_bounds(eb: list[tuple[Value, Value, int]], ec: list[tuple[Value, Value, int]], m: int) -> tuple[Fraction, Fraction]:
+    """Cliff's delta of the raw data, given the buckets ``(lower, upper]``: a canary observation is
+    surely higher than a baseline one when its lower edge is at or above the other's upper edge, surely
+    lower in the mirror case; every other pair could go either way."""
+    import bisect
+
+    highs = [hi for _, hi, _ in eb]  # rising
+    lows = [lo for lo, _, _ in eb]  # rising with them
+    cum = [0]
+    for _, _, w in eb:
+        cum.append(cum[-1] + w)
+    total = cum[-1]
+    higher = lower = 0
+    for lo_c, hi_c, w in ec:
+        higher += w * cum[bisect.bisect_right(highs, lo_c)]
+        lower += w * (total - cum[bisect.bisect_left(lows, hi_c)])
+    return Fraction(2 * higher - m, m), Fraction(m - 2 * lower, m)
 
 
 def _pad_front(a, length: int):
