@@ -474,3 +474,14 @@ def test_parse_log_counts_commits_and_skips_deleted_and_binary():
     w = parse_log(out)
     assert w.commits == 1 and [(t.path, t.lines) for t in w.texts] == [("x.env", [1, 2])]
     assert [(f.path, f.line) for f in findings_of(w)] == [("x.env", 2)]
+
+
+def test_a_file_has_one_name_and_fingerprint_however_the_scan_names_it(cli, tmp_path, monkeypatch):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.env").write_text("API_TOKEN=Zk4mQ8vR2pLx7TnW9c\n")
+    monkeypatch.chdir(tmp_path)
+    seen = set()
+    for target in (".", "src", "./src/a.env", str(tmp_path / "src")):
+        [f] = cli("secrets", "scan", target, "--json").json()["findings"]
+        seen.add((f["path"], f["fingerprint"]))
+    assert len(seen) == 1 and next(iter(seen))[0] == "src/a.env"

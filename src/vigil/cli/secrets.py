@@ -36,7 +36,7 @@ def _scan(path: str | None, git_range: str | None, repo: str, excludes: tuple[st
     if git_range is not None:
         return walk_git(git_range, repo, excludes=list(excludes)), f"git {git_range}"
     target = path if path is not None else "."
-    return walk_path(target, excludes=list(excludes)), target
+    return walk_path(target, excludes=list(excludes), display_root=os.getcwd()), target
 
 
 @secrets_group.command("scan")

@@ -98,17 +98,22 @@ def _excluded(rel: str, excludes: list[str]) -> bool:
     return False
 
 
-def walk_path(root: str, *, excludes: list[str] = ()) -> Walk:  # type: ignore[assignment]
+def walk_path(root: str, *, excludes: list[str] = (), display_root: str | None = None) -> Walk:  # type: ignore[assignment]
     """Every text file under ``root`` (or ``root`` itself), skipping VCS and dependency folders,
-    ``excludes`` (globs on the relative path or any of its parts), symlinks, binary files and files
-    over :data:`MAX_FILE_BYTES` (those are listed in ``skipped``)."""
+    ``excludes`` (globs on the path relative to ``root`` or any of its parts), symlinks, binary
+    files and files over :data:`MAX_FILE_BYTES` (those are listed in ``skipped``).
+
+    Paths are relative to ``root``; with ``display_root`` (the CLI passes the working directory)
+    they are relative to it when the file is under it, so ``scan .``, ``scan src`` and ``scan
+    ./src/a.py`` name a file, and fingerprint its secrets, the same way."""
     excludes = list(excludes)
     base = Path(root)
+    shown = _shown(display_root)
     if not base.exists():
         raise NotFoundError(f"{root}: no such file or directory", hint="pass a file or directory to scan, or --git BASE..HEAD")
     w = Walk()
     if base.is_file():
-        _read_into(w, base, str(root), excludes=[])
+        _read_into(w, base, shown(base, os.path.normpath(str(root))), excludes=[])
         return w
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
         rel_dir = os.path.relpath(dirpath, base)
@@ -122,8 +127,18 @@ def walk_path(root: str, *, excludes: list[str] = ()) -> Walk:  # type: ignore[a
             rel = os.path.normpath(os.path.join(rel_dir, name)).replace(os.sep, "/")
             if _excluded(rel, excludes) or p.is_symlink():
                 continue
-            _read_into(w, p, rel, excludes)
+            _read_into(w, p, shown(p, rel), excludes)
     return w
+
+
+def _shown(display_root: str | None):  # type: ignore[no-untyped-def]
+    def shown(p: Path, rel: str) -> str:
+        if display_root is None:
+            return rel
+        r = os.path.relpath(os.path.abspath(p), os.path.abspath(display_root))
+        return rel if r.startswith("..") else r.replace(os.sep, "/")
+
+    return shown
 
 
 def _read_into(w: Walk, p: Path, rel: str, excludes: list[str]) -> None:
