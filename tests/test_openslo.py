@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -16,10 +17,12 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from conftest import EXAMPLE_SPEC
+from vigil.errors import SpecError
 from vigil.slo.openslo import (
     A_DESCRIPTION,
     A_EXCLUDE,
     A_MISSING,
+    MAX_ALIASES,
     MAX_BYTES,
     OpenSLOError,
     dump_documents,
@@ -844,10 +847,10 @@ def test_not_utf8():
         ("apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: s}\nspec: [1]\n", "spec: expected a mapping, got a list"),
         ("apiVersion: 1\nkind: SLO\n", "apiVersion: expected a string, got a number"),
         ("apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: s}\nspec: {objectives: [{target: .nan}]}\n", "finite number"),
-        ("!!python/object/apply:os.system ['echo pwned']\n", "must be a mapping"),
-        ("a: " + "9" * 5000 + "\n", "invalid YAML: Exceeds the limit"),
+        ("!!python/object/apply:os.system ['echo pwned']\n", "YAML tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"),
+        ("a: " + "9" * 5000 + "\n", "in.yaml:1:4: invalid YAML value: Exceeds the limit"),
         ("a: !!int abc\n", "invalid YAML"),
-        ("a: !!binary xyz\n", "invalid YAML"),
+        ("a: !!binary xyz\n", "YAML tag 'tag:yaml.org,2002:binary' is not allowed"),
         ("apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: s}\nspec: {objectives: [{target: 1" + "0" * 400 + "}]}\n", "spec.objectives[0].target:"),
     ],
 )
@@ -1032,3 +1035,196 @@ def test_written_spec_keeps_the_file_mode(cli, tmp_path):
     assert cli("openslo", "import", o, "--out", v, "--force").code == 0
     assert v.stat().st_mode & 0o777 == 0o640
     assert Path(v).read_text().startswith("# imported from")
+
+
+# --- one YAML reader (vigil.yamlio), typed documents (issue 7) -----------------------------------
+
+
+def _svc(value: str) -> str:
+    """The ratio document of the error table with ``spec.service`` written as ``value`` (raw YAML)."""
+    return dump_documents([_doc("ratio")]).replace("service: svc", f"service: {value}")
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "!custom api",
+        "!!python/object/apply:os.system ['touch {marker}']",
+        "!!python/name:os.system",
+        "!!binary YXBp",
+        "!!timestamp 2026-01-01",
+        "!!str api",  # a plain tag: fine
+    ],
+)
+def test_import_refuses_tags_as_the_spec_does(tag, tmp_path):
+    # before: the tag was dropped and `service: !custom api` imported as the service 'api'
+    marker = tmp_path / "pwned"
+    text = _svc(tag.format(marker=marker))
+    line = next(n for n, s in enumerate(text.splitlines(), 1) if "service:" in s)
+    if tag.startswith("!!str"):
+        assert import_openslo(text).spec.slos[0].service == "api"
+        return
+    e = _err(text)
+    (i,) = e.issues
+    assert i.message.startswith("YAML tag ") and i.message.endswith("is not allowed in an OpenSLO document")
+    assert (i.file, i.line, i.column) == ("in.yaml", line, 12)
+    assert str(i).startswith(f"in.yaml:{line}:12: YAML tag")
+    assert "remove the tag" in e.hint
+    assert not marker.exists()
+    # the spec loader refuses the same tag with the same words, line and column
+    spec_text = f"version: 1\nservices: {{}}\nx: {tag.format(marker=marker)}\n"
+    with pytest.raises(SpecError) as ei:
+        parse_spec(spec_text)
+    (s,) = ei.value.issues
+    assert s.message.replace("in a spec", "in an OpenSLO document") == i.message and (s.line, s.column) == (3, 4)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "apiVersion: openslo/v1\nkind: SLO\nmetadata: !!set name\n",  # ruamel raised AttributeError: a traceback
+        ": #\u2028e\n\n",  # ruamel raised NotImplementedError: a traceback
+    ],
+)
+def test_input_that_crashed_the_old_reader_is_a_clear_error(text):
+    e = _err(text)
+    assert e.issues and all(i.file == "in.yaml" for i in e.issues)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x [1]\n" + "".join(f"y{i}: *x\n" for i in range(MAX_ALIASES + 5)),
+        "a: " + "[" * 70 + "]" * 70 + "\n",
+        "a: 1\nb: 2\na: 3\n",
+        "? [a]\n: b\n",
+        "a: 2026-02-30\n",
+        "a: x\x07y\n",
+        "a: {\n",
+    ],
+    ids=["aliases", "depth", "duplicate-key", "list-as-key", "bad-date", "control-character", "syntax"],
+)
+def test_yaml_problems_are_reported_as_the_spec_loader_reports_them(text):
+    (i,) = _err(text).issues
+    with pytest.raises(SpecError) as ei:
+        parse_spec("version: 1\n" + text)  # one line lower in the spec
+    s = ei.value.issues[0]
+    assert (s.message, s.line, s.column) == (i.message, i.line + 1, i.column)
+
+
+def test_too_many_documents_stop_at_the_first_one_over_the_limit():
+    from vigil.slo.openslo import MAX_DOCUMENTS
+
+    e = _err("--- {}\n" * (MAX_DOCUMENTS + 1))
+    (i,) = e.issues
+    assert i.message == f"more than {MAX_DOCUMENTS} documents" and i.line == MAX_DOCUMENTS + 1
+    assert e.hint == "split the file"
+    e = _err("[" + ", ".join(["{a: 1}"] * (MAX_DOCUMENTS + 1)) + "]\n")  # one document holding a list of them
+    assert e.issues[0].message == f"more than {MAX_DOCUMENTS} documents"
+
+
+def test_a_null_budgeting_method_is_read_as_occurrences():
+    # before: the SLO vanished from the import without a word (the Service alone was imported)
+    service = {"apiVersion": "openslo/v1", "kind": "Service", "metadata": {"name": "svc"}, "spec": {}}
+    doc = _doc("latency")
+    doc["spec"]["budgetingMethod"] = None
+    res = import_openslo(dump_documents([service, doc]))
+    assert [s.name for s in res.spec.slos] == ["s1"] and res.spec.slos[0].sli.kind == "latency"
+    assert any("budgetingMethod is missing" in str(w) for w in res.warnings)
+
+
+def test_an_anchored_boolean_is_a_boolean():
+    # before: ruamel's anchored `true` came out as 1: "expected true or false, got a number (1)"
+    text = dump_documents([_doc("ratio")]).replace("counter: true", "counter: &yes true")
+    assert import_openslo(text).spec.slos[0].sli.ratio is not None
+
+
+def test_a_wrong_type_in_a_field_vigil_ignores_does_not_stop_the_import():
+    doc = _doc("ratio")
+    _obj(doc)["value"] = "not a number"  # a ratio SLO ignores op/value
+    _obj(doc)["displayName"] = ["x"]
+    res = import_openslo(dump_documents([doc]))
+    assert any("spec.objectives[0].value: ignored" in str(w) for w in res.warnings)
+
+
+def test_every_wrong_type_in_a_document_is_reported():
+    doc = _doc("latency")
+    doc["spec"]["service"] = 5
+    doc["spec"]["timeWindow"] = [1, "x"]
+    _obj(doc)["target"] = "high"
+    doc["spec"]["indicator"]["spec"]["thresholdMetric"]["metricSource"]["type"] = ["Prometheus"]
+    got = {(i.path, i.message) for i in _err(dump_documents([doc])).issues}
+    assert got >= {
+        ("spec.service", "expected a string, got a number (5)"),
+        ("spec.timeWindow[0]", "expected a mapping, got a number (1)"),
+        ("spec.timeWindow[1]", "expected a mapping, got a string ('x')"),
+        ("spec.objectives[0].target", "expected a number, got a string ('high')"),
+        ("spec.indicator.spec.thresholdMetric.metricSource.type", "expected a string, got a list"),
+    }
+
+
+def _model_problems(model, loc=()):
+    """Fields of the wrong type and keys the models do not know, anywhere in a document model."""
+    from vigil.slo.openslo import models
+
+    out = [f"{loc}: {bad}" for loc, bad in models.invalid_fields(model, loc)]
+    if isinstance(model, models.OpenSLOModel):
+        dropped, unknown = model.keys_read()
+        out += [f"{loc}.{k}: ignored by vigil" for k in dropped + unknown]
+        for name in type(model).model_fields:
+            out += _model_problems(getattr(model, name), loc + (name,))
+    elif isinstance(model, list):
+        for n, v in enumerate(model):
+            out += _model_problems(v, loc + (n,))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs())
+def test_exported_documents_are_what_the_models_read_key_for_key(spec):
+    from vigil.slo.openslo import models
+
+    for doc in export_spec(spec).documents:
+        model = models.read_document(doc)
+        assert type(model) is models.DOCUMENTS[doc["kind"]]
+        assert _model_problems(model) == []
+        assert models.dump(model) == doc
+
+
+def test_the_models_keep_unknown_keys_and_mark_wrong_types():
+    from vigil.slo.openslo import models
+
+    m = models.read_document({"apiVersion": "openslo/v1", "kind": "SLO", "metadata": {"name": "s", "displayName": "S"},
+                              "spec": {"objectives": [{"target": "x", "zz": 1}], "extra": True}})  # fmt: skip
+    assert m.metadata.keys_read() == (["displayName"], [])
+    assert m.spec.keys_read() == ([], ["extra"])
+    (obj,) = m.spec.objectives
+    assert isinstance(obj.target, models.Invalid) and obj.keys_read() == ([], ["zz"])
+    assert models.error_message(obj.target.errors[0]) == "expected a number, got a string ('x')"
+    with pytest.raises(AssertionError, match="wrong type"):
+        models.dump(m)
+
+
+def test_the_import_result_has_a_name_of_its_own():
+    import vigil.slo.openslo as openslo
+
+    assert isinstance(import_openslo(dump_documents([_doc("ratio")])), openslo.OpenSloImport)
+    assert not hasattr(openslo, "ImportResult")  # issue 7: one ImportResult in the code base is enough
+
+
+def test_loading_openslo_loads_neither_the_root_spec_nor_a_yaml_library():
+    code = (
+        "import sys, vigil.slo.openslo; "
+        "print(sorted(m for m in sys.modules if m == 'vigil.spec' or m.startswith(('ruamel', 'sqlalchemy', 'scipy'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_cli_import_of_a_tag_exits_2_naming_the_line(cli, tmp_path):
+    p = tmp_path / "in.yaml"
+    p.write_text(_svc("!custom api"))
+    r = cli("openslo", "import", p, "--out", tmp_path / "v.yaml")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert f"{p}:7:12: YAML tag '!custom' is not allowed in an OpenSLO document" in r.err
+    assert not (tmp_path / "v.yaml").exists()
