@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("fired_at", sa.String(40), nullable=True),
         sa.Column("resolved_at", sa.String(40), nullable=True),
         sa.Column("last_true_at", sa.String(40), nullable=True),
+        sa.Column("keep_firing_since", sa.String(40), nullable=True),
         sa.Column("value", sa.Text, nullable=True),
         sa.Column("seq", sa.BigInteger, nullable=False),
         sa.Column("evaluated_at", sa.String(40), nullable=False),

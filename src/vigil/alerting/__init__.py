@@ -1,0 +1,1 @@
+"""Alerting: rules and their state (model, rules, evaluate, state), routing and delivery."""
