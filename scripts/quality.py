@@ -1,0 +1,58 @@
+"""Lint and type checks with a ratchet (issue 7), run by `make test` before the tests.
+
+ruff (configured in pyproject.toml) and mypy (with the pydantic plugin) run over src/vigil; the
+number of findings of each may not rise above the one recorded in scripts/quality-ratchet.json.
+When a count falls, the script says so and lowers the record: the ratchet only goes down.
+Exit 1 when a count rose, with the new findings shown.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RATCHET = ROOT / "scripts" / "quality-ratchet.json"
+
+
+def run(cmd: list[str]) -> tuple[int, str]:
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    return p.returncode, p.stdout + p.stderr
+
+
+def ruff_count() -> tuple[int, str]:
+    _, out = run([sys.executable, "-m", "ruff", "check", "src", "--output-format", "concise"])
+    lines = [x for x in out.splitlines() if re.match(r"^src/.+:\d+:\d+: ", x)]
+    return len(lines), "\n".join(lines)
+
+
+def mypy_count() -> tuple[int, str]:
+    _, out = run([sys.executable, "-m", "mypy", "--no-error-summary", "--hide-error-context"])
+    lines = [x for x in out.splitlines() if re.match(r"^src/.+:\d+: error: ", x)]
+    return len(lines), "\n".join(lines)
+
+
+def main() -> int:
+    record = json.loads(RATCHET.read_text())
+    failed = False
+    for name, counter in (("ruff", ruff_count), ("mypy", mypy_count)):
+        n, detail = counter()
+        limit = record[name]
+        if n > limit:
+            print(f"{name}: {n} findings, more than the ratchet's {limit}:\n{detail}")
+            failed = True
+        else:
+            if n < limit:
+                print(f"{name}: {n} findings, down from {limit}: the ratchet is lowered")
+                record[name] = n
+            else:
+                print(f"{name}: {n} findings (ratchet {limit})")
+    RATCHET.write_text(json.dumps(record, indent=2) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
