@@ -485,3 +485,14 @@ def test_a_file_has_one_name_and_fingerprint_however_the_scan_names_it(cli, tmp_
         [f] = cli("secrets", "scan", target, "--json").json()["findings"]
         seen.add((f["path"], f["fingerprint"]))
     assert len(seen) == 1 and next(iter(seen))[0] == "src/a.env"
+
+
+def test_a_file_not_scanned_fails_the_scan_until_excluded(cli, tmp_path, monkeypatch):
+    (tmp_path / "dump.sql").write_text("x" * 100)
+    (tmp_path / "ok.txt").write_text("hello\n")
+    monkeypatch.setattr("vigil.security.sources.MAX_FILE_BYTES", 50)
+    r = cli("secrets", "scan", tmp_path, "--json")
+    assert r.code == 1 and r.json()["passed"] is False and r.json()["findings"] == []
+    assert [s["path"] for s in r.json()["skipped"]] == ["dump.sql"]
+    assert "NOT SCANNED dump.sql" in cli("secrets", "scan", tmp_path).out
+    assert cli("secrets", "scan", tmp_path, "--exclude", "*.sql").code == 0

@@ -50,7 +50,7 @@ def _scan(path: str | None, git_range: str | None, repo: str, excludes: tuple[st
 @json_option
 def scan_cmd(path: str | None, git_range: str | None, repo: str, baseline: str | None, no_baseline: bool,
              excludes: tuple[str, ...], sarif_out: str | None) -> int:
-    """Exit 1 on a new finding or an expired waiver, 0 when clean, 2 on bad usage.
+    """Exit 1 on a new finding, an expired waiver or a file not scanned, 0 when clean, 2 on bad usage.
 
     Finds provider credentials (AWS, GitHub, Stripe, PagerDuty, SMTP, private keys, database URLs
     with passwords, and detect-secrets' plugins) and secrets assigned to secret-sounding names,
@@ -84,7 +84,9 @@ def scan_cmd(path: str | None, git_range: str | None, repo: str, baseline: str |
         scanned = f"{walk.files} files" + (f" in {walk.commits} commits" if git_range else "")
         new = [f for f in report.findings if f.status != "waived"]
         waived = [f for f in report.findings if f.status == "waived"]
-        if not new:
+        if not new and walk.skipped:
+            click.echo(f"INCOMPLETE {target}: {len(walk.skipped)} files not scanned ({scanned})")
+        elif not new:
             click.echo(f"CLEAN {target}: no new secret ({scanned}" + (f", {len(waived)} waived" if waived else "") + ")")
         else:
             click.echo(f"SECRETS FOUND {target}: {len(new)} new ({scanned}" + (f", {len(waived)} waived" if waived else "") + ")")
@@ -97,7 +99,7 @@ def scan_cmd(path: str | None, git_range: str | None, repo: str, baseline: str |
             elif f.status == "error":
                 click.echo(wrap(f.snippet, width, first="      ", rest="      "))
         for s in walk.skipped:
-            click.echo(f"  skipped {s['path']}: {s['reason']}")
+            click.echo(f"  NOT SCANNED {s['path']}: {s['reason']}; exclude it with --exclude if it needs no scan")
         for w in stale:
             click.echo(f"  stale waiver {w['fingerprint']} ({w.get('path') or '-'}): matches no finding; delete it from {bl}")
         if new:

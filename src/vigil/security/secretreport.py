@@ -106,7 +106,9 @@ class ScanReport:
 
     @property
     def failed(self) -> bool:
-        return bool(self.new)
+        """A new finding, an expired waiver, or a file that could not be scanned (too large,
+        unreadable): a scan that did not read everything is not a clean one."""
+        return bool(self.new) or bool(self.skipped)
 
     def to_dict(self) -> dict:
         return {

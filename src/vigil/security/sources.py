@@ -12,7 +12,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from vigil.errors import ExternalError, NotFoundError, UsageError
 
@@ -46,7 +46,9 @@ class Text:
 
 @dataclass
 class Walk:
-    texts: list[Text] = field(default_factory=list)
+    texts: Iterable[Text] = field(default_factory=list)
+    """The texts; from :func:`walk_path` a generator read as it is consumed (one file in memory at a
+    time), so ``files``, ``bytes`` and ``skipped`` are complete once it has been consumed."""
     skipped: list[dict] = field(default_factory=list)
     files: int = 0
     bytes: int = 0
@@ -112,22 +114,30 @@ def walk_path(root: str, *, excludes: list[str] = (), display_root: str | None =
     if not base.exists():
         raise NotFoundError(f"{root}: no such file or directory", hint="pass a file or directory to scan, or --git BASE..HEAD")
     w = Walk()
-    if base.is_file():
-        _read_into(w, base, shown(base, os.path.normpath(str(root))), excludes=[])
-        return w
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        rel_dir = os.path.relpath(dirpath, base)
-        dirnames[:] = sorted(
-            d for d in dirnames
-            if d not in SKIP_DIRS and not os.path.islink(os.path.join(dirpath, d))
-            and not _excluded(os.path.normpath(os.path.join(rel_dir, d)).replace(os.sep, "/"), excludes)
-        )
-        for name in sorted(filenames):
-            p = Path(dirpath) / name
-            rel = os.path.normpath(os.path.join(rel_dir, name)).replace(os.sep, "/")
-            if _excluded(rel, excludes) or p.is_symlink():
-                continue
-            _read_into(w, p, shown(p, rel), excludes)
+
+    def gen() -> Iterator[Text]:
+        if base.is_file():
+            t = _read(w, base, shown(base, os.path.normpath(str(root))))
+            if t is not None:
+                yield t
+            return
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            rel_dir = os.path.relpath(dirpath, base)
+            dirnames[:] = sorted(
+                d for d in dirnames
+                if d not in SKIP_DIRS and not os.path.islink(os.path.join(dirpath, d))
+                and not _excluded(os.path.normpath(os.path.join(rel_dir, d)).replace(os.sep, "/"), excludes)
+            )
+            for name in sorted(filenames):
+                p = Path(dirpath) / name
+                rel = os.path.normpath(os.path.join(rel_dir, name)).replace(os.sep, "/")
+                if _excluded(rel, excludes) or p.is_symlink():
+                    continue
+                t = _read(w, p, shown(p, rel))
+                if t is not None:
+                    yield t
+
+    w.texts = gen()
     return w
 
 
@@ -141,27 +151,27 @@ def _shown(display_root: str | None):  # type: ignore[no-untyped-def]
     return shown
 
 
-def _read_into(w: Walk, p: Path, rel: str, excludes: list[str]) -> None:
+def _read(w: Walk, p: Path, rel: str) -> Text | None:
     if p.suffix.lower() in BINARY_EXT:
-        return
+        return None
     try:
         size = p.stat().st_size
         if size > MAX_FILE_BYTES:
             w.skipped.append({"path": rel, "reason": f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"})
-            return
+            return None
         data = p.read_bytes()
     except PermissionError:
         w.skipped.append({"path": rel, "reason": "permission denied"})
-        return
+        return None
     except OSError as e:
         w.skipped.append({"path": rel, "reason": f"unreadable: {e.strerror or e}"})
-        return
+        return None
     dec = decode_bytes(data)
     if dec is None:
-        return
+        return None
     w.files += 1
     w.bytes += len(data)
-    w.texts.append(Text(rel, dec[0], encoding=dec[1]))
+    return Text(rel, dec[0], encoding=dec[1])
 
 
 # --- git ----------------------------------------------------------------------------------------
@@ -264,11 +274,13 @@ def parse_log(out: bytes, *, excludes: list[str] = ()) -> Walk:  # type: ignore[
             next_line += 1
         elif prefix and b"-" not in prefix:
             next_line += 1  # a context line (not with --unified=0, but merges may show some)
+    texts: list[Text] = []
     for key in order:
         lines, numbers = cur[key]
         text = "\n".join(lines)
         w.bytes += len(text)
-        w.texts.append(Text(key[1], text, commit=key[0], lines=numbers))
+        texts.append(Text(key[1], text, commit=key[0], lines=numbers))
+    w.texts = texts
     w.files = len({k[1] for k in order})
     return w
 
