@@ -336,3 +336,47 @@ def test_list_and_show(cli, proj):
 def test_readers_never_create_the_store(cli, proj):
     assert cli("findings", "list").code == 2
     assert not (proj / ".vigil").exists()
+
+
+# --- PostgreSQL: concurrent imports --------------------------------------------------------------------
+
+
+def _doc(fps: list[str]) -> dict:
+    return {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "semgrep"}}, "results": [
+        {"ruleId": "r", "level": "error", "message": {"text": f"finding {fp}"}, "partialFingerprints": {"k": fp * 8},
+         "locations": [{"physicalLocation": {"artifactLocation": {"uri": "a.py"}, "region": {"startLine": i + 1}}}]}
+        for i, fp in enumerate(fps)]}]}
+
+
+@pytest.mark.postgres
+def test_concurrent_imports_on_postgresql_store_each_fingerprint_once(pg_db_url):
+    import threading
+
+    from vigil.clock import SystemClock
+    from vigil.security.ledger import import_runs, read_ledger
+    from vigil.security.sarifin import parse_sarif
+    from vigil.store import open_store
+
+    store = open_store(pg_db_url)
+    try:
+        a = parse_sarif(_doc([f"{i:03d}" for i in range(0, 60)]))
+        b = parse_sarif(_doc([f"{i:03d}" for i in range(30, 90)]))  # 30 fingerprints in common
+        results: list = []
+        barrier = threading.Barrier(4)
+
+        def run(runs, sha):
+            barrier.wait()
+            results.append(import_runs(store, runs, service="api", release="r1", file_sha256=sha, file_name=None, at=SystemClock().now()))
+
+        threads = [threading.Thread(target=run, args=x) for x in ((a, "a" * 64), (b, "b" * 64), (a, "a" * 64), (b, "b" * 64))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        view = read_ledger(store, "api", "r1")
+        assert len(view.findings) == 90 and len({f["fingerprint"] for f in view.findings}) == 90
+        assert len(view.imports) == 2  # each file once
+        assert sorted(r.already for r in results) == [False, False, True, True]
+        assert sum(r.new_findings for r in results) == 90
+    finally:
+        store.close()

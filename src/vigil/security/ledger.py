@@ -70,69 +70,77 @@ def import_runs(
         raise UsageError("the findings cannot be found later than now", hint="--found-at is the day the pen test reported them")
     if retest and not window:
         raise UsageError("--retest needs --window: a retest replaces the findings of one pen-test window")
+    with db_errors("importing findings failed"):
+        for _ in range(5):
+            try:
+                return _import_once(store, runs, service, release, file_sha256, file_name, at, found, kind, window, retest, actor)
+            except sa.exc.IntegrityError:
+                # another import wrote one of these rows at the same moment (this transaction
+                # rolled back, nothing of it is stored): run again, now seeing what the other one
+                # stored; the same file imported twice at once answers with the other import
+                continue
+    raise UsageError("the import kept colliding with concurrent imports of the same release; run it again")
+
+
+def _import_once(store, runs, service, release, file_sha256, file_name, at, found, kind, window, retest, actor) -> ImportResult:  # type: ignore[no-untyped-def]
     t_i, t_f = security_imports, security_findings
-    try:
-        with db_errors("importing findings failed"), store.engine.begin() as conn:
-            prior = conn.execute(
-                sa.select(t_i.c.id).where(t_i.c.service == service, t_i.c.release == release, t_i.c.file_sha256 == _sha_key(file_sha256, 0))
-            ).first()
-            if prior is not None:
-                return _already(conn, service, release, file_sha256, runs)
-            ids: list[int] = []
-            new_total = 0
-            fixed = 0
-            seen_in_window: set[str] = set()
-            for n, run in enumerate(runs):
-                run_kind = kind or ("pentest" if window else kind_of_tool(run.tool))
-                iid = conn.execute(
-                    sa.insert(t_i).returning(t_i.c.id),
-                    {
-                        "service": service, "release": release, "kind": run_kind, "tool": run.tool, "window": window,
-                        "retest": retest, "found_at": isoformat(found), "imported_at": isoformat(at), "actor": actor,
-                        "file_sha256": _sha_key(file_sha256, n), "file_name": file_name, "results": run.results, "new_findings": 0,
-                    },
-                ).scalar_one()
-                ids.append(int(iid))
-                new = 0
-                for f in run.findings:
-                    seen_in_window.add(f.fingerprint)
-                    exists = conn.execute(
-                        sa.select(t_f.c.id, t_f.c.fixed_at).where(t_f.c.service == service, t_f.c.release == release, t_f.c.fingerprint == f.fingerprint)
-                    ).first()
-                    if exists is not None:
-                        if exists.fixed_at is not None and window:  # found again by a retest: open again
-                            conn.execute(sa.update(t_f).where(t_f.c.id == exists.id).values(fixed_at=None))
-                        continue
-                    earliest = conn.execute(
-                        sa.select(sa.func.min(t_f.c.first_seen)).where(t_f.c.service == service, t_f.c.fingerprint == f.fingerprint)
-                    ).scalar()
-                    first_seen = isoformat(found)
-                    if earliest is not None and parse_time(earliest) < found:
-                        first_seen = earliest
-                    conn.execute(
-                        sa.insert(t_f),
-                        {
-                            "service": service, "release": release, "fingerprint": f.fingerprint, "kind": run_kind, "tool": f.tool,
-                            "rule_id": f.rule_id, "severity": f.severity, "title": f.title or f.rule_id, "path": f.path, "line": f.line,
-                            "window": window, "first_seen": first_seen, "import_id": int(iid), "fixed_at": None,
-                            "details": json.dumps(f.details(), sort_keys=True),
-                        },
-                    )
-                    new += 1
-                conn.execute(sa.update(t_i).where(t_i.c.id == iid).values(new_findings=new))
-                new_total += new
-            if retest and window:
-                fixed = conn.execute(
-                    sa.update(t_f)
-                    .where(t_f.c.service == service, t_f.c.window == window, t_f.c.fixed_at.is_(None),
-                           t_f.c.fingerprint.notin_(seen_in_window) if seen_in_window else sa.true())
-                    .values(fixed_at=isoformat(found))
-                ).rowcount or 0
-            return ImportResult(ids, False, sum(r.results for r in runs), sum(len(r.findings) for r in runs), new_total, fixed)
-    except sa.exc.IntegrityError:
-        # another process imported the same file at the same moment: the answer is its import
-        with db_errors("reading the import failed"), store.engine.connect() as conn:
+    with store.engine.begin() as conn:
+        prior = conn.execute(
+            sa.select(t_i.c.id).where(t_i.c.service == service, t_i.c.release == release, t_i.c.file_sha256 == _sha_key(file_sha256, 0))
+        ).first()
+        if prior is not None:
             return _already(conn, service, release, file_sha256, runs)
+        ids: list[int] = []
+        new_total = 0
+        fixed = 0
+        seen_in_window: set[str] = set()
+        for n, run in enumerate(runs):
+            run_kind = kind or ("pentest" if window else kind_of_tool(run.tool))
+            iid = conn.execute(
+                sa.insert(t_i).returning(t_i.c.id),
+                {
+                    "service": service, "release": release, "kind": run_kind, "tool": run.tool, "window": window,
+                    "retest": retest, "found_at": isoformat(found), "imported_at": isoformat(at), "actor": actor,
+                    "file_sha256": _sha_key(file_sha256, n), "file_name": file_name, "results": run.results, "new_findings": 0,
+                },
+            ).scalar_one()
+            ids.append(int(iid))
+            new = 0
+            for f in run.findings:
+                seen_in_window.add(f.fingerprint)
+                exists = conn.execute(
+                    sa.select(t_f.c.id, t_f.c.fixed_at).where(t_f.c.service == service, t_f.c.release == release, t_f.c.fingerprint == f.fingerprint)
+                ).first()
+                if exists is not None:
+                    if exists.fixed_at is not None and window:  # found again by a retest: open again
+                        conn.execute(sa.update(t_f).where(t_f.c.id == exists.id).values(fixed_at=None))
+                    continue
+                earliest = conn.execute(
+                    sa.select(sa.func.min(t_f.c.first_seen)).where(t_f.c.service == service, t_f.c.fingerprint == f.fingerprint)
+                ).scalar()
+                first_seen = isoformat(found)
+                if earliest is not None and parse_time(earliest) < found:
+                    first_seen = earliest
+                conn.execute(
+                    sa.insert(t_f),
+                    {
+                        "service": service, "release": release, "fingerprint": f.fingerprint, "kind": run_kind, "tool": f.tool,
+                        "rule_id": f.rule_id, "severity": f.severity, "title": f.title or f.rule_id, "path": f.path, "line": f.line,
+                        "window": window, "first_seen": first_seen, "import_id": int(iid), "fixed_at": None,
+                        "details": json.dumps(f.details(), sort_keys=True),
+                    },
+                )
+                new += 1
+            conn.execute(sa.update(t_i).where(t_i.c.id == iid).values(new_findings=new))
+            new_total += new
+        if retest and window:
+            fixed = conn.execute(
+                sa.update(t_f)
+                .where(t_f.c.service == service, t_f.c.window == window, t_f.c.fixed_at.is_(None),
+                       t_f.c.fingerprint.notin_(seen_in_window) if seen_in_window else sa.true())
+                .values(fixed_at=isoformat(found))
+            ).rowcount or 0
+        return ImportResult(ids, False, sum(r.results for r in runs), sum(len(r.findings) for r in runs), new_total, fixed)
 
 
 def _sha_key(sha: str, n: int) -> str:
