@@ -111,6 +111,10 @@ def test_private_key_header_without_a_key_is_not_a_finding():
         'secret_name = "payments-db-credentials"',
         "GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}",
         '"forgot_password": "Forgot your password?"',
+        "tokens = Tokens.single(tokens)",
+        "password = get_password(user)",
+        "# 2. detect-secrets' plugins: the regex plugins over the whole text",
+        "the token expired yesterday",
     ],
 )
 def test_lookalikes_are_not_findings(text):
@@ -127,6 +131,9 @@ def test_lookalikes_are_not_findings(text):
         ("stripe.api_key = 'sk_live_4Rt9Xq2Lm8Zp7Wv3Kn6Yb1Jc'", "stripe-live-key"),
         ("client_secret: 'Vx9#kQ2mLp7Rt4wZ'", "keyword-secret"),
         ("ENV API_TOKEN=Zk4mQ8vR2pLx7TnW9c", "keyword-secret"),
+        ("ENV API_TOKEN Zk4mQ8vR2pLx7TnW9c", "keyword-secret"),
+        ("mysql --password Zk4mQ8vR2pLx7TnW9c -h db", "keyword-secret"),
+        ("auth_token Zk4mQ8vR2pLx7TnW9c", "keyword-secret"),
     ],
 )
 def test_provider_and_keyword_rules(text, rule):

@@ -48,10 +48,13 @@ SECRET_NAME = (
 )
 # name, then an assignment in any of the common syntaxes (=, :, :=, =>, a Dockerfile's ENV NAME value,
 # a command-line flag --name value), then the value, quoted or not
-_ASSIGN = (
-    r"(?i)(?<![A-Za-z0-9])(" + SECRET_NAME + r")[\"'\]]{0,2}\s*(?::=|=>|==?|:|\s)\s*"
-    r"(?:[rbuf]?[\"'`]([^\"'`\r\n]{4,400})[\"'`]|(?![-!&*@$])([^\s\"'`,;(){}\[\]<>|&#]{4,400})(?![(\[{]))"
+_VALUE = (
+    r"(?:[rbuf]?[\"'`]([^\"'`\r\n]{4,400})[\"'`]|(?![-!&*@$])([^\s\"'`,;(){}\[\]<>|&#]{4,400}(?<![:.]))(?=$|[\s\"'`,;)}\]#&|<>]))"
 )
+_ASSIGN = r"(?im)(?<![A-Za-z0-9])(" + SECRET_NAME + r")[\"'\]]{0,2}[ \t]*(?::=|=>|==?|:)[ \t]*" + _VALUE
+# a name and its value separated by blanks only where that is the syntax: a Dockerfile's ENV or
+# ARG, a command-line flag (--password value), or a config line that starts with the name
+_ASSIGN_BLANK = r"(?im)(?:^[ \t]*|\b(?:ENV|ARG)[ \t]+|--)(" + SECRET_NAME + r")[ \t]+" + _VALUE
 
 RULES: tuple[Rule, ...] = (
     Rule("aws-access-key-id", "an AWS access key id", "critical",
@@ -97,6 +100,7 @@ RULES: tuple[Rule, ...] = (
     Rule("bearer-token", "a bearer token in an Authorization header", "high",
          _c(r"(?i)authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|token)\s+([A-Za-z0-9._~+/=-]{16,})"), context_check=True, keyword=True),
     Rule("keyword-secret", "a secret assigned to a secret-sounding name", "high", _c(_ASSIGN), group=2, context_check=True, keyword=True),
+    Rule("keyword-secret", "a secret assigned to a secret-sounding name", "high", _c(_ASSIGN_BLANK), group=2, context_check=True, keyword=True),
     Rule("keyword-secret", "a secret assigned to a secret-sounding name", "high",
          _c(r"(?i)<(" + SECRET_NAME + r")>([^<\s]{4,400})</"), group=2, context_check=True),
 )
