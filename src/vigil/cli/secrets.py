@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from vigil import exitcodes
-from vigil.cli.common import emit, env, json_option, terminal_width, wrap
+from vigil.cli.common import emit, json_option, terminal_width, wrap
 from vigil.errors import UsageError
 
 DEFAULT_BASELINE = ".vigil-secrets.yaml"
