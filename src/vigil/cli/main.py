@@ -59,6 +59,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vigil.cli.findings:findings_group",
         "Security findings: import SARIF into a ledger per service and release, list, show and waive.",
     ),
+    "alerts": ("vigil.cli.alerts:alerts_group", "Alert rules: active alerts, and unit tests of the rules (vigil alerts test)."),
 }
 
 
