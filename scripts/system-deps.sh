@@ -4,6 +4,8 @@ set -euo pipefail
 need=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 command -v pgbackrest >/dev/null || need+=(pgbackrest)
+command -v promtool >/dev/null || need+=(prometheus)  # promtool check rules, and a real Prometheus in the export tests
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)  # amtool check-config
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
