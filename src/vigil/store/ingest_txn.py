@@ -52,7 +52,7 @@ class Limits:
     """Cardinality limits: series per metric and series in the store."""
 
     per_metric: int = 10_000
-    total: int = 100_000
+    total: int = 50_000
 
 
 @dataclass
@@ -113,7 +113,9 @@ class IngestTxn:
                     # the write lock now: every check below reads what no one else can change
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                 else:
-                    conn.exec_driver_sql("SELECT 1")
+                    # held to the end of the transaction (taken outside any savepoint): no bucket
+                    # bound is registered while this transaction may still write observations
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({BOUNDS_LOCK})")
             except BaseException:
                 conn.close()
                 raise
@@ -234,8 +236,6 @@ class IngestTxn:
 
     def _check_bounds(self, r: Rollup) -> None:
         if self._bounds_checked is None:
-            if not self.sqlite:
-                self._sql(f"SELECT pg_advisory_xact_lock_shared({BOUNDS_LOCK})")
             self._bounds_checked = int(self._sql("SELECT count(*) FROM bounds").scalar_one())
         if self._bounds_checked != r.bounds_count:
             raise Recheck(bounds=True)
