@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vigil import yamlio
 from vigil.errors import SpecError, SpecIssue
 from vigil.spec import parse_spec
 from vigil.yamlio import (

@@ -370,17 +370,17 @@ def _slo(ctx: _Ctx, st: _State, doc: m.SLODocument) -> None:
             else "add one objective, like {target: 0.99}",
         )
     obj = objectives[0]
-    O: Loc = OL + (0,)
-    ctx.note_keys(obj, O)
+    OB: Loc = OL + (0,)
+    ctx.note_keys(obj, OB)
 
     sli = _attempt(_sli_of, ctx, st, spec)
     budgeting = _attempt(ctx.field, spec, "budgetingMethod", S)
     if spec.budgetingMethod is None:  # absent or null
         budgeting = "Occurrences"
         ctx.warn(S, "budgetingMethod is missing (OpenSLO requires it); read as Occurrences")
-    objective = _attempt(_target, ctx, obj, O)
+    objective = _attempt(_target, ctx, obj, OB)
     window = _attempt(_window, ctx, spec, S)
-    got = _attempt(_sli_body, ctx, st, sli, budgeting, obj, O, slo_ann) if sli is not None and budgeting is not None else None
+    got = _attempt(_sli_body, ctx, st, sli, budgeting, obj, OB, slo_ann) if sli is not None and budgeting is not None else None
     description = _attempt(_description, ctx, spec, S, slo_ann)
     if len(ctx.issues) > n_issues or got is None or sli is None:
         raise _Skip()
@@ -402,7 +402,7 @@ def _slo(ctx: _Ctx, st: _State, doc: m.SLODocument) -> None:
         slo = SLO.model_validate(vigil)
     except ValidationError as e:
         for err in e.errors(include_url=False):
-            _model_issue(ctx, sli, dict(err), O)
+            _model_issue(ctx, sli, dict(err), OB)
         raise _Skip() from None
     if sli.ctx is not ctx:
         sli.ctx.flush()
@@ -412,7 +412,7 @@ def _slo(ctx: _Ctx, st: _State, doc: m.SLODocument) -> None:
         st.services[service] = {}
 
 
-def _model_issue(ctx: _Ctx, sli: _SLIData, err: dict, O: Loc) -> None:
+def _model_issue(ctx: _Ctx, sli: _SLIData, err: dict, OB: Loc) -> None:
     loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
     msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     head = loc[0] if loc else ""
@@ -421,7 +421,7 @@ def _model_issue(ctx: _Ctx, sli: _SLIData, err: dict, O: Loc) -> None:
     elif head == "service":
         ctx.error(("spec", "service"), msg)
     elif head == "objective":
-        ctx.error(O, msg)
+        ctx.error(OB, msg)
     elif head == "window":
         ctx.error(("spec", "timeWindow", 0), msg)
     elif head == "description":
@@ -429,9 +429,9 @@ def _model_issue(ctx: _Ctx, sli: _SLIData, err: dict, O: Loc) -> None:
     elif head == "sli":
         field_ = loc[2] if len(loc) > 2 else None
         if field_ in ("threshold",):
-            ctx.error(O + ("value",), msg)
+            ctx.error(OB + ("value",), msg)
         elif field_ == "slice":
-            ctx.error(O + ("timeSliceWindow",), msg)
+            ctx.error(OB + ("timeSliceWindow",), msg)
         elif field_ in ("exclude", "missing"):
             sli.ctx.error(sli.md_loc + ("annotations", A_EXCLUDE if field_ == "exclude" else A_MISSING), msg)
         else:
@@ -478,21 +478,21 @@ def _sli_of(ctx: _Ctx, st: _State, spec: m.SLOSpec) -> _SLIData:
     return _SLIData(sctx, ("spec",), ("metadata",), sli_spec, ann, desc)
 
 
-def _target(ctx: _Ctx, obj: m.Objective, O: Loc) -> Decimal:
-    target = ctx.field(obj, "target", O)
-    pct = ctx.field(obj, "targetPercent", O)
+def _target(ctx: _Ctx, obj: m.Objective, OB: Loc) -> Decimal:
+    target = ctx.field(obj, "target", OB)
+    pct = ctx.field(obj, "targetPercent", OB)
     if target is not None and pct is not None:
-        raise ctx.fail(O + ("targetPercent",), "give target or targetPercent, not both")
+        raise ctx.fail(OB + ("targetPercent",), "give target or targetPercent, not both")
     if target is None and pct is None:
-        raise ctx.fail(O, "the objective needs target (like 0.999) or targetPercent (like 99.9)")
+        raise ctx.fail(OB, "the objective needs target (like 0.999) or targetPercent (like 99.9)")
     if target is not None:
         if not 0 < target < 1:
             hint = f"did you mean targetPercent: {target}?" if 1 < target < 100 else None
-            raise ctx.fail(O + ("target",), f"target {target} is out of range: a fraction above 0 and below 1", hint)
+            raise ctx.fail(OB + ("target",), f"target {target} is out of range: a fraction above 0 and below 1", hint)
         return target
     assert pct is not None
     if not 0 < pct < 100:
-        raise ctx.fail(O + ("targetPercent",), f"targetPercent {pct} is out of range: above 0 and below 100")
+        raise ctx.fail(OB + ("targetPercent",), f"targetPercent {pct} is out of range: above 0 and below 100")
     return pct / 100
 
 
@@ -644,7 +644,7 @@ def read_query(q: str, *, counter: bool) -> tuple[Selector, bool]:
             raise first from None
 
 
-def _sli_body(ctx: _Ctx, st: _State, sli: _SLIData, budgeting: str, obj: m.Objective, O: Loc, slo_ann: dict[str, str]) -> tuple[dict, str]:
+def _sli_body(ctx: _Ctx, st: _State, sli: _SLIData, budgeting: str, obj: m.Objective, OB: Loc, slo_ann: dict[str, str]) -> tuple[dict, str]:
     sc = sli.ctx
     spec = sli.spec
     L = sli.loc
@@ -702,26 +702,26 @@ def _sli_body(ctx: _Ctx, st: _State, sli: _SLIData, budgeting: str, obj: m.Objec
             raise sc.fail(sli.md_loc + ("annotations", A_MISSING), "applies to time-slice (freshness) SLIs only")
         for k in ("op", "value"):
             if obj.has(k):
-                ctx.warn(O + (k,), f"ignored: {k} applies to a thresholdMetric only")
+                ctx.warn(OB + (k,), f"ignored: {k} applies to a thresholdMetric only")
         for k in ("timeSliceTarget", "timeSliceWindow"):
             if obj.has(k):
-                ctx.warn(O + (k,), f"ignored: {k} applies to Timeslices only")
+                ctx.warn(OB + (k,), f"ignored: {k} applies to Timeslices only")
         return body, "ratio"
 
     if A_EXCLUDE in ann:
         raise sc.fail(sli.md_loc + ("annotations", A_EXCLUDE), "applies to ratio SLIs only")
     metric = _attempt(_metric_selector, sc, st, spec, "thresholdMetric", L, counter=False)
-    op = ctx.field(obj, "op", O, required=True, hint="vigil's thresholds are `op: lte` (at or under the value)")
+    op = ctx.field(obj, "op", OB, required=True, hint="vigil's thresholds are `op: lte` (at or under the value)")
     if op != "lte":
         hint = {
             "lt": "vigil counts a value at the threshold as good; use op: lte",
             "gte": "vigil's thresholds are upper bounds (op: lte)",
             "gt": "vigil's thresholds are upper bounds (op: lte)",
         }.get(op, "use op: lte")
-        raise ctx.fail(O + ("op",), f"op {short(op)!r} cannot be imported", hint)
-    value = ctx.field(obj, "value", O, required=True, hint="the threshold in seconds, like 0.3")
+        raise ctx.fail(OB + ("op",), f"op {short(op)!r} cannot be imported", hint)
+    value = ctx.field(obj, "value", OB, required=True, hint="the threshold in seconds, like 0.3")
     if value <= 0:
-        raise ctx.fail(O + ("value",), f"value {value} must be above zero (a threshold in seconds)")
+        raise ctx.fail(OB + ("value",), f"value {value} must be above zero (a threshold in seconds)")
     if metric is None:
         raise _Skip()
     if budgeting == "Occurrences":
@@ -729,20 +729,20 @@ def _sli_body(ctx: _Ctx, st: _State, sli: _SLIData, budgeting: str, obj: m.Objec
             raise sc.fail(sli.md_loc + ("annotations", A_MISSING), "applies to time-slice (freshness) SLIs only")
         for k in ("timeSliceTarget", "timeSliceWindow"):
             if obj.has(k):
-                ctx.warn(O + (k,), f"ignored: {k} applies to Timeslices only")
+                ctx.warn(OB + (k,), f"ignored: {k} applies to Timeslices only")
         return {"metric": metric, "threshold": value}, "latency"
     # Timeslices: freshness
-    tst = ctx.field(obj, "timeSliceTarget", O, required=True, hint="vigil's time slice is good when every sample is within the value: timeSliceTarget: 1")
+    tst = ctx.field(obj, "timeSliceTarget", OB, required=True, hint="vigil's time slice is good when every sample is within the value: timeSliceTarget: 1")
     if tst != 1:
         raise ctx.fail(
-            O + ("timeSliceTarget",),
+            OB + ("timeSliceTarget",),
             f"timeSliceTarget {tst} cannot be imported: a vigil time slice is good only when every sample in it is within the value",
             "use timeSliceTarget: 1",
         )
     tsw = obj.timeSliceWindow
     if tsw is None:
-        raise ctx.fail(O + ("timeSliceWindow",), "required field is missing", "the slice length, like 1m")
-    slice_ = _slice(ctx, tsw, O + ("timeSliceWindow",))
+        raise ctx.fail(OB + ("timeSliceWindow",), "required field is missing", "the slice length, like 1m")
+    slice_ = _slice(ctx, tsw, OB + ("timeSliceWindow",))
     body = {"metric": metric, "threshold": value, "slice": slice_}
     if A_MISSING in ann:
         if ann[A_MISSING] not in ("bad", "good", "ignore"):

@@ -19,7 +19,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Optional, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, PrivateAttr, StrictBool, StrictStr, ValidationError, WrapValidator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainValidator,
+    PrivateAttr,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    WrapValidator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from vigil.slo.openslo.common import kind_of
@@ -42,7 +52,7 @@ def _lenient(value: Any, handler: Any) -> Any:
     try:
         return handler(value)
     except ValidationError as e:
-        return Invalid(e.errors(include_url=False))
+        return Invalid([dict(err) for err in e.errors(include_url=False)])
 
 
 T = TypeVar("T")
