@@ -166,6 +166,15 @@ def _counter_first(source: "Source", sel: Any) -> int | None:
     return source.first_minute(sel, "counter")
 
 
+def _layout(source: "Source", start_minute: int) -> list[int]:
+    """The bucket bounds (ns) observations from ``start_minute`` on were counted in: the store's
+    bounds exact since then, or an in-memory source's own."""
+    store = getattr(source, "store", None)
+    if store is not None and hasattr(store, "bounds"):
+        return sorted(le for le, since in store.bounds().items() if since <= start_minute)
+    return sorted(int(b) for b in getattr(source, "bounds_ns", ()))
+
+
 def _threshold_reading(rule: AlertRule, source: "Source", end: int) -> Reading:
     from vigil.telemetry.sources.protocol import CounterQuery
 
@@ -199,7 +208,12 @@ def _threshold_reading(rule: AlertRule, source: "Source", end: int) -> Reading:
         if agg == "quantile":
             from vigil.telemetry.ingest import INF_NS
 
-            dec = [(INF if le >= INF_NS else Decimal(le) / Decimal(1_000_000_000), c) for le, c in buckets]
+            # every bound of the layout, empty buckets too: a bucket's lower edge is the bound
+            # below it, whether or not anything fell there (as Prometheus reads le buckets)
+            counts = dict(buckets)
+            for le in _layout(source, end - n):
+                counts.setdefault(le, 0)
+            dec = [(INF if le >= INF_NS else Decimal(le) / Decimal(1_000_000_000), c) for le, c in sorted(counts.items())]
             assert b.quantile is not None
             value = histogram_quantile(b.quantile, dec)
         elif total or source.matched(b.metric, "observation")[0]:
