@@ -131,20 +131,30 @@ class InputSeries(SpecModel):
     def _str(cls, v: Any) -> Any:
         return str(v) if isinstance(v, (int, Decimal, float)) and not isinstance(v, bool) else v
 
+    @field_validator("values")
+    @classmethod
+    def _notation(cls, v: str | None) -> str | None:
+        if v is not None:
+            expand(v)
+        return v
+
+    @field_validator("series")
+    @classmethod
+    def _series(cls, v: str) -> str:
+        from vigil.selector import SelectorError, parse_selector
+
+        try:
+            sel = parse_selector(v)
+        except SelectorError as e:
+            raise ValueError(str(e)) from None
+        if any(m.op != "=" for m in sel.matchers):
+            raise ValueError("series labels are written label=\"value\" (a series, not a selector)")
+        return v
+
     @model_validator(mode="after")
     def _one(self) -> "InputSeries":
         if (self.values is None) == (self.samples is None):
             raise ValueError("a series has `values` (expanding notation) or `samples` (explicit), one of them")
-        from vigil.selector import SelectorError, parse_selector
-
-        try:
-            sel = parse_selector(self.series)
-        except SelectorError as e:
-            raise ValueError(f"series: {e}") from None
-        if any(m.op != "=" for m in sel.matchers):
-            raise ValueError("series labels are written label=\"value\" (a series, not a selector)")
-        if self.values is not None:
-            expand(self.values)
         return self
 
     def parsed(self) -> tuple[str, dict[str, str]]:
@@ -214,6 +224,18 @@ class TestFile(SpecModel):
         return v
 
 
+class AlertTestFileError(SpecError):
+    """An alert test file is invalid: every problem with its file, line and path."""
+
+    code = "alert-test-invalid"
+
+    def __init__(self, issues: list[SpecIssue], *, hint: str | None = None) -> None:
+        super().__init__(issues, hint=hint or "see the README's Alerts section for the test file's format")
+        n = len(self.issues)
+        self.message = f"the alert test file has {n} problem{'s' if n != 1 else ''}:\n" + "\n".join(f"  {i}" for i in self.issues)
+        self.args = (self.message,)
+
+
 def load_test_file(path: str | Path) -> tuple[TestFile, Path]:
     """Read and validate a test file. Raises :class:`SpecError` naming file, line and path."""
     from vigil.yamlio import Limits, decode, format_path, load_marked, to_plain, where
@@ -229,10 +251,13 @@ def load_test_file(path: str | Path) -> tuple[TestFile, Path]:
         raise UsageError(f"{name} is a directory, not a test file") from None
     except PermissionError:
         raise UsageError(f"cannot read {name}: permission denied") from None
-    tree = load_marked(decode(data, name, limits), name, limits)
-    if not isinstance(tree, dict):
-        raise SpecError([SpecIssue("", "an alert test file is a mapping with `tests:`", file=name, line=1)])
-    plain = to_plain(tree, name, limits, str_keys=True)
+    try:
+        tree = load_marked(decode(data, name, limits), name, limits)
+        if not isinstance(tree, dict):
+            raise SpecError([SpecIssue("", "an alert test file is a mapping with `tests:`", file=name, line=1)])
+        plain = to_plain(tree, name, limits, str_keys=True)
+    except SpecError as e:
+        raise AlertTestFileError(e.issues) from None
     try:
         return TestFile.model_validate(plain), p
     except ValidationError as e:
@@ -246,7 +271,7 @@ def load_test_file(path: str | Path) -> tuple[TestFile, Path]:
                 msg = f"required key {loc[-1]!r} is missing"
             line, col = where(tree, loc)
             issues.append(SpecIssue(format_path(loc), msg, file=name, line=line, column=col))
-        raise SpecError(issues, hint="see `vigil alerts test --help` and the README's Alerts section for the format") from None
+        raise AlertTestFileError(issues) from None
 
 
 # -- running ---------------------------------------------------------------------------------------
