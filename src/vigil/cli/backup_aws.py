@@ -12,15 +12,21 @@ from typing import Any, Callable
 import click
 
 from vigil import exitcodes
-from vigil.clock import FakeClock, isoformat
 from vigil.cli.common import at_option, emit, env, json_option, spec_option
+from vigil.clock import FakeClock, isoformat
 from vigil.errors import UsageError
+
 
 def _sleep() -> Callable[[float], None]:
     """A pinned clock (VIGIL_NOW) moves on its own during waits; the system clock waits for real."""
     clock = env().clock
     if isinstance(clock, FakeClock):
-        return lambda s: clock.tick(s)
+        fake = clock
+
+        def tick(s: float) -> None:
+            fake.tick(s)
+
+        return tick
     return time.sleep
 
 
@@ -237,7 +243,9 @@ def aurora_restore_cmd(to: str | None, latest: bool, target: str | None, from_sn
         click.echo(f"restored {res.source} -> {res.target_cluster_id} (writer {res.writer_instance_id}) in {res.region}")
         click.echo(f"  point: {isoformat(res.restore_to) if res.restore_to else 'latest restorable time'}")
         if res.seconds is not None:
-            click.echo(f"  took {res.seconds:.0f}s (cluster at {isoformat(res.cluster_available)}, writer at {isoformat(res.writer_available)})")
+            cluster_at = isoformat(res.cluster_available) if res.cluster_available else "-"
+            writer_at = isoformat(res.writer_available) if res.writer_available else "-"
+            click.echo(f"  took {res.seconds:.0f}s (cluster at {cluster_at}, writer at {writer_at})")
         else:
             click.echo("  started; not waited for (--no-wait)")
         if res.endpoint:

@@ -159,7 +159,8 @@ def run_demo(
         progress("demo: incremental backup into repo1 and repo2")
         run_backups(pgb, type_="incr", repos=None, clock=clock, store=store)
         progress("demo: the search index catches up from the outbox; nightly snapshot")
-        search = loaded.spec.backups.search
+        search = loaded.spec.backups.search if loaded.spec.backups is not None else None
+        assert search is not None  # the demo's own spec declares it
         engine = EmbeddedEngine(base / "search.db")
         try:
             rebuild(engine, None, url, outbox=search.outbox, reset=False, collections=list(search.collections))

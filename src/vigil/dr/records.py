@@ -122,13 +122,13 @@ def drill_history(store: Store, *, name: str | None = None, limit: int = 20) -> 
     if name:
         q = q.where(r.c.name == name)
     with db_errors("reading drill records failed"), store.engine.connect() as conn:
-        runs = [dict(x._mapping) for x in conn.execute(q)]
-        ids = [x["id"] for x in runs]
+        runs: list[dict[str, Any]] = [dict(r._mapping) for r in conn.execute(q)]
+        ids = [r["id"] for r in runs]
         phases: dict[int, list[dict]] = {}
         if ids:
             p = t.drill_phases
-            for x in conn.execute(sa.select(p).where(p.c.run_id.in_(ids)).order_by(p.c.run_id, p.c.seq)):
-                d = dict(x._mapping)
+            for row in conn.execute(sa.select(p).where(p.c.run_id.in_(ids)).order_by(p.c.run_id, p.c.seq)):
+                d = dict(row._mapping)
                 d["evidence"] = None  # in the report bundle; kept out of the history listing
                 phases.setdefault(d.pop("run_id"), []).append(d)
     out = []

@@ -200,12 +200,12 @@ class Aws:
             BotoCoreError,
             ClientError,
             ConnectionClosedError,
+            ConnectTimeoutError,
             EndpointConnectionError,
             NoCredentialsError,
             NoRegionError,
             PartialCredentialsError,
             ReadTimeoutError,
-            ConnectTimeoutError,
         )
 
         op = self._op_name(method)

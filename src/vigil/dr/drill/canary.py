@@ -8,6 +8,7 @@ import threading
 from datetime import datetime
 from typing import Any, Callable
 
+
 class CanaryWriter:
     """Writes one row per ``interval`` into the canary table from its own thread and connection.
 

@@ -23,8 +23,14 @@ from vigil.dr.drill.snapshot import RepoSnapshot, SnapshotError, snapshot_reposi
 from vigil.dr.postgres import osuser
 from vigil.dr.postgres.archive import read_archiver
 from vigil.dr.postgres.cluster import LocalCluster, ensure_traversable
-from vigil.dr.postgres.pgbackrest import (archive_id_from_info_file, backup_for_target, backups_from_info_file, error_lines, parse_info,
-                                          render_config)
+from vigil.dr.postgres.pgbackrest import (
+    archive_id_from_info_file,
+    backup_for_target,
+    backups_from_info_file,
+    error_lines,
+    parse_info,
+    render_config,
+)
 from vigil.dr.postgres.wal import DEFAULT_SEGMENT_SIZE, check_continuity, recovery_end
 from vigil.errors import ExternalError, UsageError, VigilError
 

@@ -16,8 +16,7 @@ from vigil.clock import Clock, isoformat
 from vigil.dr import records
 from vigil.dr.postgres.archive import ArchiverStatus, configure_archiving, read_archiver
 from vigil.dr.postgres.metrics import push, status_metrics, status_problems
-from vigil.dr.postgres.pgbackrest import (BACKUP_TYPES, PgBackRest, PgBackRestError, PgPaths, StanzaInfo, connect_primary,
-                                          primary_conninfo)
+from vigil.dr.postgres.pgbackrest import BACKUP_TYPES, PgBackRest, PgBackRestError, PgPaths, StanzaInfo, connect_primary, primary_conninfo
 from vigil.dr.postgres.spec import PostgresBackupSpec
 from vigil.dr.postgres.wal import check_continuity
 from vigil.errors import ExternalError, UsageError
@@ -102,7 +101,7 @@ def run_backups(pgb: PgBackRest, *, type_: str, repos: Sequence[int] | None, clo
             res = pgb.backup(type_, k)
         except PgBackRestError as e:
             secs = Decimal(str(round(time.monotonic() - t0, 6)))
-            if store:
+            if store and rid is not None:
                 records.backup_finished(store, rid, finished_at=isoformat(clock.now()), ok=False, seconds=secs, error=e.message)
             results.append({"repo": k, "type": type_, "ok": False, "error": e.message, "hint": e.hint, "seconds": float(secs)})
             failed = failed or e
@@ -111,7 +110,7 @@ def run_backups(pgb: PgBackRest, *, type_: str, repos: Sequence[int] | None, clo
         info = pgb.info()
         newest = info.newest(k, type_)
         detail = newest.to_dict() if newest else None
-        if store:
+        if store and rid is not None:
             records.backup_finished(store, rid, finished_at=isoformat(clock.now()), ok=True, seconds=secs,
                                     label=newest.label if newest else None, detail=detail)
         results.append({"repo": k, "type": type_, "ok": True, "label": newest.label if newest else None, "seconds": float(secs),
@@ -152,7 +151,7 @@ def verify(pgb: PgBackRest, *, repos: Sequence[int] | None = None) -> dict:
             wal.problems.append(f"repo{k} holds no backup: nothing to verify a restore against")
             wal.ok = False
         entry = {"repo": k, "ok": v.ok and wal.ok, "verify": v.to_dict(), "wal": wal.to_dict(), "archive_id": current}
-        ok = ok and entry["ok"]
+        ok = ok and v.ok and wal.ok
         out.append(entry)
     return {"stanza": pgb.stanza, "ok": ok, "repos": out}
 

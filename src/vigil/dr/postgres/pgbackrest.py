@@ -392,12 +392,8 @@ def parse_verify(text: str, repo: int, exit_code: int = 0) -> VerifyResult:
             res.backups.append({"label": b.group(1), "status": b.group(2).strip(), "checked": int(b.group(3)), "valid": int(b.group(4)), **c})
         elif (a := _V_ARCHIVE.match(line)) is not None:
             res.archives.append({"archive_id": a.group(1), "checked": int(a.group(2)), "valid": int(a.group(3)), **c})
-    for b in res.backups:
-        if b["status"] != "valid":
-            res.ok = False
-    for a in res.archives:
-        if a["checked"] != a["valid"]:
-            res.ok = False
+    if any(row["status"] != "valid" for row in res.backups) or any(row["checked"] != row["valid"] for row in res.archives):
+        res.ok = False
     return res
 
 

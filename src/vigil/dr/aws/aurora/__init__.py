@@ -12,13 +12,40 @@ Modules: :mod:`.model` (data), :mod:`.retention` (pure: names, windows, retentio
 (the bounded poll), :mod:`.calls` (snapshots, copies, observe, prune) and :mod:`.restore`.
 """
 
-from vigil.dr.aws.aurora.calls import (CopyResult, copy_snapshot, create_snapshot, describe_cluster, list_snapshots, observe, prune,
-                                       writer_instance_class)
-from vigil.dr.aws.aurora.model import (CLUSTER_FAILED, CLUSTER_TAG, INSTANCE_FAILED, MANAGED_TAG, RESTORED_FROM_TAG, SNAPSHOT_FAILED,
-                                       ClusterState, Progress, SnapshotInfo)
+from vigil.dr.aws.aurora.calls import (
+                                       CopyResult,
+                                       copy_snapshot,
+                                       create_snapshot,
+                                       describe_cluster,
+                                       list_snapshots,
+                                       observe,
+                                       prune,
+                                       writer_instance_class,
+)
+from vigil.dr.aws.aurora.model import (
+                                       CLUSTER_FAILED,
+                                       CLUSTER_TAG,
+                                       INSTANCE_FAILED,
+                                       MANAGED_TAG,
+                                       RESTORED_FROM_TAG,
+                                       SNAPSHOT_FAILED,
+                                       ClusterState,
+                                       Progress,
+                                       SnapshotInfo,
+)
 from vigil.dr.aws.aurora.restore import RestoreResult, discard_restore, restore_from_snapshot, restore_point_in_time
-from vigil.dr.aws.aurora.retention import (AURORA_MAX_BACKUP_RETENTION, RetentionProblem, RetentionReport, check_restore_time,
-                                           check_retention, copy_id, newest_snapshot, prune_plan, retention_reports, snapshot_id)
+from vigil.dr.aws.aurora.retention import (
+                                       AURORA_MAX_BACKUP_RETENTION,
+                                       RetentionProblem,
+                                       RetentionReport,
+                                       check_restore_time,
+                                       check_retention,
+                                       copy_id,
+                                       newest_snapshot,
+                                       prune_plan,
+                                       retention_reports,
+                                       snapshot_id,
+)
 from vigil.dr.aws.aurora.waiting import wait_for
 
 __all__ = [
