@@ -29,6 +29,13 @@ EPSILON = "1e-12"
 RECORD = "vigil:slo_error_ratio:rate{window}"
 
 
+def _subquery(window: Decimal, step: str = "1m") -> str:
+    """``[<window - 1s>:<step>]``: the steps of the last ``window``, one per vigil minute. A range
+    one second short keeps the step at the window's start out, so Prometheus 2 (ranges closed on
+    the left) and 3 (open) both see window / step points, as vigil counts minutes."""
+    return f"[{format_duration(window - 1)}:{step}]"
+
+
 def _num(d: Decimal) -> str:
     s = f"{d.normalize():f}"
     return s if s not in ("-0",) else "0"
@@ -235,8 +242,8 @@ def _threshold_alert(rule: AlertRule, counter_suffix: str, notes: list[str]) -> 
         per_minute = f"max(max_over_time({sel}[1m]))"
         value = {
             "max": f"max(max_over_time({sel}[{w}]))",
-            "min": f"min_over_time({per_minute}[{w}:1m])",
-            "avg": f"avg_over_time({per_minute}[{w}:1m])",
+            "min": f"min_over_time({per_minute}{_subquery(b.over)})",
+            "avg": f"avg_over_time({per_minute}{_subquery(b.over)})",
             "last": per_minute,
         }[agg]
         absent_of = f"{sel}[{w}]"
@@ -246,9 +253,9 @@ def _threshold_alert(rule: AlertRule, counter_suffix: str, notes: list[str]) -> 
         value = {
             "sum": f"sum(increase({sel}[{w}]))",
             "rate": f"sum(rate({sel}[{w}]))",
-            "max": f"max_over_time({per_minute}[{w}:1m])",
-            "min": f"min_over_time({per_minute}[{w}:1m])",
-            "avg": f"avg_over_time({per_minute}[{w}:1m])",
+            "max": f"max_over_time({per_minute}{_subquery(b.over)})",
+            "min": f"min_over_time({per_minute}{_subquery(b.over)})",
+            "avg": f"avg_over_time({per_minute}{_subquery(b.over)})",
             "last": per_minute,
         }[agg]
         absent_of = f"{sel}[{w}]"
@@ -282,7 +289,7 @@ def _spike_alert(rule: AlertRule, counter_suffix: str, notes: list[str]) -> dict
     sel = _sel(b.metric, counter_suffix)
     w, base = format_duration(b.over), format_duration(b.baseline)
     rate = f"sum(rate({sel}[{w}]))"
-    expr = f"{rate} > {_num(b.factor)} * quantile_over_time(0.5, {rate}[{base}:1m]) and {rate} > {_num(b.floor)}"
+    expr = f"{rate} > {_num(b.factor)} * quantile_over_time(0.5, {rate}{_subquery(b.baseline)}) and {rate} > {_num(b.floor)}"
     expr = _missing(rule, expr, f"{sel}[{w}]", notes)
     labels = {"severity": rule.severity or "page", "service": rule.service, **rule.labels}
     static = {"metric": str(b.metric), "over": w, "baseline": base, "factor": _num(b.factor), "floor": _num(b.floor) + "/s",
