@@ -33,9 +33,6 @@ PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
 AMTOOL = shutil.which("amtool")
 
-needs_prometheus = pytest.mark.skipif(
-    PROMTOOL is None or PROMETHEUS is None, reason="Debian's prometheus package: run scripts/system-deps.sh"
-)
 
 
 def promtool(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -369,7 +366,6 @@ def _vigil_alerts(src: MemorySource, at) -> dict[tuple, float]:
     return {tuple(sorted(x.labels.items())): float(x.value) for xs in r.by_rule.values() for x in xs if x.holds}
 
 
-@needs_prometheus
 def test_prometheus_fires_when_vigil_fires(loaded_prometheus):
     prom, doc, start_s = loaded_prometheus
     src = memory_source(start_s // 60)
@@ -392,7 +388,6 @@ def test_prometheus_fires_when_vigil_fires(loaded_prometheus):
     assert fired >= {"api-burn", "latency-burn", "backlog", "jobs-stalled", "slow", "spike", "heartbeat"}
 
 
-@needs_prometheus
 def test_early_alerts_agree_too(loaded_prometheus):
     """The first hour: the backlog, the job burst and the failover event."""
     prom, doc, start_s = loaded_prometheus
@@ -408,7 +403,6 @@ def test_early_alerts_agree_too(loaded_prometheus):
     assert {"backlog", "backlog-avg", "jobs-burst", "failover"} <= seen
 
 
-@needs_prometheus
 def test_recorded_series_are_their_expressions(loaded_prometheus):
     """The recording rules as Prometheus' rule engine evaluated them (backfilled every minute):
     each recorded sample is its expression's value at the sample's time."""
@@ -428,7 +422,6 @@ def test_recorded_series_are_their_expressions(loaded_prometheus):
     assert checked >= 3 * 3 * 10
 
 
-@needs_prometheus
 def test_zero_traffic_is_zero_and_no_series_is_no_data_never_nan(loaded_prometheus):
     prom, doc, start_s = loaded_prometheus
     at = start_s + 120 * 60
@@ -443,8 +436,8 @@ def test_zero_traffic_is_zero_and_no_series_is_no_data_never_nan(loaded_promethe
 # -- Alertmanager -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(AMTOOL is None, reason="Debian's prometheus-alertmanager: run scripts/system-deps.sh")
 def test_the_alertmanager_config_passes_amtool(cli, tmp_path):
+    assert AMTOOL, "amtool is missing: run scripts/system-deps.sh (Debian's prometheus-alertmanager)"
     out = tmp_path / "alertmanager.yml"
     r = cli("export", "alertmanager", "--spec", EXAMPLE_SPEC, "-o", out)
     assert r.code == 0, r.err
