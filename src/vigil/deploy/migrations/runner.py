@@ -67,6 +67,8 @@ from vigil.deploy.migrations.report import (
     StatusReport,
 )
 from vigil.errors import UsageError
+from vigil.pgconn import first_line, redact  # re-exported: one helper for every PostgreSQL connection
+from vigil.pgconn import libpq_dsn as libpq_url
 
 __all__ = [  # the runner's public surface; the pure parts live in plan, execution and report
     "APPLICATION_NAME", "ApplyOptions", "ApplyReport", "DB_HINT", "Execution", "Ledger", "LedgerRow", "LockOutcome", "MigrationDbError",
@@ -83,48 +85,14 @@ DB_HINT = "check --db-url (or the environment variable named by the spec), that 
 # -- connections ------------------------------------------------------------------------------------
 
 
-def libpq_url(url: str) -> str:
-    """A URL libpq understands: ``postgresql+psycopg://`` (SQLAlchemy style) becomes ``postgresql://``."""
-    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres+psycopg://"):
-        if url.startswith(prefix):
-            return "postgresql://" + url[len(prefix) :]
-    return url
-
-
-def redact(url: str) -> str:
-    """``postgresql://user@host:port/db``: the URL without its password or options, for messages."""
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        d = conninfo_to_dict(libpq_url(url))
-    except Exception:
-        return "<unreadable database URL>"
-    user = f"{d['user']}@" if d.get("user") else ""
-    host = str(d.get("host") or "localhost")
-    port = f":{d['port']}" if d.get("port") else ""
-    return f"postgresql://{user}{host}{port}/{d.get('dbname') or ''}"
-
-
 def connect(url: str, *, application_name: str = APPLICATION_NAME, what: str = "the target database",
             connect_timeout: int = 10, hint: str = DB_HINT) -> Any:
-    """A psycopg connection in autocommit mode, or :class:`MigrationDbError` (exit 3) saying why not."""
-    import psycopg
+    """A psycopg connection in autocommit mode (:func:`vigil.pgconn.connect`), or
+    :class:`MigrationDbError` (exit 3) saying why not; a URL that cannot be read is a usage error."""
+    from vigil import pgconn
 
-    if not url or "://" not in url and "=" not in url:
-        raise UsageError(f"{what}: {url!r} is not a PostgreSQL URL", hint="use postgresql://user@host:5432/dbname")
-    try:
-        return psycopg.connect(
-            libpq_url(url), autocommit=True, application_name=application_name, connect_timeout=connect_timeout
-        )
-    except psycopg.ProgrammingError as e:
-        raise UsageError(f"{what}: invalid database URL {redact(url)}: {first_line(e)}", hint="use postgresql://user@host:5432/dbname") from None
-    except psycopg.Error as e:
-        raise MigrationDbError(f"cannot connect to {what} {redact(url)}: {first_line(e)}", hint=hint) from None
-
-
-def first_line(e: BaseException) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
+    return pgconn.connect(url, what=what, hint=hint, error=MigrationDbError, autocommit=True,
+                          connect_timeout=connect_timeout, application_name=application_name)
 
 
 # -- running ---------------------------------------------------------------------------------------
