@@ -1024,9 +1024,23 @@ def test_readme_lists_every_rule() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["-", " ", "\t", "\n", "\r", "\u00a0", "\ufeff", "vigil:no-transaction", "SELECT 1;", "/*", "*/", "x"]), max_size=30).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(["-", "--", " ", "\t", "\n", "\r", "\r\n", "\x0b", "\x0c", "\x85", "\u2028", "\u00a0", "\ufeff",
+                         "vigil:no-transaction", "SELECT 1;", "/*", "*/", "x"]),
+        max_size=30,
+    ).map("".join)
+)  # fmt: skip
 def test_lint_reads_no_transaction_exactly_as_the_runner(text: str) -> None:
     from vigil.deploy.migrations.files import has_no_transaction
     from vigil.deploy.migrations.lint import _has_no_transaction
 
     assert _has_no_transaction(text) == has_no_transaction(text)
+
+
+def test_lint_command_leaves_the_garbage_collector_as_it_found_it(cli, project: Path) -> None:
+    import gc
+
+    assert gc.isenabled()
+    r = cli("migrate", "lint", "--json", now="2026-06-01T00:00:00Z")
+    assert r.code == 0 and gc.isenabled()

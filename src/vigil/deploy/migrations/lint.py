@@ -432,8 +432,11 @@ def _matches(pattern: str, file: str) -> bool:
     return fnmatch.fnmatchcase(Path(file).name, pattern) or fnmatch.fnmatchcase(file.replace("\\", "/"), pattern)
 
 
+_PLAIN_IDENT = re.compile(r"[a-z_][a-z0-9_$]*")
+
+
 def _q(ident: str) -> str:
-    return ident if re.fullmatch(r"[a-z_][a-z0-9_$]*", ident) else '"' + ident.replace('"', '""') + '"'
+    return ident if _PLAIN_IDENT.fullmatch(ident) else '"' + ident.replace('"', '""') + '"'
 
 
 def _qrel(name: str) -> str:
@@ -1678,6 +1681,7 @@ _EXPAND_KINDS = {
 
 
 _LEADING_COMMENT = re.compile(r"\s*--")
+_COMMENT_BLOCK = re.compile(r"(?:[^\S\n]*(?:--[^\n]*)?\n)*")  # blank and comment lines, each ended by \n
 
 
 def _has_no_transaction(sql: str) -> bool:
@@ -1687,7 +1691,10 @@ def _has_no_transaction(sql: str) -> bool:
         return False
     from vigil.deploy.migrations.files import has_no_transaction
 
-    return has_no_transaction(sql)
+    # only the leading comment lines matter: up to the end of the first other line, not the whole file
+    m = _COMMENT_BLOCK.match(sql)
+    end = sql.find("\n", m.end() if m else 0)
+    return has_no_transaction(sql if end < 0 else sql[: end + 1])
 
 
 def _only_concurrent_detach(s: dict) -> bool:
