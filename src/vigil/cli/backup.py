@@ -183,9 +183,4 @@ def status_cmd(no_push: bool, at: str | None) -> int:
 COMMANDS = [backup_group]
 
 # AWS subcommands (s3-policy, aurora) live in their own module and add themselves to backup_group.
-try:
-    import vigil.cli.backup_aws  # noqa: E402,F401
-except ModuleNotFoundError as _e:  # pragma: no cover - until that module lands
-    if _e.name != "vigil.cli.backup_aws":
-        raise
-    del _e
+import vigil.cli.backup_aws  # noqa: E402,F401

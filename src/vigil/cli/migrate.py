@@ -20,11 +20,7 @@ class _MigrateGroup(click.Group):
     for, so ``vigil migrate lint`` loads neither the spec models nor the database drivers it needs."""
 
     def _load(self) -> None:
-        try:
-            import vigil.cli.migrate_run  # noqa: F401  (registers verify / apply / status)
-        except ModuleNotFoundError as e:  # only a missing migrate_run is fine; anything else is a real error
-            if e.name != "vigil.cli.migrate_run":
-                raise
+        import vigil.cli.migrate_run  # noqa: F401  (registers verify / apply / status)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         cmd = super().get_command(ctx, cmd_name)
