@@ -76,7 +76,7 @@ def _check_lines(chk: Any) -> list[str]:
         )
         lines.append(
             f"  {c}: index {v['index']}, database {v['db']} ({v['source']}); {same} "
-            f"({ct.get('ranges_compared', 0)} range hashes compared, {ct.get('ranges_differing', 0)} of "
+            f"({ct.get('ranges_compared', 0)} range hash(es) compared, {ct.get('ranges_differing', 0)} of "
             f"{ct.get('leaf_ranges', 0)} leaf ranges re-read, source: {ct.get('source', '?')})"
         )
     lines += [f"  problem: {p}" for p in chk.problems]
