@@ -7,6 +7,7 @@ needs the whole schema at once (Alembic's environment, schema tests).
 
 from __future__ import annotations
 
+from vigil.alerting import delivery_tables as _alert_delivery_tables  # noqa: F401
 from vigil.alerting import tables as _alert_tables  # noqa: F401
 from vigil.deploy import verdict_tables as _verdict_tables  # noqa: F401
 from vigil.deploy.canary import tables as _canary_tables  # noqa: F401
