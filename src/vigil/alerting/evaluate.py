@@ -14,6 +14,7 @@ minutes 12:00 to 12:04.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from vigil.telemetry.sources.protocol import Source
 
 INF = Decimal("Infinity")
+_LAYOUTS: "weakref.WeakKeyDictionary[Any, dict[int, int]]" = weakref.WeakKeyDictionary()
 
 
 def timing(rule: AlertRule) -> Timing:
@@ -55,42 +57,48 @@ def _rate_text(d: Decimal | None) -> str:
 # -- the read plan ------------------------------------------------------------------------------------
 
 
-def read_plan(rules: Sequence[AlertRule], at: datetime) -> Any:
+def read_plans(rules: Sequence[AlertRule], at: datetime) -> list[Any]:
     """Everything the rules (but burn_rate, read through the SLO engine) will ask the source, so
-    the embedded store answers them in a few passes."""
+    the embedded store answers them in a few passes: one plan for counters (with the firsts), one
+    for observations and one for gauges, each with only the window starts its reads use."""
     from vigil.telemetry.sources.protocol import CounterQuery, GaugeQuery, ObservationQuery, ReadPlan
 
     end = _now_minute(at)
-    plan = ReadPlan(end=end)
-    starts: set[int] = set()
+    counters = ReadPlan(end=end)
+    observations = ReadPlan(end=end)
+    gauges = ReadPlan(end=end)
+    c_starts: set[int] = set()
+    o_starts: set[int] = set()
     for r in rules:
         b = r.body
         if r.threshold is not None:
             n = _mins(b.over)
             if b.type == "counter":
-                plan.counters.append(CounterQuery(b.metric))
-                plan.firsts.append((b.metric, "counter"))
-                starts.update(range(end - n, end) if b.agg in ("max", "min", "avg", "last") else (end - n,))
+                counters.counters.append(CounterQuery(b.metric))
+                counters.firsts.append((b.metric, "counter"))
+                c_starts.update(range(end - n, end) if b.agg in ("max", "min", "avg", "last") else (end - n,))
             elif b.type == "gauge":
-                plan.gauges.append(GaugeQuery(b.metric, end - n, end))
+                gauges.gauges.append(GaugeQuery(b.metric, end - n, end))
             else:
-                plan.observations.append(ObservationQuery(b.metric, 0))
-                starts.add(end - n)
+                observations.observations.append(ObservationQuery(b.metric, 0))
+                o_starts.add(end - n)
         elif r.spike is not None:
-            plan.counters.append(CounterQuery(b.metric))
-            plan.firsts.append((b.metric, "counter"))
-            starts.update(range(end - _mins(b.over) - _mins(b.baseline) + 1, end))
+            counters.counters.append(CounterQuery(b.metric))
+            counters.firsts.append((b.metric, "counter"))
+            c_starts.update(range(end - _mins(b.over) - _mins(b.baseline) + 1, end))
         elif r.absent is not None:
             n = _mins(b.over)
-            plan.counters.append(CounterQuery(b.metric))
-            plan.observations.append(ObservationQuery(b.metric, 0))
-            plan.gauges.append(GaugeQuery(b.metric, end - n, end))
-            starts.add(end - n)
+            counters.counters.append(CounterQuery(b.metric))
+            observations.observations.append(ObservationQuery(b.metric, 0))
+            gauges.gauges.append(GaugeQuery(b.metric, end - n, end))
+            c_starts.add(end - n)
+            o_starts.add(end - n)
         elif r.event is not None:
-            plan.counters.append(CounterQuery(b.selector()))
-            starts.add(end - _mins(b.firing_for))
-    plan.starts = sorted(starts)
-    return plan
+            counters.counters.append(CounterQuery(b.selector()))
+            c_starts.add(end - _mins(b.firing_for))
+    counters.starts = sorted(c_starts)
+    observations.starts = sorted(o_starts)
+    return [p for p in (counters, observations, gauges) if p.counters or p.observations or p.gauges or p.firsts]
 
 
 # -- one rule --------------------------------------------------------------------------------------
@@ -166,12 +174,22 @@ def _counter_first(source: "Source", sel: Any) -> int | None:
     return source.first_minute(sel, "counter")
 
 
+
+
 def _layout(source: "Source", start_minute: int) -> list[int]:
     """The bucket bounds (ns) observations from ``start_minute`` on were counted in: the store's
-    bounds exact since then, or an in-memory source's own."""
+    bounds exact since then (read once per source), or an in-memory source's own."""
     store = getattr(source, "store", None)
     if store is not None and hasattr(store, "bounds"):
-        return sorted(le for le, since in store.bounds().items() if since <= start_minute)
+        try:
+            bounds = _LAYOUTS[source]
+        except (KeyError, TypeError):
+            bounds = dict(store.bounds())
+            try:
+                _LAYOUTS[source] = bounds
+            except TypeError:  # pragma: no cover - a source that cannot be weakly referenced
+                pass
+        return sorted(le for le, since in bounds.items() if since <= start_minute)
     return sorted(int(b) for b in getattr(source, "bounds_ns", ()))
 
 
@@ -350,8 +368,8 @@ def read_rules(rules: Sequence[AlertRule], slos: Sequence["SLO"], source: "Sourc
         chosen = [by_name[n] for n in sorted(wanted) if n in by_name]
         statuses = {s.slo.name: s for s in evaluate_slos(chosen, source, at)}
     others = [r for r in rules if r.burn_rate is None]
-    if others:
-        source.prefetch(read_plan(others, at))
+    for plan in read_plans(others, at):
+        source.prefetch(plan)
     for r in rules:
         if r.name in out.failed:
             continue

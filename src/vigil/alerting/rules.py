@@ -23,6 +23,7 @@ no traffic) is handled per rule: ``ok`` counts as the condition not holding, ``a
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -287,11 +288,12 @@ def histogram_quantile(q: Decimal, buckets: Sequence[tuple[Decimal, int]]) -> De
 # -- templates -----------------------------------------------------------------------------------
 
 
+_TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+
 def template_names(text: str) -> list[str]:
     """The variables a template names: ``{{ value }}``, ``{{ $value }}``, ``{{ $labels.service }}``."""
-    import re
-
-    return [_canonical(m) for m in re.findall(r"\{\{\s*([^{}]*?)\s*\}\}", text)]
+    return [_canonical(m) for m in _TEMPLATE.findall(text)]
 
 
 def _canonical(name: str) -> str:
@@ -304,12 +306,13 @@ def _canonical(name: str) -> str:
 def render(text: str, variables: Mapping[str, str]) -> str:
     """Substitute ``{{ name }}`` with ``variables[name]`` (names are checked when the spec loads;
     plain substitution: no expressions, no attribute access, nothing executed)."""
-    import re
+    if "{{" not in text:
+        return text
 
     def sub(m: "re.Match[str]") -> str:
         return variables.get(_canonical(m.group(1)), m.group(0))
 
-    return re.sub(r"\{\{\s*([^{}]*?)\s*\}\}", sub, text)
+    return _TEMPLATE.sub(sub, text)
 
 
 def canonical_json(d: Mapping[str, str]) -> str:

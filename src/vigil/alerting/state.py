@@ -283,12 +283,14 @@ def record_evaluation(
         updates = [i for k, i in changed.items() if k in prev]
         if inserts:
             conn.execute(sa.insert(ti), inserts)
-        for i in updates:
-            row = _row(i, at)
-            conn.execute(
-                sa.update(ti).where(ti.c.rule == i.rule, ti.c.fingerprint == i.fingerprint).values(
-                    {k: v for k, v in row.items() if k not in ("rule", "fingerprint")}
-                )
+        if updates:
+            cols = [k for k in _row(updates[0], at) if k not in ("rule", "fingerprint")]
+            stmt = (
+                sa.update(ti)
+                .where(ti.c.rule == sa.bindparam("k_rule"), ti.c.fingerprint == sa.bindparam("k_fp"))
+                .values({c: sa.bindparam(c) for c in cols})
             )
+            conn.execute(stmt, [{**{c: r[c] for c in cols}, "k_rule": r["rule"], "k_fp": r["fingerprint"]}
+                                for r in (_row(i, at) for i in updates)])
         conn.commit()
     return Recorded(at, True, None, ev_id, out_transitions, sorted(final.values(), key=lambda i: i.key), token)
