@@ -14,5 +14,7 @@ from vigil.deploy.canary import tables as _canary_tables  # noqa: F401
 from vigil.dr import tables as _dr_tables  # noqa: F401
 from vigil.security import tables as _security_tables  # noqa: F401
 from vigil.store.schema import metadata
+from vigil.telemetry.otlp import tables as _otlp_tables  # noqa: F401
+from vigil.traces import tables as _trace_tables  # noqa: F401
 
 __all__ = ["metadata"]
