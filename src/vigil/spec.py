@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from vigil.alerting.spec import AlertRule
+from vigil.alerting.routing_spec import AlertingSpec
 from vigil.deploy.canary.spec import CanarySpec
 from vigil.deploy.migrations.spec import MigrationsSpec
 from vigil.dr.drill_spec import DrillSpec
@@ -56,6 +57,7 @@ class Spec(SpecModel):
     drills: list[DrillSpec] = Field(default_factory=list, description="DR drills that measure the RTO and RPO achieved")
     security: SecuritySpec | None = Field(None, description="security gates: fix deadlines and what blocks a deploy (vigil findings)")
     alerts: list[AlertRule] = Field(default_factory=list, description="alert rules: burn rate, threshold, spike, absent, event (vigil alerts)")
+    alerting: AlertingSpec | None = Field(None, description="routing and delivery of the alerts: receivers, routes, inhibition, silences, the heartbeat")
 
     def slo(self, name: str) -> SLO:
         for s in self.slos:
@@ -502,8 +504,9 @@ def _cross_check(spec: Spec, tree: Any, filename: str, plain: Any = None) -> lis
 
     from vigil.security.spec import cross_check as security_issues
     from vigil.alerting.spec import cross_check as alert_issues
+    from vigil.alerting.routing_spec import cross_check as routing_issues
 
-    for loc, msg in [*reference_issues(spec), *drill_issues(spec), *security_issues(spec), *alert_issues(spec)]:
+    for loc, msg in [*reference_issues(spec), *drill_issues(spec), *security_issues(spec), *alert_issues(spec), *routing_issues(spec)]:
         add(loc, msg)
     return issues
 
