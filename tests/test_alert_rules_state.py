@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from helpers import push
 from vigil.alerting.evaluate import MemoryState, evaluate_rules, read_rules
-from vigil.alerting.state import active_alerts, evaluations, instances, last_seq, read_transitions, record_evaluation
 from vigil.alerting.rules import Reading, Timing
+from vigil.alerting.state import active_alerts, evaluations, instances, last_seq, read_transitions, record_evaluation
 from vigil.errors import StoreError
 from vigil.spec import parse_spec
 from vigil.store import open_store
@@ -128,7 +128,7 @@ def test_transitions_persist_once_and_survive_a_restart(db_url):
         assert ev.recorded.recorded
         assert [t for t in ev.transitions if t.rule == "backlog"] == []  # still firing: not paged again
         assert {i.rule: i.state for i in instances(store)}["backlog"] == "firing"
-        assert read_transitions(store, after=cursor) == [t for t in read_transitions(store, after=before)]
+        assert read_transitions(store, after=cursor) == list(read_transitions(store, after=before))
         # the same instant again: nothing written
         n = last_seq(store)
         again = _evaluate(store, 26)

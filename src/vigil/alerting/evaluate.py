@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from vigil.alerting.model import Alert, format_value
 from vigil.alerting.rules import Advance, Instance, Reading, Timing, advance, compare, histogram_quantile, median, render, spike_holds
-from vigil.alerting.spec import AlertRule, slo_window_seconds
+from vigil.alerting.spec import AlertRule
 from vigil.units import format_duration
 
 if TYPE_CHECKING:
@@ -48,6 +48,12 @@ def _now_minute(at: datetime) -> int:
 
 def _mins(d: Decimal) -> int:
     return int(d) // 60
+
+
+def _exact(x: float) -> Decimal:
+    """A gauge's float as the Decimal of its shortest spelling (5000.0 is 5000)."""
+    d = Decimal(repr(x))
+    return d.to_integral_value() if d == d.to_integral_value() else d
 
 
 def _rate_text(d: Decimal | None) -> str:
@@ -214,12 +220,12 @@ def _threshold_reading(rule: AlertRule, source: "Source", end: int) -> Reading:
                 # minutes before the first sample are not zero: they are not there
                 rates = [Decimal(x) / 60 for x, st in zip(incs, starts) if st >= first]
                 if rates:
-                    value = rates[0] if agg == "last" else max(rates) if agg == "max" else min(rates) if agg == "min" else sum(rates) / len(rates)
+                    value = rates[0] if agg == "last" else max(rates) if agg == "max" else min(rates) if agg == "min" else sum(rates, Decimal(0)) / len(rates)
     elif b.type == "gauge":
         arr = source.gauge_max(b.metric, end - n, end)
-        vals = [Decimal(repr(float(x))) for x in arr if not math.isnan(x)]
+        vals = [_exact(float(x)) for x in arr if not math.isnan(x)]
         if vals:
-            value = vals[-1] if agg == "last" else max(vals) if agg == "max" else min(vals) if agg == "min" else sum(vals) / len(vals)
+            value = vals[-1] if agg == "last" else max(vals) if agg == "max" else min(vals) if agg == "min" else sum(vals, Decimal(0)) / len(vals)
     else:
         buckets = source.observation_buckets(b.metric, end - n, end)
         total = sum(c for _, c in buckets)

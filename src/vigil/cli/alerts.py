@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -70,7 +71,7 @@ def _list(all_: bool) -> int:
     states = ("pending", "firing", "resolved") if all_ else ("pending", "firing")
     rows = [_row(i.alert().to_dict()) for i in instances(store, states=states)]
     last = evaluations(store, limit=1)
-    data = {
+    data: dict[str, Any] = {
         "evaluated_at": last[0]["at"] if last else None,
         "errors": last[0]["errors"] if last else [],
         "alerts": rows,
@@ -88,25 +89,19 @@ def _list(all_: bool) -> int:
 
 def _what_if(at: str | None, all_: bool) -> int:
     from vigil.alerting.evaluate import MemoryState
+    from vigil.alerting.state import instances as stored
     from vigil.clock import isoformat
-    from vigil.store import StoreMissingError
     from vigil.telemetry.sources import open_source
 
     e = env()
     spec = e.loaded.spec
     when: datetime = e.at(at)
     store = e.open_store("read")
-    try:
-        from vigil.alerting.state import instances as stored
-
-        prev = {i.key: i for i in stored(store)}
-    except StoreMissingError:  # pragma: no cover - open_store raised already
-        prev = {}
-    state = MemoryState(prev)
+    state = MemoryState({i.key: i for i in stored(store)})
     ev = state.evaluate(list(spec.alerts), list(spec.slos), open_source(spec.telemetry, store), when)
     keep = ("pending", "firing", "resolved") if all_ else ("pending", "firing")
     rows = [_row(i.alert().to_dict()) for i in ev.current if i.state in keep]
-    data = {
+    data: dict[str, Any] = {
         "at": isoformat(when),
         "what_if": True,
         "alerts": rows,

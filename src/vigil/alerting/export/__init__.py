@@ -25,7 +25,7 @@ def to_yaml(data: Any) -> str:
 
     y = YAML(typ="safe", pure=True)
     y.default_flow_style = False
-    y.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    y.representer.sort_base_mapping_type_on_output = False  # keep the keys in the order given
     y.width = 4096
     buf = io.StringIO()
     y.dump(data, buf)

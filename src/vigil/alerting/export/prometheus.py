@@ -309,8 +309,8 @@ def _absent_alert(rule: AlertRule, notes: list[str]) -> dict:
     w = format_duration(b.over)
     expr = f"sum(absent_over_time({_sel(b.metric)}[{w}]))"
     notes.append(
-        f"{rule.name}: Prometheus' absent_over_time() looks at the metric name as written; a latency metric is "
-        f"scraped as {b.metric.metric}_bucket/_count, a counter may carry a suffix: point the selector at what Prometheus stores"
+        f"{rule.name}: absent_over_time({b.metric.metric}) looks for that name as written: if Prometheus stores it as a "
+        "histogram (<name>_count) or a counter with a suffix (<name>_total), point the rule's selector at that name"
     )
     labels = {"severity": rule.severity or "page", "service": rule.service, **rule.labels}
     static = {"metric": str(b.metric), "over": w}
