@@ -448,6 +448,41 @@ def test_the_alertmanager_config_passes_amtool(cli, tmp_path):
     assert subprocess.run([AMTOOL, "check-config", str(bad)], capture_output=True, timeout=60).returncode != 0
 
 
+ALERTING_SPEC = Path(__file__).parent / "data" / "alerting_export_spec.yaml"
+
+
+def test_an_alerting_section_becomes_a_config_amtool_routes_as_vigil_does(cli, tmp_path):
+    """Receivers (PagerDuty EU, SMTP with auth, webhook, Slack, SNS), a route tree with matchers,
+    regexes, continue and nesting, and an inhibit rule: amtool accepts the export, and for every
+    label set `amtool config routes test` names the receivers vigil's own routing picks."""
+    import itertools
+
+    from vigil.alerting.routing import build_tree, match
+
+    assert AMTOOL, "amtool is missing: run scripts/system-deps.sh (Debian's prometheus-alertmanager)"
+    out = tmp_path / "alertmanager.yml"
+    r = cli("export", "alertmanager", "--spec", ALERTING_SPEC, "-o", out)
+    assert r.code == 0, r.err
+    p = subprocess.run([AMTOOL, "check-config", str(out)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "5 receivers" in p.stdout and "1 inhibit rules" in p.stdout
+    text = out.read_text()
+    assert "SMTP_PASSWORD" not in r.out and "/etc/alertmanager/secrets/SMTP_PASSWORD" in text
+    assert "routing_key_file: /etc/alertmanager/secrets/PAGERDUTY_ROUTING_KEY" in text
+    assert "falls back to sre-email" in r.err and "not HMAC-signed" in r.err
+    tree = build_tree(load_spec(ALERTING_SPEC).spec.alerting.route)
+    checked = 0
+    for sev, svc, team in itertools.product(["page", "ticket", "info"], ["api", "search", "pages"], ["data", "web", None]):
+        labels = {"alertname": "x", "severity": sev, "service": svc, **({"team": team} if team else {})}
+        ours = [n.receiver for n in match(tree, labels)]
+        args = [f"{k}={v}" for k, v in labels.items()]
+        p = subprocess.run([AMTOOL, "config", "routes", "test", f"--config.file={out}", *args], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip().split(",") == ours, (labels, p.stdout, ours)
+        checked += 1
+    assert checked == 27
+
+
 # -- CloudWatch ----------------------------------------------------------------------------------------------
 
 

@@ -116,22 +116,23 @@ def _receiver(name: str, r: Any, notes: list[str]) -> dict:
     out: dict[str, Any] = {"name": name}
     where = f"receiver {name}"
     kinds = 0
+    resolved = bool(_get(r, "send_resolved", default=True))
     pd = _get(r, "pagerduty")
     if pd is not None:
         kinds += 1
-        cfg: dict[str, Any] = {"send_resolved": True}
+        cfg: dict[str, Any] = {"send_resolved": resolved}
         sec = _secret(pd, "routing_key", notes, where)
         if sec:
             cfg[sec[0]] = sec[1]
         url = _get(pd, "url")
-        if url:
+        if url and str(url) != "https://events.pagerduty.com/v2/enqueue":
             cfg["url"] = str(url)
         out["pagerduty_configs"] = [cfg]
     em = _get(r, "email")
     if em is not None:
         kinds += 1
         to = _get(em, "to")
-        cfg = {"to": ", ".join(to) if isinstance(to, (list, tuple)) else str(to), "send_resolved": True}
+        cfg = {"to": ", ".join(to) if isinstance(to, (list, tuple)) else str(to), "send_resolved": resolved}
         frm = _get(em, "from_", "sender", "from")
         if frm:
             cfg["from"] = str(frm)
@@ -145,14 +146,23 @@ def _receiver(name: str, r: Any, notes: list[str]) -> dict:
             sec = _secret(em, "password", notes, where)
             if sec:
                 cfg["auth_password_file"] = sec[1]
-        starttls = _get(em, "starttls", "require_tls")
-        if starttls is not None:
-            cfg["require_tls"] = bool(starttls)
+        tls = _get(em, "tls")
+        if tls is not None:
+            cfg["require_tls"] = tls == "starttls"
+            if tls == "ssl":
+                notes.append(f"{where}: implicit TLS (tls: ssl): Alertmanager uses it when the smarthost's port is 465")
+            if tls == "none":
+                notes.append(f"{where}: tls: none sends mail in the clear")
+        ca = _get(em, "ca_file")
+        if ca:
+            cfg["tls_config"] = {"ca_file": str(ca)}
+        if _get(em, "password_file") or ca:
+            notes.append(f"{where}: file paths are relative to the spec in vigil and to Alertmanager's working directory there: make them absolute")
         out["email_configs"] = [cfg]
     wh = _get(r, "webhook")
     if wh is not None:
         kinds += 1
-        cfg = {"send_resolved": True}
+        cfg = {"send_resolved": resolved}
         url = _get(wh, "url")
         if url:
             cfg["url"] = str(url)
@@ -166,7 +176,7 @@ def _receiver(name: str, r: Any, notes: list[str]) -> dict:
     sl = _get(r, "slack")
     if sl is not None:
         kinds += 1
-        cfg = {"send_resolved": True}
+        cfg = {"send_resolved": resolved}
         sec = _secret(sl, "url", notes, where) or _secret(sl, "api_url", notes, where) or _secret(sl, "webhook_url", notes, where)
         if sec:
             cfg["api_url_file"] = sec[1]
@@ -177,13 +187,18 @@ def _receiver(name: str, r: Any, notes: list[str]) -> dict:
     sns = _get(r, "sns")
     if sns is not None:
         kinds += 1
-        cfg = {"send_resolved": True}
+        cfg = {"send_resolved": resolved}
         arn = _get(sns, "topic_arn", "topic")
         if arn:
             cfg["topic_arn"] = str(arn)
         region = _get(sns, "region")
+        if not region and arn and str(arn).count(":") >= 5:
+            region = str(arn).split(":")[3]
         if region:
             cfg["sigv4"] = {"region": str(region)}
+        endpoint = _get(sns, "endpoint_url")
+        if endpoint:
+            cfg["api_url"] = str(endpoint)
         out["sns_configs"] = [cfg]
     fb = _get(r, "fallback")
     if fb:
