@@ -535,10 +535,13 @@ alerts:
   - {name: a, service: api, threshold: {metric: q, aggregate: max, value: 1}, missing: ok}
   - {name: b, service: api, threshold: {metric: q, aggregate: max, value: 1}, missing: alert}
   - {name: c, service: api, threshold: {metric: q, value: 1, over: 1m}, missing: keep, for: 150s}
+  - {name: d, service: api, threshold: {metric: q, aggregate: max, value: 1, over: 30m}, for: 1d}
 """)
     ex = cloudwatch_alarms(list(sp.alerts), [])
     got = {a["AlarmName"]: (a["TreatMissingData"], a["Period"], a["EvaluationPeriods"]) for a in ex.document["metric_alarms"]}
     assert got == {"a": ("notBreaching", 300, 1), "b": ("breaching", 300, 1), "c": ("ignore", 60, 4)}
+    # 49 periods of 30m exceed the day CloudWatch evaluates for periods under an hour
+    assert any(n.startswith("d: left out: for 1d needs 49 periods of 30m") for n in ex.notes), ex.notes
 
 
 def test_export_writes_nothing_on_a_bad_spec(cli, tmp_path):

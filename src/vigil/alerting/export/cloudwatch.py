@@ -99,7 +99,15 @@ def _common(rule: AlertRule, actions: Sequence[str], description: str) -> dict:
 
 
 def _m_of_n(rule: AlertRule, period: int) -> dict:
+    """M = N = 1 + for / period (rounded up). CloudWatch evaluates at most a day of periods
+    shorter than an hour, and at most 7 days otherwise."""
     n = 1 + int(rule.for_) // period + (1 if int(rule.for_) % period else 0)
+    limit = 86400 if period < 3600 else 604800
+    if n * period > limit:
+        raise NotExpressible(
+            f"for {format_duration(rule.for_)} needs {n} periods of {format_duration(period)}: CloudWatch evaluates at most "
+            f"{format_duration(limit)} of them"
+        )
     return {"EvaluationPeriods": n, "DatapointsToAlarm": n}
 
 
