@@ -204,3 +204,19 @@ def test_vigil_alerts_needs_a_store(cli, tmp_path):
     r = cli("alerts", "--spec", EXAMPLE_SPEC, "--db", f"sqlite:///{tmp_path / 'none.db'}")
     assert r.code == 2 and "there is no state store" in r.err
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_store_that_refuses_the_connection_is_exit_3(cli):
+    from pgcluster import free_port
+
+    url = f"postgresql://vigil@127.0.0.1:{free_port()}/vigil"
+    for args in (["alerts"], ["alerts", "--what-if"]):
+        r = cli(*args, "--spec", EXAMPLE_SPEC, "--db", url)
+        assert r.code == 3, (args, r.out, r.err)
+        assert "error:" in r.err and "Traceback" not in r.err
+
+
+def test_export_to_an_unwritable_place_is_exit_2_and_writes_nothing(cli, tmp_path):
+    r = cli("export", "prometheus-rules", "--spec", EXAMPLE_SPEC, "-o", tmp_path / "no" / "such" / "dir" / "rules.yml")
+    assert r.code == 2 and "cannot write" in r.err
+    assert not (tmp_path / "no").exists()
