@@ -61,6 +61,8 @@ ROUTE_ROLES: dict[tuple[str, str], Role] = {
     ("POST", "/api/v1/push"): "pusher",
     ("POST", "/api/v1/gate"): "deployer",
     ("POST", "/api/v1/findings/{ident}/waive"): "deployer",
+    ("POST", "/v1/traces"): "pusher",
+    ("POST", "/v1/metrics"): "pusher",
 }
 """The role each route needs beyond ``viewer`` (every other /api route needs a viewer token)."""
 
@@ -254,6 +256,12 @@ def create_app(
     ) -> dict:
         rows = store.gate_decisions(service=service, limit=limit)
         return {"decisions": [decision_record(r) for r in rows]}
+
+    from vigil.telemetry.otlp.routes import add_routes as add_otlp_routes
+    from vigil.traces.routes import add_routes as add_trace_routes
+
+    app.state.otlp = add_otlp_routes(app, auth, ingestor, push_endpoint, clock, spec.telemetry)
+    add_trace_routes(app, Auth, store, _errors)
 
     from vigil.security.routes import add_routes as add_findings_routes
 
