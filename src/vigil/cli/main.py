@@ -61,6 +61,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "alerts": ("vigil.cli.alerts:alerts_group", "Alert rules: active alerts, and unit tests of the rules (vigil alerts test)."),
     "export": ("vigil.cli.export:export_group", "Export the spec's alerts: Prometheus rules, an Alertmanager config, CloudWatch alarms."),
+    "trace": (
+        "vigil.cli.trace:trace_group",
+        "Traces received over OTLP: show one as a tree, check the service path of recent ones.",
+    ),
 }
 
 
