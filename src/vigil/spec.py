@@ -25,6 +25,7 @@ from vigil.deploy.migrations.spec import MigrationsSpec
 from vigil.dr.drill_spec import DrillSpec
 from vigil.dr.spec import BackupsSpec
 from vigil.errors import SpecError, SpecIssue
+from vigil.finops.spec import CostsSpec
 from vigil.model import SpecModel
 from vigil.security.spec import SecuritySpec
 from vigil.slo.spec import SLO, Policy
@@ -58,6 +59,7 @@ class Spec(SpecModel):
     security: SecuritySpec | None = Field(None, description="security gates: fix deadlines and what blocks a deploy (vigil findings)")
     alerts: list[AlertRule] = Field(default_factory=list, description="alert rules: burn rate, threshold, spike, absent, event (vigil alerts)")
     alerting: AlertingSpec | None = Field(None, description="routing and delivery of the alerts: receivers, routes, inhibition, silences, the heartbeat")
+    costs: CostsSpec | None = Field(None, description="FinOps: cost data, budgets and anomalies by {env, service}, unit cost, rightsizing, cost policies (vigil cost)")
 
     def slo(self, name: str) -> SLO:
         for s in self.slos:
@@ -505,8 +507,9 @@ def _cross_check(spec: Spec, tree: Any, filename: str, plain: Any = None) -> lis
     from vigil.security.spec import cross_check as security_issues
     from vigil.alerting.spec import cross_check as alert_issues
     from vigil.alerting.routing_spec import cross_check as routing_issues
+    from vigil.finops.spec import cross_check as cost_issues
 
-    for loc, msg in [*reference_issues(spec), *drill_issues(spec), *security_issues(spec), *alert_issues(spec), *routing_issues(spec)]:
+    for loc, msg in [*reference_issues(spec), *drill_issues(spec), *security_issues(spec), *alert_issues(spec), *routing_issues(spec), *cost_issues(spec)]:
         add(loc, msg)
     return issues
 

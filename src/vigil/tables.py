@@ -12,6 +12,7 @@ from vigil.alerting import tables as _alert_tables  # noqa: F401
 from vigil.deploy import verdict_tables as _verdict_tables  # noqa: F401
 from vigil.deploy.canary import tables as _canary_tables  # noqa: F401
 from vigil.dr import tables as _dr_tables  # noqa: F401
+from vigil.finops import tables as _finops_tables  # noqa: F401
 from vigil.security import tables as _security_tables  # noqa: F401
 from vigil.store.schema import metadata
 from vigil.telemetry.otlp import tables as _otlp_tables  # noqa: F401

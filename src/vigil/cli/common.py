@@ -46,6 +46,7 @@ STORE_MODES: dict[str, StoreMode] = {
     "canary run": "create",
     "migrate verify": "create",
     "findings import": "create",
+    "cost import": "create",
     # readers never create, never migrate, never take a write lock
     "slo status": "read",
     "gate log": "read",
@@ -55,6 +56,7 @@ STORE_MODES: dict[str, StoreMode] = {
     "store status": "read",
     "findings list": "read",
     "findings show": "read",
+    "cost imports": "read",
 }
 """How each command opens the store (see :data:`vigil.store.Mode`). A command not listed opens an
 existing store for writing (``gate deploy`` records its decision there) and never creates one."""

@@ -60,6 +60,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Security findings: import SARIF into a ledger per service and release, list, show and waive.",
     ),
     "alerts": ("vigil.cli.alerts:alerts_group", "Alert rules: active alerts, and unit tests of the rules (vigil alerts test)."),
+    "cost": (
+        "vigil.cli.cost:cost_group",
+        "FinOps: import cost data (FOCUS, CUR 2.0, Cost Explorer), budgets, anomalies, unit cost, rightsizing, audit.",
+    ),
     "export": ("vigil.cli.export:export_group", "Export the spec's alerts: Prometheus rules, an Alertmanager config, CloudWatch alarms."),
     "trace": (
         "vigil.cli.trace:trace_group",

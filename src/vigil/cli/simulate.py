@@ -82,6 +82,8 @@ def _sigterm_as_interrupt():
 @click.option("--out", metavar="FILE", help="write NDJSON to FILE, overwriting it ('-': stdout, the default without --url)")
 @click.option("--retries", type=click.IntRange(0, 20), default=3, show_default=True, help="with --url: retry a batch that failed with a network error, 429 or 5xx this often (backoff 1s, 2s, 4s, ...)")
 @click.option("--list-scenarios", is_flag=True, help="describe the scenarios and exit")
+@click.option("--costs", "costs", type=click.Choice(["focus", "cur2"]), default=None, help="instead of telemetry, write the platform's daily cost line items from --from to --to as FOCUS or CUR 2.0 CSV (vigil cost import reads them)")
+@click.option("--cost-spike", "cost_spikes", multiple=True, metavar="DAY:ENV:SERVICE:FACTOR", help="with --costs: multiply one service's usage on one day (a labelled anomaly), repeatable")
 @json_option
 def simulate_cmd(
     scenario: str,
@@ -98,6 +100,8 @@ def simulate_cmd(
     out: str | None,
     retries: int,
     list_scenarios: bool,
+    costs: str | None = None,
+    cost_spikes: tuple[str, ...] = (),
 ) -> int:
     """Synthetic traffic for the example platform (examples/platform/vigil.yaml).
 
@@ -111,6 +115,10 @@ def simulate_cmd(
     otherwise steady run. Output goes to stdout, a file (--out) or a server (--url).
     """
     e = env()
+    if costs is not None:
+        from vigil.simulate.costs import simulate_costs
+
+        return simulate_costs(costs, from_, to, out, seed, cost_spikes, e.clock.now(), e.json_mode)
     if list_scenarios:
         data = {"scenarios": [s.to_dict() for s in SCENARIOS.values()]}
 

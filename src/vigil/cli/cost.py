@@ -1,0 +1,181 @@
+"""``vigil cost``: cost data in, budgets, anomalies, unit cost, rightsizing and the cost audit."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import Any
+
+import click
+
+from vigil import exitcodes
+from vigil.cli.common import actor, at_option, db_option, emit, env, json_option, spec_option
+from vigil.errors import UsageError
+
+
+@click.group("cost")
+def cost_group() -> None:
+    """FinOps: import cost data (FOCUS, CUR 2.0, Cost Explorer), budgets, anomalies, unit cost, rightsizing, audit."""
+
+
+def _costs() -> Any:
+    spec = env().loaded.spec
+    if spec.costs is None:
+        raise UsageError(
+            "the spec has no `costs:` section",
+            hint="add `costs:` to vigil.yaml (README, FinOps); `costs: {}` takes every default",
+        )
+    return spec.costs
+
+
+def _money(d: Any) -> str:
+    from decimal import Decimal
+
+    return f"{Decimal(d).quantize(Decimal('0.01')):,}"
+
+
+def _print_rejections(errors: list[dict], total: int) -> None:
+    for r in errors[:20]:
+        click.echo(f"  line {r['line']}: {r['error']}", err=True)
+    if total > 20:
+        click.echo(f"  ... and {total - 20} more (use --json to see up to 100)", err=True)
+
+
+@cost_group.command("import")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["auto", "focus", "cur2"]), default="auto", show_default=True, help="the files' columns")
+@click.option("--skip-bad", is_flag=True, help="store the valid rows of a file that has invalid ones (default: store nothing, exit 2)")
+@click.option("--dry-run", is_flag=True, help="check and sum the files; store nothing")
+@click.option("--cost-explorer", "from_ce", is_flag=True, help="read Cost Explorer's GetCostAndUsage instead of files (--from, --to)")
+@click.option("--from", "from_", metavar="DAY", help="with --cost-explorer: first day, YYYY-MM-DD")
+@click.option("--to", "to", metavar="DAY", help="with --cost-explorer: the day after the last, YYYY-MM-DD (default today)")
+@click.option("--region", default="us-east-1", show_default=True, help="with --cost-explorer: the Cost Explorer endpoint's region")
+@spec_option
+@db_option
+@json_option
+def import_cmd(files: tuple[str, ...], fmt: str, skip_bad: bool, dry_run: bool, from_ce: bool, from_: str | None, to: str | None, region: str) -> int:
+    """Import cost line items: FOCUS 1.0-1.3 or AWS CUR 2.0 files (CSV, gzipped CSV, Parquet), or
+    Cost Explorer. Rows are summed per day and {env, service, ServiceName, region}; a re-import of
+    the same billing period replaces it, never adds. Invalid rows are listed with their line; then
+    nothing is stored (exit 2) unless --skip-bad."""
+    from vigil.finops.importer import CostInputError, import_files, store_rollup
+
+    e = env()
+    costs = _costs()
+    now = e.clock.now()
+    if from_ce:
+        if files:
+            raise UsageError("--cost-explorer reads no files", hint="drop the file names, or drop --cost-explorer")
+        res = _ce_read(costs, from_, to, region, now)
+        store = e.store if not dry_run else None
+        try:
+            out = store_rollup(store, res, at=now, actor=actor(), skip_bad=skip_bad, dry_run=dry_run)
+        except CostInputError as err:
+            _print_rejections([r.to_dict() for r in err.rejections], err.rejected)
+            raise
+        data = out.to_dict()
+        data["estimated_days"] = getattr(res, "estimated_days", [])
+    else:
+        if not files:
+            raise UsageError("name the files to import", hint="vigil cost import focus-2026-03.csv (or --cost-explorer --from DAY)")
+        if from_ or to:
+            raise UsageError("--from and --to go with --cost-explorer")
+        try:
+            out = import_files(
+                e.store if not dry_run else None, files, costs, at=now, actor=actor(), skip_bad=skip_bad, dry_run=dry_run,
+                kind=None if fmt == "auto" else fmt,
+            )
+        except CostInputError as err:
+            _print_rejections([r.to_dict() for r in err.rejections], err.rejected)
+            raise
+        data = out.to_dict()
+
+    def text() -> None:
+        verb = "checked" if dry_run else "imported"
+        click.echo(
+            f"{verb} {out.rows_read - out.rows_rejected:,} rows ({out.kind}) into {out.rows_stored:,} daily rows, billed {_money(out.billed)} {costs.currency}"
+            + (f"; import #{out.import_id}" if out.import_id else "")
+        )
+        for s in data["scopes"]:
+            rep = f", replaced import #{s['replaced_import']}" if s.get("replaced_import") else ""
+            click.echo(f"  {s['scope']}: {s['first_day']} to {s['last_day']}{rep}")
+        if out.rows_replaced:
+            click.echo(f"  {out.rows_replaced:,} stored rows of those periods replaced (a re-import never adds)")
+        for w in out.warnings:
+            click.echo(f"warning: {w}", err=True)
+        if out.rows_rejected:
+            click.echo(f"skipped {out.rows_rejected} invalid rows (--skip-bad)", err=True)
+            _print_rejections(data["errors"], out.rows_rejected)
+        for d in data.get("estimated_days", []):
+            click.echo(f"note: Cost Explorer marks {d} as estimated; import it again later", err=True)
+
+    emit(data, text)
+    return exitcodes.USAGE if out.rows_rejected else exitcodes.OK
+
+
+def _ce_read(costs: Any, from_: str | None, to: str | None, region: str, now: Any) -> Any:
+    from vigil.dr.aws.client import Aws, make_client
+    from vigil.finops.costexplorer import fetch
+    from vigil.finops.importer import ReadResult
+
+    if not from_:
+        raise UsageError("--cost-explorer needs --from DAY", hint="like --from 2026-03-01 --to 2026-04-01")
+    try:
+        start = date.fromisoformat(from_)
+        end = date.fromisoformat(to) if to else now.date()
+    except ValueError as err:
+        raise UsageError(f"--from/--to: {err}", hint="days are YYYY-MM-DD") from None
+    sts = Aws(make_client("sts", region))
+    account = str(sts.call("get_caller_identity").get("Account", "unknown"))
+    ce = Aws(make_client("ce", region))
+    r = fetch(ce, account, start, end, costs)
+    res = ReadResult(r.rollup, [], "cost-explorer")
+    res.estimated_days = r.estimated_days  # type: ignore[attr-defined]
+    return res
+
+
+@cost_group.command("imports")
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@spec_option
+@db_option
+@json_option
+def imports_cmd(limit: int) -> int:
+    """The cost imports stored, newest first: files, scopes, rows, what each replaced."""
+    from vigil.finops.importer import imports
+
+    rows = imports(env().open_store("read"), limit)
+
+    def text() -> None:
+        if not rows:
+            click.echo("no cost imports")
+        for r in rows:
+            names = ", ".join(f["file"] for f in r["files"]) or r["format"]
+            click.echo(
+                f"#{r['id']} {r['imported_at']} {r['format']}: {names}: {r['rows_stored']:,} daily rows, billed {r['billed_cost']},"
+                f" {r['rows_rejected']} rejected, {r['rows_replaced']:,} replaced"
+            )
+
+    emit({"imports": rows}, text)
+    return exitcodes.OK
+
+
+def _day(text: str | None, default: date) -> date:
+    if text is None:
+        return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"cannot read day {text!r}", hint="days are YYYY-MM-DD") from None
+
+
+def _month(text: str | None, default: date) -> date:
+    if text is None:
+        return default.replace(day=1)
+    try:
+        y, m = text.split("-")
+        return date(int(y), int(m), 1)
+    except ValueError:
+        raise UsageError(f"cannot read month {text!r}", hint="months are YYYY-MM") from None
+
+
+_unused = (json, timedelta, at_option)
