@@ -112,11 +112,13 @@ def _reasons(rejected: dict[int, str], total: int, what: str) -> str:
 class OtlpReceiver:
     """Ingests decoded OTLP export requests through an :class:`Ingestor` (thread-safe)."""
 
-    def __init__(self, ingestor: Ingestor, telemetry: "TelemetrySpec") -> None:
+    def __init__(self, ingestor: Ingestor, telemetry: "TelemetrySpec", *, started: datetime | None = None) -> None:
         self.ingestor = ingestor
         self.store = ingestor.store
         self.telemetry = telemetry
         self._last_purge_ms = 0
+        self.started_ms = int(started.timestamp() * 1000) if started is not None else None
+        """When this receiver began: the store's "taking OTLP metrics since" when it has none yet."""
 
     @staticmethod
     def key(signal: Signal, decoded: Decoded) -> str:
@@ -210,7 +212,7 @@ class OtlpReceiver:
             points: list[Point] = [p for p in batch.points if p is not None and p.unit not in excluded]
             keys = sorted({p.stream for p in points if p.stream})
             try:
-                states, since_ns = lock_streams(s.conn, self.store.dialect, keys, now_ms)
+                states, since_ns = lock_streams(s.conn, self.store.dialect, keys, now_ms, since_ms=self.started_ms)
                 conv = convert(points, states, since_ns)
                 if conv.rejected:
                     raise _Redo(conv.rejected)
@@ -285,12 +287,13 @@ def _bad_units(result: PushResult, carried: list[list[int]], nlines: int, what: 
 # -- stream states -----------------------------------------------------------------------------------
 
 
-def lock_streams(conn: sa.Connection, dialect: str, keys: list[str], now_ms: int) -> tuple[dict[str, StreamState | None], int]:
+def lock_streams(conn: sa.Connection, dialect: str, keys: list[str], now_ms: int, *, since_ms: int | None = None) -> tuple[dict[str, StreamState | None], int]:
     """The last point of each stream, locked to the end of the transaction (PostgreSQL: a row
     inserted as a placeholder when new, then ``FOR UPDATE``; SQLite: the write lock is held
-    already), and when this store began taking OTLP metrics (ns)."""
+    already), and when this store began taking OTLP metrics (ns): recorded once, from
+    ``since_ms`` (when the receiver started) or else ``now_ms``."""
     ph = "?" if dialect == "sqlite" else "%s"
-    now_ns = now_ms * 1_000_000
+    first_ns = (since_ms if since_ms is not None and since_ms <= now_ms else now_ms) * 1_000_000
     want = sorted(set(keys) | {SINCE_KEY})
     out: dict[str, StreamState | None] = dict.fromkeys(keys)
     since_ns: int | None = None
@@ -300,7 +303,7 @@ def lock_streams(conn: sa.Connection, dialect: str, keys: list[str], now_ms: int
             vals = ", ".join([f"({ph}, {ph}, 0, {ph}, '{{}}', {ph})"] * len(part))
             params: list[Any] = []
             for k in part:
-                params += [k, "since" if k == SINCE_KEY else "new", now_ns if k == SINCE_KEY else 0, now_ms]
+                params += [k, "since" if k == SINCE_KEY else "new", first_ns if k == SINCE_KEY else 0, now_ms]
             conn.exec_driver_sql(
                 f"INSERT INTO otlp_streams (key, kind, start_ns, time_ns, state, seen_ms) VALUES {vals} ON CONFLICT (key) DO NOTHING",
                 tuple(params),
@@ -316,9 +319,9 @@ def lock_streams(conn: sa.Connection, dialect: str, keys: list[str], now_ms: int
     if since_ns is None:  # SQLite, first OTLP metrics in this store
         conn.exec_driver_sql(
             f"INSERT INTO otlp_streams (key, kind, start_ns, time_ns, state, seen_ms) VALUES ({ph}, 'since', 0, {ph}, '{{}}', {ph})",
-            (SINCE_KEY, now_ns, now_ms),
+            (SINCE_KEY, first_ns, now_ms),
         )
-        since_ns = now_ns
+        since_ns = first_ns
     return out, since_ns
 
 

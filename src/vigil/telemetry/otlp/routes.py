@@ -147,7 +147,7 @@ class OtlpEndpoint:
 def add_routes(app: Any, auth: Callable[[Request], Any], ingestor: Any, push_endpoint: Any, clock: Clock, telemetry: Any) -> OtlpReceiver:
     """Add ``POST /v1/traces`` and ``POST /v1/metrics``. Their ingest shares the push route's slots
     (``push_endpoint``'s bound on concurrent ingests) and its body limit."""
-    receiver = OtlpReceiver(ingestor, telemetry)
+    receiver = OtlpReceiver(ingestor, telemetry, started=clock.now())
 
     def slots() -> asyncio.Semaphore:
         # the push route's semaphore, made on first use in the serving loop as the push route does
