@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -178,4 +177,132 @@ def _month(text: str | None, default: date) -> date:
         raise UsageError(f"cannot read month {text!r}", hint="months are YYYY-MM") from None
 
 
-_unused = (json, timedelta, at_option)
+
+def _frozen(costs: Any, store: Any, at: Any) -> dict[str, list[str]]:
+    """Services a freeze holds for (the gate's what-if), when a freeze changes a budget's limits."""
+    from vigil.finops.budgets import frozen_services
+
+    if not costs.freeze_overspend:
+        return {}
+    services = [b.service for b in costs.budgets if b.service]
+    return frozen_services(env().loaded, store, services, at) if services else {}
+
+
+@cost_group.command("budgets")
+@click.option("--month", metavar="YYYY-MM", help="the month (default: the month of --at)")
+@click.option("--record", is_flag=True, help="record new breaches and push their alert events (vigil_event_total{event=cost_budget})")
+@at_option
+@spec_option
+@db_option
+@json_option
+def budgets_cmd(month: str | None, record: bool, at: str | None) -> int:
+    """Each budget: the month's BilledCost so far, the forecast (weekly seasonality), and which
+    thresholds are breached. Exit 1 when one is; no data is shown as no_data, never as ok.
+    --record writes new breaches and pushes an event the alerting engine's event rules fire on."""
+    from vigil.finops.budgets import breaches_of, budget_statuses, record_alerts
+
+    e = env()
+    costs = _costs()
+    when = e.at(at)
+    store = e.open_store("write" if record else "read")
+    if record and at is not None:
+        raise UsageError("--record evaluates now", hint="drop --at, or drop --record to look at another time")
+    m = _month(month, when.date())
+    statuses = budget_statuses(store, costs, m, as_of=when.date(), frozen=_frozen(costs, store, when))
+    rec = record_alerts(store, e.loaded.spec, breaches_of(statuses), when) if record else None
+    data = {"month": m.strftime("%Y-%m"), "at": when.isoformat().replace("+00:00", "Z"), "currency": costs.currency,
+            "budgets": [s.to_dict() for s in statuses], "recorded": rec}
+
+    def text() -> None:
+        from rich.table import Table
+
+        from vigil.cli.common import console
+
+        if not statuses:
+            click.echo("no budgets in the spec (costs.budgets)")
+            return
+        tb = Table(title=f"budgets {data['month']} ({costs.currency}), data through {statuses[0].forecast.to_dict()['as_of'] or 'none'}")
+        for c in ("budget", "scope", "amount", "actual", "used", "forecast", "breached", "state"):
+            tb.add_column(c, justify="right" if c in ("amount", "actual", "used", "forecast") else "left")
+        for st in statuses:
+            b = st.budget
+            scope = "/".join(x for x in (b.env, b.service, b.service_name) if x) or "all"
+            fc = st.forecast
+            tb.add_row(b.name, scope, _money(b.amount), _money(fc.actual), f"{(st.used * 100):.1f}%",
+                       "-" if fc.forecast is None else _money(fc.forecast),
+                       ",".join(t.label for t in st.thresholds if t.breached) or "-", st.state + (" (frozen)" if st.frozen else ""))
+        console().print(tb)
+        for st in statuses:
+            for r in st.freeze_reasons:
+                click.echo(f"  {st.budget.name}: limits raised by {float(st.overspend) * 100:g}% while frozen: {r}")
+        if rec is not None:
+            click.echo(f"recorded {rec['new']} new breaches, pushed {rec['events_pushed']} alert events")
+
+    emit(data, text)
+    return exitcodes.NO if any(s.state == "breached" for s in statuses) else exitcodes.OK
+
+
+@cost_group.command("anomalies")
+@click.option("--from", "from_", metavar="DAY", help="first day judged (default: 7 days before the last day with data)")
+@click.option("--to", "to", metavar="DAY", help="last day judged (default: the last day with data)")
+@click.option("--record", is_flag=True, help="record new anomalies and push their alert events (vigil_event_total{event=cost_anomaly})")
+@spec_option
+@db_option
+@json_option
+def anomalies_cmd(from_: str | None, to: str | None, record: bool) -> int:
+    """Cost anomalies per {env, service} on daily EffectiveCost (amortized): a weekly robust
+    decomposition and a modified z-score of the residual, past both floors, with the impact and the
+    top contributors (ServiceName, region, usage type). Exit 1 when there is one."""
+    from vigil.finops import query
+    from vigil.finops.budgets import anomalies_of, detect_anomalies, record_alerts
+
+    e = env()
+    costs = _costs()
+    store = e.open_store("write" if record else "read")
+    first_any, last_any = query.span(store)
+    if last_any is None:
+        raise UsageError("no cost rows in the store", hint="import some first: vigil cost import FILE")
+    last = _day(to, date.fromisoformat(last_any))
+    first = _day(from_, last - timedelta(days=6))
+    if first > last:
+        raise UsageError("--from must not be after --to")
+    findings, judged = detect_anomalies(store, costs, first, last)
+    rec = record_alerts(store, e.loaded.spec, anomalies_of(findings), e.clock.now()) if record else None
+    data = {"from": first.isoformat(), "to": last.isoformat(), "series": judged, "anomalies": [f.to_dict() for f in findings], "recorded": rec}
+
+    def text() -> None:
+        click.echo(f"anomalies {first} to {last}: {len(findings)} in {judged} series (env/service) judged")
+        for f in findings:
+            s = f.score.to_dict()
+            z = "inf" if s["z_infinite"] else s["z"]
+            click.echo(f"  {f.day} {f.env or '(untagged)'}/{f.service or '(untagged)'}: {_money(s['actual'])} vs expected {_money(s['expected'])}"
+                       f" (+{_money(s['impact'])}, z {z})")
+            for c in f.contributors:
+                click.echo(f"      {c.service_name} {c.region or '-'} {c.usage_type or '-'}: +{_money(c.impact)}")
+        if rec is not None:
+            click.echo(f"recorded {rec['new']} new anomalies, pushed {rec['events_pushed']} alert events")
+
+    emit(data, text)
+    return exitcodes.NO if findings else exitcodes.OK
+
+
+@cost_group.command("breaches")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@spec_option
+@db_option
+@json_option
+def breaches_cmd(limit: int) -> int:
+    """Recorded budget breaches and anomalies, newest first, and whether their alert event was pushed."""
+    from vigil.finops.budgets import list_breaches
+
+    rows = list_breaches(env().open_store("read"), limit)
+
+    def text() -> None:
+        if not rows:
+            click.echo("no cost breaches recorded")
+        for r in rows:
+            click.echo(f"{r['detected_at']} {r['kind']} {r['budget']} {r['threshold']}: {r['value']} (limit {r['limit']})"
+                       + ("" if r["event_sent_at"] else " (event not pushed yet)"))
+
+    emit({"breaches": rows}, text)
+    return exitcodes.OK
