@@ -66,8 +66,13 @@ def spec_fields() -> list[tuple[str, str, str, str]]:
     from vigil.spec import Spec
 
     rows: list[tuple[str, str, str, str]] = []
+    seen: dict[type[BaseModel], str] = {}  # a recursive model (a route tree) is listed once
 
     def walk(model: type[BaseModel], prefix: str) -> None:
+        if model in seen:
+            rows[-1] = rows[-1][:3] + ((rows[-1][3] + " " if rows[-1][3] else "") + f"(the same fields as `{seen[model]}`)",)
+            return
+        seen[model] = prefix.rstrip(".") or "the spec"
         for attr, f in model.model_fields.items():
             name = f.alias or attr  # the key a user writes (e.g. `pass`, not the attribute `pass_`)
             path = f"{prefix}{name}"
@@ -99,6 +104,7 @@ def spec_fields() -> list[tuple[str, str, str, str]]:
                     walk(m, f"{path}.<name>.")
                 else:
                     walk(m, f"{path}.")
+        del seen[model]  # the same model elsewhere (not inside itself) is listed in full
 
     walk(Spec, "")
     return rows
