@@ -306,3 +306,63 @@ def breaches_cmd(limit: int) -> int:
 
     emit({"breaches": rows}, text)
     return exitcodes.OK
+
+
+@cost_group.command("report")
+@click.option("--month", metavar="YYYY-MM", help="the month (default: the month of --at)")
+@at_option
+@spec_option
+@db_option
+@json_option
+def report_cmd(month: str | None, at: str | None) -> int:
+    """A month of costs per {env, service}: BilledCost, EffectiveCost, the cost per 1,000 requests
+    and per 1,000 valid events of each SLO (the telemetry's environment), the data-transfer split
+    (edge, inter-region, internet) and cross-region transfer by the platform's own services."""
+    from vigil.finops import query
+    from vigil.finops.forecast import month_end
+    from vigil.finops.unitcost import transfer_report, unit_costs
+
+    e = env()
+    costs = _costs()
+    spec = e.loaded.spec
+    when = e.at(at)
+    m = _month(month, when.date())
+    store = e.open_store("read")
+    first_any, last_any = query.span(store)
+    end = month_end(m) - timedelta(days=1)
+    last = min(end, date.fromisoformat(last_any)) if last_any else None
+    if last is None or last < m or (first_any is not None and first_any > end.isoformat()):
+        raise UsageError(f"no cost rows for {m.strftime('%Y-%m')}", hint="import the month first: vigil cost import FILE")
+    units = unit_costs(store, spec, m, last)
+    transfer = transfer_report(query.transfer_rows(store, m.isoformat(), last.isoformat()), set(spec.services))
+    from decimal import Decimal
+
+    total_b = sum((u.billed for u in units), Decimal(0))
+    total_e = sum((u.effective for u in units), Decimal(0))
+    data = {
+        "month": m.strftime("%Y-%m"), "from": m.isoformat(), "to": last.isoformat(), "currency": costs.currency,
+        "billed_cost": str(total_b.quantize(Decimal("0.01"))), "effective_cost": str(total_e.quantize(Decimal("0.01"))),
+        "services": [u.to_dict() for u in units], "transfer": transfer,
+    }
+
+    def text() -> None:
+        from rich.table import Table
+
+        from vigil.cli.common import console
+
+        tb = Table(title=f"costs {data['month']} ({m} to {last}, {costs.currency}): billed {_money(total_b)}, effective {_money(total_e)}")
+        for c in ("env", "service", "billed", "effective", "requests", "per 1k requests", "SLO unit cost (per 1k valid events)"):
+            tb.add_column(c, justify="right" if c in ("billed", "effective", "requests", "per 1k requests") else "left")
+        for u in units:
+            d = u.to_dict()
+            slos = ", ".join(f"{s['slo']} {s['cost_per_1000_valid_events'] or '-'}" for s in d["slos"])
+            tb.add_row(u.env or "(untagged)", u.service or "(untagged)", _money(u.billed), _money(u.effective),
+                       "-" if u.requests is None else f"{u.requests:,}", d["cost_per_1000_requests"] or "-", slos or "-")
+        console().print(tb)
+        for env_, split in transfer["by_env"].items():
+            click.echo(f"data transfer {env_}: " + ", ".join(f"{k} {v}" for k, v in split.items()))
+        for f in transfer["findings"]:
+            click.echo(f"finding: {f['message']}")
+
+    emit(data, text)
+    return exitcodes.OK

@@ -69,6 +69,12 @@ def status_cmd(at: str | None, services: tuple[str, ...], names: tuple[str, ...]
         slos = [s for s in slos if s.name in names]
     statuses = evaluate_slos(slos, open_source(spec.telemetry, e.store), when)
     data = {"at": isoformat(when), "slos": [s.to_dict() for s in statuses]}
+    if spec.costs is not None:  # FinOps (issue 13): each SLO's service cost per 1,000 valid events
+        from vigil.finops.unitcost import slo_unit_costs
+
+        units = slo_unit_costs(e.store, spec, statuses, when)
+        for d in data["slos"]:
+            d["unit_cost"] = units.get(d["name"])
 
     def text() -> None:
         width = _width()

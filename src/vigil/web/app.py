@@ -267,6 +267,10 @@ def create_app(
 
     add_findings_routes(app, Auth, store, spec, clock, write_lock, _errors)
 
+    from vigil.finops.routes import add_routes as add_cost_routes
+
+    add_cost_routes(app, Auth, store, loaded, clock, _errors)
+
     @app.get("/api/v1/spec", summary="The loaded spec (normalised)", dependencies=[Auth], responses=_errors(401))
     def spec_view() -> dict:
         """The normalised spec. The loader refuses secrets in a spec; anything that still looks like
