@@ -153,3 +153,8 @@ def test_cmd(files: tuple[str, ...]) -> int:
 
     emit(data, text)
     return exitcodes.OK if ok else exitcodes.NO
+
+
+from vigil.cli.alerts_log import log_cmd  # noqa: E402  (vigil alerts log: the delivery attempts)
+
+alerts_group.add_command(log_cmd)

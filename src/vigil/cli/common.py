@@ -58,6 +58,8 @@ STORE_MODES: dict[str, StoreMode] = {
     "findings show": "read",
     "cost imports": "read",
     "cost breaches": "read",
+    "alerts log": "read",
+    "silence list": "read",
 }
 """How each command opens the store (see :data:`vigil.store.Mode`). A command not listed opens an
 existing store for writing (``gate deploy`` records its decision there) and never creates one."""

@@ -97,6 +97,7 @@ def serve_cmd(host: str, port: int, token_file: str | None, tokens_file: str | N
                 click.echo(f"retention pass failed: {exc}", err=True)
 
     threading.Thread(target=housekeeping, name="vigil-retention", daemon=True).start()
+    alerting = _start_alerting(e, loaded, store)
     emit(
         {"serving": e.spec_path, "url": f"http://{host}:{port}", "token_source": where},
         lambda: click.echo(f"vigil serving {e.spec_path} on http://{host}:{port} (token: {where})", err=True),
@@ -105,7 +106,26 @@ def serve_cmd(host: str, port: int, token_file: str | None, tokens_file: str | N
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         stop.set()
+        if alerting is not None:
+            alerting.stop()
     return exitcodes.OK
+
+
+def _start_alerting(e, loaded, store):
+    """The lease keeper and, on the leader, the rule evaluator and the dispatcher
+    (vigil.alerting.service); None when the spec has no alerts and no alerting section, or when
+    VIGIL_NOW pins the clock (evaluations and notifications happen at the real clock)."""
+    from vigil.clock import FakeClock
+
+    spec = loaded.spec
+    if not spec.alerts and spec.alerting is None:
+        return None
+    if isinstance(e.clock, FakeClock):
+        click.echo("alerting is off: VIGIL_NOW pins the clock, and rules are evaluated and notifications sent at the real clock", err=True)
+        return None
+    from vigil.alerting.service import AlertingService
+
+    return AlertingService(loaded, store, e.clock, log=lambda s: click.echo(s, err=True)).start()
 
 
 COMMANDS = [serve_cmd]

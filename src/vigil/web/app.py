@@ -63,6 +63,8 @@ ROUTE_ROLES: dict[tuple[str, str], Role] = {
     ("POST", "/api/v1/findings/{ident}/waive"): "deployer",
     ("POST", "/v1/traces"): "pusher",
     ("POST", "/v1/metrics"): "pusher",
+    ("POST", "/api/v1/silences"): "deployer",
+    ("DELETE", "/api/v1/silences/{ident}"): "deployer",
 }
 """The role each route needs beyond ``viewer`` (every other /api route needs a viewer token)."""
 
@@ -270,6 +272,10 @@ def create_app(
     from vigil.finops.routes import add_routes as add_cost_routes
 
     add_cost_routes(app, Auth, store, loaded, clock, _errors)
+
+    from vigil.alerting.routes import add_routes as add_alerting_routes
+
+    add_alerting_routes(app, Auth, store, spec, clock, _errors)
 
     @app.get("/api/v1/spec", summary="The loaded spec (normalised)", dependencies=[Auth], responses=_errors(401))
     def spec_view() -> dict:
