@@ -22,10 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 from vigil import __version__
 from vigil.errors import StoreError, VigilError
 from vigil.store import schema
-from vigil.telemetry.ingest import Rollup
-
 if TYPE_CHECKING:
     from vigil.store.ingest_txn import IngestTxn, KeyRow, Limits
+    from vigil.telemetry.ingest import Rollup
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DB_HINT = "check --db / VIGIL_DB, that the server is up and the path is writable"

@@ -32,10 +32,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 import sqlalchemy as sa
 
 from vigil.errors import StoreError
-from vigil.telemetry.ingest import MAX_STORED, Admission, Rollup
 
 if TYPE_CHECKING:
     from vigil.store import Store
+    from vigil.telemetry.ingest import Admission, Rollup
+
+MAX_STORED = 2**63 - 1
+"""The largest count a rollup row holds: a signed 64-bit integer (SQLite INTEGER, PostgreSQL
+BIGINT). :data:`vigil.telemetry.ingest.MAX_STORED` is the same number."""
 
 BOUNDS_LOCK = 7307002
 """PostgreSQL advisory lock: shared by every transaction writing observations, exclusive while a
@@ -286,6 +290,8 @@ class IngestTxn:
                 self._sql("INSERT INTO telemetry_totals (name, value) VALUES ('series', ?)", (total,))
             total = int(total)
             if total + len(new) > limits.total or any(have[m][1] + n > limits.per_metric for m, n in per_metric.items()):
+                from vigil.telemetry.ingest import Admission  # the store below the capabilities: loaded late
+
                 existing = {k for k in r.kinds if k not in missing} | set(found)
                 raise Recheck(
                     admission=Admission(
