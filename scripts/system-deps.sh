@@ -6,6 +6,7 @@ need=()
 command -v pgbackrest >/dev/null || need+=(pgbackrest)
 command -v promtool >/dev/null || need+=(prometheus)  # promtool check rules, and a real Prometheus in the export tests
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)  # amtool check-config
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the web UI's browser tests (Playwright drives Debian's Chromium; no browser download)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
