@@ -18,10 +18,9 @@ import json
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from vigil.errors import StoreError
-from vigil.spec import Spec
 from vigil.store import Store
 from vigil.store.ingest_txn import KEY_TTL_MS, IngestTxn, KeyRow, Limits, Recheck
 from vigil.telemetry.ingest import (
@@ -38,6 +37,9 @@ from vigil.telemetry.ingest import (
     seconds_to_ns,
     split_body,
 )
+
+if TYPE_CHECKING:
+    from vigil.spec import Spec
 
 __all__ = [
     "DEFAULT_MAX_BODY", "KEY_TTL_MS", "Batch", "Ingestor", "PushResult", "PushSession", "batches", "chain_key",
