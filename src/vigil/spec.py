@@ -25,6 +25,7 @@ from vigil.deploy.migrations.spec import MigrationsSpec
 from vigil.dr.drill_spec import DrillSpec
 from vigil.dr.spec import BackupsSpec
 from vigil.errors import SpecError, SpecIssue
+from vigil.dashboards.spec import Dashboard
 from vigil.finops.spec import CostsSpec
 from vigil.model import SpecModel
 from vigil.security.spec import SecuritySpec
@@ -60,6 +61,7 @@ class Spec(SpecModel):
     alerts: list[AlertRule] = Field(default_factory=list, description="alert rules: burn rate, threshold, spike, absent, event (vigil alerts)")
     alerting: AlertingSpec | None = Field(None, description="routing and delivery of the alerts: receivers, routes, inhibition, silences, the heartbeat")
     costs: CostsSpec | None = Field(None, description="FinOps: cost data, budgets and anomalies by {env, service}, unit cost, rightsizing, cost policies (vigil cost)")
+    dashboards: list[Dashboard] = Field(default_factory=list, description="the plan's dashboards: panels of queries (rate, ratio, quantile, last, max) shown by vigil serve and exported by vigil export grafana | cloudwatch-dashboard")
 
     def slo(self, name: str) -> SLO:
         for s in self.slos:
@@ -508,8 +510,9 @@ def _cross_check(spec: Spec, tree: Any, filename: str, plain: Any = None) -> lis
     from vigil.alerting.spec import cross_check as alert_issues
     from vigil.alerting.routing_spec import cross_check as routing_issues
     from vigil.finops.spec import cross_check as cost_issues
+    from vigil.dashboards.spec import cross_check as dashboard_issues
 
-    for loc, msg in [*reference_issues(spec), *drill_issues(spec), *security_issues(spec), *alert_issues(spec), *routing_issues(spec), *cost_issues(spec)]:
+    for loc, msg in [*reference_issues(spec), *drill_issues(spec), *security_issues(spec), *alert_issues(spec), *routing_issues(spec), *cost_issues(spec), *dashboard_issues(spec)]:
         add(loc, msg)
     return issues
 
