@@ -366,3 +366,58 @@ def report_cmd(month: str | None, at: str | None) -> int:
 
     emit(data, text)
     return exitcodes.OK
+
+
+@cost_group.command("rightsize")
+@click.option("--apply", "do_apply", is_flag=True, help="apply the recommendations that are allowed (each decision is recorded)")
+@click.option("--cluster", "clusters", multiple=True, metavar="ID", help="only this cluster (repeatable)")
+@click.option("--allow-overspend", metavar="AMOUNT", help="while a freeze holds: accept a capacity raise costing up to AMOUNT a month (within costs.freeze_overspend)")
+@spec_option
+@db_option
+@json_option
+def rightsize_cmd(do_apply: bool, clusters: tuple[str, ...], allow_overspend: str | None) -> int:
+    """Aurora Serverless v2 floors and ceilings per environment from the clusters' hourly capacity
+    (RDS, CloudWatch). A cut is withheld while the service's SLO burns faster than 1x; with --apply a
+    cut is refused while a freeze holds (the deploy gate, asked as a what-if). Exit 1 when something
+    was withheld or refused."""
+    from decimal import Decimal, InvalidOperation
+
+    from vigil.dr.aws.client import Aws, make_client
+    from vigil.finops.rightsize import rightsize
+
+    e = env()
+    costs = _costs()
+    cap = None
+    if allow_overspend is not None:
+        try:
+            cap = Decimal(allow_overspend)
+        except InvalidOperation:
+            raise UsageError(f"--allow-overspend {allow_overspend!r} is not an amount") from None
+        if not cap.is_finite() or cap < 0:
+            raise UsageError("--allow-overspend is an amount of at least 0")
+        if not do_apply:
+            raise UsageError("--allow-overspend goes with --apply")
+    if costs.rightsizing is None:
+        raise UsageError("the spec has no costs.rightsizing section", hint="list the Aurora Serverless v2 clusters (README, FinOps)")
+    at = e.decision_clock("an applied rightsizing").now() if do_apply else e.clock.now()
+    region = costs.rightsizing.region
+    store = e.open_store("write" if do_apply else "read")
+    recs = rightsize(e.loaded, store, Aws(make_client("rds", region)), Aws(make_client("cloudwatch", region)), at,
+                     do_apply=do_apply, allow_overspend=cap, actor=actor(), clusters=clusters)
+    data = {"at": at.isoformat().replace("+00:00", "Z"), "applied": do_apply, "clusters": [r.to_dict() for r in recs]}
+
+    def text() -> None:
+        for r in recs:
+            d = r.to_dict()
+            state = "applied" if r.applied else "refused" if r.refused else "withheld" if r.withheld else r.direction
+            click.echo(f"{r.cluster_id} ({r.env}/{r.service}): {r.current_min}-{r.current_max} ACU -> {r.new_min}-{r.new_max} ACU"
+                       f"{' auto-pause' if r.pause else ''}, {d['monthly_cost_change']} {costs.currency}/month: {state}")
+            for x in r.reasons:
+                click.echo(f"    {x}")
+            for x in r.withheld:
+                click.echo(f"    withheld: {x}")
+            for x in r.refused:
+                click.echo(f"    refused: {x}")
+
+    emit(data, text)
+    return exitcodes.NO if any(r.withheld or r.refused for r in recs) else exitcodes.OK

@@ -182,7 +182,9 @@ class CapacityRange(SpecModel):
 
     min_acu: Acu = Field(description="the floor, ACUs (0 lets the cluster pause where the engine version supports it)")
     max_acu: Acu = Field(description="the ceiling, ACUs")
-    pause_off_hours: bool = Field(False, description="dev: recommend min 0 (auto-pause) outside working hours")
+    pause_off_hours: bool = Field(
+        False, description="dev: recommend min 0 ACU with auto-pause (the cluster pauses when idle, off-hours), where the engine version supports it"
+    )
 
     @model_validator(mode="after")
     def _order(self) -> "CapacityRange":
@@ -199,15 +201,7 @@ class Rightsizing(SpecModel):
     capacity: dict[str, CapacityRange] = Field(default_factory=dict, description="allowed capacity per environment")
     lookback: Duration = Field(Decimal(14 * 86400), description="utilisation window read from CloudWatch (default 14d)")
     headroom: Fraction = Field(Decimal("0.3"), description="capacity kept above the peak (default 30%)")
-    working_hours: str = Field("08:00-20:00", description="dev's working hours (UTC), HH:MM-HH:MM")
-
-    @field_validator("working_hours")
-    @classmethod
-    def _hours(cls, v: str) -> str:
-        m = re.match(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$", v)
-        if not m or (int(m[3]), int(m[4])) <= (int(m[1]), int(m[2])):
-            raise ValueError(f"working_hours {v!r} must be HH:MM-HH:MM, start before end (UTC)")
-        return v
+    acu_hour_price: Money = Field(Decimal("0.12"), description="price of one ACU-hour, for the savings estimate (default 0.12)")
 
 
 class LogGroups(SpecModel):
