@@ -33,7 +33,7 @@ class TraceMiddleware:
 
         tracer = self.tracer or trace.get_tracer("vigil.instrument.asgi")
         method = scope.get("method", "GET")
-        parent = extract({k: v for k, v in scope.get("headers", [])})
+        parent = extract(dict(scope.get("headers", [])))
         span = tracer.start_span(
             method, context=parent, kind=trace.SpanKind.SERVER,
             attributes={"http.request.method": method, "url.path": scope.get("path", ""), "url.scheme": scope.get("scheme", "http")},

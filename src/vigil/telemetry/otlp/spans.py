@@ -51,6 +51,7 @@ MAX_SERVICE = 200
 MAX_NAME = 1024
 _ZERO16 = bytes(16)
 _ZERO8 = bytes(8)
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # one encoder, not one per span
 
 
 @dataclass(frozen=True)
@@ -153,17 +154,30 @@ def map_spans(req: Any, rules: SpanRules, received_ms: int) -> SpanBatch:
                 n = 0
                 for kv in sp.attributes:
                     k = kv.key
+                    v = kv.value
+                    w = v.WhichOneof("value")
+                    if w == "string_value":
+                        pv: Any = v.string_value
+                        lv = pv
+                        if len(pv) > MAX_TEXT:
+                            pv = pv[:MAX_TEXT] + "..."
+                    elif w == "int_value":
+                        pv = v.int_value
+                        lv = str(pv)
+                    else:
+                        pv = plain(v)
+                        lv = None
                     if n < MAX_ATTRS:
-                        attrs[k[:256]] = plain(kv.value)
+                        attrs[k if len(k) <= 256 else k[:256]] = pv
                         n += 1
                     if k == "http.route":
-                        route = label_value(kv.value)
+                        route = lv if lv is not None else label_value(v)
                     elif k == "http.response.status_code" or (k == "http.status_code" and code is None):
-                        code = label_value(kv.value)
+                        code = lv if lv is not None else label_value(v)
                     if extra:
                         for lname, attr in extra:
                             if attr == k:
-                                wanted[lname] = label_value(kv.value)
+                                wanted[lname] = lv if lv is not None else label_value(v)
                 status = sp.status.code
                 doc: dict[str, Any] = {"attributes": attrs}
                 dropped = len(sp.attributes) - n + sp.dropped_attributes_count
@@ -180,7 +194,7 @@ def map_spans(req: Any, rules: SpanRules, received_ms: int) -> SpanBatch:
                 name = sp.name
                 rows.append((
                     _hex(tid), _hex(sid), _hex(pid) if pid else "", service, name if len(name) <= MAX_NAME else name[:MAX_NAME],
-                    kind, start, end, status, json.dumps(doc, separators=(",", ":"), ensure_ascii=False), received_ms,
+                    kind, start, end, status, _dumps(doc), received_ms,
                 ))
                 if kind not in request_kinds:
                     requests.append(None)
