@@ -44,10 +44,10 @@ class Received:
 
 @dataclass
 class Behaviour:
-    """What the server answers next: a status (with headers and a body), ``hang`` (answer only
-    after ``seconds``), or ``close`` (drop the connection without an answer)."""
+    """What the server answers next: a status (with headers and a body; None: its usual answer),
+    after ``hang`` seconds (a slow receiver), or ``close`` (drop the connection without an answer)."""
 
-    status: int = 200
+    status: int | None = None  # None: the server's own answer (200 ok; the PagerDuty emulator's)
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
     hang: float = 0.0
@@ -85,9 +85,12 @@ class HttpReceiver:
                     return
                 if b.hang:
                     time.sleep(b.hang)  # a real slow receiver: bounded by the test's own numbers
-                status, headers, out = b.status, b.headers, b.body
-                if outer.custom is not None and b is outer.default:
+                if b.status is not None:
+                    status, headers, out = b.status, b.headers, b.body
+                elif outer.custom is not None:
                     status, headers, out = outer.custom(rec)
+                else:
+                    status, headers, out = 200, b.headers, b.body
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
