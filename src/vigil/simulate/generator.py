@@ -212,9 +212,35 @@ class Simulator:
         for (metric, labels, _), k in zip(extras, counts):
             if k:
                 agg.append((AGGREGATE_OFFSET, COUNTER, k, agg_ts + _prefix(metric, labels, "inc") + f"{k}}}"))
+        self._search_and_backups(rng, c, minute, day, mt, agg_ts, gauges, agg)
         # ordered by second: gauges at :00, gauges at :30, then the minute's aggregates at :59
         gauges.sort(key=lambda x: x[0])  # stable: keeps series order within a second
         return gauges + agg
+
+    @staticmethod
+    def _search_and_backups(rng: np.random.Generator, c: Conditions, minute: int, day: float, mt: str, agg_ts: str,
+                            gauges: list[Line], agg: list[Line]) -> None:
+        """The search cluster (requests with a hit ratio, CPU and memory per node, at :00) and the
+        backups' health (a daily full backup at 02:00 UTC taking 20 minutes; WAL archived within
+        seconds), drawn after everything else so the other series keep their values."""
+        n = int(rng.poisson(c.search_per_s * 60 * day))
+        hits = int(rng.binomial(n, c.search_hit_ratio))
+        for result, k in (("hit", hits), ("no_hit", n - hits)):
+            if k:
+                agg.append((AGGREGATE_OFFSET, COUNTER, k, agg_ts + _prefix("search_requests", (("result", result),), "inc") + f"{k}}}"))
+        ts = f'{{"ts":"{mt}:00Z'
+        for node in ("search-1", "search-2"):
+            cpu = min(100.0, max(0.0, c.search_cpu_percent * day + float(rng.normal(0, 3))))
+            mem = c.search_memory_bytes + float(rng.normal(0, 5e7))
+            gauges.append((0, GAUGE, 1, ts + _prefix("search_cpu_percent", (("node", node),), "set") + f"{round(cpu, 1)!r}}}"))
+            gauges.append((0, GAUGE, 1, ts + _prefix("search_memory_bytes", (("node", node),), "set") + f"{int(mem)}}}"))
+        since = (minute - 140) % 1440  # minutes since the last backup finished (02:20 UTC)
+        for repo, extra in (("1", 0), ("2", 35)):  # the cross-region copy lands 35 minutes later
+            age = (since - extra) % 1440 * 60
+            labels = (("stanza", "platform"), ("repo", repo), ("type", "any"))
+            gauges.append((0, GAUGE, 1, ts + _prefix("pgbackrest_backup_age_seconds", labels, "set") + f"{age}}}"))
+        lag = int(rng.integers(0, 25))
+        gauges.append((0, GAUGE, 1, ts + _prefix("pg_archive_lag_seconds", (("stanza", "platform"),), "set") + f"{lag}}}"))
 
     def _http(self, rng: np.random.Generator, t: HttpTraffic, day: float, agg_ts: str, out: list[Line]) -> None:
         n = int(rng.poisson(t.rps * 60 * day))

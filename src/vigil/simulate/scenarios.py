@@ -17,6 +17,11 @@ Metrics (the names ``examples/platform/vigil.yaml`` selects)::
     lambda_throttles                counter      service=api             (dashboard)
     waf_blocks                      counter      rule=rate-limit|managed (dashboard)
     email_failures                  counter      reason=bounce|provider_error (dashboard)
+    search_requests                 counter      result=hit|no_hit (dashboard: search hit ratio)
+    search_cpu_percent              gauge        node=search-1|search-2 (dashboard)
+    search_memory_bytes             gauge        node=search-1|search-2 (dashboard: heap)
+    pgbackrest_backup_age_seconds   gauge        stanza=platform, repo=1|2, type=any (DR page)
+    pg_archive_lag_seconds          gauge        stanza=platform (DR page)
 """
 
 from __future__ import annotations
@@ -67,6 +72,10 @@ class Conditions:
     lambda_throttles_per_min: float
     waf_blocks_per_min: tuple[tuple[str, float], ...]
     email_failures_per_min: tuple[tuple[str, float], ...]
+    search_per_s: float = 8.0
+    search_hit_ratio: float = 0.93
+    search_cpu_percent: float = 35.0  # mean per node, before the time-of-day curve
+    search_memory_bytes: float = 3.2e9  # per node
     # the search indexer
     index_reporting: bool = True
     index_lag: float = 0.0  # staleness added at the start of the minute, seconds
