@@ -421,3 +421,56 @@ def rightsize_cmd(do_apply: bool, clusters: tuple[str, ...], allow_overspend: st
 
     emit(data, text)
     return exitcodes.NO if any(r.withheld or r.refused for r in recs) else exitcodes.OK
+
+
+@cost_group.command("audit")
+@click.option("--apply", "do_apply", is_flag=True, help="fix what is safe: create or update budgets, raise log retention, write the archive lifecycle")
+@click.option("--allow-shorten", is_flag=True, help="with --apply: also shorten log retention (deletes the logs older than the new retention)")
+@spec_option
+@db_option
+@json_option
+def audit_cmd(do_apply: bool, allow_shorten: bool) -> int:
+    """Compare the live AWS account with the spec's cost policy: AWS Budgets, CloudWatch Logs
+    retention per environment, the log archive's lifecycle (Glacier after N days), Aurora capacity
+    per environment, the search scale rule. Exit 1 on a drift left unfixed."""
+    from vigil.dr.aws.client import Aws, make_client
+    from vigil.finops.audit import AuditResult, audit_aurora, audit_budgets, audit_log_archive, audit_log_retention, audit_search_scale
+
+    e = env()
+    costs = _costs()
+    spec = e.loaded.spec
+    if allow_shorten and not do_apply:
+        raise UsageError("--allow-shorten goes with --apply")
+    res = AuditResult()
+    pol = costs.policies
+    region = pol.region if pol is not None else "us-east-1"
+    if costs.budgets:
+        account = str(Aws(make_client("sts", region)).call("get_caller_identity").get("Account"))
+        res.drifts += audit_budgets(Aws(make_client("budgets", "us-east-1")), account, costs, do_apply=do_apply)
+        res.checked.append("budgets")
+    if pol is not None and pol.log_groups:
+        res.drifts += audit_log_retention(Aws(make_client("logs", region)), pol, do_apply=do_apply, allow_shorten=allow_shorten)
+        res.checked.append("log-retention")
+    if pol is not None and pol.log_archive is not None:
+        res.drifts += audit_log_archive(Aws(make_client("s3", region)), pol, do_apply=do_apply)
+        res.checked.append("log-archive")
+    if costs.rightsizing is not None and costs.rightsizing.clusters:
+        res.drifts += audit_aurora(Aws(make_client("rds", costs.rightsizing.region)), costs)
+        res.checked.append("aurora-capacity")
+    if pol is not None and pol.search_scale_rule:
+        res.drifts += audit_search_scale(spec)
+        res.checked.append("search-scale")
+    data = res.to_dict()
+
+    def text() -> None:
+        click.echo(f"checked: {', '.join(res.checked) or 'nothing (the spec names no budgets or policies)'}")
+        for d in res.drifts:
+            mark = "fixed" if d.fixed else "drift"
+            click.echo(f"  {mark}: {d.message}")
+            if d.note and not d.fixed:
+                click.echo(f"      {d.note}")
+        if not res.drifts:
+            click.echo("in policy")
+
+    emit(data, text)
+    return exitcodes.OK if data["in_policy"] else exitcodes.NO

@@ -103,3 +103,6 @@ def cloudwatch_cmd(namespace: str, actions: tuple[str, ...], output: str | None)
     spec = env().loaded.spec
     ex = cloudwatch_alarms(list(spec.alerts), list(spec.slos), namespace=namespace, actions=actions)
     return _emit("cloudwatch-alarms", ex, json.dumps(ex.document, indent=2) + "\n", output)
+
+
+import vigil.cli.cost_export  # noqa: E402,F401  (vigil export aws-budgets, issue 13)

@@ -149,7 +149,7 @@ def recommend(
     # the floor is what is paid when idle: each hour costs max(floor, used); the ceiling caps the peak
     def cost(floor: Decimal, ceiling: Decimal) -> Decimal:
         tot = Decimal(0)
-        for mx, avg in usage.hours:
+        for _mx, avg in usage.hours:
             used = min(max(avg, floor), ceiling)
             tot += used
         return tot
