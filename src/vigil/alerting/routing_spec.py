@@ -173,6 +173,10 @@ class Circuit(SpecModel):
         return self
 
 
+PdSeverity = Literal["critical", "error", "warning", "info"]
+DEFAULT_PD_SEVERITY: dict[str, PdSeverity] = {"page": "critical", "ticket": "warning"}
+
+
 class PagerDutyReceiver(SpecModel):
     """PagerDuty Events API v2: trigger, acknowledge and resolve, one incident per alert group
     (``dedup_key``)."""
@@ -180,8 +184,8 @@ class PagerDutyReceiver(SpecModel):
     routing_key_env: str | None = Field(None, description="environment variable holding the integration's routing key")
     routing_key_file: str | None = Field(None, description="private file holding the routing key (relative to the spec)")
     url: str = Field(PAGERDUTY_URL, description=f"the Events API endpoint (default {PAGERDUTY_URL}; EU: {PAGERDUTY_EU_URL})")
-    severity: dict[str, Literal["critical", "error", "warning", "info"]] = Field(
-        default_factory=lambda: {"page": "critical", "ticket": "warning"},
+    severity: dict[str, PdSeverity] = Field(
+        default_factory=lambda: dict(DEFAULT_PD_SEVERITY),
         description="PagerDuty severity for each vigil `severity` label (default page: critical, ticket: warning; others: error)",
     )
     source: str | None = Field(None, description="the event's `source` (default: the alert's service)")

@@ -93,7 +93,7 @@ class AlertingService:
     # -- threads -----------------------------------------------------------------------------------
 
     def start(self) -> "AlertingService":
-        for name, why in sorted(self.broken.items()):
+        for _name, why in sorted(self.broken.items()):
             self._log(f"alerting: {why}; its notifications go to its fallback (or fail), see vigil alerts log")
         for target, name in ((self._keep, "vigil-lease"), (self._work, "vigil-alerting")):
             t = threading.Thread(target=target, name=name, daemon=True)

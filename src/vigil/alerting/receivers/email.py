@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vigil import __version__
-from vigil.alerting.receivers import Outgoing, Result, text_body, title
+from vigil.alerting.receivers import Outcome, Outgoing, Result, text_body, title
 
 
 def render(out: Outgoing, cfg: Any) -> EmailMessage:
@@ -105,7 +105,7 @@ class EmailSender:
                           latency_ms=_since(t0))
         except smtplib.SMTPResponseException as e:
             text = e.smtp_error.decode(errors="replace") if isinstance(e.smtp_error, bytes) else str(e.smtp_error)
-            outcome = "retry" if 400 <= e.smtp_code < 500 else "permanent"
+            outcome: Outcome = "retry" if 400 <= e.smtp_code < 500 else "permanent"
             return Result(outcome, e.smtp_code, f"SMTP {e.smtp_code}: {text}"[:500], latency_ms=_since(t0))
         except ssl.SSLError as e:
             return Result("permanent", error=f"TLS with {cfg.host}:{cfg.port} failed: {e}"[:500], latency_ms=_since(t0))
