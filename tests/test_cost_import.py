@@ -369,3 +369,15 @@ def test_generated_rows_follow_the_spike():
 
 
 _ = io
+
+
+def test_a_sql_export_with_null_literals_reads_as_nulls(store):
+    """The FOCUS sample data is a SQL export: unquoted NULL for an empty value (ListCost, RegionId, Tags)."""
+    costs = CostsSpec(tags={"service": ["application"]})
+    out = import_files(store, [DATA / "focus-sql-export.csv"], costs, at=NOW)
+    assert out.rows_rejected == 0 and out.rows_read == 3
+    assert stored_total(store) == Decimal("1.2500008")
+    assert stored_total(store, env="prod", service="Shop") == Decimal("1.5")
+    assert stored_total(store, env="dev", charge_category="Adjustment") == Decimal("-0.25")
+    assert stored_total(store, "list_nano") == Decimal("1.6")
+    assert out.untagged_rows == 2

@@ -251,7 +251,9 @@ class Mapper:
         if i is None or i >= len(row):
             return ""
         v = row[i]
-        return "" if v is None else str(v)
+        if v is None or v == "NULL":  # a SQL export's null (the FOCUS sample data writes NULL unquoted)
+            return ""
+        return str(v)
 
     def _check_width(self, row: Sequence[str]) -> None:
         if len(row) != len(self.header):
