@@ -90,11 +90,11 @@ def check_cmd(path: str, since: str, min_traces: int, all_: bool, limit: int) ->
         raise UsageError(f"--service-path {path!r} needs two or more names separated by commas", hint="e.g. --service-path web,api,fn,db")
     try:
         window = parse_duration(since)
-    except ValueError as e:
-        raise UsageError(f"--since {since!r}: {e}", hint="a duration such as 15m, 1h or 2d") from None
-    e = env()
-    store = e.open_store("read")
-    now = e.clock.now()
+    except ValueError as err:
+        raise UsageError(f"--since {since!r}: {err}", hint="a duration such as 15m, 1h or 2d") from None
+    ctx = env()
+    store = ctx.open_store("read")
+    now = ctx.clock.now()
     start = now - timedelta(seconds=float(window))
     since_ns = int(start.timestamp() * 1_000_000_000)
     ids = recent_traces(store, since_ns, service=hops[0], limit=limit)

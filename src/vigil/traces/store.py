@@ -64,7 +64,7 @@ def read_trace(store: "Store", trace_id: str, *, limit: int = MAX_TRACE_SPANS) -
     with _db("reading the trace failed"), store.engine.connect() as conn:
         rows = conn.execute(q).all()
     truncated = len(rows) > limit
-    recs = [SpanRecord(*r) for r in rows[:limit]]
+    recs = [SpanRecord(*r) for r in rows[:limit]]  # type: ignore[call-arg]  # the selected columns, in field order
     return build_tree(tid, recs, truncated=truncated)
 
 
