@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import psycopg
 import pytest
-from fastapi import FastAPI, HTTPException
+from fastapi import HTTPException
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -34,7 +34,9 @@ def tracing():
 
 def test_the_asgi_middleware_continues_the_callers_trace(tracing):
     tp, mem = tracing
-    app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
+    from tracing_app import plain_fastapi
+
+    app = plain_fastapi()
     app.add_middleware(TraceMiddleware, tracer=tp.get_tracer("t"))
 
     @app.get("/items/{item_id}")
