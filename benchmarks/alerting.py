@@ -8,9 +8,13 @@ fresh source per evaluation, `evaluate_rules` reading through it and writing the
 transition log in one transaction. The evaluation repeats a minute apart (steady state: most
 instances unchanged).
 
-Run: .venv/bin/python benchmarks/alerting.py [--days 3] [--rules 1000]
-Prints its figures; asserts nothing. (The dispatch part of this benchmark, throughput to a local
-receiver, belongs to the delivery side.)
+Run: .venv/bin/python benchmarks/alerting.py [--days 3] [--rules 1000] [--part rules|dispatch|both]
+Prints its figures; asserts nothing.
+
+The dispatch part: N alerts fire at once (each its own group), and the dispatcher routes the
+transitions, writes N notifications to the outbox and delivers them to a signed-webhook receiver on
+loopback (a threaded HTTP server answering 200), sequentially and with 4 senders; then the same
+with the receiver answering 503 to every other request (retries and their records).
 """
 
 from __future__ import annotations
@@ -95,7 +99,13 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=3)
     ap.add_argument("--rules", type=int, default=1000)
     ap.add_argument("--evaluations", type=int, default=10)
+    ap.add_argument("--part", choices=["rules", "dispatch", "both"], default="both")
+    ap.add_argument("--notifications", type=int, default=2000, help="dispatch part: alerts fired at once")
     args = ap.parse_args()
+    if args.part in ("dispatch", "both"):
+        dispatch_part(args.notifications)
+    if args.part == "dispatch":
+        return
     from vigil.alerting.evaluate import evaluate_rules, read_rules
     from vigil.alerting.state import last_seq
     from vigil.spec import load_spec
@@ -147,6 +157,93 @@ def main() -> None:
         print(f"vigil alerts --json (whole command, process start included): {t_cli * 1000:.0f} ms")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+
+def dispatch_part(n: int) -> None:
+    """Throughput of the dispatcher to a local webhook receiver (see the module)."""
+    import threading
+    from decimal import Decimal
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from vigil.alerting.dispatch import Dispatcher, build_senders
+    from vigil.alerting.outbox import attempts_log, outbox
+    from vigil.alerting.rules import Reading, Timing
+    from vigil.alerting.state import record_evaluation
+    from vigil.clock import FakeClock
+    from vigil.spec import parse_spec
+    from vigil.store import open_store
+
+    state = {"n": 0, "flaky": False}
+    lock = threading.Lock()
+
+    class Sink(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a: object) -> None:
+            return None
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            with lock:
+                state["n"] += 1
+                fail = state["flaky"] and state["n"] % 2 == 0
+            self.send_response(503 if fail else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    text = f"""version: 1
+services: {{api: {{}}}}
+alerting:
+  receivers:
+    - {{name: hook, webhook: {{url: '{url}', secret_env: BENCH_SECRET}}, retry: {{initial: 1s, max: 1s}}, circuit: {{failures: 1000}}}}
+  route: {{receiver: hook, group_by: [alertname, instance], group_wait: 0s}}
+"""
+    spec = parse_spec(text.encode(), filename="bench.yaml")
+    assert spec.alerting is not None
+    print(f"dispatch: {n:,} alerts firing at once, one group each, to a signed webhook on loopback (SQLite store)")
+    for parallel, flaky in ((1, False), (4, False), (4, True)):
+        work = Path(tempfile.mkdtemp(prefix="vigil-bench-dispatch-"))
+        try:
+            store = open_store(f"sqlite:///{work / 'vigil.db'}")
+            clock = FakeClock(AT)
+            readings = [Reading({"alertname": "bench", "service": "api", "severity": "page", "instance": f"i-{i:05d}"}, True, Decimal(i))
+                        for i in range(n)]
+            record_evaluation(store, clock.now(), {"bench": readings}, {"bench": Timing()})
+            senders = build_senders(spec.alerting, environ={"BENCH_SECRET": "bench-secret-0123456789"})
+            d = Dispatcher(store, spec.alerting, senders, clock, parallel=parallel, batch=500)
+            state.update(n=0, flaky=flaky)
+            now = d.now_ms()
+            t0 = time.perf_counter()
+            routed = d.route(now)
+            t1 = time.perf_counter()
+            _, written = d.flush_due(now)
+            t2 = time.perf_counter()
+            sends = 0
+            while True:
+                rep = d.deliver()
+                sends += rep.delivered + rep.retried + rep.failed
+                if not outbox(store, status="pending", limit=1):
+                    break
+                clock.tick(1)
+            t3 = time.perf_counter()
+            lat = sorted(a["latency_ms"] for a in attempts_log(store, limit=n * 3) if a["latency_ms"] is not None)
+            delivered = sum(1 for r in outbox(store, limit=n) if r.status == "delivered")
+            label = f"{parallel} sender{'s' if parallel > 1 else ''}" + (", every other answer 503" if flaky else "")
+            print(f"  {label}: route {routed:,} transitions {(t1 - t0) * 1000:.0f} ms; flush -> {written:,} outbox rows "
+                  f"{(t2 - t1) * 1000:.0f} ms; deliver {delivered:,} ({sends:,} attempts recorded) in {t3 - t2:.2f} s = "
+                  f"{delivered / (t3 - t2):.0f} notifications/s; attempt latency p50 {lat[len(lat) // 2]} ms, "
+                  f"p99 {lat[int(len(lat) * 0.99)]} ms")
+            for s in senders.values():
+                s.close()
+            store.close()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    server.shutdown()
 
 
 if __name__ == "__main__":
