@@ -2,13 +2,14 @@
 
 For each day ``t`` with at least ``min_history`` days before it, over the trailing ``window`` days:
 
-1. the level of each day is the median of the seven days ending with it (a trailing median, so a
-   day never sees the future);
+1. the level of each day is the median of the seven days before it (a whole week, so the weekly
+   pattern balances out; never the day itself, never the future);
 2. the detrended value is the day minus its level; the weekly seasonal of a weekday is the median
    of the detrended values of that weekday in the window (a robust seasonal decomposition, period 7);
-3. the residual of a day is its detrended value minus its weekday's seasonal;
-4. the expected cost of ``t`` is the median of the last seven days' deseasonalized costs plus
-   ``t``'s seasonal; its residual is the cost minus the expected;
+3. the residual of a day is its detrended value minus its weekday's seasonal taken without it
+   (leave one out): every day of the window and ``t`` itself are measured the same way, out of
+   sample, so the window's spread is not shrunk by fitting itself;
+4. the expected cost of ``t`` is its level plus its weekday's seasonal;
 5. the modified z-score (Iglewicz and Hoaglin) of that residual against the window's residuals is
    ``0.6745 (r - median) / MAD``. When the MAD is 0 (a flat series), the mean absolute deviation
    stands in (``(r - median) / (1.2533 meanAD)``); when that is 0 too, any rise is infinitely far
@@ -86,8 +87,12 @@ def _median(xs: list[float]) -> float:
     return s[m] if n % 2 else (s[m - 1] + s[m]) / 2
 
 
-def _trailing_levels(x: Sequence[float]) -> list[float]:
-    return [_median(list(x[max(0, i - 6) : i + 1])) for i in range(len(x))]
+def _levels(x: Sequence[float]) -> list[float]:
+    """Each day's level: the median of the seven days before it (never the day itself, never the future)."""
+    out = [x[0] if x else 0.0]
+    for i in range(1, len(x)):
+        out.append(_median(list(x[max(0, i - 7) : i])))
+    return out
 
 
 def modified_z(r: float, residuals: list[float]) -> float:
@@ -123,23 +128,26 @@ def score_series(values: Sequence[float | Decimal], p: Params, *, first_weekday:
     if any(math.isnan(v) or math.isinf(v) for v in x):
         raise ValueError("cost series must be finite numbers")
     n = len(x)
-    levels = _trailing_levels(x)
+    levels = _levels(x)
     detr = [x[i] - levels[i] for i in range(n)]
     wd = [(first_weekday + i) % 7 for i in range(n)]
     out: list[Score] = []
-    for t in range(max(p.min_history, start or 0), n):
-        lo = max(0, t - p.window)
+    for t in range(max(p.min_history, start or 0, 1), n):
+        lo = max(1, t - p.window)
         idx = range(lo, t)
         seasonal = [0.0] * 7
+        resid: list[float] = []
         for w in range(7):
             vals = [detr[i] for i in idx if wd[i] == w]
             seasonal[w] = _median(vals) if vals else 0.0
-        resid = [detr[i] - seasonal[wd[i]] for i in idx]
-        base = _median([x[i] - seasonal[wd[i]] for i in range(max(lo, t - 7), t)])
-        expected = base + seasonal[wd[t]]
+            # each day's residual against its weekday's seasonal without itself (leave one out), as t
+            # is measured against a seasonal it took no part in: in-sample residuals would be too small
+            for k, v in enumerate(vals):
+                others = vals[:k] + vals[k + 1 :]
+                resid.append(v - (_median(others) if others else 0.0))
+        expected = levels[t] + seasonal[wd[t]]
         impact = x[t] - expected
-        # the residual of t measured the way the window's were: against the level of the 7 days before it
-        z = modified_z(impact, resid)
+        z = modified_z(impact, resid)  # measured as each day of the window was: against the level of the week before it
         out.append(Score(t, x[t], expected, impact, z, z > p.z and _passes_floors(impact, expected, p)))
     return out
 
