@@ -543,3 +543,25 @@ def test_vigil_alerts_log_lists_every_attempt(tmp_path, hook, cli):
     assert t.code == 0 and "HTTP 503" in t.out and got[0]["key"] in t.out
     missing = cli("alerts", "log", "--spec", spec, "--db", f"sqlite:///{tmp_path / 'none.db'}")
     assert missing.code == 2 and not (tmp_path / "none.db").exists()
+
+
+def test_retention_lets_old_deliveries_go_and_keeps_what_is_pending(tmp_path, hook):
+    from vigil.alerting.outbox import all_groups
+
+    rig = Rig(tmp_path, webhook_yaml(hook.url + "/alerts"))
+    rig.alert("a")
+    rig.run(1)
+    rig.alert("a", holds=False)
+    rig.run(61)
+    assert [r.status for r in outbox(rig.store)] == ["delivered", "delivered"] and len(rig.log()) == 2
+    (g,) = all_groups(rig.store)
+    assert g.empty  # kept: its notification log still matters for a while
+    hook.default = Behaviour(503)
+    rig.clock.tick(timedelta(days=31))
+    rig.alert("b")
+    rig.run(2)
+    rows = outbox(rig.store)
+    assert [(r.payload["group_labels"]["alertname"], r.status) for r in rows] == [("b", "pending")]
+    assert {a["key"] for a in rig.log()} == {rows[0].key}
+    assert [x.labels for x in all_groups(rig.store)] == [{"alertname": "b"}]
+    rig.close()

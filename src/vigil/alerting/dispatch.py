@@ -130,6 +130,7 @@ class TickReport:
 
 
 HEARTBEAT_LABELS = {"alertname": "VigilHeartbeat", "severity": "none"}
+PURGE_EVERY_MS = 3_600_000
 
 
 class Dispatcher:
@@ -160,6 +161,8 @@ class Dispatcher:
         self.inhibitor = Inhibitor(spec.inhibit_rules)
         self.receivers = {r.name: r for r in spec.receivers}
         self._circuit_lock = threading.Lock()
+        self._circuits: dict[str, CircuitState] = {}
+        self._purged_ms = -PURGE_EVERY_MS
 
     def now_ms(self) -> int:
         return to_ms(self.clock.now())
@@ -172,6 +175,11 @@ class Dispatcher:
         rep.flushed, rep.enqueued = f, e
         rep.enqueued += self.heartbeat(now)
         self.deliver(rep)
+        if now - self._purged_ms >= PURGE_EVERY_MS:
+            from vigil.alerting.outbox import purge
+
+            purge(self.store, self.fence, now)
+            self._purged_ms = now
         return rep
 
     # -- 1. route ------------------------------------------------------------------------------------

@@ -363,3 +363,36 @@ def attempts_log(
                 "group": d["group_key"], "dedup_key": d["dedup_key"], "fence": d["fence"],
             })
         return out
+
+
+# -- retention ------------------------------------------------------------------------------------
+
+KEEP_DELIVERIES_MS = 30 * 86_400_000
+"""Delivered and failed notifications and their attempts are kept 30 days."""
+KEEP_NOTIFICATION_LOG_MS = 5 * 86_400_000
+"""An empty group's notification log is kept 5 days (Alertmanager's nflog retention, 120h)."""
+
+
+def purge(store: "Store", fence: Fence, now_ms: int) -> dict[str, int]:
+    """Delete what retention lets go: finished notifications and their attempts older than
+    :data:`KEEP_DELIVERIES_MS`, empty groups whose last notification is older than
+    :data:`KEEP_NOTIFICATION_LOG_MS` (or that never notified). Pending notifications are never
+    deleted."""
+    import sqlalchemy as sa
+
+    from vigil.alerting.delivery_tables import alert_attempts as ta
+    from vigil.alerting.delivery_tables import alert_groups as tg
+    from vigil.alerting.delivery_tables import alert_outbox as to
+    from vigil.store import db_errors
+
+    cut = now_ms - KEEP_DELIVERIES_MS
+    with db_errors("purging the alert outbox failed"), write_txn(store) as conn:
+        fence(conn)
+        old = sa.select(to.c.id).where(to.c.status != PENDING, to.c.created_ms < cut)
+        attempts = conn.execute(sa.delete(ta).where(ta.c.outbox_id.in_(old), ta.c.at_ms < cut)).rowcount
+        rows = conn.execute(sa.delete(to).where(to.c.status != PENDING, to.c.created_ms < cut)).rowcount
+        groups = conn.execute(sa.delete(tg).where(
+            tg.c.next_flush_ms.is_(None), tg.c.alerts == "{}",
+            sa.or_(tg.c.notified_ms.is_(None), tg.c.notified_ms < now_ms - KEEP_NOTIFICATION_LOG_MS),
+        )).rowcount
+    return {"notifications": rows, "attempts": attempts, "groups": groups}
