@@ -2,7 +2,11 @@
 # make demo: vigil serve on the example platform, fed by vigil simulate: 30 days of history whose
 # last 20 hours carry an API 5xx spike (5% of requests), then live traffic with the spike going on.
 # 20 hours at 5% exhaust api-availability's monthly budget on any day of the month after ~14:00 of
-# the 1st, so the gate freezes api; every other service stays within its SLOs. Ctrl-C stops both.
+# the 1st, so the gate freezes api; every other service stays within its SLOs. The spike pages:
+# the alert is routed (alerting: in the spec) to a local incident bridge this script starts
+# (scripts/alert_sink.py, signed webhooks on 127.0.0.1:9099); PagerDuty and SMTP have no secrets
+# here, so those notifications switch to their fallbacks and fail, all of it in `vigil alerts log`.
+# Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIGIL=.venv/bin/vigil
@@ -25,11 +29,17 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-$VIGIL serve --spec "$SPEC" --port "$PORT" 2>"$STATE/serve.log" &
+# the incident bridge: a local receiver of vigil's signed webhooks (the example routes every alert there)
+export VIGIL_BRIDGE_SECRET=${VIGIL_BRIDGE_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+.venv/bin/python scripts/alert_sink.py --port 9099 >"$STATE/alerts-received.log" 2>&1 &
 pids+=($!)
+# never page anyone from a demo: PagerDuty and SMTP secrets are left out on purpose
+env -u PAGERDUTY_ROUTING_KEY -u SMTP_PASSWORD $VIGIL serve --spec "$SPEC" --port "$PORT" 2>"$STATE/serve.log" &
+serve_pid=$!
+pids+=($serve_pid)
 for _ in $(seq 1 100); do
   curl -fsS "$URL/healthz" >/dev/null 2>&1 && break
-  kill -0 "${pids[0]}" 2>/dev/null || { cat "$STATE/serve.log"; exit 1; }
+  kill -0 "$serve_pid" 2>/dev/null || { cat "$STATE/serve.log"; exit 1; }
   sleep 0.2
 done
 curl -fsS "$URL/healthz" >/dev/null || { echo "vigil serve did not come up; see $STATE/serve.log"; exit 1; }
@@ -38,7 +48,8 @@ echo "backfilling 30 days of simulated traffic (about 3.4 million lines; an API 
 echo "progress below; it takes a few minutes on a 2-core machine..."
 $VIGIL simulate --url "$URL" --token-file "$STATE/token" --from now-30d --scenario api-5xx-spike \
   --incident-start now-20h --incident-duration 24h --seed 42 --live 2>"$STATE/simulate.log" &
-pids+=($!)
+sim_pid=$!
+pids+=($sim_pid)
 # show the backfill's progress until it has landed (the simulator logs when it goes live)
 started=$(date +%s)
 shown=0
@@ -49,11 +60,22 @@ while :; do
     shown=$n
   fi
   grep -q "going live" "$STATE/simulate.log" 2>/dev/null && break
-  kill -0 "${pids[1]}" 2>/dev/null || { echo "the simulator stopped; see $STATE/simulate.log"; exit 1; }
+  kill -0 "$sim_pid" 2>/dev/null || { echo "the simulator stopped; see $STATE/simulate.log"; exit 1; }
   [ $(( $(date +%s) - started )) -lt 1800 ] || { echo "the backfill did not finish in 30 minutes; see $STATE/simulate.log"; exit 1; }
   sleep 1
 done
 echo "backfill done in $(( $(date +%s) - started )) s"
+
+# the spike pages: wait (at most 3 minutes) until the bridge has received the api-availability page
+echo "waiting for the API 5xx spike to page (evaluated every 30 s, group_wait 30 s)..."
+for _ in $(seq 1 180); do
+  grep -q "trigger .*api-availability-burn" "$STATE/alerts-received.log" 2>/dev/null && break
+  sleep 1
+done
+echo "received by the local incident bridge ($STATE/alerts-received.log):"
+grep -A1 "trigger " "$STATE/alerts-received.log" | sed 's/^/  /' || echo "  (nothing yet: see $STATE/serve.log)"
+echo "delivery attempts (vigil alerts log):"
+$VIGIL alerts log --spec "$SPEC" --limit 8 | sed 's/^/  /' || true
 
 cat <<TXT
 
@@ -65,6 +87,10 @@ vigil is serving $SPEC at $URL with simulated live traffic.
   gate record:     $VIGIL gate log --spec $SPEC
   JSON API:        curl -H "Authorization: Bearer \$(cat $STATE/token)" $URL/api/v1/slos
                    curl -H "Authorization: Bearer \$(cat $STATE/token)" "$URL/api/v1/gate?service=api"
+  alerts:          $VIGIL alerts --spec $SPEC
+  deliveries:      $VIGIL alerts log --spec $SPEC      (PagerDuty -> email -> backup email: fallbacks, no secrets here)
+  received:        tail -f $STATE/alerts-received.log
+  silence:         $VIGIL silence add --spec $SPEC -m 'service="api"' --reason "looking at it" --duration 1h
   API docs:        $URL/docs
 
 Ctrl-C stops the server and the simulator.
