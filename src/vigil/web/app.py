@@ -307,4 +307,8 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    from vigil.web.ui import install as install_ui  # the web UI: pages, chart endpoints, /docs offline
+
+    app.state.ui_sessions = install_ui(app, loaded, store, tokens, clock, _errors)
     return app

@@ -1,0 +1,210 @@
+"""Time grids and panel queries over the :class:`~vigil.telemetry.sources.Source` protocol. Pure:
+no clock, no I/O of its own (the source reads), plain data out.
+
+A chart covers ``[start, end)`` in Unix minutes, cut into steps at multiples of ``step`` (so the
+embedded store answers whole hours from its hourly rollup): the first step may begin before
+``start``, the last one ends at ``end`` and may be shorter. A point is the value of one step,
+plotted at the step's end (as Prometheus' range queries evaluate ``[t - step, t)`` at ``t``).
+
+Every sum over a step comes from one read per query: sums over ``[b, end)`` for every step
+boundary ``b``, differenced. Counts are exact integers; a ratio is a ratio of sums; a step with
+nothing to count is ``None`` (never NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Sequence
+
+from vigil.dashboards.spec import Panel, PanelQuery
+from vigil.telemetry.sources.protocol import CounterQuery, ObservationQuery, ReadPlan, Source
+
+RANGES: dict[str, tuple[int, int]] = {
+    "1h": (60, 1),
+    "6h": (360, 5),
+    "1d": (1440, 15),
+    "7d": (10080, 60),
+    "30d": (43200, 360),
+}
+"""The time-range picker's choices: (span in minutes, step in minutes)."""
+
+STEPS = (1, 5, 15, 30, 60, 120, 180, 360, 720, 1440)
+MAX_POINTS = 240
+MAX_SPAN = 400 * 1440
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Step boundaries ``b0 < b1 < ... < bn`` (Unix minutes); step i is ``[b_i, b_{i+1})``."""
+
+    bounds: tuple[int, ...]
+    step: int
+
+    @property
+    def start(self) -> int:
+        return self.bounds[0]
+
+    @property
+    def end(self) -> int:
+        return self.bounds[-1]
+
+    @property
+    def points(self) -> tuple[int, ...]:
+        """Where each step is plotted: its end."""
+        return self.bounds[1:]
+
+    def steps(self) -> list[tuple[int, int]]:
+        return list(zip(self.bounds, self.bounds[1:]))
+
+
+def choose_step(span: int, max_points: int = MAX_POINTS) -> int:
+    """The smallest step of :data:`STEPS` giving at most ``max_points`` points over ``span`` minutes."""
+    for s in STEPS:
+        if span / s <= max_points:
+            return s
+    return STEPS[-1] * max(1, math.ceil(span / (STEPS[-1] * max_points)))
+
+
+def make_grid(start: int, end: int, step: int | None = None) -> Grid:
+    """The grid over ``[start, end)``: boundaries at multiples of ``step`` (chosen from the span when
+    None), the first at or before ``start``, the last ``end`` itself."""
+    if end <= start:
+        raise ValueError("a chart's range must end after it starts")
+    if step is None:
+        step = choose_step(end - start)
+    if step < 1:
+        raise ValueError("a step is at least one minute")
+    first = (start // step) * step
+    bounds = list(range(first, end, step))
+    bounds.append(end)
+    return Grid(tuple(bounds), step)
+
+
+def range_grid(range_name: str, end: int) -> Grid:
+    """The grid of a picker choice (1h, 6h, 1d, 7d, 30d) ending at ``end``."""
+    span, step = RANGES[range_name]
+    return make_grid(end - span, end, step)
+
+
+# -- step sums -----------------------------------------------------------------------------------
+
+
+def step_diffs(tail_sums: Sequence[int], n_steps: int) -> list[int]:
+    """Per-step sums from sums over ``[b_i, end)`` for ``i = 0..n-1`` (the sum over ``[end, end)``
+    is 0)."""
+    t = list(tail_sums) + [0]
+    return [t[i] - t[i + 1] for i in range(n_steps)]
+
+
+def counter_steps(source: Source, q: CounterQuery, grid: Grid) -> list[int]:
+    """The increase of the matching counters in each step."""
+    starts = list(grid.bounds[:-1])
+    return step_diffs(source.counter_sums(q, starts, grid.end), len(starts))
+
+
+def bucket_steps(source: Source, metric: Any, grid: Grid) -> list[dict[int, int]]:
+    """The observations of each step as ``{bucket bound in ns: count}`` (non-cumulative)."""
+    starts = list(grid.bounds[:-1])
+    source.prefetch(ReadPlan(end=grid.end, starts=starts, observations=[ObservationQuery(metric, 0)]))
+    tails = [dict(source.observation_buckets(metric, st, grid.end)) for st in starts]
+    tails.append({})
+    out = []
+    for a, b in zip(tails, tails[1:]):
+        out.append({le: n - b.get(le, 0) for le, n in a.items() if n - b.get(le, 0)})
+    return out
+
+
+def histogram_quantile(q: Decimal, buckets: dict[int, int], layout: Sequence[int]) -> Decimal | None:
+    """Prometheus' ``histogram_quantile`` over non-cumulative buckets ``{upper bound ns: count}``:
+    the bucket holding rank ``q x total``, linear inside it from the layout's bound below (0 below
+    the first), the highest finite bound when the rank falls in the overflow bucket. Seconds, exact;
+    None with no observations."""
+    from vigil.telemetry.ingest import INF_NS
+
+    total = sum(buckets.values())
+    if total <= 0:
+        return None
+    bounds = sorted(set(layout) | set(buckets))
+    rank = q * total
+    cum = 0
+    lower = 0
+    finite = [b for b in bounds if b < INF_NS]
+    for le in bounds:
+        n = buckets.get(le, 0)
+        if n and cum + n >= rank:
+            if le >= INF_NS:
+                return Decimal(finite[-1]) / Decimal(10**9) if finite else None
+            if q >= 1:
+                return Decimal(le) / Decimal(10**9)
+            v = Decimal(lower) + (Decimal(le) - Decimal(lower)) * (rank - cum) / Decimal(n)
+            return v / Decimal(10**9)
+        cum += n
+        if le < INF_NS:
+            lower = le
+    return Decimal(finite[-1]) / Decimal(10**9) if finite else None
+
+
+def documented_layout() -> tuple[int, ...]:
+    """The store's documented bucket bounds (ns): exact for all history, empty buckets included."""
+    from vigil.telemetry.ingest import DOCUMENTED_BOUNDS
+
+    return tuple(int(Decimal(str(b)) * 10**9) for b in DOCUMENTED_BOUNDS)
+
+
+# -- panels --------------------------------------------------------------------------------------
+
+
+def query_values(source: Source, q: PanelQuery, grid: Grid) -> list[Decimal | float | None]:
+    """One value per step of ``grid`` for a panel query (None: nothing to show in that step)."""
+    steps = grid.steps()
+    kind = q.kind
+    if kind == "rate":
+        first = source.first_minute(q.rate, "counter")
+        incs = counter_steps(source, CounterQuery(q.rate), grid)
+        return [
+            None if first is None or b <= first else Decimal(n) / Decimal((b - a) * 60)
+            for (a, b), n in zip(steps, incs)
+        ]
+    if kind == "ratio":
+        assert q.ratio is not None
+        num = counter_steps(source, CounterQuery(q.ratio.numerator), grid)
+        den = counter_steps(source, CounterQuery(q.ratio.denominator), grid)
+        return [Decimal(n) / Decimal(d) if d > 0 else None for n, d in zip(num, den)]
+    if kind == "quantile":
+        assert q.quantile is not None
+        layout = documented_layout()
+        return [histogram_quantile(q.quantile.q, b, layout) for b in bucket_steps(source, q.quantile.metric, grid)]
+    sel = q.last if kind == "last" else q.max
+    arr = source.gauge_max(sel, grid.start, grid.end)
+    out: list[Decimal | float | None] = []
+    for a, b in steps:
+        seg = arr[a - grid.start : b - grid.start]
+        vals = [float(x) for x in seg if not math.isnan(x)]
+        out.append(None if not vals else (vals[-1] if kind == "last" else max(vals)))
+    return out
+
+
+def panel_series(source: Source, panel: Panel, grid: Grid) -> dict:
+    """A panel's lines over ``grid`` as plain data: ``{"title", "unit", "thresholds", "series":
+    [{"label", "kind", "points": [[minute, value], ...]}]}`` (values as numbers, None for gaps)."""
+    series = []
+    for q in panel.queries:
+        vals = query_values(source, q, grid)
+        series.append({"label": q.label, "kind": q.kind, "points": [[m, _num(v)] for m, v in zip(grid.points, vals)]})
+    return {
+        "title": panel.title,
+        "slug": panel.slug,
+        "description": panel.description,
+        "unit": panel.unit,
+        "thresholds": [{"value": float(t.value), "label": t.label} for t in panel.thresholds],
+        "series": series,
+    }
+
+
+def _num(v: Decimal | float | None) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return None if math.isnan(f) or math.isinf(f) else f

@@ -1,0 +1,5 @@
+// Swagger UI from the installed swagger-ui-bundle package: no CDN, no inline script.
+window.addEventListener("load", function () {
+  window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
+    presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout" });
+});
