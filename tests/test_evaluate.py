@@ -101,9 +101,10 @@ def test_a_threshold_outside_the_documented_bounds_is_exact_from_when_it_is_decl
     push(store, old, [dict(row, ts="2026-11-01T00:00:00Z")], "2026-11-01T00:00:30Z")
     push(store, new, [dict(row, ts="2026-11-01T01:00:00Z")], "2026-11-01T01:00:30Z")
     s = status(store, new, "2026-11-01T02:00:00Z")["api-latency"]
-    # the later observation is judged exactly; the earlier one conservatively (as bad)
+    # the later observation is judged exactly; the earlier one conservatively (as bad). Exact
+    # since one past the last minute that held observations when 350ms was declared (00:00)
     assert (s.window_counts.good, s.window_counts.valid) == (1, 2)
-    assert any("350ms is exact only for observations since 2026-11-01T01:00:00Z" in w for w in s.warnings)
+    assert any("350ms is exact only for observations since 2026-11-01T00:01:00Z" in w for w in s.warnings)
 
 
 def freshness(missing="bad", slice_="1m"):
