@@ -37,11 +37,11 @@ def _no_fence(conn: "Connection") -> None:
 
 
 def _iso(ms_: int) -> str:
+    """RFC 3339 in UTC with milliseconds: ``2026-11-26T11:07:12.401Z``."""
     from datetime import datetime, timezone
 
-    from vigil.clock import isoformat
-
-    return isoformat(datetime.fromtimestamp(ms_ / 1000, tz=timezone.utc))
+    d = datetime.fromtimestamp(ms_ // 1000, tz=timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms_ % 1000:03d}Z"
 
 
 def _cj(v: Any) -> str:

@@ -95,7 +95,7 @@ def add_routes(app: Any, auth: Any, store: Any, spec: Any, clock: Clock, errors:
                 f"this server runs on a pinned clock (VIGIL_NOW), and {what} is recorded at the real clock",
                 hint="restart vigil serve without VIGIL_NOW",
             )
-        return clock.now()
+        return clock.now().replace(microsecond=0)
 
     @app.post(SILENCES, summary="Add a silence or a maintenance window (the author is the token's name)", dependencies=[auth],
               responses=errors(400, 401, 403))

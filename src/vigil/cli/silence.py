@@ -42,7 +42,7 @@ def add_cmd(matchers: tuple[str, ...], reason: str, duration: str | None, until:
 
     e = env()
     ms = parse_matchers(list(matchers))
-    now = e.decision_clock("a silence").now()
+    now = e.decision_clock("a silence").now().replace(microsecond=0)
     begin, end = window(now, starts, duration, until)
     store = e.open_store("write")
     s = add_silence(store, ms, starts_at=begin, ends_at=end, created_by=actor() or "unknown", reason=reason, now=now)
@@ -79,7 +79,7 @@ def expire_cmd(ident: str) -> int:
     from vigil.alerting.silences import expire_silence
 
     e = env()
-    now = e.decision_clock("expiring a silence").now()
+    now = e.decision_clock("expiring a silence").now().replace(microsecond=0)
     store = e.open_store("write")
     s = expire_silence(store, ident, by=actor() or "unknown", now=now)
     d = s.to_dict(now)
