@@ -159,7 +159,8 @@ def test_without_a_txid_column_the_gap_is_found_by_the_check_and_repaired(pg_db_
     try:
         write(slow, "late", "x", table="plain_outbox")
         write(fast, "early", "y", table="plain_outbox")
-        rebuild(eng, None, pg_db_url, outbox=spec_ob, reset=False)
+        res = rebuild(eng, None, pg_db_url, outbox=spec_ob)
+        assert res.mode == "id" and "has no column 'txid'" in res.warnings[0]  # said even on a fresh rebuild
         slow.commit()
         res = rebuild(eng, None, pg_db_url, outbox=spec_ob, reset=False)
         assert res.mode == "id" and res.applied == 0 and eng.get("products", "late") is None  # by id alone it is skipped...
@@ -171,6 +172,18 @@ def test_without_a_txid_column_the_gap_is_found_by_the_check_and_repaired(pg_db_
     finally:
         slow.close()
         fast.close()
+
+
+def test_a_null_txid_column_is_tracked_by_id_and_said_so(pg_db_url: str, eng: EmbeddedEngine) -> None:
+    ob = OutboxSpec(txid_column=None)
+    with connection(pg_db_url, autocommit=True) as c:
+        create_outbox_table(c, ob)
+        c.execute("CREATE TABLE products (id text PRIMARY KEY, title text NOT NULL)")
+        write(c, "p1", "a")
+        assert c.execute("SELECT count(*) FROM information_schema.columns WHERE column_name = 'txid'").fetchone()[0] == 0
+    res = rebuild(eng, None, pg_db_url, outbox=ob)
+    assert res.mode == "id" and res.count == 1 and "outbox.txid_column is null" in res.warnings[0]
+    assert check_index(eng, pg_db_url, outbox=ob).mode == "id"
 
 
 def test_txids_from_another_cluster_fall_back_to_ids(url: str, eng: EmbeddedEngine) -> None:

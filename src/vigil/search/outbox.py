@@ -202,6 +202,11 @@ def txid_expr(conn: "psycopg.Connection", outbox: OutboxSpec, warnings: list[str
     """The SQL expression of a row's transaction id (xid8), or None when the outbox has no usable
     txid column (``warnings`` says why, when the spec named one)."""
     if not outbox.txid_column:
+        if warnings is not None:
+            warnings.append(
+                "outbox.txid_column is null: changes are tracked by outbox id alone, so on a live database a transaction "
+                "that commits after a later one can be skipped; `vigil search check` finds such documents"
+            )
         return None
     row = conn.execute(
         "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
@@ -435,7 +440,7 @@ def rebuild(
     watermark = start
     with connect(outbox_dsn) as conn:
         try:
-            tx = txid_expr(conn, ob, res.warnings if (start > 0 or pos is not None) else None)
+            tx = txid_expr(conn, ob, res.warnings)
             now_snap = None
             if tx is not None:
                 # one statement: the snapshot and the bounds it sees

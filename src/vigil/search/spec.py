@@ -10,10 +10,11 @@ Example (the reference plan: Typesense fed from a transactional outbox)::
         collections:
           - name: products
             count_sql: "SELECT count(*) FROM products WHERE deleted_at IS NULL"
+            documents_sql: "SELECT id, jsonb_build_object('title', title, 'price', price) FROM products WHERE deleted_at IS NULL"
         snapshot_dir: .vigil/search-snapshots
         server_snapshot_dir: /var/lib/typesense-snapshots
         schedule: nightly 02:30 UTC
-        outbox: {table: search_outbox, url_env: VIGIL_OUTBOX_URL}
+        outbox: {table: search_outbox, url_env: VIGIL_OUTBOX_URL}   # txid_column: txid (the default)
 
 Locally, ``engine: embedded`` keeps the index in a SQLite file (FTS5) at ``path``.
 """
