@@ -74,6 +74,9 @@ def setup(tmp_path: Path, store):
         + _row("2026-11-02", "8.50", "8.50", "prod", "pages", "Amazon CloudFront", "EU-DataTransfer-Out-Bytes", "global", "100")
         + _row("2026-11-02", "0.90", "0.90", "prod", "api", "AWS Data Transfer", "EUW1-DataTransfer-Out-Bytes", qty="10")
     )
+    old = tmp_path / "oct.csv"  # a cost day inside api-latency's 30 days, before its telemetry starts
+    old.write_text(HEADER + _row("2026-10-25", "99.00", "99.00", "prod", "api").replace("2026-11-01T00:00:00Z,Usage", "2026-10-01T00:00:00Z,Usage"))
+    import_files(store, [old], spec.costs, at=t("2026-11-03T06:00:00Z"))
     import_files(store, [csv], spec.costs, at=t("2026-11-03T06:00:00Z"))
     rows = []
     for day, n in (("2026-11-01", 1), ("2026-11-02", 3)):  # 1,000 requests on the 1st, 3,000 on the 2nd, 10 of them 5xx
@@ -133,8 +136,10 @@ def test_cli_report_and_slo_status_show_unit_cost(cli, setup):
     u = by["api-availability"]["unit_cost"]
     assert u == {"env": "prod", "from": "2026-11-01", "to": "2026-11-02", "effective_cost": "50.90", "valid_events": 4000,
                  "cost_per_1000_valid_events": "12.7250"}
-    r = cli("cost", "report", "--month", "2026-10", "--spec", str(spec_path), "--db", db, now="2026-11-03T06:00:00Z")
-    assert r.code == 2 and "no cost rows for 2026-10" in r.err
+    lat = by["api-latency"]["unit_cost"]  # a rolling 30d window: counted from the day its telemetry starts, not the 25th
+    assert (lat["from"], lat["effective_cost"], lat["valid_events"]) == ("2026-11-01", "50.90", 2000)
+    r = cli("cost", "report", "--month", "2026-09", "--spec", str(spec_path), "--db", db, now="2026-11-03T06:00:00Z")
+    assert r.code == 2 and "no cost rows for 2026-09" in r.err
 
 
 def test_api_cost_routes(store, setup):
@@ -152,11 +157,11 @@ def test_api_cost_routes(store, setup):
             assert next(s for s in r.json()["services"] if s["service"] == "api" and s["env"] == "prod")["requests"] == 4000
             assert c.get("/api/v1/costs/report", params={"month": "2026-11"}).status_code == 401
             assert c.get("/api/v1/costs/report", params={"month": "2026-13"}, headers=h).status_code == 400
-            assert c.get("/api/v1/costs/report", params={"month": "2026-10"}, headers=h).status_code == 404
+            assert c.get("/api/v1/costs/report", params={"month": "2026-09"}, headers=h).status_code == 404
             r = c.get("/api/v1/costs/budgets", headers=h)
             assert r.status_code == 200 and r.json()["budgets"] == []
             r = c.get("/api/v1/costs/anomalies", params={"from": "2026-11-01"}, headers=h)
             assert r.status_code == 200 and r.json()["anomalies"] == []
-            assert c.get("/api/v1/costs/imports", headers=h).json()["imports"][0]["rows_stored"] == 7
+            assert [i["rows_stored"] for i in c.get("/api/v1/costs/imports", headers=h).json()["imports"]] == [1, 7]
     finally:
         srv.stop()

@@ -119,7 +119,9 @@ def slo_unit_costs(store: Any, spec: Any, statuses: list[Any], at: datetime) -> 
     for st in statuses:
         slo = st.slo
         start = datetime.fromtimestamp(st.span.start * 60, tz=timezone.utc)
-        first = start.date() if start.time() == time(0) else start.date() + timedelta(days=1)
+        first = start.date() if start.time() == time(0) else start.date() + timedelta(days=1)  # whole days of the window
+        if st.span.first > st.span.start:  # telemetry starts later (its first sample): no cost before that day counts
+            first = max(first, datetime.fromtimestamp(st.span.first * 60, tz=timezone.utc).date())
         if first > last:
             out[slo.name] = {"from": None, "to": None, "effective_cost": None, "valid_events": None, "cost_per_1000_valid_events": None}
             continue
