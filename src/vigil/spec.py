@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import io
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -18,24 +17,22 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from vigil.alerting.spec import AlertRule
+from vigil import yamlio
 from vigil.alerting.routing_spec import AlertingSpec
+from vigil.alerting.spec import AlertRule
+from vigil.dashboards.spec import Dashboard
 from vigil.deploy.canary.spec import CanarySpec
 from vigil.deploy.migrations.spec import MigrationsSpec
 from vigil.dr.drill_spec import DrillSpec
 from vigil.dr.spec import BackupsSpec
 from vigil.errors import SpecError, SpecIssue
-from vigil.dashboards.spec import Dashboard
 from vigil.finops.spec import CostsSpec
 from vigil.model import SpecModel
 from vigil.security.spec import SecuritySpec
 from vigil.slo.spec import SLO, Policy
 from vigil.telemetry.spec import TelemetrySpec
+from vigil.yamlio import MAX_ALIASES, MAX_DEPTH, MAX_NODES, MAX_SPEC_BYTES  # noqa: E402,F401  (the one YAML reader's limits)
 
-MAX_SPEC_BYTES = 5 * 1024 * 1024
-MAX_ALIASES = 200
-MAX_DEPTH = 64
-MAX_NODES = 100_000
 DEFAULT_RETENTION_PAD = Decimal(35 * 86400)
 
 
@@ -125,37 +122,25 @@ def spec_tree(path: str | Path) -> tuple[Any, Any] | None:
             data = f.read(MAX_SPEC_BYTES + 1)
         if len(data) > MAX_SPEC_BYTES:
             return None
-        tree = _read_yaml(data.decode("utf-8"), str(path))
-    except (OSError, UnicodeDecodeError, SpecError):
+        tree = yamlio.load_marked(yamlio.decode(data, str(path)), str(path))
+    except (OSError, SpecError):
         return None
     if not isinstance(tree, dict):
         return None
     try:
-        return tree, _plain(tree, 0, str(path), {})
+        return tree, yamlio.to_plain(tree, str(path))
     except SpecError:
         return None
 
 
-def located(pairs: list[tuple[tuple, str]], tree: Any, filename: str) -> list[SpecIssue]:
-    """``(spec path, message)`` pairs as issues with the file, line and column of each path."""
-    out = []
-    for loc, msg in pairs:
-        line, col = _where(tree, loc)
-        out.append(SpecIssue(format_path(loc), msg, file=filename, line=line, column=col))
-    return out
+located = yamlio.located
+"""``(spec path, message)`` pairs as issues with the file, line and column of each path."""
 
 
 def parse_spec(data: bytes | str, *, filename: str = "<spec>") -> Spec:
     """Validate spec text. Raises :class:`SpecError`."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    if len(data) > MAX_SPEC_BYTES:
-        raise SpecError([SpecIssue("", f"larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB; a spec is a few KiB", file=filename)])
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SpecError([SpecIssue("", f"not UTF-8 text (byte {e.start})", file=filename)]) from None
-    tree = _read_yaml(text, filename)
+    text = yamlio.decode(data, filename)
+    tree = yamlio.load_marked(text, filename)
     if tree is None:
         raise SpecError(
             [SpecIssue("", "the spec is empty", file=filename)],
@@ -163,7 +148,7 @@ def parse_spec(data: bytes | str, *, filename: str = "<spec>") -> Spec:
         )
     if not isinstance(tree, dict):
         raise SpecError([SpecIssue("", f"the top level must be a mapping, not a {_kind(tree)}", file=filename, line=1)])
-    plain = _plain(tree, 0, filename, {})
+    plain = yamlio.to_plain(tree, filename)
     secrets = located(secret_values(plain), tree, filename)
     try:
         spec = Spec.model_validate(plain)
@@ -214,126 +199,6 @@ def secret_values(plain: Any) -> list[tuple[tuple, str]]:
     return out
 
 
-def _read_yaml(text: str, filename: str) -> Any:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-    from ruamel.yaml.reader import ReaderError
-
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
-    try:
-        _prescan(yaml, text, filename)
-        return yaml.load(io.StringIO(text))
-    except ReaderError as e:
-        pos = e.position if isinstance(e.position, int) else 0
-        line = text.count("\n", 0, pos) + 1
-        char = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
-        raise SpecError(
-            [SpecIssue("", f"invalid YAML: character {char} is not allowed ({e.reason})", file=filename, line=line,
-                       column=pos - (text.rfind("\n", 0, pos) + 1) + 1)]
-        ) from None
-    except MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        msg = " ".join(x for x in (e.context, e.problem) if x) or "invalid YAML"
-        if "duplicate key" in msg or "found duplicate key" in str(e):
-            msg = "duplicate key: " + msg
-        raise SpecError(
-            [
-                SpecIssue(
-                    "",
-                    f"invalid YAML: {msg}",
-                    file=filename,
-                    line=mark.line + 1 if mark else None,
-                    column=mark.column + 1 if mark else None,
-                )
-            ]
-        ) from None
-    except YAMLError as e:
-        raise SpecError([SpecIssue("", f"invalid YAML: {e}", file=filename)]) from None
-    except RecursionError:
-        raise SpecError([SpecIssue("", "the YAML nests too deeply", file=filename)]) from None
-    except (ValueError, TypeError, LookupError, ArithmeticError, AttributeError) as e:
-        # the constructor choked on a value, e.g. `2026-02-30` read as a date, or `!!int abc`
-        mark = _bad_scalar(text)
-        raise SpecError(
-            [
-                SpecIssue(
-                    "",
-                    f"invalid YAML value: {_clip(str(e))}" + (f" ({_clip(repr(mark[2]))})" if mark else ""),
-                    file=filename,
-                    line=mark[0] if mark else None,
-                    column=mark[1] if mark else None,
-                )
-            ],
-            hint="quote the value to make it a string",
-        ) from None
-
-
-_PLAIN_TAGS = frozenset({"!"} | {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")})
-
-
-def _prescan(yaml: Any, text: str, filename: str) -> None:
-    """One cheap pass over the YAML events before anything is built.
-
-    Bounds aliases, nesting and size, and refuses what a spec never needs: tags other than the
-    plain ones (``!!python/object`` and friends) and lists or mappings used as mapping keys.
-    Stopping here early also keeps ruamel's scanner out of its slow path on deep flow nesting.
-    """
-    aliases = nodes = 0
-    stack: list[list] = []  # per open collection: [is a mapping, items so far]
-    for ev in yaml.parse(io.StringIO(text)):
-        kind = type(ev).__name__
-        if kind in ("MappingEndEvent", "SequenceEndEvent"):
-            stack.pop()
-            if stack:
-                stack[-1][1] += 1
-            continue
-        if kind not in ("ScalarEvent", "AliasEvent", "MappingStartEvent", "SequenceStartEvent"):
-            continue
-        mark = ev.start_mark
-        problem = None
-        nodes += 1
-        tag = getattr(ev, "tag", None)
-        if nodes > MAX_NODES:
-            problem = f"more than {MAX_NODES} YAML values; a spec is a few KiB"
-        elif tag is not None and str(tag) not in _PLAIN_TAGS:
-            problem = f"YAML tag {_clip(str(tag))!r} is not allowed in a spec"
-        elif kind == "AliasEvent":
-            aliases += 1
-            if aliases > MAX_ALIASES:
-                problem = f"more than {MAX_ALIASES} YAML aliases"
-        elif kind != "ScalarEvent":
-            if stack and stack[-1][0] and stack[-1][1] % 2 == 0:
-                problem = "a mapping key must be a plain value (a name), not a list or a mapping"
-            elif len(stack) >= MAX_DEPTH:
-                problem = f"the YAML nests deeper than {MAX_DEPTH} levels"
-            stack.append([kind == "MappingStartEvent", 0])
-        if problem:
-            raise SpecError([SpecIssue("", problem, file=filename, line=mark.line + 1, column=mark.column + 1)])
-        if kind in ("ScalarEvent", "AliasEvent") and stack:
-            stack[-1][1] += 1
-
-
-def _bad_scalar(text: str) -> tuple[int, int, str] | None:
-    """Line, column and text of the first scalar the YAML constructor cannot build (slow; errors only)."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.nodes import ScalarNode
-
-    y = YAML(typ="rt", pure=True)
-    try:
-        for ev in y.parse(io.StringIO(text)):
-            if type(ev).__name__ != "ScalarEvent":
-                continue
-            tag = ev.tag if ev.tag not in (None, "!") else y.resolver.resolve(ScalarNode, ev.value, ev.implicit)
-            try:
-                y.constructor.construct_object(ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, style=ev.style))
-            except Exception:
-                return ev.start_mark.line + 1, ev.start_mark.column + 1, ev.value
-    except Exception:
-        return None
-    return None
-
-
 def _clip(s: str, n: int = 80) -> str:
     return s if len(s) <= n else s[:n] + "..."
 
@@ -354,76 +219,8 @@ def _kind(v: Any) -> str:
     return type(v).__name__
 
 
-def _plain(node: Any, depth: int, filename: str, memo: dict[int, Any]) -> Any:
-    """ruamel's tree as plain dicts, lists and scalars; YAML floats keep their exact spelling.
-
-    Aliased nodes are converted once and shared (``memo``), so an alias bomb stays small.
-    """
-    if depth > MAX_DEPTH:
-        raise SpecError([SpecIssue("", f"the YAML nests deeper than {MAX_DEPTH} levels", file=filename)])
-    if isinstance(node, (dict, list)) and id(node) in memo:
-        return memo[id(node)]
-    if isinstance(node, dict):
-        out_d = memo[id(node)] = {}
-        for k, v in node.items():
-            out_d[str(k) if not isinstance(k, (str, int)) else k] = _plain(v, depth + 1, filename, memo)
-        return out_d
-    if isinstance(node, list):
-        out_l = memo[id(node)] = []
-        out_l.extend(_plain(v, depth + 1, filename, memo) for v in node)
-        return out_l
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, float):
-        # ruamel's ScalarFloat: str() gives the shortest round-trip spelling; keep it exact
-        return Decimal(repr(float(node))) if node == node and node not in (float("inf"), float("-inf")) else float(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, str):
-        return str(node)
-    return str(node)
-
-
-def _where(tree: Any, loc: tuple) -> tuple[int | None, int | None]:
-    """The 1-based line and column of the deepest node along ``loc`` that the YAML tree has."""
-    line = col = None
-    if hasattr(tree, "lc"):  # a problem with the top-level mapping itself (a missing key): where it starts
-        line, col = tree.lc.line + 1, tree.lc.col + 1
-    node = tree
-    for key in loc:
-        try:
-            lc = node.lc
-        except AttributeError:
-            break
-        if isinstance(node, dict) and key in node:
-            try:
-                ln, cl = lc.value(key) if not isinstance(node[key], (dict, list)) else lc.key(key)
-            except (KeyError, TypeError, AttributeError):
-                ln, cl = lc.line, lc.col
-            line, col = ln + 1, cl + 1
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
-            try:
-                ln, cl = lc.item(key)
-                line, col = ln + 1, cl + 1
-            except (KeyError, TypeError, AttributeError):
-                pass
-            node = node[key]
-        else:
-            if line is None:
-                line, col = lc.line + 1, lc.col + 1
-            break
-    return line, col
-
-
-def format_path(loc: tuple) -> str:
-    out = ""
-    for k in loc:
-        if isinstance(k, int):
-            out += f"[{k}]"
-        else:
-            out += ("." if out else "") + str(k)
-    return out
+_where = yamlio.where
+format_path = yamlio.format_path
 
 
 def _issues_from_pydantic(e: ValidationError, tree: Any, filename: str) -> list[SpecIssue]:
@@ -503,14 +300,13 @@ def _cross_check(spec: Spec, tree: Any, filename: str, plain: Any = None) -> lis
         line, col = _where(tree, loc)
         issues.append(SpecIssue(format_path(loc), msg, file=filename, line=line, column=col))
 
+    from vigil.alerting.routing_spec import cross_check as routing_issues
+    from vigil.alerting.spec import cross_check as alert_issues
+    from vigil.dashboards.spec import cross_check as dashboard_issues
     from vigil.deploy.canary.references import reference_issues
     from vigil.dr.drill_spec import cross_check as drill_issues
-
-    from vigil.security.spec import cross_check as security_issues
-    from vigil.alerting.spec import cross_check as alert_issues
-    from vigil.alerting.routing_spec import cross_check as routing_issues
     from vigil.finops.spec import cross_check as cost_issues
-    from vigil.dashboards.spec import cross_check as dashboard_issues
+    from vigil.security.spec import cross_check as security_issues
 
     for loc, msg in [*reference_issues(spec), *drill_issues(spec), *security_issues(spec), *alert_issues(spec), *routing_issues(spec), *cost_issues(spec), *dashboard_issues(spec)]:
         add(loc, msg)
