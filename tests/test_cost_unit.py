@@ -162,6 +162,6 @@ def test_api_cost_routes(store, setup):
             assert r.status_code == 200 and r.json()["budgets"] == []
             r = c.get("/api/v1/costs/anomalies", params={"from": "2026-11-01"}, headers=h)
             assert r.status_code == 200 and r.json()["anomalies"] == []
-            assert [i["rows_stored"] for i in c.get("/api/v1/costs/imports", headers=h).json()["imports"]] == [1, 7]
+            assert [i["rows_stored"] for i in c.get("/api/v1/costs/imports", headers=h).json()["imports"]] == [7, 1]  # newest first: November after the October day
     finally:
         srv.stop()
