@@ -490,6 +490,8 @@ def test_spec_errors_name_the_place():
         ("{name: x, email: {to: [a@b.c], from: a@b.c, host: h, username: u, password_env: P, tls: none}}", "in clear"),
         ("{name: x, email: {to: [a@b.c], from: a@b.c, host: h, username: u}}", "password is a secret"),
         ("{name: x, email: {to: [a@b.c], from: a@b.c, host: 169.254.169.254}}", "link-local"),
+        ("{name: x, email: {to: [a@b.c], from: a@b.c, host: ''}}", "is not a host name"),
+        ("{name: x, email: {to: [a@b.c], from: a@b.c, host: 'smtp.example.com:25'}}", "the port goes in `port:`"),
         ("{name: x, slack: {url_env: 'not a name'}}", "not an environment variable name"),
         ("{name: x, sns: {topic_arn: 'arn:aws:s3:::bucket'}}", "not an SNS topic ARN"),
         ("{name: x, webhook: {url: 'http://127.0.0.1/x', secret_env: K}, sns: {topic_arn: 'arn:aws:sns:us-east-1:123456789012:t'}}", "exactly one"),

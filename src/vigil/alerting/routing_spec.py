@@ -43,6 +43,10 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RECEIVER_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+$")
+HOSTNAME = re.compile(
+    r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+"
+    r"|[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?)$"
+)
 SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,256}(\.fifo)?)$")
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 PAGERDUTY_EU_URL = "https://events.eu.pagerduty.com/v2/enqueue"
@@ -234,6 +238,9 @@ class EmailReceiver(SpecModel):
 
         if not EMAIL.match(self.from_):
             raise ValueError(f"from {self.from_!r} is not an email address")
+        if len(self.host) > 253 or not HOSTNAME.match(self.host):
+            port = " (the port goes in `port:`)" if re.match(r"^[^:\[\]]+:\d+$", self.host) else ""
+            raise ValueError(f"host {self.host!r} is not a host name or an IP address{port}")
         if not 1 <= self.port <= 65535:
             raise ValueError("port must be between 1 and 65535")
         why = None if self.allow_link_local else host_problem(self.host)
