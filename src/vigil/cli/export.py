@@ -16,7 +16,7 @@ from vigil.errors import UsageError
 
 @click.group("export")
 def export_group() -> None:
-    """Export the spec's alerts: Prometheus rules, an Alertmanager config, CloudWatch alarms."""
+    """Export the spec's alerts and dashboards: Prometheus rules, an Alertmanager config, CloudWatch alarms, Grafana and CloudWatch dashboards."""
 
 
 def _output_option(f: Any) -> Any:
@@ -103,6 +103,56 @@ def cloudwatch_cmd(namespace: str, actions: tuple[str, ...], output: str | None)
     spec = env().loaded.spec
     ex = cloudwatch_alarms(list(spec.alerts), list(spec.slos), namespace=namespace, actions=actions)
     return _emit("cloudwatch-alarms", ex, json.dumps(ex.document, indent=2) + "\n", output)
+
+
+@export_group.command("grafana")
+@click.option("--counter-suffix", default="", metavar="SUFFIX", help="appended to counter names as Prometheus stores them, like _total")
+@click.option("--dashboard", "only", metavar="NAME", default=None, help="only this dashboard of the spec (its JSON model alone)")
+@_output_option
+@spec_option
+@json_option
+def grafana_cmd(counter_suffix: str, only: str | None, output: str | None) -> int:
+    """Grafana dashboard JSON (Prometheus data source): the spec's dashboards and the SLOs' burn rates."""
+    from vigil.dashboards.export import grafana
+
+    spec = env().loaded.spec
+    if not re_suffix(counter_suffix):
+        raise UsageError(f"--counter-suffix {counter_suffix!r} is not part of a metric name", hint="like _total")
+    boards = list(spec.dashboards)
+    if only is not None:
+        boards = [d for d in boards if d.name == only]
+        if not boards:
+            raise UsageError(f"no dashboard {only!r} in the spec", hint=f"dashboards: {', '.join(d.name for d in spec.dashboards) or 'none'}")
+    ex = grafana(boards, [] if only else list(spec.slos), counter_suffix)
+    doc = ex.document["dashboards"][0] if only else ex.document
+    ex.document = doc
+    return _emit("grafana", ex, json.dumps(doc, indent=2) + "\n", output)
+
+
+def re_suffix(s: str) -> bool:
+    import re
+
+    return re.fullmatch(r"[A-Za-z0-9_]*", s) is not None
+
+
+@export_group.command("cloudwatch-dashboard")
+@click.option("--namespace", default="vigil", show_default=True, metavar="NS", help="the CloudWatch namespace the metrics are published in")
+@click.option("--region", default="eu-west-1", show_default=True, metavar="REGION", help="the region the widgets read")
+@_output_option
+@spec_option
+@json_option
+def cloudwatch_dashboard_cmd(namespace: str, region: str, output: str | None) -> int:
+    """A CloudWatch dashboard body (PutDashboard's DashboardBody) of the spec's dashboards; lines CloudWatch cannot express are noted."""
+    from vigil.dashboards.export import cloudwatch_dashboard
+
+    if not namespace or len(namespace) > 255:
+        raise UsageError("--namespace must be 1-255 characters")
+    import re
+
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region):
+        raise UsageError(f"--region {region!r} is not an AWS region name", hint="like eu-west-1")
+    ex = cloudwatch_dashboard(list(env().loaded.spec.dashboards), namespace=namespace, region=region)
+    return _emit("cloudwatch-dashboard", ex, json.dumps(ex.document, indent=2) + "\n", output)
 
 
 import vigil.cli.cost_export  # noqa: E402,F401  (vigil export aws-budgets, issue 13)

@@ -64,7 +64,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vigil.cli.cost:cost_group",
         "FinOps: import cost data (FOCUS, CUR 2.0, Cost Explorer), budgets, anomalies, unit cost, rightsizing, audit.",
     ),
-    "export": ("vigil.cli.export:export_group", "Export the spec's alerts: Prometheus rules, an Alertmanager config, CloudWatch alarms."),
+    "export": ("vigil.cli.export:export_group", "Export the spec's alerts and dashboards: Prometheus rules, an Alertmanager config, CloudWatch alarms, Grafana and CloudWatch dashboards."),
     "trace": (
         "vigil.cli.trace:trace_group",
         "Traces received over OTLP: show one as a tree, check the service path of recent ones.",
