@@ -184,32 +184,32 @@ def _cw_widget(p: Panel, namespace: str, region: str, x: int, y: int, notes: lis
     metrics: list[list[Any]] = []
     stat = "Sum"
     n = 0
-    for q in p.queries:
-        def metric(sel: Selector, opts: dict) -> list[Any] | None:
-            dims = _cw_dims(sel)
-            if dims is None:
-                notes.append(f"{where}: {q.label}: selector {sel} has a matcher other than '=': CloudWatch matches dimensions by exact value; publish it as its own metric")
-                return None
-            return [namespace, sel.metric, *dims, opts]
+    def metric(label: str, sel: Selector, opts: dict) -> list[Any] | None:
+        dims = _cw_dims(sel)
+        if dims is None:
+            notes.append(f"{where}: {label}: selector {sel} has a matcher other than '=': CloudWatch matches dimensions by exact value; publish it as its own metric")
+            return None
+        return [namespace, sel.metric, *dims, opts]
 
+    for q in p.queries:
         nonlocal_n = n
         if q.rate is not None:
             mid = f"m{nonlocal_n}"
-            row = metric(q.rate, {"id": mid, "stat": "Sum", "visible": False})
+            row = metric(q.label, q.rate, {"id": mid, "stat": "Sum", "visible": False})
             if row is None:
                 continue
             metrics.append(row)
             metrics.append([{"expression": f"{mid}/PERIOD({mid})", "label": q.label, "id": f"e{nonlocal_n}"}])
         elif q.ratio is not None:
             a, b = f"m{nonlocal_n}a", f"m{nonlocal_n}b"
-            ra = metric(q.ratio.numerator, {"id": a, "stat": "Sum", "visible": False})
-            rb = metric(q.ratio.denominator, {"id": b, "stat": "Sum", "visible": False})
+            ra = metric(q.label, q.ratio.numerator, {"id": a, "stat": "Sum", "visible": False})
+            rb = metric(q.label, q.ratio.denominator, {"id": b, "stat": "Sum", "visible": False})
             if ra is None or rb is None:
                 continue
             metrics += [ra, rb, [{"expression": f"IF({b} > 0, {a} / {b})", "label": q.label, "id": f"e{nonlocal_n}"}]]
         elif q.quantile is not None:
             pct = (q.quantile.q * 100).normalize()
-            row = metric(q.quantile.metric, {"stat": f"p{pct:f}", "label": q.label})
+            row = metric(q.label, q.quantile.metric, {"stat": f"p{pct:f}", "label": q.label})
             if row is None:
                 continue
             metrics.append(row)
@@ -217,7 +217,7 @@ def _cw_widget(p: Panel, namespace: str, region: str, x: int, y: int, notes: lis
         else:
             sel = q.last if q.last is not None else q.max
             assert sel is not None
-            row = metric(sel, {"stat": "Maximum", "label": q.label})
+            row = metric(q.label, sel, {"stat": "Maximum", "label": q.label})
             if row is None:
                 continue
             metrics.append(row)

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 
 from vigil import __version__
 from vigil.auth import ROLES, Identity, Role, Tokens
-from vigil.clock import Clock, FakeClock, isoformat, parse_time
+from vigil.clock import Clock, FakeClock, parse_time
 from vigil.errors import AuthError, ForbiddenError, UsageError, VigilError
 from vigil.spec import LoadedSpec
 from vigil.store import Store
