@@ -565,3 +565,49 @@ def test_retention_lets_old_deliveries_go_and_keeps_what_is_pending(tmp_path, ho
     assert {a["key"] for a in rig.log()} == {rows[0].key}
     assert [x.labels for x in all_groups(rig.store)] == [{"alertname": "b"}]
     rig.close()
+
+
+def _outgoing(alerts: list[dict], action: str = "trigger"):
+    from vigil.alerting.receivers import Outgoing
+    from vigil.clock import parse_time
+
+    payload = {"key": "k-1", "group": "g" * 64, "group_key": "{}:{}", "receiver": "r", "dedup_key": "d" * 40, "action": action,
+               "reason": "first notification", "at_ms": 0, "group_labels": {}, "alerts": alerts}
+    return Outgoing("k-1", action, "d" * 40, payload, parse_time(T0), 1, "https://vigil.example.com", "r")
+
+
+def _a(i: int, **labels: str) -> dict:
+    lab = {"alertname": "a", "service": "api", "severity": "page", "instance": str(i), **labels}
+    return {"fingerprint": f"{i:016x}", "rule": "a", "labels": lab, "annotations": {"summary": lab.get("summary", "s")},
+            "state": "firing", "starts_ms": 1_700_000_000_000, "ends_ms": None, "value": "1", "seq": i}
+
+
+def test_what_alerts_carry_cannot_break_out_of_a_message():
+    """Labels and annotations are the alert's, not vigil's: a Slack mention or link is escaped, a line
+    break cannot add an email header, and PagerDuty's event stays under its size limit."""
+    from vigil.alerting.receivers.email import render as email
+    from vigil.alerting.receivers.pagerduty import MAX_DETAILED
+    from vigil.alerting.receivers.pagerduty import render as pagerduty
+    from vigil.alerting.receivers.slack import render as slack
+
+    evil = _a(1, service="api\r\nBcc: victim@example.com")
+    evil["annotations"]["summary"] = "<!channel> see <https://evil.example|here> & more"
+    msg = slack(_outgoing([evil]))
+    text = msg["attachments"][0]["text"]
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "&amp; more" in text and "<https" not in text
+    sp = parse_spec(b"""version: 1
+services: {api: {}}
+alerting:
+  receivers:
+    - {name: r, email: {to: [sre@example.com], from: vigil@example.com, host: 127.0.0.1, tls: none}}
+    - {name: p, pagerduty: {routing_key_env: K}}
+  route: {receiver: r}
+""", filename="x")
+    m = email(_outgoing([evil]), sp.alerting.receivers[0].email)
+    headers = m.as_string().split("\n\n", 1)[0]
+    assert m["Bcc"] is None and "\nBcc:" not in headers and m["Subject"].startswith("[vigil] [FIRING:1] a (api Bcc:")
+    many = [_a(i) for i in range(5000)]
+    ev = pagerduty(_outgoing(many), "key", sp.alerting.receivers[1].pagerduty)
+    assert len(ev["payload"]["custom_details"]["firing"]) == MAX_DETAILED and ev["payload"]["custom_details"]["num_firing"] == 5000
+    assert ev["payload"]["custom_details"]["truncated_alerts"] == 5000 - MAX_DETAILED
+    assert len(json.dumps(ev)) < 512 * 1024

@@ -28,7 +28,7 @@ from vigil.alerting.receivers import Outcome, Outgoing, Result, text_body, title
 def render(out: Outgoing, cfg: Any) -> EmailMessage:
     """The message (pure)."""
     m = EmailMessage()
-    m["Subject"] = f"{cfg.subject_prefix} {title(out.payload)}".strip()
+    m["Subject"] = " ".join(f"{cfg.subject_prefix} {title(out.payload)}".split())[:250]  # no line breaks from labels
     m["From"] = cfg.from_
     m["To"] = ", ".join(cfg.to)
     m["Date"] = format_datetime(out.sent_at)

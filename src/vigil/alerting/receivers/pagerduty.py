@@ -17,6 +17,8 @@ from vigil import __version__
 from vigil.alerting.receivers import HttpPoster, Outgoing, Result, common, dumps, link, title
 
 SUMMARY_MAX = 1024
+MAX_DETAILED = 50
+"""Alerts detailed per state in ``custom_details`` (PagerDuty refuses events over 512 KB)."""
 
 
 def render(out: Outgoing, routing_key: str, cfg: Any) -> dict:
@@ -36,11 +38,13 @@ def render(out: Outgoing, routing_key: str, cfg: Any) -> dict:
     s1 = first["annotations"].get("summary")
     if s1:
         summary += f": {s1}"
+    resolved = [a for a in alerts if a["state"] == "resolved"]
     details = {
-        "firing": [_alert(a) for a in firing],
-        "resolved": [_alert(a) for a in alerts if a["state"] == "resolved"],
+        "firing": [_alert(a) for a in firing[:MAX_DETAILED]],
+        "resolved": [_alert(a) for a in resolved[:MAX_DETAILED]],
         "num_firing": len(firing),
-        "num_resolved": len(alerts) - len(firing),
+        "num_resolved": len(resolved),
+        "truncated_alerts": max(0, len(firing) - MAX_DETAILED) + max(0, len(resolved) - MAX_DETAILED),
         "group_labels": p["group_labels"],
         "delivery": out.key,
     }

@@ -16,25 +16,32 @@ from vigil.alerting.receivers import HttpPoster, Outgoing, Result, alert_lines, 
 MAX_TEXT = 3000
 
 
+def escape(text: str) -> str:
+    """Slack's control characters escaped (``&``, ``<``, ``>``), so a label or an annotation can
+    neither mention ``<!channel>`` nor forge a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def render(out: Outgoing, channel: str | None = None) -> dict:
-    """The message (pure): a title line, then each alert; a colour by state."""
+    """The message (pure): a title line, then each alert; a colour by state. Text from alerts is
+    escaped."""
     p = out.payload
     lines: list[str] = []
     for a in p["alerts"]:
         lines += alert_lines(a)
     url = link(out.external_url, p)
-    body = "\n".join(lines)
+    body = escape("\n".join(lines))
     if len(body) > MAX_TEXT:
         body = body[: MAX_TEXT - 20] + "\n... (truncated)"
     color = {"firing": "#d00000", "resolved": "#2eb886"}[status(p)]
     if out.action == "acknowledge":
         color = "#f2c744"
     msg: dict[str, Any] = {
-        "text": title(p),
+        "text": escape(title(p)),
         "attachments": [
             {
                 "color": color,
-                "title": title(p),
+                "title": escape(title(p)),
                 "text": body,
                 "footer": f"vigil delivery {out.key}",
                 **({"title_link": url} if url else {}),
