@@ -647,7 +647,7 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
             else:
                 if type(labels) is not dict:
                     raise _Bad("labels must be an object of string values")
-                lkey = tuple(sorted(labels.items()))
+                lkey = tuple(labels.items())  # the order as sent: one exporter sends one order
                 try:
                     cached = labels_cache.get(lkey)
                 except TypeError:  # an unhashable label value: _check_labels names it
@@ -671,10 +671,11 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
                 field_ = "set"
             else:
                 raise _Bad("a sample needs one of inc (counter), observe (observation) or set (gauge)")
-            if ("inc" in obj) + ("observe" in obj) + ("set" in obj) > 1:
-                raise _Bad("a sample has exactly one of inc, observe, set")
-            if "count" in obj and kind != "observation":
-                raise _Bad("count goes with observe only")
+            if len(obj) - ("labels" in obj) != (4 if kind == "observation" and "count" in obj else 3):
+                if ("inc" in obj) + ("observe" in obj) + ("set" in obj) > 1:
+                    raise _Bad("a sample has exactly one of inc, observe, set")
+                if "count" in obj and kind != "observation":
+                    raise _Bad("count goes with observe only")
             known = metric_kinds.get(metric)
             if known is not None and known != kind:
                 raise _Bad(f"metric {metric!r} is a {known}; this line sends {field_!r} ({kind})")
