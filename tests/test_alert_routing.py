@@ -303,6 +303,20 @@ def test_without_send_resolved_resolutions_are_not_sent_but_logged():
     assert tl.sent[-1] == (11 * M + 30 * S, "default", "trigger", [("a", "firing")])
 
 
+def test_a_resolve_of_an_alert_the_group_never_held_is_not_sent():
+    """A group that holds other alerts is not told about an alert that never fired in it (routes
+    changed between its trigger and its resolve)."""
+    tl = Timeline()
+    b = ga("a", 0, instance="b")
+    tl.add(b)
+    tl.run_until(30 * S)
+    stranger = ga("a", 0, instance="z")
+    tl.now = M
+    tl.add(resolved(stranger, M))
+    tl.run_until(60 * M)
+    assert [x[3] for x in tl.sent] == [[("a", "firing")]]
+
+
 def test_an_older_transition_seen_late_changes_nothing():
     tl = Timeline()
     a = ga("a", 0, seq=5)

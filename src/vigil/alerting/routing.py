@@ -235,13 +235,14 @@ def insert(group: Group, alert: GroupAlert, at_ms: int, now_ms: int) -> Group:
     old = group.alerts.get(alert.fingerprint)
     if old is not None and old.seq > alert.seq:
         return group  # an older transition seen late changes nothing
+    if alert.resolved and old is None:
+        # a resolve of an alert this group does not hold (it never fired here, or its resolve was
+        # already covered): nothing to tell this group's receiver
+        return group
     alerts = dict(group.alerts)
     alerts[alert.fingerprint] = alert
     nxt, flushed = group.next_flush_ms, group.has_flushed
     if nxt is None:
-        if alert.resolved and old is None:
-            # a resolve of an alert this group does not hold: nothing to tell anyone
-            return group
         nxt, flushed = at_ms + group.group_wait_ms, False
     if not flushed and alert.starts_ms + group.group_wait_ms < now_ms:
         nxt = min(nxt, now_ms)
