@@ -81,9 +81,11 @@ def plotly_js() -> Path:
 
 
 def swagger_dir() -> Path:
-    import swagger_ui_bundle
+    """Swagger UI 5 from the swagger-ui-py package (swagger-ui-bundle ships 4.15, which cannot
+    render FastAPI's OpenAPI 3.1 document)."""
+    import swagger_ui
 
-    return Path(swagger_ui_bundle.swagger_ui_path)
+    return Path(swagger_ui.__file__).parent / "static"
 
 
 def install(app: FastAPI, loaded: LoadedSpec, store: Store, tokens: Tokens, clock: Clock, errors: Callable[..., dict]) -> Sessions:
