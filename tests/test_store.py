@@ -672,7 +672,9 @@ def test_gate_decisions_newest_first_filtered_by_service(st):
 
 def test_gate_deploy_reads_and_records_through_the_backend(st):
     ing = Ingestor(SPEC, st)
-    push(ing, [inc("checkout_attempts", {"outcome": "success"}, 50), inc("checkout_attempts", {"outcome": "error"}, 50)])
+    month_start = int(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp()) // 60
+    push(ing, [inc("checkout_attempts", {"outcome": "success"}, 0, minute=month_start),  # counted since the 1st
+               inc("checkout_attempts", {"outcome": "success"}, 50), inc("checkout_attempts", {"outcome": "error"}, 50)])
     d = gate_deploy(LOADED, st, "checkout", NOW, decided_at=NOW, actor="ci")
     assert d.allowed is False and d.freezes
     ok = gate_deploy(LOADED, st, "api", NOW, decided_at=NOW)
