@@ -307,8 +307,9 @@ def _cross_check(spec: Spec, tree: Any, filename: str, plain: Any = None) -> lis
     from vigil.dr.drill_spec import cross_check as drill_issues
     from vigil.finops.spec import cross_check as cost_issues
     from vigil.security.spec import cross_check as security_issues
+    from vigil.telemetry.spec import cross_check as source_issues
 
-    for loc, msg in [*reference_issues(spec), *drill_issues(spec), *security_issues(spec), *alert_issues(spec), *routing_issues(spec), *cost_issues(spec), *dashboard_issues(spec)]:
+    for loc, msg in [*reference_issues(spec), *drill_issues(spec), *security_issues(spec), *alert_issues(spec), *routing_issues(spec), *cost_issues(spec), *dashboard_issues(spec), *source_issues(spec)]:
         add(loc, msg)
     return issues
 

@@ -215,8 +215,13 @@ def evaluate_slos(slos: Sequence[SLO], source: Source, at: datetime) -> list[Slo
     """Evaluate every SLO at ``at``. One plan is handed to the source first, so it can batch.
 
     First the coverage of every SLO (one read of the first samples), then the sums: a window
-    counts from the later of its start and its coverage.
+    counts from the later of its start and its coverage. A source that routes SLOs
+    (:class:`~vigil.telemetry.sources.SourceSet`: an SLO's ``source:``) evaluates each group of
+    SLOs on its own source.
     """
+    route = getattr(source, "for_slo", None)
+    if route is not None:
+        return _evaluate_by_source(slos, route, at)
     spans = [span_at(s.window, at) for s in slos]
     if slos:
         source.prefetch(ReadPlan(end=spans[0].now, firsts=[q for s in slos for q in coverage_selectors(s)]))
@@ -238,6 +243,19 @@ def evaluate_slos(slos: Sequence[SLO], source: Source, at: datetime) -> list[Slo
     for plan in plans.values():
         source.prefetch(plan)
     return [evaluate_slo(slo, source, at, span, cov) for slo, span, cov in zip(slos, spans, coverages)]
+
+
+def _evaluate_by_source(slos: Sequence[SLO], route, at: datetime) -> list[SloStatus]:
+    """SLOs grouped by the source each is read from, each group evaluated there, in the given order."""
+    groups: dict[int, tuple[Source, list[int]]] = {}
+    for i, slo in enumerate(slos):
+        src = route(slo)
+        groups.setdefault(id(src), (src, []))[1].append(i)
+    out: list[SloStatus | None] = [None] * len(slos)
+    for src, idx in groups.values():
+        for i, st in zip(idx, evaluate_slos([slos[i] for i in idx], src, at)):
+            out[i] = st
+    return [st for st in out if st is not None]
 
 
 def covered_span(slo: SLO, span: Span, cov: Coverage) -> Span:

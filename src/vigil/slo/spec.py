@@ -177,6 +177,11 @@ class SLO(SpecModel):
         description="`freeze`: no data in the window freezes the service's deploys; `allow`: it does not "
         "(wins over the freeze rules' and the policy's `no_data`)",
     )
+    source: str | None = Field(
+        None,
+        description="where this SLO's SLI is read: a name of `telemetry.sources`, `embedded` (the embedded store) or "
+        "`default` (`telemetry.source`, also when omitted)",
+    )
 
     @field_validator("name")
     @classmethod
