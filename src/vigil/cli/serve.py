@@ -91,8 +91,9 @@ def serve_cmd(host: str, port: int, token_file: str | None, tokens_file: str | N
     def housekeeping() -> None:
         while not stop.wait(purge_every):
             try:
-                cutoff = int(e.clock.now().timestamp() - float(loaded.spec.retention_seconds())) // 60
-                store.purge_before(cutoff)
+                now = e.clock.now()
+                cutoff = int(now.timestamp() - float(loaded.spec.retention_seconds())) // 60
+                store.purge_before(cutoff, now_ms=int(now.timestamp() * 1000))  # idempotency keys expire by the clock
             except Exception as exc:  # keep serving; say what failed
                 click.echo(f"retention pass failed: {exc}", err=True)
 

@@ -25,14 +25,13 @@ counted exactly as the budget itself is.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from vigil.clock import isoformat
 from vigil.deploy.canary.judge import DistributionSamples, RatioSamples, SloInput, Verdict, judge
@@ -44,13 +43,15 @@ from vigil.errors import SpecError, SpecIssue, UsageError
 from vigil.slo.evaluate import evaluate_slos
 from vigil.slo.spec import SLO
 from vigil.slo.windows import now_minute
-from vigil.spec import LoadedSpec, Spec
 from vigil.store import Store
 from vigil.telemetry.ingest import INF_NS, seconds_to_ns
 from vigil.telemetry.selector import Matcher, Selector, SelectorError, parse_selector
 from vigil.telemetry.source import CounterQuery, EmbeddedSource, ObservationQuery, Source
 
 MATCHER_HINT = "give label matchers like 'version=\"v2\"' or '{version=\"v2\",region=\"eu\"}'"
+
+if TYPE_CHECKING:
+    from vigil.spec import LoadedSpec, Spec
 
 
 def parse_matchers(text: str, what: str) -> tuple[Matcher, ...]:

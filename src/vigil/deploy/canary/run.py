@@ -40,8 +40,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
+from vigil import exitcodes
 from vigil.clock import Clock, isoformat, parse_time
 from vigil.deploy.canary import procs
 from vigil.deploy.canary.analysis import Judgement, canary_spec, check_references, judge_window, matchers_text, parse_matchers
@@ -50,12 +51,13 @@ from vigil.deploy.canary.records import Records, run_record
 from vigil.deploy.canary.spec import RunSpec
 from vigil.deploy.verdicts import record_verdict
 from vigil.errors import ExternalError, UsageError
-from vigil.spec import LoadedSpec
 from vigil.store import Store
-from vigil import exitcodes
 
 LEASE_CHUNK = 60  # seconds: the longest sleep between lease renewals
 LEASE_GRACE = 120  # seconds a lease outlives the sleep it covers
+
+if TYPE_CHECKING:
+    from vigil.spec import LoadedSpec
 
 
 @dataclass
