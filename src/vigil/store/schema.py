@@ -98,6 +98,20 @@ bounds = Table(
     Column("since_minute", BigInteger, nullable=False),
 )
 
+# Relative-width layouts (``telemetry.bucket_width``) whose bounds are in ``bounds``: every bucket
+# (l, u] with low <= l < high has (u - l) / l <= width, for observations of minutes ``since_minute``
+# on (one past the last minute observed when the layout was registered; 0 on a store with none).
+# Older minutes keep the buckets they were stored in. ``width`` is a decimal fraction ("0.02").
+bucket_layouts = Table(
+    "bucket_layouts",
+    metadata,
+    Column("width", String(32), primary_key=True),
+    Column("low_ns", BigInteger, nullable=False),
+    Column("high_ns", BigInteger, nullable=False),
+    Column("bounds", Integer, nullable=False),
+    Column("since_minute", BigInteger, nullable=False),
+)
+
 # One kind per metric, registered in the same transaction as the metric's first series; ``series``
 # counts its series (the per-metric cardinality limit is checked against it under a row lock).
 metric_kinds = Table(
