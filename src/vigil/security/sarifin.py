@@ -297,4 +297,6 @@ def kind_of_tool(tool: str) -> str:
         return "secrets"
     if t == "vigil-migrate-lint":
         return "migration"
+    if t in ("vigil-probe", "vigil-waf", "vigil-data"):
+        return t.removeprefix("vigil-")  # the runtime probes, the WAF suite, data classification
     return "sast"

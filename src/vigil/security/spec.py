@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from vigil.model import Duration, SpecModel
+from vigil.security.probes.spec import ProbeSpec
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 KINDS = ("secrets", "sast", "migration", "pentest", "probe", "waf", "data")
@@ -57,6 +58,7 @@ class SecuritySpec(SpecModel):
     )
     max_waiver: Duration = Field(Decimal(90 * 86400), description="the longest a finding waiver may run")
     services: list[str] | None = Field(None, description="services the fix gate covers (default: every service)")
+    probes: ProbeSpec | None = Field(None, description="runtime SSRF/SSTI probes: where they may go besides loopback (vigil probe)")
 
     @field_validator("block_on", "require")
     @classmethod
