@@ -75,7 +75,7 @@ def unit_costs(store: Any, spec: Any, first: date, last: date) -> list[UnitCost]
     """Per {env, service}: costs of ``[first, last]`` and, for the telemetry's environment, the cost
     per 1,000 requests and per 1,000 valid events of each of the service's SLOs over those days."""
     from vigil.finops import query
-    from vigil.telemetry.sources import open_source
+    from vigil.telemetry.sources import open_source, source_for
     from vigil.telemetry.sources.protocol import CounterQuery
 
     costs = spec.costs
@@ -94,7 +94,7 @@ def unit_costs(store: Any, spec: Any, first: date, last: date) -> list[UnitCost]
             for slo in spec.slos:
                 if slo.service != svc:
                     continue
-                n = valid_events(slo, source, start_min, end_min)
+                n = valid_events(slo, source_for(source, slo), start_min, end_min)
                 u.slos.append({
                     "slo": slo.name, "valid_events": n, "cost_per_1000_valid_events": _q(per_thousand(u.effective, n)),
                     "note": None if n is not None else "a freshness SLI counts time slices, not events",
@@ -107,7 +107,7 @@ def slo_unit_costs(store: Any, spec: Any, statuses: list[Any], at: datetime) -> 
     """For ``slo status``: each SLO's service cost (the telemetry's environment) over the whole days
     of its window so far that have cost data, per 1,000 valid events of those days."""
     from vigil.finops import query
-    from vigil.telemetry.sources import open_source
+    from vigil.telemetry.sources import open_source, source_for
 
     costs = spec.costs
     _, last_any = query.span(store)
@@ -128,7 +128,7 @@ def slo_unit_costs(store: Any, spec: Any, statuses: list[Any], at: datetime) -> 
         got = query.daily(store, first.isoformat(), last.isoformat(), by=(), amount="effective",
                           where={"env": costs.telemetry_env, "service": slo.service})
         cost = sum(got.get((), {}).values(), ZERO)
-        n = valid_events(slo, source, _minute(first), _minute(last + timedelta(days=1)))
+        n = valid_events(slo, source_for(source, slo), _minute(first), _minute(last + timedelta(days=1)))
         out[slo.name] = {
             "env": costs.telemetry_env, "from": first.isoformat(), "to": last.isoformat(), "effective_cost": _q(cost, Q),
             "valid_events": n, "cost_per_1000_valid_events": _q(per_thousand(cost, n)),

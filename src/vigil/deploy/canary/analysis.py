@@ -46,7 +46,8 @@ from vigil.slo.windows import now_minute
 from vigil.store import Store
 from vigil.telemetry.ingest import INF_NS, seconds_to_ns
 from vigil.telemetry.selector import Matcher, Selector, SelectorError, parse_selector
-from vigil.telemetry.source import CounterQuery, EmbeddedSource, ObservationQuery, Source
+from vigil.telemetry.source import CounterQuery, ObservationQuery, Source
+from vigil.telemetry.sources import open_source, source_for
 
 MATCHER_HINT = "give label matchers like 'version=\"v2\"' or '{version=\"v2\",region=\"eu\"}'"
 
@@ -204,15 +205,16 @@ def slo_inputs(spec: Spec, source: Source, canary: tuple[Matcher, ...], start: i
     statuses = evaluate_slos([s for s, _ in linked], source, at)
     out = []
     for (slo, metrics), st in zip(linked, statuses):
+        src = source_for(source, slo)  # where the SLO's own source: says its SLI lives
         if slo.sli.ratio is not None:
             r = slo.sli.ratio
-            valid = source.counter_sums(CounterQuery(r.total.with_matchers(canary), r.exclude), [start], end)[0]
-            good = source.counter_sums(CounterQuery(r.good.with_matchers(canary), r.exclude), [start], end)[0]
+            valid = src.counter_sums(CounterQuery(r.total.with_matchers(canary), r.exclude), [start], end)[0]
+            good = src.counter_sums(CounterQuery(r.good.with_matchers(canary), r.exclude), [start], end)[0]
             kind = "ratio"
         else:
             lat = slo.sli.latency
             assert lat is not None
-            good, valid = source.observation_counts(ObservationQuery(lat.metric.with_matchers(canary), seconds_to_ns(lat.threshold)), [start], end)[0]
+            good, valid = src.observation_counts(ObservationQuery(lat.metric.with_matchers(canary), seconds_to_ns(lat.threshold)), [start], end)[0]
             kind = "latency"
         rules = tuple(
             (rule_name(i, rule), rule.when)
@@ -277,8 +279,8 @@ def judge_window(
         raise UsageError("--baseline and --canary select the same series", hint="they must differ, e.g. version=\"v1\" and version=\"v2\"")
     a, b = window_minutes(start, end)
     bstart = None if baseline_start is None else window_minutes(baseline_start, end)[0]
-    source = EmbeddedSource(store)
-    layout = store.bounds() if any(m.metric is not None for m in c.metrics) else {}
+    source = open_source(spec.telemetry, store)  # the spec's source: embedded, Prometheus or CloudWatch
+    layout = source_bounds(source) if any(m.metric is not None for m in c.metrics) else {}
     samples, warnings = collect(c, source, baseline, canary, a, b, baseline_start=bstart, bounds=layout)
     slos = slo_inputs(spec, source, canary, a, b, end)
     v = judge(c, samples, slos, warnings=warnings)

@@ -426,7 +426,8 @@ def install(app: FastAPI, loaded: LoadedSpec, store: Store, tokens: Tokens, cloc
         from vigil.dashboards.slo_charts import burndown
         from vigil.telemetry.sources import open_source
 
-        return burndown(data.slo_or_404(loaded, name), open_source(spec.telemetry, store), at_of(at))
+        slo = data.slo_or_404(loaded, name)
+        return burndown(slo, open_source(spec.telemetry, store, slo=slo), at_of(at))
 
     @app.get("/api/v1/charts/slos/{name}/burn-rates", summary="An SLO's burn rates over time with the multiwindow thresholds",
              dependencies=[ChartAuth], responses=errs)
@@ -437,7 +438,7 @@ def install(app: FastAPI, loaded: LoadedSpec, store: Store, tokens: Tokens, cloc
         slo = data.slo_or_404(loaded, name)
         when = at_of(at)
         grid, picked = data.grid_for(when, range, frm, to)
-        return {**burn_rates(slo, open_source(spec.telemetry, store), when, grid), **picked}
+        return {**burn_rates(slo, open_source(spec.telemetry, store, slo=slo), when, grid), **picked}
 
     @app.get("/api/v1/charts/slos/{name}/sli", summary="An SLO's SLI and good/valid counts per step",
              dependencies=[ChartAuth], responses=errs)
@@ -448,7 +449,7 @@ def install(app: FastAPI, loaded: LoadedSpec, store: Store, tokens: Tokens, cloc
         slo = data.slo_or_404(loaded, name)
         when = at_of(at)
         grid, picked = data.grid_for(when, range, frm, to)
-        return {**sli_steps(slo, open_source(spec.telemetry, store), when, grid), **picked}
+        return {**sli_steps(slo, open_source(spec.telemetry, store, slo=slo), when, grid), **picked}
 
     @app.get("/api/v1/dashboards", summary="The spec's dashboards and their panels", dependencies=[ChartAuth], responses=errors(401))
     def api_dashboards() -> dict:
