@@ -316,7 +316,7 @@ def install(app: FastAPI, loaded: LoadedSpec, store: Store, tokens: Tokens, cloc
 
         st = evaluate_slos([slo], open_source(spec.telemetry, store), now())[0].to_dict()
         gate = list(_gate_rows(store, slo.service))
-        return {"active": "overview", "slo": slo, "status": st, "gate": gate, "alerts": data.slo_alerts(store, name),
+        return {"active": "overview", "slo": slo, "slo_status": st, "gate": gate, "alerts": data.slo_alerts(store, name),
                 "qname": quote(name, safe="")}
 
     def dashboards_ctx(request: Request) -> dict:
