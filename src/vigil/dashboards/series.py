@@ -161,6 +161,7 @@ def query_values(source: Source, q: PanelQuery, grid: Grid) -> list[Decimal | fl
     steps = grid.steps()
     kind = q.kind
     if kind == "rate":
+        assert q.rate is not None
         first = source.first_minute(q.rate, "counter")
         incs = counter_steps(source, CounterQuery(q.rate), grid)
         return [
@@ -177,6 +178,7 @@ def query_values(source: Source, q: PanelQuery, grid: Grid) -> list[Decimal | fl
         layout = documented_layout()
         return [histogram_quantile(q.quantile.q, b, layout) for b in bucket_steps(source, q.quantile.metric, grid)]
     sel = q.last if kind == "last" else q.max
+    assert sel is not None
     arr = source.gauge_max(sel, grid.start, grid.end)
     out: list[Decimal | float | None] = []
     for a, b in steps:

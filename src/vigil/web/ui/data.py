@@ -153,7 +153,7 @@ def canary_distributions(loaded: LoadedSpec, store: Store, verdict_id: int) -> d
     series: list[dict[str, Any]] = []
     metrics = []
     for m in (canary.metrics if canary else []):
-        if getattr(m, "metric", None) is None:
+        if m.metric is None:
             continue
         sides = {}
         for side in ("baseline", "canary"):
