@@ -318,7 +318,7 @@ class PrometheusSource:
         if not isinstance(body, dict) or body.get("status") != "success":
             err = body.get("error") if isinstance(body, dict) else None
             kind = body.get("errorType") if isinstance(body, dict) else None
-            raise SourceError(f"Prometheus at {self.url} answered HTTP {r.status_code}: {kind or 'error'}: {err or body!r}"[:2000],
+            raise SourceError(f"Prometheus at {self.url} answered HTTP {r.status_code}: {kind or 'error'}: {err if err else repr(body)}"[:2000],
                               hint="a query vigil built was refused; run with --debug and report it if the selector is valid")
         warnings = body.get("warnings") or []
         if warnings:
