@@ -21,6 +21,7 @@ from pydantic import Field, field_validator
 
 from vigil.model import Duration, SpecModel
 from vigil.security.probes.spec import ProbeSpec
+from vigil.security.waf.spec import WafSpec
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 KINDS = ("secrets", "sast", "migration", "pentest", "probe", "waf", "data")
@@ -59,6 +60,7 @@ class SecuritySpec(SpecModel):
     max_waiver: Duration = Field(Decimal(90 * 86400), description="the longest a finding waiver may run")
     services: list[str] | None = Field(None, description="services the fix gate covers (default: every service)")
     probes: ProbeSpec | None = Field(None, description="runtime SSRF/SSTI probes: where they may go besides loopback (vigil probe)")
+    waf: WafSpec | None = Field(None, description="the WAF suite, its scores, the planned rate limit and the AWS web ACL (vigil waf)")
 
     @field_validator("block_on", "require")
     @classmethod
