@@ -217,23 +217,22 @@ http {{
   fastcgi_temp_path {dir}/tmp/fastcgi;
   uwsgi_temp_path {dir}/tmp/uwsgi;
   scgi_temp_path {dir}/tmp/scgi;
-  limit_req_zone $binary_remote_addr zone=perip:1m rate={rate};
+{zones}
   limit_req_status 429;
   server {{
     listen 127.0.0.1:{port};
-    location / {{
-      limit_req zone=perip burst={burst} nodelay;
-      proxy_pass http://127.0.0.1:{backend};
-    }}
+{locations}
   }}
 }}
 """
 
 
 class NginxRateLimit:
-    """nginx answering 429 past ``rate`` (nginx syntax: ``10r/s``, ``600r/m``) with ``burst``."""
+    """nginx answering 429 past ``rate`` (nginx syntax: ``10r/s``, ``600r/m``) with ``burst``.
+    Each of ``buckets`` locations ``/b0/``, ``/b1/``, ... has a zone of its own (a full bucket per
+    test), ``/`` the first."""
 
-    def __init__(self, rate: str, burst: int) -> None:
+    def __init__(self, rate: str, burst: int, buckets: int = 1) -> None:
         self.backend = Backend()
         self.dir = Path(tempfile.mkdtemp(prefix="vigil-nginx-"))
         (self.dir / "tmp").mkdir()
@@ -244,7 +243,13 @@ class NginxRateLimit:
             os.chmod(self.dir, 0o755)
             shutil.chown(self.dir / "tmp", up[0], up[1])
         self.conf = self.dir / "nginx.conf"
-        self.conf.write_text(NGINX_CONF.format(dir=self.dir, user=user, rate=rate, burst=burst, port=self.port, backend=self.backend.port))
+        zones = "\n".join(f"  limit_req_zone $binary_remote_addr zone=b{i}:1m rate={rate};" for i in range(buckets))
+        locs = "\n".join(
+            f"    location {'/' if i == 0 else f'/b{i}/'} {{\n      limit_req zone=b{i} burst={burst} nodelay;\n"
+            f"      proxy_pass http://127.0.0.1:{self.backend.port};\n    }}"
+            for i in range(buckets)
+        )
+        self.conf.write_text(NGINX_CONF.format(dir=self.dir, user=user, port=self.port, zones=zones, locations=locs))
         self.proc = subprocess.Popen([NGINX, "-p", str(self.dir), "-c", str(self.conf), "-e", str(self.dir / "error.log")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         wait_port(self.port, self.proc, "nginx", self.dir / "error.log")
