@@ -60,6 +60,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Security findings: import SARIF into a ledger per service and release, list, show and waive.",
     ),
     "waf": ("vigil.cli.waf:waf_group", "The WAF suite (go-ftw YAML, scored as GoTestWAF), the rate-limit check and the AWS WAFv2 audit."),
+    "data": ("vigil.cli.data:data_group", "Data classification: the registry against the live PostgreSQL schema; LF-Tags and grants exports."),
     "probe": ("vigil.cli.probe:probe_group", "Runtime SSRF (CWE-918) and SSTI (CWE-1336) probes with an out-of-band canary; SARIF out."),
     "alerts": ("vigil.cli.alerts:alerts_group", "Alert rules: active alerts, and unit tests of the rules (vigil alerts test)."),
     "cost": (

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from vigil.model import Duration, SpecModel
+from vigil.security.data.spec import DataSpec
 from vigil.security.probes.spec import ProbeSpec
 from vigil.security.waf.spec import WafSpec
 
@@ -61,6 +62,7 @@ class SecuritySpec(SpecModel):
     services: list[str] | None = Field(None, description="services the fix gate covers (default: every service)")
     probes: ProbeSpec | None = Field(None, description="runtime SSRF/SSTI probes: where they may go besides loopback (vigil probe)")
     waf: WafSpec | None = Field(None, description="the WAF suite, its scores, the planned rate limit and the AWS web ACL (vigil waf)")
+    data: DataSpec | None = Field(None, description="data classification: the registry and what fails vigil data scan")
 
     @field_validator("block_on", "require")
     @classmethod
