@@ -65,7 +65,7 @@ def iban_valid(text: str) -> bool:
 def _card(value: str) -> bool:
     for m in _CARD.finditer(value):
         d = re.sub(r"[ -]", "", m.group())
-        if 13 <= len(d) <= 19 and CARD_PREFIXES.match(d) and luhn(d) and len(set(d)) > 2:
+        if 13 <= len(d) <= 19 and CARD_PREFIXES.match(d) and luhn(d) and len(set(d)) > 1:
             return True
     return False
 
