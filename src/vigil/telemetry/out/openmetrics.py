@@ -65,7 +65,7 @@ class OpenMetricsWriter:
 
             bounds = DOCUMENTED_BOUNDS
         self.suffix = counter_suffix
-        self.bounds = sorted(set(Decimal(b) for b in bounds))
+        self.bounds = sorted({Decimal(b) for b in bounds})
         self._floats = [float(b) for b in self.bounds]
         self._les = [le_text(b) for b in self.bounds] + ["+Inf"]
         self._counters: dict[tuple[str, tuple], int] = {}

@@ -178,7 +178,7 @@ class CloudWatchSource:
                 token = r.get("NextToken")
                 if not token:
                     break
-            unique = {mid: labels for mid, labels in got}
+            unique = dict(got)
             got = sorted(unique.items())
             self._listed[key] = got
         return got
