@@ -372,3 +372,36 @@ def test_dashboard_error_rate_is_the_availability_slos_error_ratio(server, engin
         assert v == (None if want is None else float(want)), x  # the last minute holds nothing yet: a gap on both sides
         checked += want is not None
     assert checked >= 4
+
+
+class _ProtocolOnly:
+    """The embedded source seen only through the Source protocol (no batched store read)."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name):
+        if name in ("store", "ids"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize("rng", ["1h", "6h", "1d"])
+def test_batched_store_reads_equal_the_protocol_path(engine, rng):
+    """The one-query reads of the embedded store (vigil.dashboards.fast) give the numbers the
+    Source protocol gives, for every panel and SLO chart."""
+    from vigil.clock import parse_time
+    from vigil.dashboards.series import panel_series, range_grid
+    from vigil.dashboards.slo_charts import burn_rates, sli_steps
+    from vigil.slo.windows import now_minute
+
+    loaded, source = engine
+    at = parse_time(NOW)
+    grid = range_grid(rng, now_minute(at))
+    for d in loaded.spec.dashboards:
+        for p in d.panels:
+            assert panel_series(source(), p, grid) == panel_series(_ProtocolOnly(source()), p, grid), (rng, p.title)
+    for slo in loaded.spec.slos:
+        if slo.sli.freshness is None:
+            assert burn_rates(slo, source(), at, grid) == burn_rates(slo, _ProtocolOnly(source()), at, grid), (rng, slo.name)
+            assert sli_steps(slo, source(), at, grid) == sli_steps(slo, _ProtocolOnly(source()), at, grid), (rng, slo.name)
