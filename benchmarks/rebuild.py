@@ -149,6 +149,28 @@ def generate(url: str, n: int, churn: float, shape: str) -> tuple[int, float, di
     return rows, time.perf_counter() - t, shape_info
 
 
+def pg_cpu_seconds(pg: PgCluster) -> float:
+    """CPU seconds used so far by the cluster: the postmaster with its reaped children, plus the live ones."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pid = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+
+    def fields(p: int) -> list[str]:
+        with open(f"/proc/{p}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+
+    f = fields(pid)
+    total = sum(int(x) for x in f[11:15])  # utime, stime, cutime, cstime
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                c = fields(int(d))
+            except OSError:
+                continue
+            if int(c[1]) == pid:
+                total += int(c[11]) + int(c[12])
+    return total / tick
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -183,13 +205,17 @@ def main() -> None:
                     last[0] = now
                     print(f"    ... {applied:,} rows applied, watermark {watermark:,}", flush=True)
 
-            load0, cpu0 = os.getloadavg()[0], time.process_time()
+            load0, cpu0, pgcpu0 = os.getloadavg()[0], time.process_time(), pg_cpu_seconds(pg)
             res = rebuild(eng, None, url, collections=[spec], batch_size=args.batch_size, progress=progress)
+            cpu, pgcpu = time.process_time() - cpu0, pg_cpu_seconds(pg) - pgcpu0
             print(
                 f"  re-seed from the outbox ({res.mode} tracking): {res.applied:,} rows in {res.batches:,} batches, "
-                f"{res.seconds:.1f} s total ({res.reseed_seconds:.1f} s re-seed), {res.docs_per_second:,.0f} docs/s; "
-                f"{time.process_time() - cpu0:.0f} s CPU in this process; load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after "
-                f"({os.cpu_count()} cores)"
+                f"{res.seconds:.1f} s total ({res.reseed_seconds:.1f} s re-seed), {res.docs_per_second:,.0f} docs/s"
+            )
+            print(
+                f"  CPU: {cpu:.0f} s in this process (vigil, SQLite FTS5), {pgcpu:.0f} s in PostgreSQL; load average "
+                f"{load0:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores (a wall time well above the CPU "
+                "time means the run waited for a core)"
             )
             print(f"  index: {res.count:,} documents, watermark {res.watermark:,}, {len(res.errors)} refused, "
                   f"file {os.path.getsize(work / 'index.db') / 1e6:,.0f} MB")
@@ -201,11 +227,12 @@ def main() -> None:
                 eng.close()
                 return
 
-            t = time.perf_counter()
+            t, cpu0, pgcpu0 = time.perf_counter(), time.process_time(), pg_cpu_seconds(pg)
             chk = check_index(eng, url, collections=[spec])
             c = chk.content["products"]
             print(f"  content check, index equal to the database: ok={chk.ok} in {time.perf_counter() - t:.1f} s "
-                  f"({c['documents']['index']:,} + {c['documents']['source']:,} documents hashed, depth {c['depth']}, "
+                  f"(CPU {time.process_time() - cpu0:.0f} s here, {pg_cpu_seconds(pg) - pgcpu0:.0f} s in PostgreSQL; "
+                  f"{c['documents']['index']:,} + {c['documents']['source']:,} documents hashed, depth {c['depth']}, "
                   f"{c['ranges_compared']} range hash(es) compared)")
 
             ids = sorted(str(d["id"]) for d in eng.search("products", "*", limit=40))
