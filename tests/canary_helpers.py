@@ -7,24 +7,17 @@ from datetime import datetime, timedelta
 
 from helpers import push, t
 from vigil.clock import isoformat
-from vigil.histogram import log_linear_bounds
+from vigil.histogram import DEFAULT_WIDTH, storage_bounds
 from vigil.spec import Spec
 from vigil.store import Store
-from vigil.telemetry.ingest import seconds_to_ns
 
 T0 = "2026-11-20T12:00:00Z"
 
-FINE_BOUNDS = log_linear_bounds("0.0001", "3600", "0.02")
-"""Log-linear bounds with buckets at most 2% wide: the resolution the store is to keep latency at
-(issue 14). The documented bounds alone are 25-150% wide, too coarse for the judge to pass a
-latency metric (tests/test_canary_resolution.py shows both)."""
-
-
-def fine_store(store: Store) -> Store:
-    """Register :data:`FINE_BOUNDS` in ``store`` before any observation is pushed, so every push
-    buckets by them and they are exact for all history."""
-    store.register_bounds([seconds_to_ns(b) for b in FINE_BOUNDS], [])
-    return store
+FINE_BOUNDS = storage_bounds(DEFAULT_WIDTH)
+"""The store's default layout (``telemetry.bucket_width: 2%``): log-linear buckets at most 2% wide
+from 1 us to 1 h (issue 14). A store buckets latency by it (plus the documented bounds and the
+spec's thresholds) without anything registered by hand; the documented bounds alone are 25-150%
+wide, too coarse for the judge to pass a latency metric (tests/test_canary_resolution.py shows both)."""
 
 SLOS = """\
 slos:

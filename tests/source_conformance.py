@@ -15,14 +15,17 @@ from bisect import bisect_left
 from datetime import datetime, timedelta, timezone
 
 from vigil.clock import isoformat
+from vigil.histogram import DEFAULT_WIDTH
 from vigil.selector import parse_selector
-from vigil.telemetry.ingest import DOCUMENTED_BOUNDS, INF_NS, seconds_to_ns
+from vigil.telemetry.ingest import DOCUMENTED_BOUNDS, INF_NS, seconds_to_ns, storage_bounds_ns
 from vigil.telemetry.sources.protocol import CounterQuery, GaugeQuery, ObservationQuery, ReadPlan
 
 START = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
 MINUTES = 240
 NOW = START + timedelta(minutes=MINUTES + 5)
 BOUNDS = [seconds_to_ns(b) for b in DOCUMENTED_BOUNDS]
+STORE_BOUNDS = sorted(set(BOUNDS) | set(storage_bounds_ns(DEFAULT_WIDTH)))
+"""The embedded store's layout on a new store: the documented bounds and log-linear 2% buckets."""
 M0 = int(START.timestamp()) // 60
 
 
@@ -54,17 +57,18 @@ def _minute(r: dict) -> int:
     return int(datetime.fromisoformat(r["ts"].replace("Z", "+00:00")).timestamp()) // 60
 
 
-def _le(v: float) -> int:
+def _le(v: float, bounds: list[int] = BOUNDS) -> int:
     ns = int(round(v * 1_000_000_000))
-    i = bisect_left(BOUNDS, ns)
-    return BOUNDS[i] if i < len(BOUNDS) else INF_NS
+    i = bisect_left(bounds, ns)
+    return bounds[i] if i < len(bounds) else INF_NS
 
 
 class Reference:
     """Brute force over the raw rows."""
 
-    def __init__(self, rows: list[dict]) -> None:
+    def __init__(self, rows: list[dict], bounds: list[int] = BOUNDS) -> None:
         self.rows = rows
+        self.bounds = bounds
 
     def _rows(self, sel, field):
         return [r for r in self.rows if r["metric"] == sel.metric and field in r and sel.matches(r.get("labels") or {})]
@@ -81,7 +85,7 @@ class Reference:
         out = []
         for st in starts:
             sel = [r for r in obs if st <= _minute(r) < end]
-            out.append((sum(r["count"] for r in sel if _le(r["observe"]) <= q.le_ns), sum(r["count"] for r in sel)))
+            out.append((sum(r["count"] for r in sel if _le(r["observe"], self.bounds) <= q.le_ns), sum(r["count"] for r in sel)))
         return out
 
     def gauge_max(self, sel, start, end):
@@ -100,7 +104,8 @@ class Reference:
         acc: dict[int, int] = {}
         for r in self._rows(sel, "observe"):
             if start <= _minute(r) < end:
-                acc[_le(r["observe"])] = acc.get(_le(r["observe"]), 0) + r["count"]
+                le = _le(r["observe"], self.bounds)
+                acc[le] = acc.get(le, 0) + r["count"]
         return sorted(acc.items())
 
 
@@ -122,9 +127,10 @@ def _starts(end: int) -> list[int]:
     return sorted({max(M0 - 30, end - d) for d in (1, 5, 30, 60, 61, 120, 179, 10_000)})
 
 
-def check_source(source, rows: list[dict]) -> None:
-    """Assert that ``source`` (already holding ``rows``) answers every read as the reference does."""
-    ref = Reference(rows)
+def check_source(source, rows: list[dict], bounds: list[int] = BOUNDS) -> None:
+    """Assert that ``source`` (already holding ``rows``, bucketed by ``bounds``: the documented ones
+    unless said) answers every read as the reference does."""
+    ref = Reference(rows, bounds)
     for end in ENDS:
         starts = _starts(end)
         plan = ReadPlan(end=end, starts=list(starts))
@@ -163,5 +169,5 @@ def check_source(source, rows: list[dict]) -> None:
     assert source.matched(parse_selector('http_requests{service="api"}'), "counter") == (3, 0)
     assert source.matched(parse_selector('http_requests{service="api"}'), "gauge") == (0, 3)
     assert source.matched(parse_selector('index_staleness_seconds'), "gauge") == (2, 0)
-    for b in BOUNDS:
+    for b in bounds:
         assert source.bound_since(b) is not None and source.bound_since(b) <= M0

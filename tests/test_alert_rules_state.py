@@ -73,8 +73,9 @@ def _rows(minutes: range) -> list[dict]:
     return rows
 
 
-def _mem(minutes: range) -> MemorySource:
-    src = MemorySource()
+def _mem(minutes: range, bounds=None) -> MemorySource:
+    """The in-memory twin; ``bounds``: the store's layout it mirrors (the documented bounds unless given)."""
+    src = MemorySource(bounds)
     src.add_rows(_rows(minutes))
     return src
 
@@ -88,7 +89,7 @@ def test_the_embedded_store_reads_what_the_in_memory_twin_reads(db_url):
     store = open_store(db_url)
     try:
         push(store, SPEC, _rows(range(0, 60)), T0 + timedelta(minutes=61))
-        mem = _mem(range(0, 60))
+        mem = _mem(range(0, 60), sorted(store.bounds()))  # the twin of the store's layout (2% buckets)
         for minute in (5, 21, 26, 31, 36, 45, 60):
             at = T0 + timedelta(minutes=minute)
             a = read_rules(list(SPEC.alerts), list(SPEC.slos), open_source(SPEC.telemetry, store), at)
@@ -250,7 +251,7 @@ def test_memory_state_replays_like_the_store(tmp_path):
     try:
         push(store, SPEC, _rows(range(0, 60)), T0 + timedelta(minutes=61))
         mem = MemoryState()
-        src = _mem(range(0, 60))
+        src = _mem(range(0, 60), sorted(store.bounds()))
         for minute in range(15, 50, 3):
             _evaluate(store, minute)
             mem.evaluate(list(SPEC.alerts), list(SPEC.slos), src, T0 + timedelta(minutes=minute))

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.stats import fisher_exact, mannwhitneyu
 
-from canary_helpers import CANARY, T0, fine_store, push_traffic, spec_text
+from canary_helpers import CANARY, T0, push_traffic, spec_text
 from vigil.clock import isoformat, parse_time
 from vigil.deploy.canary import stats
 from vigil.deploy.canary.judge import DistributionSamples, RatioSamples, SloInput, judge
@@ -339,7 +339,6 @@ def test_ratio_test_counts_scale_monotonically(bb, bt, cb, ct, factor):
 
 @pytest.fixture
 def setup(tmp_path: Path, store):
-    fine_store(store)  # latency at <= 2% resolution (see canary_helpers.FINE_BOUNDS)
     p = tmp_path / "vigil.yaml"
     p.write_text(spec_text())
     loaded = load_spec(p)
@@ -475,9 +474,10 @@ def test_embedded_source_reads_bucket_counts_over_hours_and_ragged_minutes(store
     src = EmbeddedSource(store)
     m0 = int(start.timestamp()) // 60
     sel = parse_selector('http_request_duration_seconds{service="api",version="v1"}')
-    assert src.observation_buckets(sel, m0 + 10, m0 + 140) == [(seconds_to_ns(Decimal("0.025")), 390), (seconds_to_ns(Decimal("0.3")), 130)]
+    # 20 ms is a bound of the store's 2% layout (with the documented bounds only it counted at 25 ms)
+    assert src.observation_buckets(sel, m0 + 10, m0 + 140) == [(seconds_to_ns(Decimal("0.02")), 390), (seconds_to_ns(Decimal("0.3")), 130)]
     both = src.observation_buckets(parse_selector('http_request_duration_seconds{service="api"}'), m0, m0 + 150)
-    assert both == [(seconds_to_ns(Decimal("0.025")), 600), (seconds_to_ns(Decimal("0.3")), 150), (INF_NS, 300)]
+    assert both == [(seconds_to_ns(Decimal("0.02")), 600), (seconds_to_ns(Decimal("0.3")), 150), (INF_NS, 300)]
     assert src.observation_buckets(sel, m0 + 200, m0 + 300) == []
 
 

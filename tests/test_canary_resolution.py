@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest, mannwhitneyu, permutation_test
 
-from canary_helpers import CANARY, FINE_BOUNDS, T0, fine_store, spec_text
+from canary_helpers import CANARY, FINE_BOUNDS, T0, spec_text
 from helpers import push, t
 from vigil.clock import isoformat
 from vigil.deploy.canary import stats
@@ -199,7 +199,7 @@ def test_overflow_buckets_are_unbounded_and_never_reach_json_as_infinity():
     assert d["classification"] == "High" and d["shift_bounds"][1] is None and d["canary_median_bucket"] == [3600.0, None]
 
 
-# -- the store: coarse today, fine once bounds are registered ----------------------------------------
+# -- the store: fine by default (telemetry.bucket_width 2%), coarse with the documented bounds only ---
 
 
 @pytest.mark.parametrize("fine,verdict,cls", [(False, "inconclusive", "Inconclusive"), (True, "fail", "High")])
@@ -209,10 +209,8 @@ def test_through_the_store_and_the_cli(tmp_path: Path, cli, plus20, fine, verdic
     base, can = plus20
     db = f"sqlite:///{tmp_path / 'state.db'}"
     store = open_store(db)
-    if fine:
-        fine_store(store)
     p = tmp_path / "vigil.yaml"
-    p.write_text(spec_text())
+    p.write_text(spec_text() + ("" if fine else "telemetry: {bucket_width: null}\n"))
     spec = load_spec(p).spec
     rows = []
     for version, xs in (("v1", base), ("v2", can)):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from canary_harness import HookReceiver, Load, LiveVigil, Service, Telemetry, WeightedProxy, free_port
-from canary_helpers import CANARY, T0, fine_store, push_traffic, spec_text
+from canary_helpers import CANARY, T0, push_traffic, spec_text
 from helpers import t
 from vigil.clock import FakeClock
 from vigil.deploy.canary.hooks import HookCall, HookError, HookSet, WebhookHook, build_hooks, sign, verify
@@ -70,7 +70,7 @@ class Env:
         self.db = f"sqlite:///{tmp / 'state.db'}"
         from vigil.store import open_store
 
-        self.store = fine_store(open_store(self.db))  # latency at <= 2% resolution
+        self.store = open_store(self.db)  # latency at the store's default 2% resolution
         self.clock = FakeClock(T0)
 
     def write(self, run: str, canary: str = CANARY) -> None:
@@ -536,7 +536,7 @@ def test_end_to_end_weighted_proxy_real_traffic(tmp_path, monkeypatch, scenario,
     monkeypatch.setenv("VIGIL_E2E_HOOK_SECRET", secret.decode())
     clock = FakeClock(T0)
     spec_path = tmp_path / "vigil.yaml"
-    store = fine_store(open_store(f"sqlite:///{tmp_path / 'state.db'}"))  # latency at <= 2% resolution
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")  # latency at the store's default 2% resolution
     spec_path.write_text(spec_text(E2E_CANARY))  # the proxy's URL is known once it listens
     vigil = LiveVigil(create_app(load_spec(spec_path), store, TOKEN, clock)).start()
     tel = Telemetry(vigil.url, TOKEN)

@@ -96,8 +96,8 @@ def test_latency_is_exact_at_the_threshold(store):
 def test_a_threshold_outside_the_documented_bounds_is_exact_from_when_it_is_declared(store):
     old = spec_with(LATENCY)
     new = spec_with(LATENCY.replace("300ms", "350ms"))
-    row = {"metric": "http_request_duration_seconds", "labels": {"service": "api"}, "observe": 0.34}
-    # before 350ms is declared: 0.34 falls in the (0.3, 0.4] bucket
+    row = {"metric": "http_request_duration_seconds", "labels": {"service": "api"}, "observe": 0.349}
+    # before 350ms is declared: 0.349 falls in the store's 2% bucket (0.348, 0.352], which straddles it
     push(store, old, [dict(row, ts="2026-11-01T00:00:00Z")], "2026-11-01T00:00:30Z")
     push(store, new, [dict(row, ts="2026-11-01T01:00:00Z")], "2026-11-01T01:00:30Z")
     s = status(store, new, "2026-11-01T02:00:00Z")["api-latency"]

@@ -714,15 +714,16 @@ def test_a_backfill_pushed_after_a_threshold_was_declared_is_exact_without_warni
 
 def test_only_minutes_that_held_observations_before_a_bound_was_declared_are_inexact(db_url):
     st_ = open_store(db_url)
-    Ingestor(SPEC_NO_350, st_).push_body(ndjson([_obs(NOW_MIN - 100, 0.34), _obs(NOW_MIN - 60, 0.34)]), NOW_DT)
+    # 0.349: in the store's 2% bucket (0.348, 0.352] until 350 ms is a bound (0.34 is a bound of that layout)
+    Ingestor(SPEC_NO_350, st_).push_body(ndjson([_obs(NOW_MIN - 100, 0.349), _obs(NOW_MIN - 60, 0.349)]), NOW_DT)
     Ingestor(SPEC, st_).context(NOW_DT)  # 350 ms declared now
     src = EmbeddedSource(st_)
     assert src.bound_since(seconds_to_ns(SPEC.slos[1].sli.latency.threshold)) == NOW_MIN - 60 + 1
     s = slo(st_, "api-latency-350")
-    assert s["good"] == 0 and s["valid"] == 2  # bucketed at 0.4: counted as not good (conservative)
+    assert s["good"] == 0 and s["valid"] == 2  # bucketed at 0.352: counted as not good (conservative)
     assert any("exact only for observations since" in w for w in s["warnings"])
     # a backfill of older minutes now: bucketed by 350 ms; the window still holds the two inexact minutes
-    Ingestor(SPEC_NO_350, st_).push_body(ndjson([_obs(NOW_MIN - 2000, 0.34)]), NOW_DT)
+    Ingestor(SPEC_NO_350, st_).push_body(ndjson([_obs(NOW_MIN - 2000, 0.349)]), NOW_DT)
     assert slo(st_, "api-latency-350")["good"] == 1
     st_.close()
 
@@ -733,7 +734,7 @@ def test_a_bound_declared_between_checking_and_committing_a_batch_rebuckets_it(d
     a_store, b_store = open_store(db_url), open_store(db_url)
     a = Ingestor(SPEC_NO_350, a_store)
     s = a.session(NOW_DT)
-    s.feed([(1, _obs(NOW_MIN - 5, 0.34, 7))])
+    s.feed([(1, _obs(NOW_MIN - 5, 0.349, 7))])  # in (0.348, 0.352] without 350 ms
     assert seconds_to_ns(SPEC.slos[1].sli.latency.threshold) not in s.ctx.bounds_ns
     Ingestor(SPEC, b_store).context(NOW_DT)  # registers 350 ms
     s.finish()

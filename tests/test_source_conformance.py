@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from helpers import spec_with
-from source_conformance import NOW, check_source, dataset
+from source_conformance import NOW, STORE_BOUNDS, check_source, dataset
 
 from vigil.telemetry.push import Ingestor
 from vigil.telemetry.sources import open_source
@@ -40,7 +40,7 @@ def _embedded(url: str):
 def test_embedded_source_on_sqlite_conforms(tmp_path):
     store, rows = _embedded(f"sqlite:///{tmp_path / 'vigil.db'}")
     try:
-        check_source(open_source(SPEC.telemetry, store), rows)
+        check_source(open_source(SPEC.telemetry, store), rows, STORE_BOUNDS)
     finally:
         store.close()
 
@@ -49,7 +49,7 @@ def test_embedded_source_on_sqlite_conforms(tmp_path):
 def test_embedded_source_on_postgresql_conforms(pg_db_url):
     store, rows = _embedded(pg_db_url)
     try:
-        check_source(open_source(SPEC.telemetry, store), rows)
+        check_source(open_source(SPEC.telemetry, store), rows, STORE_BOUNDS)
     finally:
         store.close()
 

@@ -273,14 +273,15 @@ def test_observations_bucket_counts_and_exact_threshold(st):
     with st.engine.connect() as conn:
         t = schema.obs_minute
         buckets = dict(conn.execute(sa.select(t.c.le, t.c.count).where(t.c.minute == M)).all())
+    # the store's default layout: log-linear buckets at most 2% wide from 1 us to 1 h (issue 14)
     assert buckets == {
-        seconds_to_ns(Decimal("0.001")): 1,  # 0.0
+        seconds_to_ns(Decimal("0.000001")): 1,  # 0.0: the first bucket (0, 1us]
         NS_123MS: 1,  # exactly 123 ms: in the bucket whose bound it equals
-        seconds_to_ns(Decimal("0.15")): 2,  # a hair above 123 ms
+        seconds_to_ns(Decimal("0.124")): 2,  # a hair above 123 ms: the next 2% bucket, (0.123, 0.124]
         seconds_to_ns(Decimal("0.2")): 10,
         NS_300MS: 4,  # exactly 300 ms, from both batches
-        seconds_to_ns(Decimal("0.4")): 1,  # a hair above 300 ms
-        INF_NS: 1,
+        seconds_to_ns(Decimal("0.304")): 1,  # a hair above 300 ms: (0.3, 0.304]
+        INF_NS: 1,  # 5000 s: above 1 h, the overflow bucket
     }
     # good = at or under the threshold; exactly-at is good, a hair above is bad
     assert obs_counts(st, NS_300MS) == [(1 + 1 + 2 + 10 + 4, 20)]

@@ -23,17 +23,42 @@ Every bound is a short decimal (exact in nanoseconds down to ``low = 1e-6``), an
 must be exact, such as the spec's latency thresholds, are added with ``include``: an added bound
 splits a bucket, which only makes buckets narrower. Below ``low`` the first bucket ``(0, low]``
 and above ``high`` the overflow bucket ``(high, +inf)`` have no relative bound.
+
+**The store's layout** (:func:`storage_bounds`): observations are bucketed at ingest by log-linear
+bounds of ``telemetry.bucket_width`` (default :data:`DEFAULT_WIDTH`, 2%) from 1 us to 1 h
+(:data:`STORAGE_LOW`, :data:`STORAGE_HIGH`), plus the documented bounds and every threshold any spec
+declared (exact bounds). A store records each layout with the first minute it holds in full
+(:func:`layout_at` gives the bounds of any minute); older minutes keep the coarser buckets they were
+stored in.
+
+**Quantiles** (:func:`quantile`): Prometheus' ``histogram_quantile`` over the same buckets, with the
+bucket the quantile lies in. The estimate and the observation of that rank lie in one bucket
+``(l, u]``, so it is off by less than ``(u - l) / l`` of the true value: at most the layout's width
+for ``low <= l < high``.
 """
 
 from __future__ import annotations
 
 import bisect
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Iterable, Sequence
+from functools import lru_cache
+from typing import Iterable, Mapping, Sequence
 
 STEPS = (1, 2, 4, 5)  # mantissas of a linear step
 CUTS = (1, 2, 5, 10)  # the 1-2-5 points of a decade
+
+STORAGE_LOW = Decimal("0.000001")
+"""The store's log-linear layout starts at 1 us: below it one bucket ``(0, 1us]``."""
+STORAGE_HIGH = Decimal(3600)
+"""... and ends at 1 h: above it the overflow bucket ``(1h, +inf)``."""
+DEFAULT_WIDTH = Decimal("0.02")
+"""The default relative width of the store's buckets (``telemetry.bucket_width``): 2%."""
+MIN_WIDTH = Decimal("0.005")
+MAX_WIDTH = Decimal("0.5")
+"""The widths ``telemetry.bucket_width`` accepts: 0.5% (about 7,100 bounds) to 50% (94 bounds)."""
+INF = Decimal("Infinity")
 
 
 def _step(start: Decimal, end: Decimal, relative: Decimal) -> Decimal:
@@ -130,3 +155,97 @@ def lower_edge(bounds: Sequence[Fraction], upper: Fraction | float, *, _index: i
     if i > 0:
         return bounds[i - 1]
     return Fraction(0) if upper > 0 else float("-inf")
+
+
+@lru_cache(maxsize=16)
+def storage_bounds(width: Decimal) -> tuple[Decimal, ...]:
+    """The log-linear bounds (seconds) the store buckets observations by at relative ``width``:
+    from :data:`STORAGE_LOW` (1 us) to :data:`STORAGE_HIGH` (1 h) inclusive, every bucket ``(l, u]``
+    in between at most ``width`` wide relative to ``l``, each bound a whole number of nanoseconds.
+    At 2%: 1,666 bounds."""
+    w = Decimal(width)
+    if not MIN_WIDTH <= w <= MAX_WIDTH:
+        raise ValueError(f"a bucket width is between {(MIN_WIDTH * 100).normalize():f}% and {(MAX_WIDTH * 100).normalize():f}%, got {(w * 100).normalize():f}%")
+    out = tuple(b for b in log_linear_bounds(STORAGE_LOW, STORAGE_HIGH, w, include=(STORAGE_HIGH,)) if b <= STORAGE_HIGH)
+    for b in out:
+        ns = b * 1_000_000_000
+        if ns != ns.to_integral_value():  # pragma: no cover - every width in range gives whole ns
+            raise ValueError(f"bound {b} is not a whole number of nanoseconds")
+    return out
+
+
+def layout_at(bounds: Mapping[int, int], minute: int, *, below: int | None = None) -> tuple[int, ...]:
+    """The sorted bounds (ns) every observation of minute ``minute`` on was bucketed by: those of a
+    store's ``{le_ns: since_minute}`` (:meth:`vigil.store.Store.bounds`) exact since then, finite
+    only (below ``below``, e.g. the overflow marker, when given). A bound registered later splits a
+    bucket of this layout; a value counted at it is only known to lie in the coarser bucket."""
+    return tuple(sorted(le for le, since in bounds.items() if since <= minute and (below is None or le < below)))
+
+
+@dataclass(frozen=True)
+class Quantile:
+    """A quantile estimate and the bucket ``(lower, upper]`` it lies in (``upper`` is
+    :data:`INF` for the overflow bucket, where ``value`` is the highest finite bound, as Prometheus
+    answers). The observation of that rank lies in the same bucket."""
+
+    value: Decimal
+    lower: Decimal
+    upper: Decimal
+
+    @property
+    def relative_error(self) -> Fraction | None:
+        """The most the estimate can be off, relative to the true value: ``(upper - lower) / lower``
+        (None when unbounded: the first bucket from 0, or the overflow bucket)."""
+        if self.lower <= 0 or not self.upper.is_finite():
+            return None
+        return (Fraction(self.upper) - Fraction(self.lower)) / Fraction(self.lower)
+
+
+def quantile(q: Decimal | str | int, counts: Mapping[Decimal | int, int] | Iterable[tuple[Decimal | int, int]],
+             layout: Sequence[Decimal | int] = ()) -> Quantile | None:
+    """Prometheus' ``histogram_quantile`` over non-cumulative bucket counts ``{upper bound: count}``
+    (any unit; :data:`INF` for the overflow bucket), in the buckets of the sorted finite ``layout``.
+
+    Counts at a bound the layout lacks (registered after the layout's minute) are folded into the
+    layout's bucket holding it, so the estimate never claims a resolution the data lacks. An empty
+    ``layout`` takes the counts' own bounds (as Prometheus takes a series' ``le`` labels).
+
+    The rank ``q x total`` falls in the first bucket whose cumulative count reaches it; the value is
+    linear inside that bucket from the layout's bound below it (0 below the first), its upper bound
+    for ``q >= 1``, 0 for ``q <= 0``, and the highest finite bound when the rank falls in the
+    overflow bucket. Exact ``Decimal`` arithmetic; None with no observations."""
+    items = counts.items() if isinstance(counts, Mapping) else counts
+    lay = [Decimal(b) for b in layout]
+    folded: dict[Decimal, int] = {}
+    for le, n in items:
+        if not n:
+            continue
+        if n < 0:
+            raise ValueError("a bucket count cannot be negative")
+        up = Decimal(le)
+        if lay and up.is_finite():
+            i = bisect.bisect_left(lay, up)
+            up = lay[i] if i < len(lay) else INF
+        folded[up] = folded.get(up, 0) + n
+    total = sum(folded.values())
+    if total <= 0:
+        return None
+    edges = lay if lay else sorted(b for b in folded if b.is_finite())
+    top = edges[-1] if edges else None
+    qd = Decimal(q)
+    if qd <= 0:
+        return Quantile(Decimal(0), Decimal(0), edges[0] if edges else INF)
+    rank = qd * total
+    cum = 0
+    for up in sorted(folded):
+        n = folded[up]
+        if cum + n >= rank:
+            if not up.is_finite():
+                return None if top is None else Quantile(top, top, INF)
+            i = bisect.bisect_left(edges, up)
+            lower = edges[i - 1] if i > 0 else Decimal(0)
+            if qd >= 1:
+                return Quantile(up, lower, up)
+            return Quantile(lower + (up - lower) * (rank - cum) / n, lower, up)
+        cum += n
+    return None if top is None else Quantile(top, top, INF)

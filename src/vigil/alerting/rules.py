@@ -262,27 +262,12 @@ def histogram_quantile(q: Decimal, buckets: Sequence[tuple[Decimal, int]]) -> De
     """Prometheus's ``histogram_quantile`` over non-cumulative buckets ``(upper bound, count)``
     sorted by bound, the last bound possibly infinite: linear interpolation inside the bucket that
     holds the rank, the first bucket's lower bound 0, and the highest finite bound when the rank
-    falls in the overflow bucket. None with no observations."""
-    total = sum(n for _, n in buckets)
-    if total <= 0:
-        return None
-    if q <= 0:
-        return Decimal(0)
-    rank = q * total
-    cum = 0
-    lower = Decimal(0)
-    finite = [b for b, _ in buckets if b.is_finite()]
-    for bound, n in buckets:
-        if n and cum + n >= rank:
-            if not bound.is_finite():
-                return finite[-1] if finite else None
-            if q >= 1:
-                return bound
-            return lower + (bound - lower) * (rank - cum) / n
-        cum += n
-        if bound.is_finite():
-            lower = bound
-    return finite[-1] if finite else None
+    falls in the overflow bucket. None with no observations. (:func:`vigil.histogram.quantile`,
+    shared with the dashboards, over the buckets given, empty ones included.)"""
+    from vigil.histogram import quantile
+
+    est = quantile(q, buckets, [b for b, _ in buckets if b.is_finite()])
+    return None if est is None else est.value
 
 
 # -- templates -----------------------------------------------------------------------------------

@@ -129,31 +129,26 @@ def bucket_steps(source: Source, metric: Any, grid: Grid) -> list[dict[int, int]
 def histogram_quantile(q: Decimal, buckets: dict[int, int], layout: Sequence[int]) -> Decimal | None:
     """Prometheus' ``histogram_quantile`` over non-cumulative buckets ``{upper bound ns: count}``:
     the bucket holding rank ``q x total``, linear inside it from the layout's bound below (0 below
-    the first), the highest finite bound when the rank falls in the overflow bucket. Seconds, exact;
-    None with no observations."""
+    the first), the highest finite bound when the rank falls in the overflow bucket. Counts at a
+    bound the layout lacks count in the layout's bucket holding it. Seconds, exact; None with no
+    observations. (:func:`vigil.histogram.quantile`, the alert engine's too: within the layout's
+    bucket width of the true value, 2% in the store's default layout.)"""
+    from vigil.histogram import INF, quantile
     from vigil.telemetry.ingest import INF_NS
 
-    total = sum(buckets.values())
-    if total <= 0:
-        return None
-    bounds = sorted(set(layout) | set(buckets))
-    rank = q * total
-    cum = 0
-    lower = 0
-    finite = [b for b in bounds if b < INF_NS]
-    for le in bounds:
-        n = buckets.get(le, 0)
-        if n and cum + n >= rank:
-            if le >= INF_NS:
-                return Decimal(finite[-1]) / Decimal(10**9) if finite else None
-            if q >= 1:
-                return Decimal(le) / Decimal(10**9)
-            v = Decimal(lower) + (Decimal(le) - Decimal(lower)) * (rank - cum) / Decimal(n)
-            return v / Decimal(10**9)
-        cum += n
-        if le < INF_NS:
-            lower = le
-    return Decimal(finite[-1]) / Decimal(10**9) if finite else None
+    est = quantile(q, [(INF if le >= INF_NS else le, n) for le, n in buckets.items()], sorted(b for b in layout if b < INF_NS))
+    return None if est is None else est.value / Decimal(10**9)
+
+
+def source_bounds(source: Source) -> dict[int, int]:
+    """The bucket bounds of a source's observations as ``{le_ns: first minute bucketed by it}``: the
+    embedded store's (its layout is coarser before a finer one was registered), a source's own
+    ``bounds_ns``, else the documented bounds (both for all history)."""
+    store = getattr(source, "store", None)
+    if store is not None and hasattr(store, "bounds"):
+        return dict(store.bounds())
+    own = getattr(source, "bounds_ns", None)
+    return {int(b): 0 for b in (own if own else documented_layout())}
 
 
 def documented_layout() -> tuple[int, ...]:
@@ -185,8 +180,19 @@ def query_values(source: Source, q: PanelQuery, grid: Grid) -> list[Decimal | fl
         return [Decimal(n) / Decimal(d) if d > 0 else None for n, d in zip(num, den)]
     if kind == "quantile":
         assert q.quantile is not None
-        layout = documented_layout()
-        return [histogram_quantile(q.quantile.q, b, layout) for b in bucket_steps(source, q.quantile.metric, grid)]
+        from vigil.histogram import layout_at
+        from vigil.telemetry.ingest import INF_NS
+
+        bounds = source_bounds(source)
+        sinces = sorted(set(bounds.values()))
+        layouts: dict[int, tuple[int, ...]] = {}  # the newest registration a step sees -> its layout
+        out_q: list[Decimal | float | None] = []
+        for (first, _), counts in zip(steps, bucket_steps(source, q.quantile.metric, grid)):
+            seen = max((x for x in sinces if x <= first), default=-1)
+            if seen not in layouts:
+                layouts[seen] = layout_at(bounds, first, below=INF_NS)
+            out_q.append(histogram_quantile(q.quantile.q, counts, layouts[seen]))
+        return out_q
     sel = q.last if kind == "last" else q.max
     assert sel is not None
     arr = source.gauge_max(sel, grid.start, grid.end)

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
 
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from vigil import __version__
 from vigil.errors import StoreError, VigilError
 from vigil.store import schema
+
 if TYPE_CHECKING:
     from vigil.store.ingest_txn import IngestTxn, KeyRow, Limits
     from vigil.telemetry.ingest import Rollup
@@ -81,6 +83,23 @@ class SeriesInfo:
     metric: str
     labels: dict[str, str]
     kind: str
+
+
+@dataclass(frozen=True)
+class BucketLayout:
+    """A relative-width layout registered in the store: every bucket ``(l, u]`` with
+    ``low_ns <= l < high_ns`` is at most ``width`` wide relative to ``l``, for observations of
+    minutes ``since_minute`` on (earlier minutes keep the buckets they were stored in)."""
+
+    width: Decimal
+    low_ns: int
+    high_ns: int
+    bounds: int
+    since_minute: int
+
+    def to_dict(self) -> dict:
+        return {"width": f"{(self.width * 100).normalize():f}%", "low_ns": self.low_ns, "high_ns": self.high_ns,
+                "bounds": self.bounds, "since_minute": self.since_minute}
 
 
 def default_db_url(spec_path: str | Path | None) -> str:
@@ -402,18 +421,39 @@ class Store:
     def bounds(self) -> dict[int, int]:
         """Every bucket bound (ns) and the first minute exact at it."""
         with db_errors("reading the bucket bounds failed"), self.engine.connect() as conn:
-            return {le: since for le, since in conn.execute(sa.select(schema.bounds.c.le, schema.bounds.c.since_minute))}
+            return dict(conn.execute(sa.select(schema.bounds.c.le, schema.bounds.c.since_minute)).tuples())
 
-    def register_bounds(self, bounds_ns: Sequence[int], documented_ns: Sequence[int]) -> dict[int, int]:
+    def layouts(self) -> list["BucketLayout"]:
+        """The relative-width layouts registered in the store (``telemetry.bucket_width``), oldest first."""
+        t = schema.bucket_layouts
+        q = sa.select(t.c.width, t.c.low_ns, t.c.high_ns, t.c.bounds, t.c.since_minute).order_by(t.c.since_minute, t.c.width)
+        with db_errors("reading the bucket layouts failed"), self.engine.connect() as conn:
+            return [BucketLayout(Decimal(w), int(lo), int(hi), int(n), int(since)) for w, lo, hi, n, since in conn.execute(q)]
+
+    def width_at(self, minute: int) -> Decimal | None:
+        """The relative width every bucket from 1 us to 1 h of minute ``minute`` is within: the finest
+        layout holding it in full (None: only the documented bounds and thresholds)."""
+        widths = [lay.width for lay in self.layouts() if lay.since_minute <= minute]
+        return min(widths) if widths else None
+
+    def register_bounds(
+        self, bounds_ns: Sequence[int], documented_ns: Sequence[int], *, layout: tuple[Decimal, Sequence[int]] | None = None
+    ) -> dict[int, int]:
         """Add bounds every push buckets by from now on; returns all of the store's bounds.
 
         A documented bound is exact for all history (0). Another is exact from one past the last
         minute that held observations when it is registered (0 when none did): later pushes bucket
         by it, whatever their timestamps, so a backfill pushed afterwards is exact. Registration
         excludes every transaction writing observations (SQLite's write lock; a PostgreSQL advisory
-        lock they share), so no batch bucketed without the bound commits after this point."""
+        lock they share), so no batch bucketed without the bound commits after this point.
+
+        ``layout``: ``(width, bounds_ns)`` of a relative-width layout
+        (:func:`vigil.histogram.storage_bounds`). Registered with its bounds unless the store has
+        one at least as fine already (a store keeps the finest width it was given: bounds are never
+        removed); it holds in full from the minute its last bound became exact."""
         have = self.bounds()
-        if all(b in have for b in bounds_ns):
+        need_layout = layout is not None and not any(lay.width <= layout[0] for lay in self.layouts())
+        if all(b in have for b in bounds_ns) and not need_layout:
             return have
         from vigil.store.ingest_txn import BOUNDS_LOCK
 
@@ -423,13 +463,24 @@ class Store:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({BOUNDS_LOCK})"))
-            have = {le for (le,) in conn.execute(sa.select(schema.bounds.c.le))}
-            new = sorted(b for b in set(bounds_ns) if b not in have)
+            present = dict(conn.execute(sa.select(schema.bounds.c.le, schema.bounds.c.since_minute)).tuples())
+            lt = schema.bucket_layouts
+            if layout is not None:
+                finer = conn.execute(sa.select(lt.c.width)).scalars().all()
+                need_layout = not any(Decimal(w) <= layout[0] for w in finer)
+            wanted = set(bounds_ns) | (set(layout[1]) if need_layout and layout is not None else set())
+            new = sorted(b for b in wanted if b not in present)
             if new:
                 since = 0 if all(b in doc for b in new) else self._first_unobserved_minute(conn)
+                rows = [{"le": b, "since_minute": 0 if b in doc else since} for b in new]
+                conn.execute(self._insert(schema.bounds).on_conflict_do_nothing(index_elements=["le"]), rows)
+                present.update((r["le"], r["since_minute"]) for r in rows)
+            if need_layout and layout is not None:
+                width, lb = layout
                 conn.execute(
-                    self._insert(schema.bounds).on_conflict_do_nothing(index_elements=["le"]),
-                    [{"le": b, "since_minute": 0 if b in doc else since} for b in new],
+                    self._insert(lt).on_conflict_do_nothing(index_elements=["width"]),
+                    [{"width": str(width), "low_ns": min(lb), "high_ns": max(lb), "bounds": len(set(lb)),
+                      "since_minute": max(present[b] for b in lb)}],
                 )
             conn.commit()
         return self.bounds()

@@ -24,6 +24,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Iterable, Iterator
 
 from vigil.errors import PayloadTooLarge, TelemetryError
@@ -57,6 +58,15 @@ ALLOWED_KEYS = frozenset(("ts", "metric", "labels", "inc", "observe", "set", "co
 
 def seconds_to_ns(s: Decimal) -> int:
     return int(s * 1_000_000_000)
+
+
+@lru_cache(maxsize=16)
+def storage_bounds_ns(width: Decimal) -> tuple[int, ...]:
+    """The store's log-linear layout at relative ``width`` (:func:`vigil.histogram.storage_bounds`:
+    1 us to 1 h, every bucket at most ``width`` wide), in nanoseconds."""
+    from vigil.histogram import storage_bounds
+
+    return tuple(seconds_to_ns(b) for b in storage_bounds(Decimal(width)))
 
 
 @dataclass(frozen=True)
@@ -218,8 +228,16 @@ class IngestContext:
     _labels_cache: dict[tuple, tuple[str, int]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.bounds_ns = tuple(sorted(set(self.bounds_ns)))
-        self._bound_floats = [b / 1_000_000_000 for b in self.bounds_ns]
+        self.bounds_ns, self._bound_floats = _bound_table(tuple(self.bounds_ns))
+
+
+@lru_cache(maxsize=8)
+def _bound_table(bounds_ns: tuple[int, ...]) -> tuple[tuple[int, ...], list[float]]:
+    """Sorted distinct bounds and their floats (seconds), made once per layout (about 1,700 bounds at
+    2%), not once per push. The float of ``ns / 1e9`` is the one a JSON number of that value parses
+    to, so ``observe: 0.3`` falls at the bound 0.3 exactly."""
+    b = tuple(sorted(set(bounds_ns)))
+    return b, [x / 1_000_000_000 for x in b]
 
 
 # -- cutting a body into lines ------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from vigil.telemetry.ingest import (
     item_error,
     seconds_to_ns,
     split_body,
+    storage_bounds_ns,
 )
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ class Ingestor:
         self.store = store
         self._documented = [seconds_to_ns(b) for b in DOCUMENTED_BOUNDS]
         self._spec_bounds = sorted(set(self._documented) | {seconds_to_ns(t) for t in spec.latency_thresholds()})
+        width = spec.telemetry.bucket_width
+        self._layout = None if width is None else (width, storage_bounds_ns(width))
         self._bounds: tuple[int, ...] | None = None
         self.metric_kinds: dict[str, str] = store.metric_kinds()
         self.retention_ms = int(spec.retention_seconds() * 1000)
@@ -123,14 +126,15 @@ class Ingestor:
 
     @property
     def bounds_ns(self) -> list[int]:
-        """The bounds observations are bucketed by: the store's (every threshold any spec declared)."""
+        """The bounds observations are bucketed by: the store's (the documented ones, every threshold
+        any spec declared, and the finest ``telemetry.bucket_width`` layout any spec gave it)."""
         return list(self._store_bounds())
 
     def _store_bounds(self) -> tuple[int, ...]:
         if self._bounds is None:
             with self._lock:
                 if self._bounds is None:
-                    self._bounds = tuple(sorted(self.store.register_bounds(self._spec_bounds, self._documented)))
+                    self._bounds = tuple(sorted(self.store.register_bounds(self._spec_bounds, self._documented, layout=self._layout)))
         return self._bounds
 
     def reload_bounds(self) -> None:

@@ -4,12 +4,11 @@ evaluated (``source``, ``sources``: the embedded store, Prometheus or CloudWatch
 from __future__ import annotations
 
 from decimal import Decimal
-
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from vigil.model import Duration, SpecModel
+from vigil.model import Duration, Fraction, SpecModel
 
 SpanKindName = Literal["server", "consumer", "client", "producer", "internal"]
 RESERVED_SPAN_LABELS = frozenset(("service", "route", "kind", "code", "error"))
@@ -269,6 +268,14 @@ class TelemetrySpec(SpecModel):
         50_000, ge=1, description="series the store may hold; a line that would create one more is rejected (default 50000)"
     )
 
+    bucket_width: Fraction | None = Field(
+        Decimal("0.02"),
+        description="relative width of the buckets observations are stored in: every bucket (l, u] from 1us to 1h has "
+        "(u - l) / l at most this, so any quantile is known to within it (default 2%; 0.5% to 50%; null: the documented "
+        "bounds only). The spec's thresholds stay exact bounds. A store keeps the finest width any spec gave it, from "
+        "the first minute it was not yet observed: older data keeps its buckets",
+    )
+
     traces: TracesSpec = Field(
         default_factory=TracesSpec, description="spans received over OTLP: retention, and which become request telemetry"
     )
@@ -300,6 +307,15 @@ class TelemetrySpec(SpecModel):
     def _retention(cls, v: Decimal | None) -> Decimal | None:
         if v is not None and v < 3600:
             raise ValueError("retention must be at least 1h")
+        return v
+
+    @field_validator("bucket_width")
+    @classmethod
+    def _bucket_width(cls, v: Decimal | None) -> Decimal | None:
+        from vigil.histogram import MAX_WIDTH, MIN_WIDTH
+
+        if v is not None and not MIN_WIDTH <= v <= MAX_WIDTH:
+            raise ValueError(f"bucket_width must be between {(MIN_WIDTH * 100).normalize():f}% and {(MAX_WIDTH * 100).normalize():f}%, got {(v * 100).normalize():f}%")
         return v
 
 
