@@ -421,7 +421,7 @@ class Store:
     def bounds(self) -> dict[int, int]:
         """Every bucket bound (ns) and the first minute exact at it."""
         with db_errors("reading the bucket bounds failed"), self.engine.connect() as conn:
-            return dict(conn.execute(sa.select(schema.bounds.c.le, schema.bounds.c.since_minute)).tuples())
+            return dict(conn.execute(sa.select(schema.bounds.c.le, schema.bounds.c.since_minute)).all())
 
     def layouts(self) -> list["BucketLayout"]:
         """The relative-width layouts registered in the store (``telemetry.bucket_width``), oldest first."""
@@ -463,7 +463,7 @@ class Store:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({BOUNDS_LOCK})"))
-            present = dict(conn.execute(sa.select(schema.bounds.c.le, schema.bounds.c.since_minute)).tuples())
+            present = dict(conn.execute(sa.select(schema.bounds.c.le, schema.bounds.c.since_minute)).all())
             lt = schema.bucket_layouts
             if layout is not None:
                 finer = conn.execute(sa.select(lt.c.width)).scalars().all()
