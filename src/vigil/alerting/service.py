@@ -69,6 +69,8 @@ class AlertingService:
         self.evaluations = 0
         self.ticks = 0
         self.last_error: str | None = None
+        self.on_evaluated: Callable[[float], None] | None = None  # seconds of one evaluator pass (vigil's /metrics)
+        self.on_dispatched: Callable[[Any], None] | None = None  # a dispatcher tick's report
 
     # -- reporting ---------------------------------------------------------------------------------
 
@@ -144,10 +146,15 @@ class AlertingService:
                 continue
             try:
                 now_ms = int(round(self.clock.now().timestamp() * 1000))
+                t0 = time.perf_counter()
                 evs = evaluate_due(self.store, self.loaded, source, self.lease, now_ms, log=self.log)
                 self.evaluations += sum(1 for e in evs if e.recorded is not None and e.recorded.recorded)
+                if evs and self.on_evaluated is not None:
+                    self.on_evaluated(time.perf_counter() - t0)
                 if self.dispatcher is not None:
-                    self.dispatcher.tick()
+                    rep = self.dispatcher.tick()
+                    if self.on_dispatched is not None:
+                        self.on_dispatched(rep)
                 self.ticks += 1
             except LostLease as e:
                 self._log(f"alerting: {e.message}")

@@ -99,6 +99,8 @@ def serve_cmd(host: str, port: int, token_file: str | None, tokens_file: str | N
 
     threading.Thread(target=housekeeping, name="vigil-retention", daemon=True).start()
     alerting = _start_alerting(e, loaded, store)
+    if alerting is not None:
+        app.state.metrics.watch(alerting)  # /metrics: evaluations, dispatches, the lease
     emit(
         {"serving": e.spec_path, "url": f"http://{host}:{port}", "token_source": where},
         lambda: click.echo(f"vigil serving {e.spec_path} on http://{host}:{port} (token: {where})", err=True),

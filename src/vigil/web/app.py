@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -91,6 +91,11 @@ def create_app(
     )
     ingestor = Ingestor(spec, store)
     push_endpoint = PushEndpoint(ingestor, store, clock, max_body=max_body, **(push_options or {}))
+    from vigil.web.selfmetrics import HttpMetrics, SelfMetrics
+
+    metrics = app.state.metrics = SelfMetrics(store)  # GET /metrics: a fresh registry per app
+    push_endpoint.on_result = metrics.on_push
+    app.add_middleware(HttpMetrics, metrics=metrics)
     write_lock = threading.Lock()
 
     def auth(request: Request) -> Identity:
@@ -138,6 +143,12 @@ def create_app(
     @app.exception_handler(Exception)
     async def _crash(_r: Request, e: Exception) -> JSONResponse:  # pragma: no cover - defensive
         return _error(500, "internal", f"internal error: {type(e).__name__}", "run vigil serve --debug and report the traceback")
+
+    @app.get("/metrics", summary="vigil's own metrics in the Prometheus text format (viewer token)", dependencies=[Auth],
+             responses=_errors(401), response_class=Response)
+    def self_metrics(request: Request) -> Response:
+        body, ctype = metrics.exposition(request.headers.get("accept"))
+        return Response(body, media_type=ctype)
 
     @app.get("/healthz", summary="Liveness and store health (no token)")
     def healthz() -> dict:

@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import json
 import re
+from typing import Callable
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -82,6 +83,7 @@ class PushEndpoint:
         self.flush_lines = flush_lines
         self._slots: asyncio.Semaphore | None = None
         self._last_key_purge = 0
+        self.on_result: Callable[[PushResult], None] | None = None  # vigil's own /metrics counts lines here
 
     async def __call__(self, request: Request) -> JSONResponse:
         declared = request.headers.get("content-length")
@@ -116,6 +118,8 @@ class PushEndpoint:
         if isinstance(outcome, KeyRow):  # a push with this key committed while this one streamed
             return self._replay(outcome, digest)
         status, d = response_of(outcome)
+        if self.on_result is not None:
+            self.on_result(outcome)
         await self._maybe_purge_keys()
         return JSONResponse(d, status_code=status)
 
