@@ -386,7 +386,7 @@ class _ProtocolOnly:
         return getattr(self._inner, name)
 
 
-@pytest.mark.parametrize("rng", ["1h", "6h", "1d"])
+@pytest.mark.parametrize("rng", ["1h", "6h", "1d", "30d"])
 def test_batched_store_reads_equal_the_protocol_path(engine, rng):
     """The one-query reads of the embedded store (vigil.dashboards.fast) give the numbers the
     Source protocol gives, for every panel and SLO chart."""

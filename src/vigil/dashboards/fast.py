@@ -1,20 +1,19 @@
-"""Step sums in one query where the source is the embedded store (an adapter).
+"""Window sums for many starts in a few queries, where the source is the embedded store (an adapter).
 
-Through the Source protocol a chart of ``n`` steps asks sums over ``[b, end)`` for every step
-boundary ``b``; the embedded store answers whole hours from its hourly rollup in one query, but a
-boundary inside an hour costs a query of its own, so a 1-day chart at 15-minute steps is ~70
-queries. Here the same numbers come from one ``GROUP BY minute / step`` over the store's minute
-rollups of the series the source itself matched (``source.ids``), for ranges up to a few days.
-Anything else returns None and the caller uses the protocol. Tests check both paths agree.
+Charts ask sums over ``[x, end)`` for many ``x`` (every step boundary, and for burn rates each
+point minus each window). Through the Source protocol the embedded store answers whole hours from
+its hourly rollup in one query, but every ``x`` inside an hour costs a query of its own: a 1-day
+chart at 15-minute steps is ~70 queries. Here the same sums come from one read of the hourly rollup
+over the whole span and one read of the minute rollup limited to the hours that hold an ``x`` (or
+the ragged end), of the series the source itself matched (``source.ids``). Any other source
+returns None and the caller reads through the protocol; tests check both give the same numbers.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from vigil.telemetry.sources.protocol import CounterQuery
-
-MAX_MINUTES = 5 * 1440
 
 
 def _store(source: Any) -> Any:
@@ -24,60 +23,129 @@ def _store(source: Any) -> Any:
     return store
 
 
-def counter_bins(source: Any, q: CounterQuery, lo: int, hi: int, step: int) -> dict[int, int] | None:
-    """``{k: sum}`` of the matching counters' increments over minutes ``[lo, hi)``, ``k = minute //
-    step``; None when the source is not the embedded store or the range is long."""
+def _runs(hours: list[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of hours as ``[first, last + 1)``."""
+    out: list[tuple[int, int]] = []
+    for h in hours:
+        if out and out[-1][1] == h:
+            out[-1] = (out[-1][0], h + 1)
+        else:
+            out.append((h, h + 1))
+    return out
+
+
+def _tails(keys: list[int], end: int, hour_rows: dict[int, Any], minute_rows: dict[int, Any], zero: Callable[[], Any],
+           add: Callable[[Any, Any], Any]) -> dict[int, Any]:
+    """Sums over ``[x, end)`` for each ``x`` from per-hour and per-minute sums."""
+    h_end = end // 60
+    # suffix sums of whole hours: hour h -> sum of hours in [h, h_end)
+    hour_suffix: dict[int, Any] = {}
+    acc = zero()
+    lo_h = min((-(-x // 60) for x in keys), default=h_end)
+    for h in range(h_end - 1, lo_h - 1, -1):
+        if h in hour_rows:
+            acc = add(acc, hour_rows[h])
+        hour_suffix[h] = acc
+
+    def minutes(a: int, b: int) -> Any:
+        s = zero()
+        for m in range(a, b):
+            if m in minute_rows:
+                s = add(s, minute_rows[m])
+        return s
+
+    tail = minutes(h_end * 60, end) if end % 60 else zero()
+    out: dict[int, Any] = {}
+    for x in keys:
+        if x >= h_end * 60:
+            out[x] = minutes(x, end)
+            continue
+        ch = -(-x // 60)
+        s = minutes(x, ch * 60)
+        if ch < h_end:
+            s = add(s, hour_suffix[ch])
+        out[x] = add(s, tail)
+    return out
+
+
+def _read(store: Any, kind: str, ids: set[int], keys: list[int], end: int) -> tuple[dict[int, Any], dict[int, Any]]:
+    import sqlalchemy as sa
+
+    from vigil.store import db_errors, schema
+
+    if kind == "counter":
+        tm, th, val, extra = schema.counter_minute, schema.counter_hour, "value", None
+    else:
+        tm, th, val, extra = schema.obs_minute, schema.obs_hour, "count", "le"
+    h_end = end // 60
+    lo_h = min(-(-x // 60) for x in keys)
+    minute_hours = sorted({x // 60 for x in keys if x % 60 and x // 60 < h_end} | ({h_end} if end % 60 else set()))
+    hours: dict[int, Any] = {}
+    mins: dict[int, Any] = {}
+
+    def put(d: dict[int, Any], k: int, le: Any, n: Any) -> None:
+        if extra is None:
+            d[k] = d.get(k, 0) + int(n)
+        else:
+            e = d.setdefault(k, {})
+            e[int(le)] = e.get(int(le), 0) + int(n)
+
+    idl = sorted(ids)
+    with db_errors("reading telemetry failed"), store.engine.connect() as conn:
+        for i in range(0, len(idl), 900):
+            chunk = idl[i : i + 900]
+            if lo_h < h_end:
+                cols = [th.c.hour] + ([th.c[extra]] if extra else [])
+                q = sa.select(*cols, sa.func.sum(th.c[val])).where(th.c.series_id.in_(chunk), th.c.hour >= lo_h, th.c.hour < h_end).group_by(*cols)
+                for row in conn.execute(q):
+                    put(hours, int(row[0]), row[1] if extra else None, row[-1])
+            for a, b in _runs(minute_hours):
+                cols = [tm.c.minute] + ([tm.c[extra]] if extra else [])
+                q = (
+                    sa.select(*cols, sa.func.sum(tm.c[val]))
+                    .where(tm.c.series_id.in_(chunk), tm.c.minute >= a * 60, tm.c.minute < min(b * 60, end))
+                    .group_by(*cols)
+                )
+                for row in conn.execute(q):
+                    put(mins, int(row[0]), row[1] if extra else None, row[-1])
+    return hours, mins
+
+
+def counter_tails(source: Any, q: CounterQuery, keys: list[int], end: int) -> dict[int, int] | None:
+    """``{x: sum of the matching counters over [x, end)}``; None when the source is not the
+    embedded store."""
     store = _store(source)
-    if store is None or hi - lo > MAX_MINUTES or hi <= lo:
+    if store is None:
         return None
+    keys = sorted({x for x in keys if x < end})
+    if not keys:
+        return {}
     ids = source.ids(q.include, "counter")
     if q.exclude is not None:
         ids = ids - source.ids(q.exclude, "counter")
     if not ids:
-        return {}
-    import sqlalchemy as sa
-
-    from vigil.store import db_errors, schema
-
-    t = schema.counter_minute
-    k = (t.c.minute // step).label("k")
-    out: dict[int, int] = {}
-    for chunk in _chunks(sorted(ids), 900):
-        q_ = sa.select(k, sa.func.sum(t.c.value)).where(t.c.series_id.in_(chunk), t.c.minute >= lo, t.c.minute < hi).group_by(k)
-        with db_errors("reading telemetry failed"), store.engine.connect() as conn:
-            for kk, n in conn.execute(q_):
-                out[int(kk)] = out.get(int(kk), 0) + int(n)
-    return out
+        return dict.fromkeys(keys, 0)
+    hours, mins = _read(store, "counter", set(ids), keys, end)
+    return _tails(keys, end, hours, mins, lambda: 0, lambda a, b: a + b)
 
 
-def observation_bins(source: Any, metric: Any, lo: int, hi: int, step: int) -> dict[int, dict[int, int]] | None:
-    """``{k: {le: count}}`` of the matching observations over ``[lo, hi)``; None as above."""
+def observation_tails(source: Any, metric: Any, keys: list[int], end: int) -> dict[int, dict[int, int]] | None:
+    """``{x: {le: observations over [x, end)}}``; None when the source is not the embedded store."""
     store = _store(source)
-    if store is None or hi - lo > MAX_MINUTES or hi <= lo:
+    if store is None:
         return None
+    keys = sorted({x for x in keys if x < end})
+    if not keys:
+        return {}
     ids = source.ids(metric, "observation")
     if not ids:
-        return {}
-    import sqlalchemy as sa
+        return {x: {} for x in keys}
+    hours, mins = _read(store, "observation", set(ids), keys, end)
 
-    from vigil.store import db_errors, schema
+    def add(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+        out = dict(a)
+        for le, n in b.items():
+            out[le] = out.get(le, 0) + n
+        return out
 
-    t = schema.obs_minute
-    k = (t.c.minute // step).label("k")
-    out: dict[int, dict[int, int]] = {}
-    for chunk in _chunks(sorted(ids), 900):
-        q_ = (
-            sa.select(k, t.c.le, sa.func.sum(t.c.count))
-            .where(t.c.series_id.in_(chunk), t.c.minute >= lo, t.c.minute < hi)
-            .group_by(k, t.c.le)
-        )
-        with db_errors("reading telemetry failed"), store.engine.connect() as conn:
-            for kk, le, n in conn.execute(q_):
-                d = out.setdefault(int(kk), {})
-                d[int(le)] = d.get(int(le), 0) + int(n)
-    return out
-
-
-def _chunks(xs: list[int], n: int):
-    for i in range(0, len(xs), n):
-        yield xs[i : i + n]
+    return _tails(keys, end, hours, mins, dict, add)

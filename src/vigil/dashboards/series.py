@@ -100,25 +100,26 @@ def step_diffs(tail_sums: Sequence[int], n_steps: int) -> list[int]:
 
 def counter_steps(source: Source, q: CounterQuery, grid: Grid) -> list[int]:
     """The increase of the matching counters in each step."""
-    from vigil.dashboards.fast import counter_bins
+    from vigil.dashboards.fast import counter_tails
 
-    bins = counter_bins(source, q, grid.start, grid.end, grid.step)
-    if bins is not None:  # the embedded store: one query
-        return [bins.get(a // grid.step, 0) for a, _ in grid.steps()]
     starts = list(grid.bounds[:-1])
+    tails = counter_tails(source, q, starts, grid.end)  # the embedded store: two queries
+    if tails is not None:
+        return step_diffs([tails[x] for x in starts], len(starts))
     return step_diffs(source.counter_sums(q, starts, grid.end), len(starts))
 
 
 def bucket_steps(source: Source, metric: Any, grid: Grid) -> list[dict[int, int]]:
     """The observations of each step as ``{bucket bound in ns: count}`` (non-cumulative)."""
-    from vigil.dashboards.fast import observation_bins
+    from vigil.dashboards.fast import observation_tails
 
-    bins = observation_bins(source, metric, grid.start, grid.end, grid.step)
-    if bins is not None:  # the embedded store: one query
-        return [{le: n for le, n in bins.get(a // grid.step, {}).items() if n} for a, _ in grid.steps()]
     starts = list(grid.bounds[:-1])
-    source.prefetch(ReadPlan(end=grid.end, starts=starts, observations=[ObservationQuery(metric, 0)]))
-    tails = [dict(source.observation_buckets(metric, st, grid.end)) for st in starts]
+    got = observation_tails(source, metric, starts, grid.end)  # the embedded store: two queries
+    if got is not None:
+        tails = [got[x] for x in starts]
+    else:
+        source.prefetch(ReadPlan(end=grid.end, starts=starts, observations=[ObservationQuery(metric, 0)]))
+        tails = [dict(source.observation_buckets(metric, st, grid.end)) for st in starts]
     tails.append({})
     out = []
     for a, b in zip(tails, tails[1:]):

@@ -53,48 +53,35 @@ class WindowSums:
     """Sums of an SLO's good and valid events over ``[x, end)`` for a set of ``x`` (one read per
     selector), answering the counts of any ``[a, b)`` between them. Ratio and latency SLIs."""
 
-    def __init__(self, slo: SLO, source: Source, xs: set[int], end: int, step: int | None = None) -> None:
+    def __init__(self, slo: SLO, source: Source, xs: set[int], end: int) -> None:
+        from vigil.dashboards.fast import counter_tails, observation_tails
+
         self.end = end
         keys = sorted(x for x in xs if x < end)
         sli = slo.sli
-        if step and keys and all(x % step == 0 for x in keys) and self._binned(slo, source, keys, end, step):
-            return
         if sli.ratio is not None:
             r = sli.ratio
-            totals = source.counter_sums(CounterQuery(r.total, r.exclude), keys, end) if keys else []
-            goods = source.counter_sums(CounterQuery(r.good, r.exclude), keys, end) if keys else []
+            tq, gq = CounterQuery(r.total, r.exclude), CounterQuery(r.good, r.exclude)
+            tt = counter_tails(source, tq, keys, end)  # the embedded store: a few queries for every x
+            gt = counter_tails(source, gq, keys, end) if tt is not None else None
+            if tt is not None and gt is not None:
+                totals, goods = [tt[x] for x in keys], [gt[x] for x in keys]
+            else:
+                totals = source.counter_sums(tq, keys, end) if keys else []
+                goods = source.counter_sums(gq, keys, end) if keys else []
         else:
             assert sli.latency is not None
             le = seconds_to_ns(sli.latency.threshold)
-            pairs = source.observation_counts(ObservationQuery(sli.latency.metric, le), keys, end) if keys else []
-            goods = [g for g, _ in pairs]
-            totals = [v for _, v in pairs]
+            ot = observation_tails(source, sli.latency.metric, keys, end)
+            if ot is not None:
+                goods = [sum(n for b, n in ot[x].items() if b <= le) for x in keys]
+                totals = [sum(ot[x].values()) for x in keys]
+            else:
+                pairs = source.observation_counts(ObservationQuery(sli.latency.metric, le), keys, end) if keys else []
+                goods = [g for g, _ in pairs]
+                totals = [v for _, v in pairs]
         self.g = dict(zip(keys, goods))
         self.v = dict(zip(keys, totals))
-
-    def _binned(self, slo: SLO, source: Source, keys: list[int], end: int, step: int) -> bool:
-        """The same sums from one binned read of the embedded store (:mod:`vigil.dashboards.fast`)
-        when every ``x`` is a multiple of ``step``; False to read through the protocol."""
-        from vigil.dashboards.fast import counter_bins, observation_bins
-
-        lo = keys[0]
-        sli = slo.sli
-        if sli.ratio is not None:
-            r = sli.ratio
-            tb = counter_bins(source, CounterQuery(r.total, r.exclude), lo, end, step)
-            gb = counter_bins(source, CounterQuery(r.good, r.exclude), lo, end, step) if tb is not None else None
-            if tb is None or gb is None:
-                return False
-        else:
-            assert sli.latency is not None
-            le = seconds_to_ns(sli.latency.threshold)
-            ob = observation_bins(source, sli.latency.metric, lo, end, step)
-            if ob is None:
-                return False
-            tb = {k: sum(d.values()) for k, d in ob.items()}
-            gb = {k: sum(n for b, n in d.items() if b <= le) for k, d in ob.items()}
-        self.g, self.v = _tails(gb, keys, step), _tails(tb, keys, step)
-        return True
 
     def _at(self, d: dict[int, int], x: int) -> int:
         return 0 if x >= self.end else d[x]
@@ -106,20 +93,6 @@ class WindowSums:
         v = self._at(self.v, a) - self._at(self.v, b)
         g = self._at(self.g, a) - self._at(self.g, b)
         return min(g, v), v
-
-
-def _tails(bins: dict[int, int], keys: list[int], step: int) -> dict[int, int]:
-    """Sums over ``[x, end)`` for each ``x`` of ``keys`` from sums per bin ``k = minute // step``."""
-    out: dict[int, int] = {}
-    acc = 0
-    ks = sorted(bins, reverse=True)
-    i = 0
-    for x in sorted(keys, reverse=True):
-        while i < len(ks) and ks[i] >= x // step:
-            acc += bins[ks[i]]
-            i += 1
-        out[x] = acc
-    return out
 
 
 def _state(slo: SLO, source: Source, at: datetime) -> tuple[Coverage, Span]:
@@ -153,7 +126,7 @@ def burndown(slo: SLO, source: Source, at: datetime, max_points: int = BURNDOWN_
             st = evaluate_slo(slo, source, minute_dt(t), span=Span(span.start, span.end, t, False, span.covered_from), coverage=cov)
             rows.append((t, st.window_counts.good, st.window_counts.valid, st.consumed))
     else:
-        sums = WindowSums(slo, source, {first, *pts}, stop, step if first % step == 0 else None)
+        sums = WindowSums(slo, source, {first, *pts}, stop)
         for t in pts:
             g, v = sums.counts(first, t)
             rows.append((t, g, v, bm.budget_consumed(v - g, v, slo.objective, bm.elapsed_fraction(t - first, length))))
@@ -217,7 +190,7 @@ def burn_rates(slo: SLO, source: Source, at: datetime, grid: Grid) -> dict:
             for t in pts
         }
         xs = {a for a, _ in spans.values()} | {b for _, b in spans.values()}
-        sums = WindowSums(slo, source, xs, max(pts) if pts else span.now, grid.step)
+        sums = WindowSums(slo, source, xs, max(pts) if pts else span.now)
         for name, _ in windows:
             for t in pts:
                 g, v = sums.counts(*spans[(name, t)])
@@ -253,7 +226,7 @@ def sli_steps(slo: SLO, source: Source, at: datetime, grid: Grid) -> dict:
     else:
         covm = cov.minute
         wins = [(max(a, covm), b) if covm is not None else (b, b) for a, b in steps]
-        sums = WindowSums(slo, source, {a for a, _ in wins} | {b for _, b in wins}, grid.end, grid.step)
+        sums = WindowSums(slo, source, {a for a, _ in wins} | {b for _, b in wins}, grid.end)
         rows = [sums.counts(a, b) for a, b in wins]
     x = [x_text(b) for _, b in steps]
     sli = [None if v == 0 else float(Decimal(g) / Decimal(v)) for g, v in rows]
