@@ -72,6 +72,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vigil.cli.trace:trace_group",
         "Traces received over OTLP: show one as a tree, check the service path of recent ones.",
     ),
+    "cloudwatch": (
+        "vigil.cli.cloudwatch:cloudwatch_group",
+        "The platform's custom metrics to CloudWatch: EMF log lines, or PutMetricData in batches.",
+    ),
     "silence": (
         "vigil.cli.silence:silence_group",
         "Silences and maintenance windows: mute matching alerts for a while, with an author and a reason.",
