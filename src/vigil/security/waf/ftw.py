@@ -125,10 +125,10 @@ def _headers(inp: dict, file: str, where: str) -> list[tuple[str, str]]:
             if not isinstance(t, dict) or "name" not in t:
                 raise _err(file, f"{where}.ordered_headers[{i}]", "expected {name, value}")
             out.append((str(t["name"]), "" if t.get("value") is None else str(t["value"])))
-    for k, v in out:
-        if any(c in k + v for c in "\r\n") or not k:
-            raise _err(file, f"{where}.headers", f"header {k!r} holds a line break (use encoded_request for raw bytes)")
-    return out
+    for k, _ in out:
+        if not k:
+            raise _err(file, f"{where}.headers", "a header needs a name")
+    return out  # sent as written: WAF tests put line breaks in headers on purpose (header injection)
 
 
 def _b64(v: Any, file: str, where: str) -> bytes:
@@ -223,6 +223,8 @@ def _fill(tmpl: dict, payload: str) -> dict:
 
 
 def parse_file(doc: Any, file: str) -> list[Case]:
+    if doc is None:
+        return []  # an empty file, or one of comments only (CRS has such placeholders)
     if not isinstance(doc, dict):
         raise _err(file, "the document", "expected a mapping with meta and tests")
     meta = doc.get("meta") or {}
