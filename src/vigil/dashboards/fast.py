@@ -68,7 +68,9 @@ def _tails(keys: list[int], end: int, hour_rows: dict[int, Any], minute_rows: di
     return out
 
 
-def _read(store: Any, kind: str, ids: set[int], keys: list[int], end: int) -> tuple[dict[int, Any], dict[int, Any]]:
+def _read(store: Any, kind: str, ids: set[int], keys: list[int], end: int, le_ns: int | None = None) -> tuple[dict[int, Any], dict[int, Any]]:
+    """Per-hour and per-minute sums: ints (counters), ``{le: n}`` (observations), or ``(good,
+    total)`` with ``le_ns`` (observations at or under it, all observations)."""
     import sqlalchemy as sa
 
     from vigil.store import db_errors, schema
@@ -77,6 +79,8 @@ def _read(store: Any, kind: str, ids: set[int], keys: list[int], end: int) -> tu
         tm, th, val, extra = schema.counter_minute, schema.counter_hour, "value", None
     else:
         tm, th, val, extra = schema.obs_minute, schema.obs_hour, "count", "le"
+    if le_ns is not None:
+        return _read_pairs(store, tm, th, ids, keys, end, le_ns)
     h_end = end // 60
     lo_h = min(-(-x // 60) for x in keys)
     minute_hours = sorted({x // 60 for x in keys if x % 60 and x // 60 < h_end} | ({h_end} if end % 60 else set()))
@@ -109,6 +113,56 @@ def _read(store: Any, kind: str, ids: set[int], keys: list[int], end: int) -> tu
                 for row in conn.execute(q):
                     put(mins, int(row[0]), row[1] if extra else None, row[-1])
     return hours, mins
+
+
+def _read_pairs(store: Any, tm: Any, th: Any, ids: set[int], keys: list[int], end: int, le_ns: int) -> tuple[dict[int, Any], dict[int, Any]]:
+    import sqlalchemy as sa
+
+    from vigil.store import db_errors
+
+    h_end = end // 60
+    lo_h = min(-(-x // 60) for x in keys)
+    minute_hours = sorted({x // 60 for x in keys if x % 60 and x // 60 < h_end} | ({h_end} if end % 60 else set()))
+    hours: dict[int, Any] = {}
+    mins: dict[int, Any] = {}
+    idl = sorted(ids)
+
+    def add(d: dict[int, Any], k: int, g: Any, n: Any) -> None:
+        og, on = d.get(k, (0, 0))
+        d[k] = (og + int(g or 0), on + int(n or 0))
+
+    with db_errors("reading telemetry failed"), store.engine.connect() as conn:
+        for i in range(0, len(idl), 900):
+            chunk = idl[i : i + 900]
+            if lo_h < h_end:
+                good = sa.func.sum(sa.case((th.c.le <= le_ns, th.c["count"]), else_=0))
+                q = sa.select(th.c.hour, good, sa.func.sum(th.c["count"])).where(
+                    th.c.series_id.in_(chunk), th.c.hour >= lo_h, th.c.hour < h_end).group_by(th.c.hour)
+                for h, g, n in conn.execute(q):
+                    add(hours, int(h), g, n)
+            for a, b in _runs(minute_hours):
+                good = sa.func.sum(sa.case((tm.c.le <= le_ns, tm.c["count"]), else_=0))
+                q = sa.select(tm.c.minute, good, sa.func.sum(tm.c["count"])).where(
+                    tm.c.series_id.in_(chunk), tm.c.minute >= a * 60, tm.c.minute < min(b * 60, end)).group_by(tm.c.minute)
+                for m, g, n in conn.execute(q):
+                    add(mins, int(m), g, n)
+    return hours, mins
+
+
+def latency_tails(source: Any, metric: Any, le_ns: int, keys: list[int], end: int) -> dict[int, tuple[int, int]] | None:
+    """``{x: (observations <= le_ns, all observations) over [x, end)}``; None when the source is
+    not the embedded store."""
+    store = _store(source)
+    if store is None:
+        return None
+    keys = sorted({x for x in keys if x < end})
+    if not keys:
+        return {}
+    ids = source.ids(metric, "observation")
+    if not ids:
+        return dict.fromkeys(keys, (0, 0))
+    hours, mins = _read(store, "observation", set(ids), keys, end, le_ns)
+    return _tails(keys, end, hours, mins, lambda: (0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
 
 
 def counter_tails(source: Any, q: CounterQuery, keys: list[int], end: int) -> dict[int, int] | None:

@@ -54,7 +54,7 @@ class WindowSums:
     selector), answering the counts of any ``[a, b)`` between them. Ratio and latency SLIs."""
 
     def __init__(self, slo: SLO, source: Source, xs: set[int], end: int) -> None:
-        from vigil.dashboards.fast import counter_tails, observation_tails
+        from vigil.dashboards.fast import counter_tails, latency_tails
 
         self.end = end
         keys = sorted(x for x in xs if x < end)
@@ -72,10 +72,10 @@ class WindowSums:
         else:
             assert sli.latency is not None
             le = seconds_to_ns(sli.latency.threshold)
-            ot = observation_tails(source, sli.latency.metric, keys, end)
-            if ot is not None:
-                goods = [sum(n for b, n in ot[x].items() if b <= le) for x in keys]
-                totals = [sum(ot[x].values()) for x in keys]
+            lt = latency_tails(source, sli.latency.metric, le, keys, end)
+            if lt is not None:
+                goods = [lt[x][0] for x in keys]
+                totals = [lt[x][1] for x in keys]
             else:
                 pairs = source.observation_counts(ObservationQuery(sli.latency.metric, le), keys, end) if keys else []
                 goods = [g for g, _ in pairs]
