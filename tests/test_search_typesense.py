@@ -586,6 +586,9 @@ def test_open_engine_reads_the_key_from_env_or_file(server: Double, tmp_path: Pa
     e = open_engine(spec)
     assert isinstance(e, TypesenseEngine) and e.collections() is not None
     (tmp_path / "key").write_text(KEY + "\n")
+    with pytest.raises(UsageError, match="readable or writable by others"):  # a key file must be private
+        open_engine(SearchBackupSpec(engine="typesense", url=server.url, api_key_file="key"), base_dir=tmp_path)
+    (tmp_path / "key").chmod(0o600)
     e2 = open_engine(SearchBackupSpec(engine="typesense", url=server.url, api_key_file="key"), base_dir=tmp_path)
     assert e2.health()
     with pytest.raises(UsageError, match="cannot read the Typesense API key file"):

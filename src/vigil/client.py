@@ -22,7 +22,7 @@ def read_token(token_file: str | None = None) -> str:
     if token_file:  # named explicitly: it wins over $VIGIL_TOKEN; it must be private (0600)
         from vigil.secrets import read_secret_file
 
-        return read_secret_file(token_file, "token file")
+        return read_secret_file(token_file, "API token")
     tok = os.environ.get("VIGIL_TOKEN", "").strip()
     if not tok:
         raise UsageError(

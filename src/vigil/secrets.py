@@ -28,18 +28,19 @@ def check_private(path: Path, what: str) -> None:
 
 
 def read_secret_file(path: str | Path, what: str, *, private: bool = True) -> str:
-    """The stripped text of a secret file; a clear error when missing, empty or not private."""
+    """The stripped text of the file holding the secret ``what`` (e.g. "API token"); a clear error
+    when it is missing, empty or not private."""
     p = Path(path)
     if private:
-        check_private(p, what)
+        check_private(p, f"{what} file")
     try:
         v = p.read_text(encoding="utf-8").strip()
     except OSError as e:
-        raise UsageError(f"cannot read the {what} {p}: {e.strerror or e}") from None
+        raise UsageError(f"cannot read the {what} file {p}: {e.strerror or e}") from None
     except UnicodeDecodeError:
-        raise UsageError(f"the {what} {p} is not UTF-8 text") from None
+        raise UsageError(f"the {what} file {p} is not UTF-8 text") from None
     if not v:
-        raise UsageError(f"the {what} {p} is empty")
+        raise UsageError(f"the {what} file {p} is empty")
     return v
 
 

@@ -21,13 +21,13 @@ def resolve_token(token_file: str | None, spec_path: str) -> tuple[str, str]:
     from vigil.secrets import read_secret_file
 
     if token_file:
-        return read_secret_file(token_file, "token file"), token_file
+        return read_secret_file(token_file, "API token"), token_file
     tok = os.environ.get("VIGIL_TOKEN", "").strip()
     if tok:
         return tok, "$VIGIL_TOKEN"
     path = Path(spec_path).absolute().parent / ".vigil" / "token"
     if path.exists():
-        return read_secret_file(path, "token file"), str(path)
+        return read_secret_file(path, "API token"), str(path)
     if not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700)
     tok = secrets.token_urlsafe(32)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Protocol, Sequence, runtime_checkable
 
 from vigil.errors import ExternalError, UsageError
+from vigil.fileutil import sha256_file
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -296,16 +297,6 @@ class _HashingWriter:
         return self.h.hexdigest()
 
 
-def sha256_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-            n += len(chunk)
-    return h.hexdigest(), n
-
-
 def prepare_snapshot_dir(directory: str | Path) -> Path:
     d = Path(directory)
     if d.exists():
@@ -441,20 +432,11 @@ def load_snapshot(directory: str | Path, *, verify: bool = True) -> Snapshot:
 
 
 def read_secret(env_name: str | None, file: str | Path | None, *, default_env: str, what: str) -> str:
-    """A secret from a file or an environment variable; never from the spec."""
-    if file is not None:
-        try:
-            v = Path(file).read_text().strip()
-        except OSError as e:
-            raise UsageError(f"cannot read the {what} file {file}: {e.strerror}", hint="check the path in the spec") from None
-        if not v:
-            raise UsageError(f"the {what} file {file} is empty")
-        return v
-    name = env_name or default_env
-    v = os.environ.get(name, "").strip()
-    if not v:
-        raise UsageError(f"no {what}: ${name} is not set", hint=f"export {name}=... (or name a file with api_key_file in the spec)")
-    return v
+    """A secret from a private file (it wins) or an environment variable; never from the spec
+    (:func:`vigil.secrets.read_secret`)."""
+    from vigil.secrets import read_secret as _read
+
+    return _read(env=env_name or default_env, file=file, what=what)
 
 
 def open_engine(spec: Any, *, base_dir: str | Path | None = None, transport: Any = None) -> SearchEngine:

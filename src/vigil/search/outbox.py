@@ -44,7 +44,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from vigil.search.engine import Change, ImportFailed, DocumentError, SearchEngine, SearchError, Snapshot, load_snapshot
+from vigil.pgconn import libpq_dsn as conninfo  # noqa: F401  (re-exported: one PostgreSQL helper, vigil.pgconn)
+from vigil.pgconn import redact as _redact
+from vigil.search.engine import Change, DocumentError, ImportFailed, SearchEngine, SearchError, Snapshot, load_snapshot
 from vigil.search.spec import CollectionSpec, OutboxSpec
 
 try:  # psycopg is a dependency; keep import errors readable
@@ -58,33 +60,16 @@ except ImportError:  # pragma: no cover
 # --- connecting --------------------------------------------------------------------------------
 
 
-def conninfo(url: str) -> str:
-    """A libpq URL from a SQLAlchemy-style one (``postgresql+psycopg://`` -> ``postgresql://``)."""
-    for prefix in ("postgresql+psycopg2://", "postgresql+psycopg://", "postgres+psycopg://"):
-        if url.startswith(prefix):
-            return "postgresql://" + url[len(prefix) :]
-    return url
-
-
-def _redact(url: str) -> str:
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a display helper never fails
-        return url.split("@")[-1]
 
 
 def connect(url: str, *, autocommit: bool = True) -> "psycopg.Connection":
-    if psycopg is None:  # pragma: no cover
-        raise SearchError("psycopg is not installed", hint="pip install 'psycopg[binary]'")
-    try:
-        return psycopg.connect(conninfo(url), autocommit=autocommit, connect_timeout=10)
-    except psycopg.Error as e:
-        raise SearchError(
-            f"cannot connect to the outbox database {_redact(url)}: {str(e).strip()}",
-            hint="is PostgreSQL running there, and is the URL (outbox.url_env in the spec, or --outbox-url) right?",
-        ) from None
+    """A connection to the outbox database, or :class:`SearchError` (exit 3) naming it without secrets."""
+    from vigil import pgconn
+
+    return pgconn.connect(
+        url, what="the outbox database", error=SearchError, autocommit=autocommit,
+        hint="is PostgreSQL running there, and is the URL (outbox.url_env in the spec, or --outbox-url) right?",
+    )
 
 
 def _table(outbox: OutboxSpec) -> "sql.Composable":
