@@ -14,7 +14,9 @@ Every number is the SLO engine's (:mod:`vigil.slo.evaluate`) for the same window
   counts a window ``Span(a, b, now=b)``.
 
 Ratio and latency SLIs are computed from one read of sums over ``[x, end)`` (differenced, exact
-integers); freshness SLIs (time slices aligned to the window) run the engine at each point.
+integers). Freshness SLIs (time slices aligned to the window): the burn-down classifies the
+window's slices once and counts them up to each point; burn rates and the SLI per step run the
+engine at each point over the slices they read. The tests compare every point with the engine.
 """
 
 from __future__ import annotations
@@ -114,17 +116,13 @@ def burndown(slo: SLO, source: Source, at: datetime, max_points: int = BURNDOWN_
     first, length = span.first, span.length
     stop = min(span.now, span.end)
     fresh = slo.sli.freshness is not None
-    step = choose_step(max(1, stop - span.start), FRESHNESS_POINTS if fresh else max_points)
+    step = choose_step(max(1, stop - span.start), max_points)
     if stop - span.start > 1440:
         step = max(step, 60)  # whole hours: the store answers them from its hourly rollup
     pts = list(range((first // step + 1) * step, stop, step)) + ([stop] if stop > first else [])
     rows: list[tuple[int, int, int, Decimal | None]] = []
     if fresh:
-        if pts:
-            _prefetch_gauge(slo, source, span.start, stop)
-        for t in pts:
-            st = evaluate_slo(slo, source, minute_dt(t), span=Span(span.start, span.end, t, False, span.covered_from), coverage=cov)
-            rows.append((t, st.window_counts.good, st.window_counts.valid, st.consumed))
+        rows = _fresh_burndown(slo, source, span, pts)
     else:
         sums = WindowSums(slo, source, {first, *pts}, stop)
         for t in pts:
@@ -153,6 +151,45 @@ def burndown(slo: SLO, source: Source, at: datetime, max_points: int = BURNDOWN_
     }
 
 
+def _fresh_burndown(slo: SLO, source: Source, span: Span, pts: list[int]) -> list[tuple[int, int, int, Decimal | None]]:
+    """The engine's time-slice counting for a fixed window at each point, from one classification
+    of the window's slices: a slice is good when every sample is at or under the threshold, bad
+    when one is over, missing without a sample (counted as ``missing`` says); the window counts
+    the whole slices from its coverage up to each point."""
+    import numpy as np
+
+    f = slo.sli.freshness
+    assert f is not None
+    if not pts:
+        return []
+    size = int(f.slice) // 60
+    first = span.first  # on the window's slice grid (covered_span aligns it)
+
+    def grid_end(t: int) -> int:
+        return span.start + ((min(t, span.end) - span.start) // size) * size
+
+    last = grid_end(max(pts))
+    arr = source.gauge_max(f.metric, first, last) if last > first else np.zeros(0)
+    n = len(arr) // size
+    sl = arr[: n * size].reshape(n, size)
+    present = ~np.isnan(sl)
+    anyp = present.any(axis=1)
+    worst = np.where(present, sl, -np.inf).max(axis=1) if n else np.zeros(0)
+    good = anyp & (worst <= float(f.threshold))
+    bad = anyp & ~(worst <= float(f.threshold))
+    miss = ~anyp
+    g_inc = good.astype(np.int64) + (miss.astype(np.int64) if f.missing == "good" else 0)
+    b_inc = bad.astype(np.int64) + (miss.astype(np.int64) if f.missing == "bad" else 0)
+    cg = np.concatenate([[0], np.cumsum(g_inc)])
+    cb = np.concatenate([[0], np.cumsum(b_inc)])
+    rows: list[tuple[int, int, int, Decimal | None]] = []
+    for t in pts:
+        k = max(0, grid_end(t) - first) // size
+        g, b = int(cg[k]), int(cb[k])
+        rows.append((t, g, g + b, bm.budget_consumed(b, g + b, slo.objective, bm.elapsed_fraction(t - first, span.length))))
+    return rows
+
+
 def burn_rate_windows(slo: SLO, window_seconds: int) -> tuple[list[tuple[str, int]], list[dict]]:
     """The long windows (name, minutes) of the SLO's multiwindow conditions and the conditions."""
     conds = alert_windows(window_seconds)
@@ -177,9 +214,16 @@ def burn_rates(slo: SLO, source: Source, at: datetime, grid: Grid) -> dict:
         k = -(-len(pts) // FRESHNESS_POINTS)
         pts = pts[::-1][::k][::-1]
         if pts:
-            _prefetch_gauge(slo, source, min(pts) - span.length, max(pts))
+            _prefetch_gauge(slo, source, min(pts), max(pts))
+        size = int(slo.sli.freshness.slice) // 60
+        longest = max(m for _, m in windows)
         for t in pts:
-            st = evaluate_slo(slo, source, minute_dt(t), coverage=cov)
+            # the engine over the part of the window the burn rates read: the slices of the last
+            # `longest` minutes, on the window's own slice grid (so the same slices)
+            sp = span_at(slo.window, minute_dt(t))
+            cut = sp.start + max(0, (t - longest - 2 * size - sp.start) // size) * size
+            short = Span(cut, sp.end, sp.now, sp.rolling, covered_span(slo, sp, cov).covered_from)
+            st = evaluate_slo(slo, source, minute_dt(t), span=short, coverage=cov)
             for name, _ in windows:
                 values[name].append(num(st.burn_rate(name)))
     else:
