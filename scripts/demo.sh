@@ -81,6 +81,7 @@ cat <<TXT
 
 vigil is serving $SPEC at $URL with simulated live traffic.
 
+  Web UI:          $URL/   (sign in with this token: $(cat "$STATE/token"))
   SLO status:      $VIGIL slo status --spec $SPEC
   deploy gate:     $VIGIL gate deploy --service api --spec $SPEC      (frozen: the spike exhausted the budget)
                    $VIGIL gate deploy --service checkout --spec $SPEC (allowed)
