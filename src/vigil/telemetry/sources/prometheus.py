@@ -210,7 +210,8 @@ class PrometheusSource:
         self._checked = False
         self._end_hint: int | None = None  # the plan's end minute: where "first sample ever" looks back from
         self._counters: dict[str, _Fetched] = {}
-        self._buckets: dict[str, _Fetched] = {}
+        self._buckets: dict[tuple[str, frozenset[str] | None], _Fetched] = {}
+        self._le_of: dict[str, list[tuple[int, str]]] = {}
         self._gauges: dict[str, _Fetched] = {}
         self._firsts: dict[tuple[str, str], int | None] = {}
         self._series: dict[str, list[tuple[str, LabelKey]]] = {}
@@ -364,7 +365,7 @@ class PrometheusSource:
             b = min(hi_ms - 1, a + self.chunk_ms)
             pieces.append((a, b))
             a = b - 1 if b < hi_ms - 1 else b
-        out: dict[tuple[str, LabelKey], dict[int, str]] = {}
+        out: dict[tuple[str, LabelKey], list[tuple[int, str]]] = {}
 
         def one(piece: tuple[int, int]) -> list[dict]:
             a, b = piece
@@ -376,16 +377,18 @@ class PrometheusSource:
                 results = list(pool.map(one, pieces))
         else:
             results = [one(p) for p in pieces]
-        for res in results:
-            for s in res:
-                m = dict(s.get("metric") or {})
+        for res in results:  # the pieces in time order, each series' samples in time order
+            for ser in res:
+                m = dict(ser.get("metric") or {})
                 name = m.pop("__name__", "")
-                vals = out.setdefault((name, _key(m)), {})
-                for ts, v in s.get("values") or ():
-                    t = int(round(float(ts) * 1000))
-                    if lo_ms <= t < hi_ms:
-                        vals[t] = v
-        return {k: sorted(v.items()) for k, v in out.items()}
+                vals = out.setdefault((name, _key(m)), [])
+                last = vals[-1][0] if vals else lo_ms - 1
+                for ts, v in ser.get("values") or ():
+                    t = round(ts * 1000)
+                    if last < t < hi_ms:
+                        vals.append((t, v))
+                        last = t
+        return out
 
     def _last_before(self, sel: str, at_ms: int) -> dict[tuple[str, LabelKey], str]:
         """Each series' last value before ``at_ms`` within the horizon (``last_over_time`` keeps
@@ -422,13 +425,55 @@ class PrometheusSource:
             got = self._counters[key] = self._fetch_counts(self.names(metric.metric, "counter"), metric, lo, hi, "counter")
         return got
 
-    def _bucket_data(self, metric: Selector, lo: int, hi: int) -> _Fetched:
+    def _le_strings(self, metric: Selector) -> list[tuple[int, str]]:
+        """The histogram's bucket bounds as (ns, the ``le`` text), sorted: one label-values request."""
         key = str(metric)
-        got = self._buckets.get(key)
-        if got is None or got.lo > lo or got.hi < hi:
-            if got is not None:
-                lo, hi = min(lo, got.lo), max(hi, got.hi)
-            got = self._buckets[key] = self._fetch_counts(self.names(metric.metric, "observation"), metric, lo, hi, "histogram")
+        got = self._le_of.get(key)
+        if got is None:
+            sel = promql_selector(self.names(metric.metric, "observation"), metric.matchers)
+            end = self._end_ms()
+            data = self._get("/api/v1/label/le/values", [("match[]", sel), ("start", _secs(end - self.horizon_ms)), ("end", _secs(end))])
+            got = []
+            for v in data if isinstance(data, list) else ():
+                try:
+                    got.append((parse_le(str(v)), str(v)))
+                except (ValueError, ArithmeticError):
+                    raise SourceError(f"histogram {metric.metric}_bucket has a bucket le={v!r} that is not a number") from None
+            got.sort()
+            self._le_of[key] = got
+        return got
+
+    def _needed(self, metric: Selector, thresholds: Iterable[int]) -> frozenset[str]:
+        """The buckets a threshold reads: the largest bound at or under it, and the largest of all
+        (``+Inf``: every observation). One bucket layout per histogram, as client libraries make them."""
+        les = self._le_strings(metric)
+        if not les:
+            return frozenset()
+        need = {s for v, s in les if v == les[-1][0]}
+        for t in thresholds:
+            under = [v for v, _ in les if v <= t]
+            if under:
+                need |= {s for v, s in les if v == under[-1]}
+        return frozenset(need)
+
+    def _bucket_data(self, metric: Selector, lo: int, hi: int, les: frozenset[str] | None = None) -> _Fetched:
+        """Bucket series over ``[lo, hi)``: those with ``le`` in ``les`` (None: every bucket)."""
+        key = str(metric)
+        if les is not None and not les:
+            return _Fetched(lo, hi, {})  # no such histogram
+        for (k, have), got in self._buckets.items():
+            if k == key and (have is None or (les is not None and les <= have)) and got.lo <= lo and got.hi >= hi:
+                return got
+        old = self._buckets.get((key, les))
+        if old is not None:
+            lo, hi = min(lo, old.lo), max(hi, old.hi)
+        matchers = tuple(metric.matchers)
+        if les is not None:
+            import re
+
+            matchers += (Matcher.make("le", "=~", "|".join(re.escape(x) for x in sorted(les))),)
+        got = self._buckets[(key, les)] = self._fetch_counts(self.names(metric.metric, "observation"), Selector(metric.metric, matchers),
+                                                             lo, hi, "histogram")
         return got
 
     def _gauge_data(self, metric: Selector, lo: int, hi: int) -> _Fetched:
@@ -454,17 +499,35 @@ class PrometheusSource:
     # -- the Source protocol -------------------------------------------------------------------------
 
     def prefetch(self, plan: ReadPlan) -> None:
+        """Every read of the plan, several at once (``workers``): counters per selector, the
+        buckets each histogram's thresholds need, gauges, and first samples."""
         self._end_hint = plan.end if self._end_hint is None else max(self._end_hint, plan.end)
+        jobs: list[Callable[[], Any]] = []
         if plan.starts:
             lo = min(plan.starts)
-            for q in plan.counters:
-                self._counter_data(q.include, lo, plan.end)
+            for sel in {q.include: None for q in plan.counters}:
+                jobs.append(lambda sel=sel: self._counter_data(sel, lo, plan.end))
+            by_metric: dict[Selector, list[int]] = {}
             for oq in plan.observations:
-                self._bucket_data(oq.metric, lo, plan.end)
+                by_metric.setdefault(oq.metric, []).append(oq.le_ns)
+            for metric, thresholds in by_metric.items():
+                jobs.append(lambda metric=metric, thresholds=thresholds: self._bucket_data(metric, lo, plan.end, self._needed(metric, thresholds)))
+        spans: dict[Selector, tuple[int, int]] = {}
         for g in plan.gauges:
-            self._gauge_data(g.metric, g.start, g.end)
-        for sel, kind in plan.firsts:
-            self.first_minute(sel, kind)
+            a, b = spans.get(g.metric, (g.start, g.end))
+            spans[g.metric] = (min(a, g.start), max(b, g.end))
+        for metric, (a, b) in spans.items():
+            jobs.append(lambda metric=metric, a=a, b=b: self._gauge_data(metric, a, b))
+        for sel, kind in dict.fromkeys(plan.firsts):
+            jobs.append(lambda sel=sel, kind=kind: self.first_minute(sel, kind))
+        if len(jobs) > 1 and self.workers > 1:
+            self._http()
+            with ThreadPoolExecutor(self.workers) as pool:
+                for f in [pool.submit(j) for j in jobs]:
+                    f.result()
+        else:
+            for j in jobs:
+                j()
 
     def counter_sums(self, q: CounterQuery, starts: Sequence[int], end: int) -> list[int]:
         if not starts:
@@ -473,9 +536,9 @@ class PrometheusSource:
         chosen = [inc for (_, labels), inc in data.series.items() if not _excluded(q, labels)]
         return [sum(inc.window(st, end) for inc in chosen) for st in starts]
 
-    def _groups(self, metric: Selector, start: int, end: int) -> dict[LabelKey, dict[int, _Increments]]:
+    def _groups(self, metric: Selector, start: int, end: int, les: frozenset[str] | None = None) -> dict[LabelKey, dict[int, _Increments]]:
         """Histogram series by their labels without ``le``: bound (ns) -> increments."""
-        data = self._bucket_data(metric, start, end)
+        data = self._bucket_data(metric, start, end, les)
         groups: dict[LabelKey, dict[int, _Increments]] = {}
         for (_, labels), inc in data.series.items():
             d = dict(labels)
@@ -492,7 +555,7 @@ class PrometheusSource:
     def observation_counts(self, q: ObservationQuery, starts: Sequence[int], end: int) -> list[tuple[int, int]]:
         if not starts:
             return []
-        groups = self._groups(q.metric, min(starts), end)
+        groups = self._groups(q.metric, min(starts), end, self._needed(q.metric, [q.le_ns]))
         out = []
         for st in starts:
             good = total = 0
