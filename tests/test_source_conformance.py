@@ -82,3 +82,23 @@ def test_prometheus_source_conforms(tmp_path):
         check_source(source, rows)
     finally:
         prom.stop()
+
+
+def test_cloudwatch_source_conforms(monkeypatch):
+    """The dataset sent through vigil's PutMetricData writer into moto (AWS cannot run here) and
+    read back by the CloudWatch source with metric math: tests/cloudwatch_moto.py says what moto
+    does not model and is taught (trimmed counts, SUM/MAX); tests/test_source_cloudwatch.py also
+    runs it with the sums made in vigil."""
+    import boto3
+    from aws_helpers import moto_account
+    from cloudwatch_moto import with_tc_and_math
+    from test_source_cloudwatch import NOW_MS, REGION, cw_spec
+
+    from vigil.telemetry.out.cloudwatch import Target, put_metric_data
+    from vigil.telemetry.sources.cloudwatch import CloudWatchSource
+
+    with moto_account(monkeypatch, REGION), with_tc_and_math():
+        client = boto3.client("cloudwatch", region_name=REGION)
+        rows = dataset()
+        put_metric_data(client, rows, Target.of(cw_spec()), now_ms=NOW_MS)
+        check_source(CloudWatchSource(cw_spec(), client=client, now_ms=lambda: NOW_MS), rows)
