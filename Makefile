@@ -44,6 +44,7 @@ bench: install-test
 	$(BIN)/python benchmarks/migrate_lint.py
 	$(BIN)/python benchmarks/rebuild.py
 	$(BIN)/python benchmarks/drill.py
+	$(BIN)/python benchmarks/web.py
 
 clean:
 	rm -rf $(VENV) .vigil examples/platform/.vigil build *.egg-info src/*.egg-info
