@@ -405,3 +405,18 @@ def test_batched_store_reads_equal_the_protocol_path(engine, rng):
         if slo.sli.freshness is None:
             assert burn_rates(slo, source(), at, grid) == burn_rates(slo, _ProtocolOnly(source()), at, grid), (rng, slo.name)
             assert sli_steps(slo, source(), at, grid) == sli_steps(slo, _ProtocolOnly(source()), at, grid), (rng, slo.name)
+
+
+def test_alerts_page_and_the_slos_alerts(server):
+    viewer, deployer = login(server, "viewer"), login(server, "deployer")
+    page = viewer.get("/alerts").text
+    assert "api-availability-burn" in page and "🔔 firing" in page  # the spike's burn-rate pages fire
+    assert "index rebuild" in page and "token:ops" in page  # the silence
+    assert "silence…" not in page and 'action="/alerts/silences"' not in page  # a viewer cannot silence
+    page = deployer.get("/alerts").text
+    link = page.split('href="/alerts?silence=')[1].split('"')[0]
+    prefilled = deployer.get("/alerts?silence=" + link).text
+    assert '>alertname=&#34;api-availability-burn&#34;\nservice=&#34;api&#34;</textarea>' in prefilled
+    slo = viewer.get("/slos/api-availability").text
+    assert slo.count("api-availability-burn") == 2 and "No alert of this SLO has fired" not in slo
+    assert "No alert of this SLO has fired" in viewer.get("/slos/checkout-success").text

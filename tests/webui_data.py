@@ -59,6 +59,7 @@ def build(base: Path) -> Path:
         else:
             os.environ["VIGIL_NOW"] = old
     _records(spec)
+    _alerts(spec)
     tokens = d / "tokens.yaml"
     from vigil.auth import digest
 
@@ -106,5 +107,30 @@ def _records(spec: Path) -> None:
                  "fix": "restore from the cross-region repository in parallel"}]}
             dr.drill_finished(store, rid, finished_at=f"2026-{8 + i:02d}-15T{9 + rto // 3600:02d}:30:00Z", passed=ok, rto=Decimal(rto),
                               rpo=Decimal(rpo), gaps=len(report["gaps"]), report_dir=None, report=report)
+    finally:
+        store.close()
+
+
+def _alerts(spec: Path) -> None:
+    """The alert rules evaluated as vigil serve's leader would, every 5 minutes of the last hour
+    (the spike holds: the burn-rate pages fire), and a silence for the search service."""
+    from datetime import timedelta
+
+    from vigil.alerting.evaluate import evaluate_rules
+    from vigil.alerting.silences import add_silence, parse_matchers
+    from vigil.spec import load_spec
+    from vigil.store import open_store
+    from vigil.telemetry.sources import open_source
+
+    loaded = load_spec(spec)
+    store = open_store(f"sqlite:///{spec.parent / '.vigil' / 'vigil.db'}")
+    try:
+        now = parse_time(NOW)
+        for k in range(12, -1, -1):
+            at = now - timedelta(minutes=5 * k)
+            evaluate_rules(store, open_source(loaded.spec.telemetry, store), loaded.spec.alerts, slos=loaded.spec.slos, at=at,
+                           spec_sha256=loaded.sha256)
+        add_silence(store, parse_matchers(['service="search"']), starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=2),
+                    created_by="token:ops", reason="index rebuild", now=now - timedelta(hours=1))
     finally:
         store.close()

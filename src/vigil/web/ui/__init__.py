@@ -340,7 +340,8 @@ def install(app: FastAPI, loaded: LoadedSpec, store: Store, tokens: Tokens, cloc
         return {"active": "dr", "run": data.drill_report(store, run_id)}
 
     def alerts_ctx(request: Request) -> dict:
-        return {"active": "alerts", "data": data.alerts(store, now()), "pinned": isinstance(clock, FakeClock)}
+        prefill = (request.query_params.get("silence") or "")[:500]  # from an alert's "silence…" link
+        return {"active": "alerts", "data": data.alerts(store, now()), "pinned": isinstance(clock, FakeClock), "prefill": prefill}
 
     def sessions_ctx(request: Request) -> dict:
         s = session_of(request)
