@@ -268,7 +268,8 @@ def test_concurrent_imports_of_one_period_on_postgresql_leave_one_copy(pg_db_url
     for th in threads:
         th.start()
     for th in threads:
-        th.join(120)
+        th.join(240)
+    assert not any(th.is_alive() for th in threads), "an import did not finish"
     assert not errors, errors
     # whichever import committed last, the period holds exactly one file's rows
     total = stored_total(s)

@@ -73,8 +73,10 @@ def status_cmd(at: str | None, services: tuple[str, ...], names: tuple[str, ...]
         from vigil.finops.unitcost import slo_unit_costs
 
         units = slo_unit_costs(e.store, spec, statuses, when)
-        for d in data["slos"]:
-            d["unit_cost"] = units.get(d["name"])
+        rows: list[dict] = [s.to_dict() for s in statuses]
+        for r in rows:
+            r["unit_cost"] = units.get(r["name"])
+        data["slos"] = rows
 
     def text() -> None:
         width = _width()

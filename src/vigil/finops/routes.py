@@ -107,7 +107,7 @@ def add_routes(app: Any, auth: Any, store: Any, loaded: Any, clock: Clock, error
             "transfer": transfer_report(query.transfer_rows(store, m.isoformat(), last.isoformat()), set(spec.services)),
         }
 
-    @app.get("/api/v1/costs/imports", summary="Cost imports, newest first", dependencies=[auth], responses=errors(401))
+    @app.get("/api/v1/costs/imports", summary="Cost imports, newest first", dependencies=[auth], responses=errors(400, 401))
     def cost_imports(limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict:
         from vigil.finops.importer import imports
 
