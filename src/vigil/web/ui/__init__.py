@@ -477,7 +477,7 @@ def install(app: FastAPI, loaded: LoadedSpec, store: Store, tokens: Tokens, cloc
     def api_canary(verdict_id: int) -> dict:
         return data.canary_distributions(loaded, store, verdict_id)
 
-    @app.get("/api/v1/dr", summary="Drill history, backup runs and backup status", dependencies=[ChartAuth], responses=errors(401))
+    @app.get("/api/v1/dr", summary="Drill history, backup runs and backup status", dependencies=[ChartAuth], responses=errors(400, 401))
     def api_dr(at: At = None) -> dict:
         return data.dr(loaded, store, at_of(at))
 
