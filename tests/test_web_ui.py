@@ -420,3 +420,11 @@ def test_alerts_page_and_the_slos_alerts(server):
     slo = viewer.get("/slos/api-availability").text
     assert slo.count("api-availability-burn") == 2 and "No alert of this SLO has fired" not in slo
     assert "No alert of this SLO has fired" in viewer.get("/slos/checkout-success").text
+
+
+def test_deploys_page_shows_verdicts_and_canary_runs(server):
+    page = login(server, "viewer").get("/deploys").text
+    assert "r-42" in page and "✔ pass" in page and "3 statements, additive" in page  # the migration verdict
+    assert "Run #1 api r-42: rolled_back" in page and "rolled back at 25%" in page
+    assert page.count("· judge") == 2 and "verdict fail · score 0" in page  # its steps with their scores
+    assert "✖ frozen" in page and "⚑ security: CVE-2026-1234 patch" in page  # the gate log with the override

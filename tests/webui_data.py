@@ -98,6 +98,7 @@ def _records(spec: Path) -> None:
         for i, (svc, labels, reason) in enumerate([("checkout", (), None), ("api", (), None), ("api", ("security",), "CVE-2026-1234 patch")]):
             at = parse_time(f"2026-11-20T1{i}:00:00Z")
             gate_deploy(loaded, store, svc, at, decided_at=at, labels=labels, reason=reason, actor="token:ci-deploy")
+        _deploy_records(store, loaded)
         for i, (rto, rpo, ok) in enumerate([(5400, 240, True), (9000, 600, True), (16200, 1200, False)]):
             started = f"2026-{8 + i:02d}-15T09:00:00Z"
             rid = dr.drill_started(store, name="quarterly-region-loss", scenario="region-loss", started_at=started,
@@ -134,3 +135,28 @@ def _alerts(spec: Path) -> None:
                     created_by="token:ops", reason="index rebuild", now=now - timedelta(hours=1))
     finally:
         store.close()
+
+
+def _deploy_records(store, loaded) -> None:
+    """A migration verdict for release r-42 and a canary run of it rolled back at its second step."""
+    from vigil.deploy.canary.records import Records
+    from vigil.deploy.verdicts import record_verdict
+
+    record_verdict(store, "migration", "api", "r-42", "pass", "3 statements, additive; verified on Stage", {}, parse_time("2026-11-20T10:30:00Z"))
+    rec = Records(store)
+    plan = {"release": "r-42", "steps": [5, 25, 50, 100], "interval_seconds": 600}
+    rid = rec.create_run({
+        "service": "api", "baseline": 'version="v1"', "canary": 'version="v2"', "state": "running", "step_index": 0, "weight": 0,
+        "step_started": None, "extensions": 0, "started_at": "2026-11-20T11:00:00Z", "updated_at": "2026-11-20T11:00:00Z",
+        "finished_at": None, "owner": "ci", "lease_until": None, "spec_sha256": loaded.sha256, "plan": json.dumps(plan), "outcome": None,
+    })
+    for at, kind, step, weight, detail in [
+        ("2026-11-20T11:00:00Z", "set_weight", 0, 5, {}),
+        ("2026-11-20T11:10:00Z", "judge", 0, 5, {"verdict": "pass", "score": 100}),
+        ("2026-11-20T11:10:05Z", "set_weight", 1, 25, {}),
+        ("2026-11-20T11:20:00Z", "judge", 1, 25, {"verdict": "fail", "score": 0}),
+        ("2026-11-20T11:20:02Z", "rollback", 1, 0, {}),
+    ]:
+        rec.add_event(rid, at, kind, "done", step_index=step, weight=weight, detail=detail)
+    rec.update(rid, state="rolled_back", step_index=1, weight=0, finished_at="2026-11-20T11:20:03Z", updated_at="2026-11-20T11:20:03Z",
+               active_key=None, outcome="rolled back at 25%: latency High (the canary is higher)")
