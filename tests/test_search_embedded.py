@@ -258,11 +258,11 @@ backups:
     )
     sb = s.backups.search
     assert [c.name for c in sb.collections] == ["products", "articles"]
-    assert sb.collection("articles").schema() == {
+    assert sb.collection("articles").typesense_schema() == {
         "name": "articles",
         "fields": [{"name": "title", "type": "string"}, {"name": "year", "type": "int32", "facet": True}],
     }
-    assert sb.collection("products").schema()["fields"] == [{"name": ".*", "type": "auto"}]
+    assert sb.collection("products").typesense_schema()["fields"] == [{"name": ".*", "type": "auto"}]
     assert sb.collection("articles").count_sql.endswith("IS NULL")
     assert sb.outbox.table == "app.search_outbox" and sb.outbox.delete_ops == ["delete", "purge"]
 

@@ -31,6 +31,15 @@ def read_token(token_file: str | None = None) -> str:
     return tok
 
 
+class ServerUnavailable(ExternalError):
+    """The server answered 429 or a 5xx: worth a retry. ``retry_after``: the seconds its
+    ``Retry-After`` asked to wait (None when it did not say)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
 class VigilClient:
     def __init__(self, url: str, token: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
         self.base = url.rstrip("/")
@@ -62,10 +71,10 @@ class VigilClient:
         if r.status_code >= 400 and not (r.status_code == 400 and "accepted" in body):
             err = body.get("error", {}) if isinstance(body, dict) else {}
             msg = err.get("message") or f"HTTP {r.status_code}"
-            exc = ExternalError if r.status_code >= 500 or r.status_code == 429 else VigilError
-            e = exc(f"{self.base}{path}: {msg}", hint=err.get("hint"))
-            e.retry_after = _retry_after(r.headers.get("retry-after"))  # type: ignore[attr-defined]
-            raise e
+            if r.status_code >= 500 or r.status_code == 429:
+                raise ServerUnavailable(f"{self.base}{path}: {msg}", hint=err.get("hint"),
+                                        retry_after=_retry_after(r.headers.get("retry-after")))
+            raise VigilError(f"{self.base}{path}: {msg}", hint=err.get("hint"))
         return body, r
 
     def push(self, body: bytes, *, idempotency_key: str | None = None) -> dict:
@@ -124,7 +133,7 @@ def with_retries(
             if attempt >= retries:
                 raise
             delay = min(max_backoff, backoff * (2**attempt))
-            ra = getattr(e, "retry_after", None)
+            ra = e.retry_after if isinstance(e, ServerUnavailable) else None
             if ra:
                 delay = max(delay, min(ra, max_backoff))
             attempt += 1

@@ -73,7 +73,7 @@ class Spec(SpecModel):
         for s in self.slos:
             if s.window.rolling is not None:
                 longest = max(longest, s.window.rolling)
-            else:
+            elif s.window.calendar is not None:  # a window is one or the other (Window validates)
                 longest = max(longest, Decimal({"week": 7, "month": 31, "quarter": 92}[s.window.calendar] * 86400))
         return longest + DEFAULT_RETENTION_PAD
 
@@ -326,9 +326,10 @@ def _cross_check_plain(plain: Any, tree: Any, filename: str) -> list[SpecIssue]:
 
     if not isinstance(plain, dict):
         return issues
-    services = plain.get("services")
-    declared = isinstance(services, dict)
-    known = sorted(str(k) for k in services) if declared else []
+    raw_services = plain.get("services")
+    declared = isinstance(raw_services, dict)
+    services: dict = raw_services if isinstance(raw_services, dict) else {}
+    known = sorted(str(k) for k in services)
 
     def unknown(name: str) -> str:
         close = difflib.get_close_matches(name, known, n=1)
@@ -357,7 +358,7 @@ def _cross_check_plain(plain: Any, tree: Any, filename: str) -> list[SpecIssue]:
         for j, svc in enumerate(svcs if isinstance(svcs, list) else []):
             if declared and isinstance(svc, str) and svc not in services:
                 add(("policy", "freeze", i, "services", j), unknown(svc))
-    for name in services if declared else ():
+    for name in services:
         if not isinstance(name, str) or not name or len(name) > 128 or not all(c.isalnum() or c in "-_." for c in name):
             add(("services", name), f"service name {_clip(repr(name))} must be 1-128 letters, digits, '-', '_' or '.'")
     return issues

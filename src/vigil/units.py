@@ -54,10 +54,10 @@ def format_duration(seconds: Decimal | int | float) -> str:
     d = to_decimal(seconds)
     if d == 0:
         return "0s"
-    ms = d * 1000
-    if ms != ms.to_integral_value():
+    exact = d * 1000
+    if exact != exact.to_integral_value():
         return f"{d.normalize():f}s"
-    ms = int(ms)
+    ms = int(exact)
     out = []
     for unit, size in (("w", 604800000), ("d", 86400000), ("h", 3600000), ("m", 60000), ("s", 1000), ("ms", 1)):
         if unit == "w" and ms % size != 0:

@@ -14,8 +14,8 @@ from vigil.cli.common import console, db_option, emit, env, json_option, spec_op
 from vigil.clock import FakeClock, parse_time
 from vigil.deploy.canary.analysis import judge_window, parse_matchers
 from vigil.deploy.canary.records import Records, run_record
-from vigil.deploy.verdicts import record_verdict
 from vigil.deploy.canary.run import CanaryRunner, RunRequest
+from vigil.deploy.verdicts import record_verdict
 from vigil.errors import NotFoundError, UsageError
 
 

@@ -109,13 +109,11 @@ def _lint(paths: tuple[str, ...], fmt: str | None, list_rules: bool, enable: tup
              "opt_in": r.opt_in}
             for r in RULES.values()
         ]  # fmt: skip
-        emit(
-            {"rules": rules},
-            lambda: [
+        def text() -> None:
+            for r in rules:
                 click.echo(f"{r['id']:<32} {r['severity']:<8} {r['what']}" + (" [opt-in]" if r["opt_in"] else ""))
-                for r in rules
-            ],
-        )
+
+        emit({"rules": rules}, text)
         return exitcodes.OK
 
     enabled = {x.strip() for item in enable for x in item.split(",") if x.strip()}

@@ -150,8 +150,13 @@ def waive_cmd(fingerprints: tuple[str, ...], reason: str, owner: str, expires: s
         by_fp[fp] = Waiver(fp, rsn, own, exp, f.rule, f.path)
     waivers = list(by_fp.values())
     save_baseline(baseline, waivers)
-    out = {"baseline": baseline, "waived": [by_fp[fp].to_dict() for fp, *_ in checked]}
-    emit(out, lambda: [click.echo(f"waived {w['fingerprint']} ({w['rule']} in {w['path']}) until {w['expires']} in {baseline}") for w in out["waived"]])
+    waived = [by_fp[fp].to_dict() for fp, *_ in checked]
+
+    def text() -> None:
+        for w in waived:
+            click.echo(f"waived {w['fingerprint']} ({w['rule']} in {w['path']}) until {w['expires']} in {baseline}")
+
+    emit({"baseline": baseline, "waived": waived}, text)
     return exitcodes.OK
 
 

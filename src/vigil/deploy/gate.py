@@ -182,7 +182,7 @@ def no_data_setting(policy: Policy, st: SloStatus) -> tuple[str, list[tuple[int 
     covering = [(i, r) for i, r in enumerate(policy.freeze) if r.services is None or slo.service in r.services]
     set_by_rules = [(i, r) for i, r in covering if r.no_data is not None]
     if set_by_rules:
-        out = [
+        out: list[tuple[int | None, str, str, str]] = [
             (i, rule_name(i, r), "no data; no_data: freeze on the rule", r.scope)
             for i, r in set_by_rules
             if r.no_data == "freeze"

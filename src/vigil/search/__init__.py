@@ -141,6 +141,7 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vigil.search.check import IndexCheck, RepairResult, check_index, repair_index
     from vigil.search.embedded import EmbeddedEngine
     from vigil.search.engine import (
         ApplyResult,
@@ -155,7 +156,6 @@ if TYPE_CHECKING:  # pragma: no cover
         load_snapshot,
         open_engine,
     )
-    from vigil.search.check import IndexCheck, RepairResult, check_index, repair_index
     from vigil.search.outbox import RebuildResult, create_outbox_table, rebuild
     from vigil.search.spec import OutboxSpec
     from vigil.search.typesense import TypesenseEngine

@@ -33,13 +33,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 from vigil.search.content import (
     Differences,
-    digest,
     RangeHashes,
     canonical_text,
     choose_depth,
     classify,
-    digest_canonical,
     differing_leaves,
+    digest,
+    digest_canonical,
     leaf_of,
 )
 from vigil.search.engine import SearchEngine, SearchError
@@ -51,6 +51,7 @@ from vigil.search.outbox import (
     _specs,
     _table,
     connect,
+    one_row,
     outbox_bounds,
     parse_pg_snapshot,
     psycopg,
@@ -107,6 +108,7 @@ def _pending(
     """Outbox rows visible now that the index has not applied: (rows, {(collection, key)})."""
     c = _cols(outbox)
     params: dict[str, Any] = {"wm": watermark}
+    where: sql.Composable
     if tx is None or pos is None:
         where = sql.SQL("{id} > %(wm)s").format(**c)
     else:
@@ -127,13 +129,13 @@ def _pending(
 
 
 def _source_query(outbox: OutboxSpec, spec: CollectionSpec, *, leaves: tuple[int, list[str]] | None = None,
-                  ids: list[str] | None = None) -> tuple["sql.Composable", dict[str, Any]]:
+                  ids: list[str] | None = None) -> tuple["sql.Composed", dict[str, Any]]:
     """Rows ``(key, op, document text)`` of the source of truth of one collection; ``op`` is NULL for
     documents_sql (every row is live), else the latest outbox op of the key."""
     c = _cols(outbox)
     params: dict[str, Any] = {"coll": spec.name}
-    key = sql.SQL("k") if spec.documents_sql else sql.SQL("{key}::text").format(**c)
-    filt = sql.SQL("")
+    key: sql.Composable = sql.SQL("k") if spec.documents_sql else sql.SQL("{key}::text").format(**c)
+    filt: sql.Composable = sql.SQL("")
     if leaves is not None:
         params["depth"], params["leaves"] = leaves[0], leaves[1]
         filt = sql.SQL(" AND left(encode(sha256(convert_to({k}, 'UTF8')), 'hex'), %(depth)s) = ANY(%(leaves)s)").format(k=key)
@@ -427,7 +429,7 @@ def check_index(
             _, db_wm = outbox_bounds(conn, ob)
             derived = live_counts_from_outbox(conn, ob)
             tx = txid_expr(conn, ob)
-            db_xmax = parse_pg_snapshot(conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0])[1]
+            db_xmax = parse_pg_snapshot(one_row(conn.execute("SELECT pg_current_snapshot()::text"))[0])[1]
             n_pending, pending_keys = _pending(conn, ob, tx, wm, pos)
         except psycopg.Error as e:
             raise _db_error("reading", outbox_dsn, e, ob) from None
@@ -568,7 +570,7 @@ def repair_index(
                 continue
             spec = specs.get(name) or CollectionSpec(name=name)
             if name not in engine.collections():
-                engine.create_collection(spec.schema(), exist_ok=True)
+                engine.create_collection(spec.typesense_schema(), exist_ok=True)
                 res.created.append(name)
             ups: list[str] = []
             dels: list[str] = []
@@ -587,9 +589,9 @@ def repair_index(
                     res.refused.append({"collection": name, "doc_id": i, "error": f"not repaired: {src.bad[i]}"})
                 if docs:
                     r = engine.import_documents(name, docs, action="upsert")
-                    refused = {e.index for e in r.errors}
-                    for e in r.errors:
-                        res.refused.append({"collection": name, "doc_id": e.doc_id, "error": e.error})
+                    refused = {de.index for de in r.errors}
+                    for de in r.errors:
+                        res.refused.append({"collection": name, "doc_id": de.doc_id, "error": de.error})
                     ups += [docs[j]["id"] for j in range(len(docs)) if j not in refused]
                 if gone:
                     engine.delete_documents(name, gone)

@@ -60,7 +60,7 @@ def _now() -> datetime:
     return SystemClock().now()
 
 
-def _dumps(doc: dict[str, Any]) -> str:
+def _dumps(doc: Any) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -380,6 +380,7 @@ class EmbeddedEngine:
             if why:
                 res.errors.append(DocumentError(c.name, base + i, did if isinstance(did, str) else None, why, _clip(d)))
                 continue
+            assert isinstance(did, str)  # every action but update gave the document an id; update refused one without
             rows.append((did, _dumps(d)))
             if action in ("create", "emplace", "update"):
                 existing[did] = d
@@ -427,7 +428,7 @@ class EmbeddedEngine:
                 ).fetchall()
             if not rows:
                 return
-            for rid, doc in rows:
+            for _rid, doc in rows:
                 yield doc.encode()
             last = rows[-1][0]
 

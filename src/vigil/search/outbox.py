@@ -62,6 +62,14 @@ except ImportError:  # pragma: no cover
 
 
 
+def one_row(cur: Any) -> tuple:
+    """The row of a query that always returns exactly one (an aggregate, a SELECT without FROM)."""
+    row = cur.fetchone()
+    if row is None:
+        raise AssertionError("the query returned no row")
+    return tuple(row)
+
+
 def connect(url: str, *, autocommit: bool = True) -> "psycopg.Connection":
     """A connection to the outbox database, or :class:`SearchError` (exit 3) naming it without secrets."""
     from vigil import pgconn
@@ -267,9 +275,9 @@ def _specs(collections: Sequence[CollectionSpec | str] | None) -> list[Collectio
 def outbox_bounds(conn: "psycopg.Connection", outbox: OutboxSpec) -> tuple[int, int]:
     """(min id, max id) of the outbox; (0, 0) when it is empty."""
     c = _cols(outbox)
-    row = conn.execute(
+    row = one_row(conn.execute(
         sql.SQL("SELECT coalesce(min({id}), 0), coalesce(max({id}), 0) FROM {t}").format(t=_table(outbox), **c)
-    ).fetchone()
+    ))
     return int(row[0]), int(row[1])
 
 
@@ -429,10 +437,10 @@ def rebuild(
             now_snap = None
             if tx is not None:
                 # one statement: the snapshot and the bounds it sees
-                row = conn.execute(
+                row = one_row(conn.execute(
                     sql.SQL("SELECT pg_current_snapshot()::text, coalesce(min({id}), 0), coalesce(max({id}), 0), max({x})::text FROM {t}").format(
                         t=_table(ob), x=tx, **_cols(ob))
-                ).fetchone()
+                ))
                 now_snap, lo, hi = row[0], int(row[1]), int(row[2])
                 if row[3] is not None and int(row[3]) >= parse_pg_snapshot(now_snap)[1]:
                     res.warnings.append(
@@ -488,6 +496,7 @@ def rebuild(
                 if p.target is None:
                     batches = read_outbox(conn, ob, after=p.after, upto=p.upto, batch_size=batch_size, collections=names)
                 else:
+                    assert tx is not None  # a pass with a target is made in txid mode only
                     batches = read_outbox_between(
                         conn, ob, tx, done=p.done, target=p.target, after=p.after, batch_size=batch_size, collections=names
                     )
@@ -497,7 +506,7 @@ def rebuild(
                     for ch in changes:
                         if ch.collection not in known:
                             spec = next((s for s in specs or [] if s.name == ch.collection), None)
-                            schema = spec.schema() if spec else CollectionSpec(name=ch.collection).schema()
+                            schema = spec.typesense_schema() if spec else CollectionSpec(name=ch.collection).typesense_schema()
                             engine.create_collection(schema, exist_ok=True)
                             known.add(ch.collection)
                     budget = max_errors - len(res.errors) - len(bad)

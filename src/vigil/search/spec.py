@@ -130,7 +130,7 @@ class CollectionSpec(SpecModel):
             raise ValueError(f"{info.field_name} must be one SELECT (or WITH ... SELECT) statement returning {what}")
         return s
 
-    def schema(self) -> dict[str, Any]:
+    def typesense_schema(self) -> dict[str, Any]:
         """The Typesense collection schema to create this collection with."""
         fields = [f.to_typesense() for f in self.fields] if self.fields else [{"name": ".*", "type": "auto"}]
         d: dict[str, Any] = {"name": self.name, "fields": fields}

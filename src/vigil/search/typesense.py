@@ -329,7 +329,8 @@ class TypesenseEngine:
             elif line["success"]:
                 res.succeeded += 1
             else:
-                err = line.get("error") if isinstance(line.get("error"), str) else "refused (no error message)"
+                said = line.get("error")
+                err = said if isinstance(said, str) else "refused (no error message)"
                 doc = line.get("document") if isinstance(line.get("document"), str) else None
                 res.errors.append(DocumentError(collection, base + i, did, err, doc))
         if len(lines) > len(batch):

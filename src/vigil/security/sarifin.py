@@ -84,6 +84,18 @@ class SarifRun:
     results: int
 
 
+def _obj(d: dict | None, key: str) -> dict:
+    """``d[key]`` when it is a JSON object, else an empty one (SARIF's optional objects)."""
+    v = d.get(key) if d else None
+    return v if isinstance(v, dict) else {}
+
+
+def _arr(d: dict | None, key: str) -> list:
+    """``d[key]`` when it is a JSON array, else an empty one."""
+    v = d.get(key) if d else None
+    return v if isinstance(v, list) else []
+
+
 def _expect(cond: bool, where: str, what: str) -> None:
     if not cond:
         raise UsageError(f"not a SARIF 2.1.0 log: {where}: {what}", hint="import the SARIF file a tool wrote (e.g. semgrep --sarif, bandit -f sarif)")
@@ -109,12 +121,12 @@ def severity_from_score(score: Any) -> str | None:
 
 def map_severity(result: dict, rule: dict | None) -> tuple[str, str, str | None]:
     """(severity, where it came from, SARIF level) of a result; see the module's documentation."""
-    rprops = result.get("properties") if isinstance(result.get("properties"), dict) else {}
-    ruleprops = (rule or {}).get("properties") if isinstance((rule or {}).get("properties"), dict) else {}
+    rprops = _obj(result, "properties")
+    ruleprops = _obj(rule, "properties")
     level = result.get("level")
     if not isinstance(level, str):
-        dc = (rule or {}).get("defaultConfiguration")
-        level = dc.get("level") if isinstance(dc, dict) and isinstance(dc.get("level"), str) else None
+        dc = _obj(rule, "defaultConfiguration")
+        level = dc.get("level") if isinstance(dc.get("level"), str) else None
     for props, src in ((rprops, "result security-severity"), (ruleprops, "rule security-severity")):
         if "security-severity" in props:
             sev = severity_from_score(props["security-severity"])
@@ -133,14 +145,14 @@ def map_severity(result: dict, rule: dict | None) -> tuple[str, str, str | None]
 
 
 def _rule_of(result: dict, run: dict) -> dict | None:
-    tool = run.get("tool") or {}
-    driver = tool.get("driver") or {}
-    rules = driver.get("rules") if isinstance(driver.get("rules"), list) else []
-    rid = result.get("ruleId") or ((result.get("rule") or {}).get("id") if isinstance(result.get("rule"), dict) else None)
-    ref = result.get("rule") if isinstance(result.get("rule"), dict) else {}
-    comp = ref.get("toolComponent") if isinstance(ref.get("toolComponent"), dict) else None
-    if comp is not None and isinstance(comp.get("index"), int):
-        exts = tool.get("extensions") if isinstance(tool.get("extensions"), list) else []
+    tool = _obj(run, "tool")
+    driver = _obj(tool, "driver")
+    rules = _arr(driver, "rules")
+    ref = _obj(result, "rule")
+    rid = result.get("ruleId") or ref.get("id")
+    comp = _obj(ref, "toolComponent")
+    if isinstance(comp.get("index"), int):
+        exts = _arr(tool, "extensions")
         if 0 <= comp["index"] < len(exts) and isinstance(exts[comp["index"]], dict):
             rules = exts[comp["index"]].get("rules") or []
     idx = result.get("ruleIndex", ref.get("index"))
@@ -148,7 +160,7 @@ def _rule_of(result: dict, run: dict) -> dict | None:
         if rid is None or rules[idx].get("id") == rid or str(rid).startswith(str(rules[idx].get("id"))):
             return rules[idx]
     candidates = list(rules)
-    for ext in tool.get("extensions") or []:
+    for ext in _arr(tool, "extensions"):
         if isinstance(ext, dict) and isinstance(ext.get("rules"), list):
             candidates += ext["rules"]
     for r in candidates:
@@ -158,15 +170,12 @@ def _rule_of(result: dict, run: dict) -> dict | None:
 
 
 def _message(result: dict, rule: dict | None) -> str:
-    msg = result.get("message") if isinstance(result.get("message"), dict) else {}
+    msg = _obj(result, "message")
     text = msg.get("text")
     if not isinstance(text, str) and rule and isinstance(msg.get("id"), str):
-        ms = rule.get("messageStrings") or {}
-        entry = ms.get(msg["id"]) if isinstance(ms, dict) else None
-        text = entry.get("text") if isinstance(entry, dict) else None
+        text = _obj(_obj(rule, "messageStrings"), msg["id"]).get("text")
     if not isinstance(text, str):
-        sd = (rule or {}).get("shortDescription")
-        text = sd.get("text") if isinstance(sd, dict) else None
+        text = _obj(rule, "shortDescription").get("text")
     text = text if isinstance(text, str) else ""
     args = msg.get("arguments")
     if isinstance(args, list):
@@ -182,20 +191,20 @@ def _location(result: dict, run: dict) -> tuple[str | None, int | None, str | No
     pl = locs[0].get("physicalLocation")
     if not isinstance(pl, dict):
         return None, None, None
-    al = pl.get("artifactLocation") if isinstance(pl.get("artifactLocation"), dict) else {}
+    al = _obj(pl, "artifactLocation")
     uri = al.get("uri")
     if not isinstance(uri, str) and isinstance(al.get("index"), int):
-        arts = run.get("artifacts") if isinstance(run.get("artifacts"), list) else []
+        arts = _arr(run, "artifacts")
         if 0 <= al["index"] < len(arts) and isinstance(arts[al["index"]], dict):
-            uri = ((arts[al["index"]].get("location") or {}).get("uri"))
+            uri = _obj(arts[al["index"]], "location").get("uri")
     if isinstance(uri, str):
         from urllib.parse import unquote
 
         uri = unquote(uri.removeprefix("file://"))
-    region = pl.get("region") if isinstance(pl.get("region"), dict) else {}
+    region = _obj(pl, "region")
     line = region.get("startLine") if isinstance(region.get("startLine"), int) else None
     snip = None
-    for reg in (region, pl.get("contextRegion") if isinstance(pl.get("contextRegion"), dict) else {}):
+    for reg in (region, _obj(pl, "contextRegion")):
         s = reg.get("snippet")
         if isinstance(s, dict) and isinstance(s.get("text"), str):
             snip = s["text"]
@@ -245,8 +254,8 @@ def parse_sarif(doc: Any) -> list[SarifRun]:
     total = 0
     for i, run in enumerate(runs):
         _expect(isinstance(run, dict), f"runs[{i}]", "expected an object")
-        driver = (run.get("tool") or {}).get("driver") if isinstance(run.get("tool"), dict) else None
-        _expect(isinstance(driver, dict) and isinstance(driver.get("name"), str) and driver["name"].strip() != "",
+        driver = _obj(_obj(run, "tool"), "driver")
+        _expect(isinstance(driver.get("name"), str) and driver["name"].strip() != "",
                 f"runs[{i}].tool.driver.name", "every run names its tool")
         tool = driver["name"].strip()[:200]
         results = run.get("results")
@@ -262,7 +271,7 @@ def parse_sarif(doc: Any) -> list[SarifRun]:
             if res.get("baselineState") == "absent":
                 continue
             rule = _rule_of(res, run)
-            rid = res.get("ruleId") or ((res.get("rule") or {}).get("id") if isinstance(res.get("rule"), dict) else None)
+            rid = res.get("ruleId") or _obj(res, "rule").get("id")
             rid = str(rid)[:255] if rid is not None else "(no rule)"
             title = _message(res, rule)
             _expect(bool(title) or rid != "(no rule)", f"runs[{i}].results[{j}].message", "a result needs a message or a rule")

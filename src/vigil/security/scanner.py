@@ -201,8 +201,8 @@ def scan_text(text: str, path: str, *, decode: bool = True) -> list[Hit]:
     names it. Base64-wrapped and URL-encoded secrets are found in their decoded form (``encoding``)."""
     lines = text.split("\n")
     starts = [0]
-    for ln in lines[:-1]:
-        starts.append(starts[-1] + len(ln) + 1)
+    for row in lines[:-1]:
+        starts.append(starts[-1] + len(row) + 1)
     hits: list[Hit] = []
 
     def where(offset: int) -> tuple[int, int]:
@@ -274,12 +274,12 @@ def scan_text(text: str, path: str, *, decode: bool = True) -> list[Hit]:
                         for h in scan_text(dec, path, decode=False):
                             hits.append(Hit(h.rule, h.severity, h.secret, i + 1, 1, h.engines, "url", line, h.prefix, _raw_url(line, h.secret)))
         for m in _B64_TOKEN.finditer(text):
-            dec = decode_base64_text(m.group(1))
-            if dec is None or len(dec) < 8:
+            inner = decode_base64_text(m.group(1))
+            if inner is None or len(inner) < 8:
                 continue
             ln, col = where(m.start(1))
-            for h in scan_text(dec, path, decode=False):
-                if h.rule == "keyword-secret" and h.secret == dec:
+            for h in scan_text(inner, path, decode=False):
+                if h.rule == "keyword-secret" and h.secret == inner:
                     continue
                 hits.append(Hit(h.rule, h.severity, h.secret, ln, col, h.engines, "base64", lines[ln - 1], h.prefix, m.group(1)))
     return _dedupe(hits)
@@ -373,8 +373,8 @@ def _dedupe(hits: list[Hit]) -> list[Hit]:
     final = []
     for h in out:
         if h.rule == "private-key":
-            k = next((s for s in keys if h.secret in s and h.secret != s), None)
-            if k is not None:
+            wider = next((s for s in keys if h.secret in s and h.secret != s), None)
+            if wider is not None:
                 continue
         key = (h.rule, h.secret) if h.rule == "private-key" else (str(h.line), h.secret)
         if key in seen:

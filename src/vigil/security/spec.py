@@ -47,7 +47,7 @@ class Deadlines(SpecModel):
 class SecuritySpec(SpecModel):
     deadlines: Deadlines = Field(default_factory=Deadlines, description="fix deadlines by severity, from when a finding was first seen")
     block_on: list[BlockOn] = Field(
-        default_factory=lambda: ["critical", "overdue"],
+        default_factory=lambda: list[BlockOn](["critical", "overdue"]),
         description="what blocks a deploy: an open finding of these severities, and `overdue` (any open finding past its deadline)",
     )
     override_passes: bool = Field(

@@ -61,7 +61,7 @@ def describe(pid: int) -> dict:
 
 def members(pgid: int) -> list[int]:
     """Live (not zombie) processes of the process group ``pgid``."""
-    out = []
+    out: list[int] = []
     try:
         entries = list(PROC.iterdir())
     except OSError:

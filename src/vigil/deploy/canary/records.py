@@ -15,9 +15,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from vigil.deploy.canary.tables import canary_events, canary_runs, canary_verdicts
 from vigil.errors import UsageError
 from vigil.store import Store, db_errors
-from vigil.deploy.canary.tables import canary_events, canary_runs, canary_verdicts
 
 FINAL_STATES = ("promoted", "rolled_back")
 UNFINISHED_STATES = ("running", "paused", "rollback_failed", "promote_failed")

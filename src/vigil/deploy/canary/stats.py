@@ -186,6 +186,13 @@ def _finite(h: Sequence[tuple[Value, int]], top: Fraction) -> list[tuple[Fractio
     return [(top if v == INF else v, n) for v, n in h]  # type: ignore[misc]
 
 
+def _exact(v: Value | None) -> Fraction:
+    """A value computed from finite values only: a Fraction (an infinity here is a bug)."""
+    if not isinstance(v, Fraction):
+        raise AssertionError(f"expected a finite value, got {v!r}")
+    return v
+
+
 def _top_finite(*hs: Sequence[tuple[Value, int]]) -> Fraction:
     finite = [v for h in hs for v, _ in h if v != INF]
     return max(finite) if finite else Fraction(0)  # type: ignore[return-value]
@@ -469,9 +476,13 @@ def rank_test(baseline: "Sample | Sequence[tuple[Value, int]]", canary: "Sample 
     # Hodges-Lehmann on the representatives, and on the two extreme placements
     top = _top_finite(b, c)
     fc, fb = _finite(c, top), _finite(b, top)
-    shift = _pair_median(fc, fb)
+    shift = _exact(_pair_median(fc, fb))
     eb, ec = sb.edges(), sc.edges()
     exact_data = all(lo == hi for lo, hi, _ in eb + ec)
+    low_c: Sequence[tuple[Value, int]]
+    low_b: Sequence[tuple[Value, int]]
+    high_c: Sequence[tuple[Value, int]]
+    high_b: Sequence[tuple[Value, int]]
     if exact_data:
         low_c, low_b, high_c, high_b = fc, fb, fc, fb
     else:
@@ -484,9 +495,8 @@ def rank_test(baseline: "Sample | Sequence[tuple[Value, int]]", canary: "Sample 
     high = pair_order_stats(high_c, high_b, [m + 1 - cut])[0]
     res_low = shift if exact_data else _pair_median(low_c, low_b)
     res_high = shift if exact_data else _pair_median(high_c, high_b)
-    mb = _median(_finite(b, top))
-    mc = _median(_finite(c, top))
-    assert mb is not None and mc is not None and res_low is not None and res_high is not None
+    mb = _exact(_median(_finite(b, top)))
+    mc = _exact(_median(_finite(c, top)))
     mbb = median_bounds(sb)
     mcb = median_bounds(sc)
     assert mbb is not None and mcb is not None
@@ -497,7 +507,7 @@ def rank_test(baseline: "Sample | Sequence[tuple[Value, int]]", canary: "Sample 
     else:
         effect_bounds = None
     return RankTest(n1, n2, u, sigma, p_greater, p_less, method, effect, shift, low, high, (res_low, res_high),
-                    mb, mc, mbb, mcb, effect_bounds)  # type: ignore[arg-type]
+                    mb, mc, mbb, mcb, effect_bounds)
 
 
 def _effect_bounds(eb: list[tuple[Value, Value, int]], ec: list[tuple[Value, Value, int]], m: int) -> tuple[Fraction, Fraction]:

@@ -65,7 +65,7 @@ class CloneInfo:
     notes: list[str] = field(default_factory=list)
 
 
-def _fk_edges(conn: Any) -> list[tuple[str, list[str], list[str], str, list[str], list[str]]]:
+def _fk_edges(conn: Any) -> list[tuple[str, list[str], list[str], str, list[str]]]:
     """(child, child cols, their types, parent, parent cols) of every foreign key between app tables."""
     return conn.execute(
         """SELECT format('%I.%I', cn.nspname, c.relname),

@@ -508,8 +508,8 @@ class _FileLinter:
         self.new_columns: set[tuple[str, str]] = set()  # (table, column) added in this file
         self.new_constraints: set[tuple[str, str]] = set()  # (table, constraint) added in this file
         self.recreated: dict[tuple[str, str], int] = {}  # (kind, name) -> last statement index creating it
-        self.timeouts_set = {t: False for t in TIMEOUTS}
-        self.timeout_reported = {t: False for t in TIMEOUTS}
+        self.timeouts_set = dict.fromkeys(TIMEOUTS, False)
+        self.timeout_reported = dict.fromkeys(TIMEOUTS, False)
         self.no_transaction = False
         self.mixed_reported = False
         self.stmt_index = 0
@@ -1641,7 +1641,7 @@ class _FileLinter:
             self.add(
                 "prefer-text",
                 f"column {col} is {shown}",
-                f"Declare it `text`" + (f" with `CHECK (length({_q(col)}) <= {_typmod(tn)})`" if _typmod(tn) else "") + ".",
+                "Declare it `text`" + (f" with `CHECK (length({_q(col)}) <= {_typmod(tn)})`" if _typmod(tn) else "") + ".",
                 at=at,
             )
         elif t == "timestamp":
@@ -1747,7 +1747,7 @@ def _lit(v: str) -> str:
 
 
 def _typmod(tn: dict) -> str | None:
-    mods = tn.get("typmods") or ()
+    mods: list = tn.get("typmods") or []
     if len(mods) != 1:
         return None
     ok, v = const(mods[0])
@@ -2285,7 +2285,7 @@ def _volatility(expr: Any) -> tuple[str | None, str | None]:
 
 
 def _parse_error(e: BaseException) -> tuple[str, int | None]:
-    args = getattr(e, "args", ())
+    args: Sequence[Any] = getattr(e, "args", ())
     msg = str(args[0]) if args else str(e) or type(e).__name__
     where = args[1] if len(args) > 1 and isinstance(args[1], int) else None
     if not msg:

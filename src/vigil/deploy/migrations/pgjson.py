@@ -255,7 +255,7 @@ def type_sql(tn: dict | None) -> str:
 
 
 def _implicit(tn: dict) -> bool:
-    mods = tn.get("typmods") or ()
+    mods: list = tn.get("typmods") or []
     return bool(mods) and node(mods[0])[1].get("location", 0) == -1
 
 

@@ -238,26 +238,29 @@ def migration_states(migrations: Sequence[Migration], rows: Iterable[LedgerRow])
 
 def _blocking(s: MigrationState, retry_failed: bool) -> Problem | None:
     r = s.row
+    if r is None:
+        return None  # never run: pending, which blocks nothing (every blocking state has a ledger row)
     if s.state == "edited":
+        assert s.migration is not None  # edited: the file is there and differs from what ran
         return Problem(
             "edited",
             s.version,
-            f"{s.id}: applied {_when(r)} with checksum {r.checksum[:12]}, but the file's checksum is now "  # type: ignore[union-attr]
-            f"{checksum(s.migration.up_sql)[:12]}: someone edited a migration that already ran",  # type: ignore[union-attr]
+            f"{s.id}: applied {_when(r)} with checksum {r.checksum[:12]}, but the file's checksum is now "
+            f"{checksum(s.migration.up_sql)[:12]}: someone edited a migration that already ran",
             "restore the applied file from version control and put the change in a new migration",
         )
     if retry_failed:
         return None
     if s.state == "failed":
-        if r and r.transactional:
+        if r.transactional:
             hint = (f"it ran in one transaction, so nothing of it remains; fix {s.migration.filename if s.migration else s.id}, "
                     f"then run `vigil migrate apply --retry-failed`")
         else:
             hint = ("it ran OUTSIDE a transaction: the statements before the failing one are committed and the failing one "
                     "may have left objects behind (see `vigil migrate status`); clean up, then run `vigil migrate apply --retry-failed`")
-        return Problem("failed", s.version, f"{s.id} failed {_when(r)}: {s.note}", hint)  # type: ignore[arg-type]
+        return Problem("failed", s.version, f"{s.id} failed {_when(r)}: {s.note}", hint)
     if s.state == "interrupted":
-        tx = r.transactional if r else True
+        tx = r.transactional
         hint = (
             "the run was cut off (crash, kill, lost connection) while it ran in a transaction, so PostgreSQL rolled it "
             "back; run `vigil migrate apply --retry-failed`"
@@ -265,13 +268,13 @@ def _blocking(s: MigrationState, retry_failed: bool) -> Problem | None:
             else "it ran OUTSIDE a transaction and was cut off: check what it changed, clean up, then run "
             "`vigil migrate apply --retry-failed`"
         )
-        verb = "applying" if (r is None or r.direction == "up") else "reverting"
-        return Problem("interrupted", s.version, f"{s.id}: {verb} it started {_when(r)} and never finished", hint)  # type: ignore[arg-type]
+        verb = "applying" if r.direction == "up" else "reverting"
+        return Problem("interrupted", s.version, f"{s.id}: {verb} it started {_when(r)} and never finished", hint)
     if s.state == "revert-failed":
         return Problem(
             "revert-failed",
             s.version,
-            f"{s.id}: reverting it failed {_when(r)}: {s.note}",  # type: ignore[arg-type]
+            f"{s.id}: reverting it failed {_when(r)}: {s.note}",
             "fix its .down.sql and run `vigil migrate apply --down-to VERSION --retry-failed`, or re-apply it with "
             "`vigil migrate apply --retry-failed`",
         )

@@ -190,7 +190,7 @@ def _walk(root: Any) -> Iterator[Any]:
         n = stack.pop()
         if isinstance(n, Node):
             yield n
-            for slot in n.__slots__:
+            for slot in getattr(type(n), "__slots__", ()):  # pglast's AST classes name their fields there
                 v = getattr(n, slot, None)
                 if isinstance(v, (Node, tuple, list)):
                     stack.append(v)
@@ -211,9 +211,10 @@ def _column(node: Any) -> tuple[tuple[str, ...], str] | None:
     if type(node).__name__ != "ColumnRef":
         return None
     parts = [getattr(f, "sval", None) for f in node.fields]
-    if not parts or any(p is None for p in parts):
+    names = [p for p in parts if isinstance(p, str)]
+    if not names or len(names) != len(parts):
         return None  # u.* and the like
-    return tuple(parts[:-1]), parts[-1]  # type: ignore[return-value]
+    return tuple(names[:-1]), names[-1]
 
 
 def _rel(rv: Any) -> RelationRef:
@@ -238,7 +239,7 @@ def parameter_uses(sql: str) -> tuple[dict[int, ParamUse], list[RelationRef]]:
         uses.setdefault(u.number, u)  # the first use wins (an assignment is visited before its WHERE)
 
     for raw in stmts:
-        root = raw.stmt
+        root: Any = raw.stmt  # dispatched on its class name below
         kind = type(root).__name__
         if kind == "InsertStmt":
             target = _rel(root.relation)

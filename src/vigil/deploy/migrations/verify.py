@@ -54,7 +54,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -159,7 +159,7 @@ def read_target_ledger_file(path: str | Path) -> TargetLedger:
     if not isinstance(data, dict) or not isinstance(data.get("migrations"), list) or "ledger_exists" not in data:
         raise UsageError(f"{p}: not the JSON of `vigil migrate status --json`", hint=hint)
     rows: list[LedgerRow] = []
-    names = {f for f in LedgerRow.__dataclass_fields__}
+    names = set(LedgerRow.__dataclass_fields__)
     for i, m in enumerate(data["migrations"]):
         a = m.get("last_attempt") if isinstance(m, dict) else None
         if a is None:
@@ -477,8 +477,9 @@ def _roll_to_target(conn: Any, report: VerifyReport, migrations: Sequence[Migrat
     stage_states = {s.version: s for s in migration_states(migrations, stage_rows)}
     stage_applied = {v for v, s in stage_states.items() if s.state in ("applied", "edited", "missing-file")}
     rolled = _Rolled()
-    ropts = dict(ledger_table=opts.ledger_table, lock_timeout_ms=opts.lock_timeout_ms, statement_timeout_ms=opts.statement_timeout_ms,
-                 lock_retries=0, lock_wait=0, retry_failed=True, actor=opts.actor)
+    ropts = runner.ApplyOptions(ledger_table=opts.ledger_table, lock_timeout_ms=opts.lock_timeout_ms,
+                                statement_timeout_ms=opts.statement_timeout_ms, lock_retries=0, lock_wait=0,
+                                retry_failed=True, actor=opts.actor)
 
     def cannot(why: str, details: list[str]) -> None:
         report.add("clone", "inconclusive", f"{base}; but it cannot be rolled to the target's version: {why}",
@@ -488,7 +489,7 @@ def _roll_to_target(conn: Any, report: VerifyReport, migrations: Sequence[Migrat
 
     if any(v > top for v in stage_applied):
         rolled.stage_schema = schema_dump.snapshot(conn, exclude=[opts.ledger_table])
-        down = runner.apply_on(conn, migrations, runner.ApplyOptions(**ropts, down_to=top), database=scratch, sleep=lambda s: None)
+        down = runner.apply_on(conn, migrations, replace(ropts, down_to=top), database=scratch, sleep=lambda s: None)
         if down.status != "ok":
             failed = next((r for r in down.results if r.status == "failed"), None)
             cannot("reverting what Stage has and the target has not did not work",
@@ -496,7 +497,7 @@ def _roll_to_target(conn: Any, report: VerifyReport, migrations: Sequence[Migrat
             return None
         rolled.reverted = [r.id for r in down.results]
     if any(v not in stage_applied and v <= top for v in target_applied):
-        up = runner.apply_on(conn, migrations, runner.ApplyOptions(**ropts, target=top), database=scratch, sleep=lambda s: None)
+        up = runner.apply_on(conn, migrations, replace(ropts, target=top), database=scratch, sleep=lambda s: None)
         if up.status not in ("ok", "nothing-to-do"):
             failed = next((r for r in up.results if r.status == "failed"), None)
             cannot("applying what the target has and Stage has not did not work",
@@ -539,7 +540,7 @@ def _rehearse(conn: Any, report: VerifyReport, migrations: Sequence[Migration], 
     )
     up = runner.apply_on(conn, migrations, ropts, database=report.scratch_database or "", sleep=lambda s: None)
     applied = [r for r in up.results if r.status == "applied"]
-    timings = [f"{r.id}: {r.duration_ms} ms{' (outside a transaction: ' + r.reason + ')' if not r.transactional else ''}" for r in up.results if r.status == "applied"]
+    timings = [f"{r.id}: {r.duration_ms} ms{' (outside a transaction: ' + (r.reason or '') + ')' if not r.transactional else ''}" for r in up.results if r.status == "applied"]
     on_rows = (f" on a clone with {info.sampled_rows} sampled rows" if info.sampled_rows
                else " on a clone WITHOUT rows: a change that fails only on data (ADD COLUMN ... NOT NULL, a new constraint) "
                "is not seen" + (" (--sample-rows 0)" if not opts.sample_rows else " (Stage's tables are empty)"))
