@@ -77,7 +77,7 @@ def _target(source: str | None, namespace: str | None) -> tuple[Any, str | None]
     target = Target.of(cw)
     if namespace is not None:
         target = Target(namespace, target.dimensions, target.metrics)
-    return target, cw.region
+    return target, getattr(cw, "region", None)
 
 
 def _options(f):

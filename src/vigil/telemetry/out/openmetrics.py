@@ -115,23 +115,23 @@ class OpenMetricsWriter:
                 total += per_ts[t]
                 lines.append(f"{name}{lab} {total} {_ts(t)}")
             self._counters[(metric, labels)] = total
-        for (metric, labels), per_ts in sorted(gauges.items()):
+        for (metric, labels), values in sorted(gauges.items()):
             lines = by_family.setdefault((metric, "gauge"), [])
             lab = _labels(labels)
-            for t in sorted(per_ts):
-                lines.append(f"{metric}{lab} {_num(per_ts[t])} {_ts(t)}")
-        for (metric, labels), per_ts in sorted(hists.items()):
+            for t in sorted(values):
+                lines.append(f"{metric}{lab} {_num(values[t])} {_ts(t)}")
+        for (metric, labels), buckets in sorted(hists.items()):
             lines = by_family.setdefault((metric + "_bucket", "unknown"), [])
             cum = self._hists.get((metric, labels))
-            stamps = sorted(per_ts)
+            stamps = sorted(buckets)
             new = cum is None
             if cum is None:
                 cum = [0] * nb
                 zero = stamps[0] // MINUTE_MS * MINUTE_MS
                 if stamps[0] == zero:
-                    moved = per_ts.pop(zero)
-                    per_ts[zero + 1] = [a + b for a, b in zip(moved, per_ts.get(zero + 1, [0] * nb))]
-                    stamps = sorted(per_ts)
+                    moved = buckets.pop(zero)
+                    buckets[zero + 1] = [a + b for a, b in zip(moved, buckets.get(zero + 1, [0] * nb))]
+                    stamps = sorted(buckets)
             running = list(cum)
             rows_by_le: list[list[str]] = [[] for _ in range(nb)]
             for i in range(nb):
@@ -139,7 +139,7 @@ class OpenMetricsWriter:
                 if new:
                     rows_by_le[i].append(f"{metric}_bucket{lab} 0 {_ts(stamps[0] // MINUTE_MS * MINUTE_MS)}")
             for t in stamps:
-                counts = per_ts[t]
+                counts = buckets[t]
                 acc = 0
                 for i in range(nb):
                     acc += counts[i]

@@ -371,7 +371,7 @@ class CloudWatchSource:
     def _counts_per(self, ms: list[MetricId], lo: int, hi: int, period: int | None) -> list[int]:
         """Period starts (minutes) in ``[lo, hi)`` with at least one datapoint. ``period`` None: the
         finest CloudWatch keeps there."""
-        queries = []
+        queries: list[dict[str, Any]] = []
         for i, (ns, name, dims) in enumerate(ms):
             queries.append({"Id": f"c{i}", "ReturnData": True, "MetricStat": {
                 "Metric": {"Namespace": ns, "MetricName": name, "Dimensions": [{"Name": n, "Value": v} for n, v in dims]},

@@ -42,6 +42,7 @@ from bisect import bisect_left
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from vigil.errors import ExternalError, UsageError
@@ -209,8 +210,8 @@ class PrometheusSource:
         self._client: httpx.Client | None = None
         self._checked = False
         self._end_hint: int | None = None  # the plan's end minute: where "first sample ever" looks back from
-        self._counters: dict[str, _Fetched] = {}
-        self._buckets: dict[tuple[str, frozenset[str] | None], _Fetched] = {}
+        self._counters: dict[str, tuple[Selector, _Fetched]] = {}
+        self._buckets: dict[tuple[str, frozenset[str] | None], tuple[Selector, _Fetched]] = {}
         self._le_of: dict[str, list[tuple[int, str]]] = {}
         self._gauges: dict[str, _Fetched] = {}
         self._firsts: dict[tuple[str, str], int | None] = {}
@@ -286,7 +287,7 @@ class PrometheusSource:
             wait = min(MAX_RETRY_AFTER, 0.2 * 2**attempt)
             self.requests += 1
             try:
-                r = client.get(url, params=params)
+                r = client.get(url, params=tuple(params))
             except httpx.TimeoutException:
                 last = f"Prometheus at {self.url} did not answer within {self.timeout:g}s"
             except httpx.TransportError as e:
@@ -417,12 +418,19 @@ class PrometheusSource:
         return _Fetched(lo, hi, series)
 
     def _counter_data(self, metric: Selector, lo: int, hi: int) -> _Fetched:
+        """A counter selector's series over ``[lo, hi)``: from a wider selector already read (its
+        matchers a subset of these) when there is one, else read."""
         key = str(metric)
-        got = self._counters.get(key)
-        if got is None or got.lo > lo or got.hi < hi:
-            if got is not None:
-                lo, hi = min(lo, got.lo), max(hi, got.hi)
-            got = self._counters[key] = self._fetch_counts(self.names(metric.metric, "counter"), metric, lo, hi, "counter")
+        for sel, got in list(self._counters.values()):
+            if got.lo <= lo and got.hi >= hi and _covers(sel, metric):
+                if str(sel) != key:
+                    self._counters[key] = (metric, got := _view(got, metric))
+                return got
+        old = self._counters.get(key)
+        if old is not None:
+            lo, hi = min(lo, old[1].lo), max(hi, old[1].hi)
+        got = self._fetch_counts(self.names(metric.metric, "counter"), metric, lo, hi, "counter")
+        self._counters[key] = (metric, got)
         return got
 
     def _le_strings(self, metric: Selector) -> list[tuple[int, str]]:
@@ -457,23 +465,24 @@ class PrometheusSource:
         return frozenset(need)
 
     def _bucket_data(self, metric: Selector, lo: int, hi: int, les: frozenset[str] | None = None) -> _Fetched:
-        """Bucket series over ``[lo, hi)``: those with ``le`` in ``les`` (None: every bucket)."""
+        """Bucket series over ``[lo, hi)``: those with ``le`` in ``les`` (None: every bucket); from
+        a wider read already made when there is one."""
         key = str(metric)
         if les is not None and not les:
             return _Fetched(lo, hi, {})  # no such histogram
-        for (k, have), got in self._buckets.items():
-            if k == key and (have is None or (les is not None and les <= have)) and got.lo <= lo and got.hi >= hi:
-                return got
+        for (k, have), (sel, got) in list(self._buckets.items()):
+            if (have is None or (les is not None and les <= have)) and got.lo <= lo and got.hi >= hi and _covers(sel, metric):
+                return got if k == key else _view(got, metric)
         old = self._buckets.get((key, les))
         if old is not None:
-            lo, hi = min(lo, old.lo), max(hi, old.hi)
+            lo, hi = min(lo, old[1].lo), max(hi, old[1].hi)
         matchers = tuple(metric.matchers)
         if les is not None:
             import re
 
             matchers += (Matcher.make("le", "=~", "|".join(re.escape(x) for x in sorted(les))),)
-        got = self._buckets[(key, les)] = self._fetch_counts(self.names(metric.metric, "observation"), Selector(metric.metric, matchers),
-                                                             lo, hi, "histogram")
+        got = self._fetch_counts(self.names(metric.metric, "observation"), Selector(metric.metric, matchers), lo, hi, "histogram")
+        self._buckets[(key, les)] = (metric, got)
         return got
 
     def _gauge_data(self, metric: Selector, lo: int, hi: int) -> _Fetched:
@@ -500,26 +509,36 @@ class PrometheusSource:
 
     def prefetch(self, plan: ReadPlan) -> None:
         """Every read of the plan, several at once (``workers``): counters per selector, the
-        buckets each histogram's thresholds need, gauges, and first samples."""
+        buckets each histogram's thresholds need, gauges, and first samples. A selector whose
+        series a wider one of the plan holds (``x{a="1",b!="2"}`` within ``x{a="1"}``) is not read
+        again: its series are picked from the wider one's."""
         self._end_hint = plan.end if self._end_hint is None else max(self._end_hint, plan.end)
         jobs: list[Callable[[], Any]] = []
+        later: list[Callable[[], Any]] = []
         if plan.starts:
             lo = min(plan.starts)
-            for sel in {q.include: None for q in plan.counters}:
-                jobs.append(lambda sel=sel: self._counter_data(sel, lo, plan.end))
+            sels = list(dict.fromkeys(q.include for q in plan.counters))
+            for sel in sels:
+                wide = not any(o is not sel and _covers(o, sel) and not _covers(sel, o) for o in sels)
+                (jobs if wide else later).append(partial(self._counter_data, sel, lo, plan.end))
             by_metric: dict[Selector, list[int]] = {}
             for oq in plan.observations:
                 by_metric.setdefault(oq.metric, []).append(oq.le_ns)
-            for metric, thresholds in by_metric.items():
-                jobs.append(lambda metric=metric, thresholds=thresholds: self._bucket_data(metric, lo, plan.end, self._needed(metric, thresholds)))
+            for metric in by_metric:
+                covered = [m for m in by_metric if _covers(metric, m)]
+                if any(o != metric and _covers(o, metric) and not _covers(metric, o) for o in by_metric):
+                    later.append(partial(self._read_buckets, metric, lo, plan.end, by_metric[metric]))
+                else:
+                    thresholds = [t for m in covered for t in by_metric[m]]
+                    jobs.append(partial(self._read_buckets, metric, lo, plan.end, thresholds))
         spans: dict[Selector, tuple[int, int]] = {}
         for g in plan.gauges:
             a, b = spans.get(g.metric, (g.start, g.end))
             spans[g.metric] = (min(a, g.start), max(b, g.end))
         for metric, (a, b) in spans.items():
-            jobs.append(lambda metric=metric, a=a, b=b: self._gauge_data(metric, a, b))
+            jobs.append(partial(self._gauge_data, metric, a, b))
         for sel, kind in dict.fromkeys(plan.firsts):
-            jobs.append(lambda sel=sel, kind=kind: self.first_minute(sel, kind))
+            jobs.append(partial(self.first_minute, sel, kind))
         if len(jobs) > 1 and self.workers > 1:
             self._http()
             with ThreadPoolExecutor(self.workers) as pool:
@@ -528,6 +547,11 @@ class PrometheusSource:
         else:
             for j in jobs:
                 j()
+        for j in later:
+            j()
+
+    def _read_buckets(self, metric: Selector, lo: int, hi: int, thresholds: list[int]) -> _Fetched:
+        return self._bucket_data(metric, lo, hi, self._needed(metric, thresholds))
 
     def counter_sums(self, q: CounterQuery, starts: Sequence[int], end: int) -> list[int]:
         if not starts:
@@ -673,6 +697,17 @@ class PrometheusSource:
                     acc[le] = acc.get(le, 0) + n
                 below = max(below, c)
         return sorted(acc.items())
+
+
+def _covers(wide: Selector, narrow: Selector) -> bool:
+    """Every series ``narrow`` selects, ``wide`` selects too: same metric, ``wide``'s matchers
+    among ``narrow``'s."""
+    return wide.metric == narrow.metric and {str(m) for m in wide.matchers} <= {str(m) for m in narrow.matchers}
+
+
+def _view(got: _Fetched, sel: Selector) -> _Fetched:
+    """The series of ``got`` that ``sel`` selects."""
+    return _Fetched(got.lo, got.hi, {k: v for k, v in got.series.items() if sel.matches(dict(k[1]))})
 
 
 def _excluded(q: CounterQuery, labels: LabelKey) -> bool:
