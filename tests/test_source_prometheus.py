@@ -304,3 +304,27 @@ def test_a_secret_header_value_in_the_spec_is_refused():
     with pytest.raises(ValidationError, match="absolute path"):
         prometheus_spec("http://127.0.0.1:9090", headers={"X-Token": {"file": "token.txt"}})
     assert Path("/").is_absolute()
+
+
+# -- the spec ---------------------------------------------------------------------------------------------
+
+
+def test_an_slo_names_a_source_the_spec_has():
+    from helpers import spec_with
+
+    from vigil.errors import SpecError
+
+    slo = "  - {name: a, service: api, objective: 99, window: {rolling: 30d}, source: %s, sli: {ratio: {good: x, total: x}}}"
+    ok = spec_with(slo % "prom", "telemetry: {sources: {prom: {kind: prometheus, url: 'http://127.0.0.1:9090'}}}")
+    assert ok.slos[0].source == "prom" and ok.telemetry.sources["prom"].kind == "prometheus"
+    assert spec_with(slo % "embedded").slos[0].source == "embedded"
+    with pytest.raises(SpecError) as e:
+        spec_with(slo % "nope")
+    (issue,) = e.value.issues
+    assert issue.path == "slos[0].source" and "unknown source 'nope'" in issue.message and "default, embedded" in issue.message
+    with pytest.raises(SpecError, match="built-in source name"):
+        spec_with(slo % "embedded", "telemetry: {sources: {embedded: {kind: embedded}}}")
+    with pytest.raises(SpecError, match="not an AWS region"):
+        spec_with(slo % "embedded", "telemetry: {source: {kind: cloudwatch, region: mars, namespace: X}}")
+    with pytest.raises(SpecError, match="telemetry.source"):
+        spec_with(slo % "embedded", "telemetry: {source: {kind: influx}}")
