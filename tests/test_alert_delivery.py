@@ -611,3 +611,37 @@ alerting:
     assert len(ev["payload"]["custom_details"]["firing"]) == MAX_DETAILED and ev["payload"]["custom_details"]["num_firing"] == 5000
     assert ev["payload"]["custom_details"]["truncated_alerts"] == 5000 - MAX_DETAILED
     assert len(json.dumps(ev)) < 512 * 1024
+
+
+def test_without_a_fallback_an_open_circuit_makes_notifications_wait_until_it_closes(tmp_path, hook):
+    with HttpReceiver() as backup:
+        yaml = f"""\
+  receivers:
+    - name: primary
+      webhook: {{url: '{hook.url}/a', secret_env: HOOK_SECRET}}
+      fallback: backup
+      fallback_after: 100
+      circuit: {{failures: 2, open_for: 5m}}
+      retry: {{initial: 1s, max: 1s}}
+    - name: backup
+      webhook: {{url: '{backup.url}/b', secret_env: HOOK_SECRET}}
+      circuit: {{failures: 1, open_for: 1m}}
+      retry: {{initial: 1s, max: 1s}}
+  route: {{receiver: primary, group_by: [alertname], group_wait: 0s}}
+"""
+        rig = Rig(tmp_path, yaml)
+        hook.default = backup.default = Behaviour(503)
+        rig.alert("a")
+        rig.run(3)  # primary fails twice (its circuit opens), then a switches to backup, which fails once (its circuit opens)
+        assert (len(hook.received), len(backup.received)) == (2, 1)
+        rig.alert("b")
+        rig.run(50)  # both circuits open: b switches to backup and waits there with a; nobody is called
+        assert (len(hook.received), len(backup.received)) == (2, 1)
+        pending = outbox(rig.store, status="pending")
+        assert {r.target for r in pending} == {"backup"} and len(pending) == 2
+        assert len(rig.log(result="fallback")) == 2  # both switches recorded, the waiting one's too
+        backup.default = Behaviour()
+        rig.run(15)  # backup's circuit closes at 1m after its failure: both go out
+        assert [r.status for r in outbox(rig.store)] == ["delivered", "delivered"]
+        assert len(hook.received) == 2
+        rig.close()

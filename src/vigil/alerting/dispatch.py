@@ -353,8 +353,9 @@ class Dispatcher:
             cs = self._circuit(target)
             if rcv.fallback is None or hops > len(self.receivers):
                 assert cs.open_until_ms is not None
-                record(self.store, self.fence, [], row.id, {"next_attempt_ms": cs.open_until_ms, "target": target,
-                                                            "target_failures": fails}, None, now)
+                # wait for the circuit to close (the switches that led here are recorded)
+                record(self.store, self.fence, attempts, row.id, {"next_attempt_ms": cs.open_until_ms, "target": target,
+                                                                  "target_failures": fails}, None, now)
                 return
             attempts.append(Attempt(row.id, row.key, target, rcv.kind, row.action, now, "fallback",
                                     error=f"the circuit of {target} is open (failing: {cs.last_error})",
