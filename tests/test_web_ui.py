@@ -14,6 +14,9 @@ import pytest
 from live import LiveServer
 from webui_data import NOW, TOKENS, build
 
+# the first test builds the shared 30-day dataset (about 3 minutes on a busy 2-core machine)
+pytestmark = pytest.mark.timeout(900)
+
 PAGES = ["/", "/slos/api-availability", "/dashboards", "/dashboards/api", "/deploys", "/dr", "/dr/drills/1", "/alerts"]
 JSON = [
     "/api/v1/overview", "/api/v1/charts/slos/api-availability/burndown", "/api/v1/charts/slos/api-latency/burn-rates?range=1d",

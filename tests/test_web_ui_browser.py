@@ -14,6 +14,9 @@ import pytest
 from live import LiveServer
 from webui_data import NOW, TOKENS, build
 
+# the first test builds the shared 30-day dataset (about 3 minutes on a busy 2-core machine)
+pytestmark = pytest.mark.timeout(900)
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
