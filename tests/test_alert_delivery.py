@@ -410,7 +410,7 @@ def test_slack_url_from_a_private_file_and_never_echoed(tmp_path, hook):
 
 
 def test_sns_publishes_with_the_delivery_id_and_dedups_fifo(tmp_path, monkeypatch):
-    boto3 = pytest.importorskip("boto3")
+    import boto3
     from moto import mock_aws
 
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
