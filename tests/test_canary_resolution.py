@@ -101,7 +101,7 @@ def test_the_window_layout_counts_a_bound_only_from_when_it_was_exact():
     assert window_layout(bounds, 1000) == (Fraction(1, 10), Fraction(3, 25), Fraction(3, 20))
     # a value counted at 0.12 in a window that began before it lies in the coarser (0.1, 0.15]... and
     # a value at 0.15 too: neither is trusted to be finer than the layout of the whole window
-    s = stats.Sample.of({Fraction(3, 25): 5, Fraction(3, 20): 5}, window_layout(bounds, 999))
+    s = stats.CanarySample.of({Fraction(3, 25): 5, Fraction(3, 20): 5}, window_layout(bounds, 999))
     assert [(lo, hi) for lo, hi, _ in s.edges()] == [(Fraction(1, 10), Fraction(3, 25)), (Fraction(1, 10), Fraction(3, 20))]
 
 
@@ -317,7 +317,7 @@ def test_quantile_estimates_and_bounds_against_numpy_and_scipy(p95_only):
     base, _ = p95_only
     for q in (0.5, 0.95, 0.99):
         for a in (0.025, 0.05):
-            e = stats.quantile(stats.Sample.of(Counter(Fraction(x) for x in base)), q, a)
+            e = stats.quantile(stats.CanarySample.of(Counter(Fraction(x) for x in base)), q, a)
             assert float(e.value) == np.quantile(base, q, method="inverted_cdf")
             xs = np.sort(base)
             lr, ur = stats._rank_bounds(len(xs), q, a)
@@ -328,12 +328,12 @@ def test_quantile_estimates_and_bounds_against_numpy_and_scipy(p95_only):
             assert binom.cdf(ur - 1, len(xs), q) >= 1 - a > binom.cdf(ur - 2, len(xs), q)
             assert float(e.low) == xs[lr - 1] and float(e.high) == xs[ur - 1]
         # on buckets: the raw sample quantile lies in the reported bucket; the bounds widen to its edges
-        eb = stats.quantile(stats.Sample.of(bucketed(base, FINE), FINE), q, 0.05)
+        eb = stats.quantile(stats.CanarySample.of(bucketed(base, FINE), FINE), q, 0.05)
         assert eb.bucket[0] <= Fraction(np.quantile(base, q, method="inverted_cdf")) <= eb.bucket[1]
-        er = stats.quantile(stats.Sample.of(Counter(Fraction(x) for x in base)), q, 0.05)
+        er = stats.quantile(stats.CanarySample.of(Counter(Fraction(x) for x in base)), q, 0.05)
         assert eb.low <= er.low and eb.high >= er.high
     # too few for a bound: p99 of 50 has no upper bound at 97.5%
-    assert stats.quantile(stats.Sample.of({Fraction(1): 50}), 0.99, 0.025).high is None
+    assert stats.quantile(stats.CanarySample.of({Fraction(1): 50}), 0.99, 0.025).high is None
 
 
 def test_a_uniform_5pct_regression_passes_the_shift_test_but_not_a_quantile_check(plus5):

@@ -16,10 +16,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vigil.dr.drill.outcome import DrillFacts, Phase, conclude
-from vigil.dr.drill.snapshot import SnapshotError, snapshot_repository
+from vigil.dr.drill.snapshot import RepoSnapshotError, snapshot_repository
 from vigil.dr.drill_spec import DrillSpec
-from vigil.dr.postgres.pgbackrest import (PgPaths, archive_id_from_info_file, backup_for_target, backups_from_info_file, error_lines,
-                                          render_config)
+from vigil.dr.postgres.pgbackrest import (
+    PgPaths,
+    archive_id_from_info_file,
+    backup_for_target,
+    backups_from_info_file,
+    error_lines,
+    render_config,
+)
 from vigil.dr.postgres.spec import PostgresBackupSpec
 from vigil.dr.postgres.wal import parse_history, recovery_end, segment_before
 from vigil.dr.report import render_html, render_markdown
@@ -276,7 +282,7 @@ def test_snapshot_is_frozen_at_its_instant(tmp_path):
 
 
 def test_snapshot_of_a_missing_or_unreadable_repository_fails(tmp_path):
-    with pytest.raises(SnapshotError, match="has no backup/s directory"):
+    with pytest.raises(RepoSnapshotError, match="has no backup/s directory"):
         snapshot_repository(tmp_path / "nowhere", tmp_path / "snap", "s", os_user=None, repo_name="repo2")
 
 

@@ -116,8 +116,8 @@ def test_captured_statements_keep_only_app_dml():
 
 
 def test_schema_diff_names_what_differs():
-    a = schema_dump.Snapshot({"table public.t": "", "index public.t_x": "CREATE INDEX ..."}, {"public.t": ("a", "b")})
-    b = schema_dump.Snapshot({"table public.t": "UNLOGGED", "index public.t_y": "CREATE INDEX y"}, {"public.t": ("b", "a")})
+    a = schema_dump.SchemaSnapshot({"table public.t": "", "index public.t_x": "CREATE INDEX ..."}, {"public.t": ("a", "b")})
+    b = schema_dump.SchemaSnapshot({"table public.t": "UNLOGGED", "index public.t_y": "CREATE INDEX y"}, {"public.t": ("b", "a")})
     msgs = [d.message for d in schema_dump.diff(a, b)]
     assert msgs == ["index public.t_x is gone (was: CREATE INDEX ...)", "index public.t_y was not there before (now: CREATE INDEX y)",
                     "table public.t changed: (plain) -> UNLOGGED"]  # fmt: skip

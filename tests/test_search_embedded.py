@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vigil.errors import SpecError
-from vigil.search import EmbeddedEngine, SearchEngine, SearchError, SnapshotError, load_snapshot
+from vigil.search import EmbeddedEngine, IndexSnapshotError, SearchEngine, SearchError, load_snapshot
 from vigil.search.engine import Change, open_engine
 from vigil.search.spec import SearchBackupSpec
 from vigil.spec import parse_spec
@@ -194,13 +194,13 @@ def test_snapshot_refuses_corruption_and_unfinished_dirs(eng: EmbeddedEngine, tm
         eng.snapshot(tmp_path / "s")
     p = tmp_path / "s" / "products.jsonl"
     p.write_text(p.read_text().replace('"a"', '"b"'))
-    with pytest.raises(SnapshotError, match="SHA-256 mismatch") as ei:
+    with pytest.raises(IndexSnapshotError, match="SHA-256 mismatch") as ei:
         load_snapshot(tmp_path / "s")
     assert "another" in ei.value.hint
     (tmp_path / "u").mkdir()
-    with pytest.raises(SnapshotError, match="no manifest.json; the snapshot is unfinished"):
+    with pytest.raises(IndexSnapshotError, match="no manifest.json; the snapshot is unfinished"):
         load_snapshot(tmp_path / "u")
-    with pytest.raises(SnapshotError, match="no such snapshot"):
+    with pytest.raises(IndexSnapshotError, match="no such snapshot"):
         load_snapshot(tmp_path / "missing")
 
 

@@ -132,14 +132,14 @@ def snapshot_cmd(out: str | None) -> int:
 @json_option
 def list_cmd() -> int:
     """Snapshots under snapshot_dir, oldest first (manifests read, files not re-hashed)."""
-    from vigil.search.engine import SnapshotError, load_snapshot
+    from vigil.search.engine import IndexSnapshotError, load_snapshot
 
     sb, base = _section()
     rows = []
     for p in _snapshots(_snapshot_root(sb, base)):
         try:
             rows.append(load_snapshot(p, verify=False).to_dict())
-        except SnapshotError as err:
+        except IndexSnapshotError as err:
             rows.append({"path": str(p), "error": err.message})
     text = "\n".join(
         f"{r['path']}: " + (f"ERROR {r['error']}" if "error" in r else f"{r['engine']}, {r['created_at']}, {r['count']} documents, watermark {r['watermark']}")
@@ -154,11 +154,11 @@ def list_cmd() -> int:
 @json_option
 def verify_cmd(snapshot: str) -> int:
     """Re-hash every file of a snapshot and compare with its manifest."""
-    from vigil.search.engine import SnapshotError, load_snapshot
+    from vigil.search.engine import IndexSnapshotError, load_snapshot
 
     try:
         snap = load_snapshot(snapshot)
-    except SnapshotError as err:
+    except IndexSnapshotError as err:
         emit({"ok": False, "path": snapshot, "error": err.message}, f"FAILED {err.message}")
         return exitcodes.NO
     emit({"ok": True, **snap.to_dict()}, f"ok: {snapshot}: {len(snap.checksums)} files match their SHA-256")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from vigil.clock import isoformat
 from vigil.deploy.canary.records import unfinished_run
-from vigil.deploy.verdicts import Verdict, latest_verdicts
+from vigil.deploy.verdicts import DeployVerdict, latest_verdicts
 from vigil.errors import NotFoundError, UsageError
 from vigil.slo.evaluate import SloStatus, evaluate_slos
 from vigil.slo.spec import FreezeRule, Policy
@@ -101,7 +101,7 @@ class GateDecision:
     warnings: list[str] = field(default_factory=list)
     id: int | None = None
     release: str | None = None
-    verdicts: list[Verdict] = field(default_factory=list)
+    verdicts: list[DeployVerdict] = field(default_factory=list)
     blocks: list[str] = field(default_factory=list)
     security: dict | None = None
 
@@ -202,7 +202,7 @@ def decide(
     labels: Sequence[str] = (),
     reason: str | None = None,
     release: str | None = None,
-    verdicts: dict[str, Verdict] | None = None,
+    verdicts: dict[str, DeployVerdict] | None = None,
     canary_run: dict | None = None,
     security: SecurityVerdict | None = None,
 ) -> GateDecision:
@@ -293,7 +293,7 @@ def decide(
     )
 
 
-def verdict_blocks(policy: Policy, release: str | None, verdicts: dict[str, Verdict]) -> list[str]:
+def verdict_blocks(policy: Policy, release: str | None, verdicts: dict[str, DeployVerdict]) -> list[str]:
     """Why the recorded verdicts of a release block its deploy (empty: they don't)."""
     out: list[str] = []
     if release is None:

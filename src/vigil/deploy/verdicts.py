@@ -21,7 +21,7 @@ KINDS = ("migration", "canary")
 PASSING = "pass"
 
 @dataclass(frozen=True)
-class Verdict:
+class DeployVerdict:
     id: int
     kind: str
     service: str
@@ -68,10 +68,10 @@ def record_verdict(
         return int(res.scalar_one())
 
 
-def latest_verdicts(store: Store, service: str, release: str) -> dict[str, Verdict]:
+def latest_verdicts(store: Store, service: str, release: str) -> dict[str, DeployVerdict]:
     """The newest verdict of each kind for (service, release)."""
     t = deploy_verdicts
-    out: dict[str, Verdict] = {}
+    out: dict[str, DeployVerdict] = {}
     with db_errors("reading verdicts failed"), store.engine.connect() as conn:
         rows = conn.execute(
             sa.select(t.c.id, t.c.kind, t.c.service, t.c.release, t.c.verdict, t.c.recorded_at, t.c.summary)
@@ -80,5 +80,5 @@ def latest_verdicts(store: Store, service: str, release: str) -> dict[str, Verdi
         ).all()
     for r in rows:
         if r.kind not in out:
-            out[r.kind] = Verdict(r.id, r.kind, r.service, r.release, r.verdict, r.recorded_at, r.summary)
+            out[r.kind] = DeployVerdict(r.id, r.kind, r.service, r.release, r.verdict, r.recorded_at, r.summary)
     return out

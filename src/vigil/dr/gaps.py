@@ -24,7 +24,7 @@ ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 
 
 @dataclass(frozen=True)
-class Plan:
+class DrPlan:
     rto: Decimal = Decimal(4 * 3600)
     rpo: Decimal = Decimal(15 * 60)
     retention_days: int = 35
@@ -33,7 +33,7 @@ class Plan:
     drill_every: Decimal = Decimal(92 * 86400)  # quarterly
 
 
-PLAN = Plan()
+PLAN = DrPlan()
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def _d(s: Decimal | int | float) -> str:
     return format_duration(Decimal(s).quantize(Decimal(1)) if Decimal(s) >= 1 else Decimal(s))
 
 
-def spec_gaps(spec: Any, *, plan: Plan = PLAN, rpo_objective: Decimal | None = None) -> list[Gap]:
+def spec_gaps(spec: Any, *, plan: DrPlan = PLAN, rpo_objective: Decimal | None = None) -> list[Gap]:
     """Gaps in the design as the spec declares it."""
     rpo_obj = rpo_objective if rpo_objective is not None else plan.rpo
     gaps: list[Gap] = []
@@ -79,7 +79,7 @@ def spec_gaps(spec: Any, *, plan: Plan = PLAN, rpo_objective: Decimal | None = N
     return gaps
 
 
-def _pg_gaps(pg: Any, plan: Plan, rpo_obj: Decimal) -> list[Gap]:
+def _pg_gaps(pg: Any, plan: DrPlan, rpo_obj: Decimal) -> list[Gap]:
     gaps: list[Gap] = []
     for i, r in enumerate(pg.repos, 1):
         where = f"backups.postgres.repos[{i - 1}].retention"
@@ -114,7 +114,7 @@ def _pg_gaps(pg: Any, plan: Plan, rpo_obj: Decimal) -> list[Gap]:
     return gaps
 
 
-def _aurora_gaps(a: Any, plan: Plan, rpo_obj: Decimal) -> list[Gap]:
+def _aurora_gaps(a: Any, plan: DrPlan, rpo_obj: Decimal) -> list[Gap]:
     gaps: list[Gap] = []
     days = getattr(a, "retention_days", None)
     if days is not None and days < plan.retention_days:
@@ -143,7 +143,7 @@ def _prefix_overlap(a: str, b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-def _s3_gaps(s3: Any, plan: Plan) -> list[Gap]:
+def _s3_gaps(s3: Any, plan: DrPlan) -> list[Gap]:
     gaps: list[Gap] = []
     wal_days = getattr(s3, "wal_retention_days", plan.retention_days)
     for i, b in enumerate(getattr(s3, "buckets", []) or []):
@@ -203,7 +203,7 @@ class Observed:
     recovery_end_checked: bool = False  # a check was due (target latest, the cluster came up)
 
 
-def observed_gaps(o: Observed, *, rto: Decimal, rpo: Decimal, rebuild: Decimal, plan: Plan = PLAN,
+def observed_gaps(o: Observed, *, rto: Decimal, rpo: Decimal, rebuild: Decimal, plan: DrPlan = PLAN,
                   backup_interval: Decimal | None = None) -> list[Gap]:
     gaps: list[Gap] = []
     if o.repo_unreachable:

@@ -4,7 +4,7 @@ The public surface, for the DR drill and the CLI::
 
     from vigil.search import (
         SearchEngine, EmbeddedEngine, TypesenseEngine, open_engine,
-        Snapshot, load_snapshot, rebuild, RebuildResult, check_index, IndexCheck,
+        IndexSnapshot, load_snapshot, rebuild, RebuildResult, check_index, IndexCheck,
         repair_index, RepairResult, OutboxSpec, create_outbox_table,
     )
 
@@ -13,18 +13,18 @@ The public surface, for the DR drill and the CLI::
     ``base_dir``, the spec's folder) or ``typesense`` (``url`` plus the API key read from the env var
     or file the spec names).
 
-``engine.snapshot(dir, *, created_at=None) -> Snapshot``
+``engine.snapshot(dir, *, created_at=None) -> IndexSnapshot``
     A consistent snapshot in ``dir``: ``manifest.json`` (engine, watermark, position,
     per-collection counts, SHA-256 of every file), each collection's schema (``<c>.schema.json``)
     and JSONL export (``<c>.jsonl``); the embedded engine adds ``index.sqlite`` (SQLite backup API),
     Typesense also asks the server for its own snapshot (``POST /operations/snapshot``).
-    ``load_snapshot(dir)`` reads a manifest back and verifies every checksum. :class:`Snapshot`
+    ``load_snapshot(dir)`` reads a manifest back and verifies every checksum. :class:`IndexSnapshot`
     fields: ``path``, ``engine``, ``created_at``, ``watermark``, ``position``, ``counts``,
     ``checksums``, ``files`` (sizes), ``server_snapshot_path``; ``count``, ``to_dict()``.
 
 ``rebuild(engine, snapshot, outbox_dsn, *, outbox=None, collections=None, batch_size=5000,
 max_errors=0, reset=True, progress=None, clock=time.monotonic) -> RebuildResult``
-    Phase 5 of a DR drill. Restores ``snapshot`` (a :class:`Snapshot`, a snapshot directory, or
+    Phase 5 of a DR drill. Restores ``snapshot`` (an :class:`IndexSnapshot`, a snapshot directory, or
     ``None``) into ``engine``, then re-seeds from the PostgreSQL transactional outbox at
     ``outbox_dsn`` (a ``postgresql://`` or ``postgresql+psycopg://`` URL, e.g. the restored
     cluster's ``PgCluster.url()``): the rows the index has not seen, in id order, ``batch_size``
@@ -85,7 +85,7 @@ The outbox table (:func:`create_outbox_table(conn_or_dsn, outbox=None)` creates 
 
 Errors: :class:`SearchError` (an :class:`~vigil.errors.ExternalError`, exit code 3) when an engine
 or the outbox database fails, :class:`ImportFailed` (a ``SearchError``) when an import refused
-documents (``.errors`` lists them), :class:`SnapshotError` when a snapshot is missing or corrupt.
+documents (``.errors`` lists them), :class:`IndexSnapshotError` when a snapshot is missing or corrupt.
 """
 
 from __future__ import annotations
@@ -93,20 +93,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
-    "ApplyResult",
     "Change",
+    "ChangesApplyResult",
     "DocumentError",
+    "DocumentImportResult",
     "EmbeddedEngine",
     "ImportFailed",
-    "ImportResult",
     "IndexCheck",
+    "IndexSnapshot",
+    "IndexSnapshotError",
     "OutboxSpec",
     "RebuildResult",
     "RepairResult",
     "SearchEngine",
     "SearchError",
-    "Snapshot",
-    "SnapshotError",
     "TypesenseEngine",
     "check_index",
     "create_outbox_table",
@@ -119,13 +119,13 @@ __all__ = [
 _WHERE = {
     "Change": "vigil.search.engine",
     "DocumentError": "vigil.search.engine",
-    "ApplyResult": "vigil.search.engine",
+    "ChangesApplyResult": "vigil.search.engine",
     "ImportFailed": "vigil.search.engine",
-    "ImportResult": "vigil.search.engine",
+    "DocumentImportResult": "vigil.search.engine",
     "SearchEngine": "vigil.search.engine",
     "SearchError": "vigil.search.engine",
-    "Snapshot": "vigil.search.engine",
-    "SnapshotError": "vigil.search.engine",
+    "IndexSnapshot": "vigil.search.engine",
+    "IndexSnapshotError": "vigil.search.engine",
     "load_snapshot": "vigil.search.engine",
     "EmbeddedEngine": "vigil.search.embedded",
     "TypesenseEngine": "vigil.search.typesense",
@@ -144,15 +144,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from vigil.search.check import IndexCheck, RepairResult, check_index, repair_index
     from vigil.search.embedded import EmbeddedEngine
     from vigil.search.engine import (
-        ApplyResult,
         Change,
+        ChangesApplyResult,
         DocumentError,
+        DocumentImportResult,
         ImportFailed,
-        ImportResult,
+        IndexSnapshot,
+        IndexSnapshotError,
         SearchEngine,
         SearchError,
-        Snapshot,
-        SnapshotError,
         load_snapshot,
         open_engine,
     )

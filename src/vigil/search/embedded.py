@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from vigil.search.engine import (
-    ApplyResult,
     Change,
+    ChangesApplyResult,
     DocumentError,
-    ImportResult,
+    DocumentImportResult,
+    IndexSnapshot,
+    IndexSnapshotError,
     SearchError,
-    Snapshot,
-    SnapshotError,
     SnapshotWriter,
     prepare_snapshot_dir,
     strip_runtime_fields,
@@ -335,10 +335,10 @@ class EmbeddedEngine:
 
     # -- documents ----------------------------------------------------------------------------
 
-    def import_documents(self, collection: str, docs: Iterable[dict[str, Any]], *, action: str = "upsert") -> ImportResult:
+    def import_documents(self, collection: str, docs: Iterable[dict[str, Any]], *, action: str = "upsert") -> DocumentImportResult:
         if action not in ACTIONS:
             raise SearchError(f"unknown import action {action!r}; one of {', '.join(ACTIONS)}")
-        res = ImportResult(collection)
+        res = DocumentImportResult(collection)
         with self._lock:
             c = self._coll(collection)
             chunk: list[Any] = []
@@ -351,7 +351,7 @@ class EmbeddedEngine:
                 self._import_chunk(c, chunk, action, res)
         return res
 
-    def _import_chunk(self, c: _Collection, chunk: list[Any], action: str, res: ImportResult) -> None:
+    def _import_chunk(self, c: _Collection, chunk: list[Any], action: str, res: DocumentImportResult) -> None:
         base = res.total
         res.total += len(chunk)
         conn = self._conn
@@ -524,13 +524,13 @@ class EmbeddedEngine:
 
     def apply(
         self, changes: Sequence[Change], watermark: int, *, max_errors: int = 0, position: str | None = None
-    ) -> ApplyResult:
+    ) -> ChangesApplyResult:
         """Apply a batch and set the watermark (and the position, when given) in ONE transaction.
 
         Documents the schema refuses are reported in ``errors``; when there are more than
         ``max_errors`` of them nothing of the batch is written and the watermark stays.
         """
-        res = ApplyResult()
+        res = ChangesApplyResult()
         by_coll: dict[str, tuple[list[tuple[str, str]], list[tuple[str]]]] = {}
         with self._lock:
             for i, ch in enumerate(changes):
@@ -581,7 +581,7 @@ class EmbeddedEngine:
 
     # -- snapshots ----------------------------------------------------------------------------
 
-    def snapshot(self, directory: str | Path, *, created_at: datetime | None = None) -> Snapshot:
+    def snapshot(self, directory: str | Path, *, created_at: datetime | None = None) -> IndexSnapshot:
         d = prepare_snapshot_dir(directory)
         dst_path = d / SNAPSHOT_DB
         try:
@@ -605,7 +605,7 @@ class EmbeddedEngine:
         w.add_file(SNAPSHOT_DB)
         return w.finish(engine=self.kind, created_at=created_at or _now(), watermark=watermark, position=position)
 
-    def restore(self, snapshot: Snapshot) -> int:
+    def restore(self, snapshot: IndexSnapshot) -> int:
         """Restore a snapshot. An embedded snapshot replaces the whole index file (SQLite backup
         API); any other engine's snapshot is re-imported from its schemas and JSONL exports."""
         if snapshot.engine == self.kind and SNAPSHOT_DB in snapshot.checksums:
@@ -621,7 +621,7 @@ class EmbeddedEngine:
                     raise self._err(f"restore from {src_path} failed", e) from None
             counts = {c: self.count(c) for c in self.collections()}
             if counts != snapshot.counts or self.get_watermark() != snapshot.watermark or self.get_position() != snapshot.position:
-                raise SnapshotError(
+                raise IndexSnapshotError(
                     f"{snapshot.path}: restored index holds {counts} at watermark {self.get_watermark()}, "
                     f"the manifest says {snapshot.counts} at {snapshot.watermark}",
                     hint="the snapshot is inconsistent; use another one",
@@ -630,7 +630,7 @@ class EmbeddedEngine:
         return restore_from_exports(self, snapshot)
 
 
-def restore_from_exports(engine: Any, snapshot: Snapshot, *, batch: int = _CHUNK) -> int:
+def restore_from_exports(engine: Any, snapshot: IndexSnapshot, *, batch: int = _CHUNK) -> int:
     """Any engine: recreate each collection of ``snapshot`` from its schema and import its export."""
     total = 0
     for name in snapshot.counts:
@@ -647,7 +647,7 @@ def restore_from_exports(engine: Any, snapshot: Snapshot, *, batch: int = _CHUNK
         if buf:
             n += engine.import_documents(name, buf, action="create").raise_for_errors().succeeded
         if n != snapshot.counts[name]:
-            raise SnapshotError(
+            raise IndexSnapshotError(
                 f"{snapshot.path}: {name}: restored {n} documents, the manifest says {snapshot.counts[name]}",
                 hint="the export is inconsistent with its manifest; use another snapshot",
             )

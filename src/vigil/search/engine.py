@@ -50,7 +50,7 @@ class ImportFailed(SearchError):
         return d
 
 
-class SnapshotError(SearchError):
+class IndexSnapshotError(SearchError):
     """A snapshot directory is missing, unfinished or corrupt."""
 
     code = "search-snapshot"
@@ -75,7 +75,7 @@ class DocumentError:
 
 
 @dataclass
-class ImportResult:
+class DocumentImportResult:
     """What an import did: how many documents were sent, how many took, and every refusal."""
 
     collection: str
@@ -87,7 +87,7 @@ class ImportResult:
     def ok(self) -> bool:
         return not self.errors and self.succeeded == self.total
 
-    def raise_for_errors(self) -> "ImportResult":
+    def raise_for_errors(self) -> "DocumentImportResult":
         if self.errors:
             first = "; ".join(str(e) for e in self.errors[:3])
             more = f" (and {len(self.errors) - 3} more)" if len(self.errors) > 3 else ""
@@ -118,7 +118,7 @@ class Change:
 
 
 @dataclass
-class ApplyResult:
+class ChangesApplyResult:
     """What :meth:`SearchEngine.apply` did with one batch of changes."""
 
     upserts: int = 0
@@ -129,7 +129,7 @@ class ApplyResult:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class IndexSnapshot:
     """A snapshot on disk, as its manifest describes it."""
 
     path: Path
@@ -167,7 +167,7 @@ class Snapshot:
                 try:
                     doc = json.loads(line)
                 except ValueError as e:
-                    raise SnapshotError(
+                    raise IndexSnapshotError(
                         f"{self.export_file(collection)}:{n}: not JSON ({e})",
                         hint="the export is corrupt; use another snapshot",
                     ) from None
@@ -213,8 +213,8 @@ class SearchEngine(Protocol):
 
     def import_documents(
         self, collection: str, docs: Iterable[dict[str, Any]], *, action: str = "upsert"
-    ) -> ImportResult:
-        """Import documents; every refused document is in ``ImportResult.errors`` (nothing raised for them)."""
+    ) -> DocumentImportResult:
+        """Import documents; every refused document is in ``DocumentImportResult.errors`` (nothing raised for them)."""
 
     def delete_documents(self, collection: str, ids: Sequence[str]) -> int:
         """Delete documents by id (missing ids are ignored); the number deleted."""
@@ -243,7 +243,7 @@ class SearchEngine(Protocol):
 
     def apply(
         self, changes: Sequence[Change], watermark: int, *, max_errors: int = 0, position: str | None = None
-    ) -> ApplyResult:
+    ) -> ChangesApplyResult:
         """Apply one batch of outbox changes (at most one per document) and advance the watermark
         (and, when given, the position) with it.
 
@@ -251,9 +251,9 @@ class SearchEngine(Protocol):
         engine also writes nothing of the batch), and ``committed`` is False.
         """
 
-    def snapshot(self, directory: str | Path, *, created_at: datetime | None = None) -> Snapshot: ...
+    def snapshot(self, directory: str | Path, *, created_at: datetime | None = None) -> IndexSnapshot: ...
 
-    def restore(self, snapshot: Snapshot) -> int:
+    def restore(self, snapshot: IndexSnapshot) -> int:
         """Replace the snapshot's collections (and the watermark) with its content; documents restored."""
 
     def close(self) -> None: ...
@@ -356,8 +356,8 @@ class SnapshotWriter:
     def finish(
         self, *, engine: str, created_at: datetime, watermark: int, server_snapshot_path: str | None = None,
         position: str | None = None,
-    ) -> Snapshot:
-        snap = Snapshot(
+    ) -> IndexSnapshot:
+        snap = IndexSnapshot(
             path=self.dir,
             engine=engine,
             created_at=created_at.isoformat().replace("+00:00", "Z"),
@@ -380,25 +380,25 @@ class SnapshotWriter:
         return snap
 
 
-def load_snapshot(directory: str | Path, *, verify: bool = True) -> Snapshot:
-    """Read a snapshot's manifest; with ``verify`` re-hash every file and compare. Raises SnapshotError."""
+def load_snapshot(directory: str | Path, *, verify: bool = True) -> IndexSnapshot:
+    """Read a snapshot's manifest; with ``verify`` re-hash every file and compare. Raises IndexSnapshotError."""
     d = Path(directory)
     m = d / MANIFEST
     if not d.is_dir():
-        raise SnapshotError(f"{d}: no such snapshot directory", hint="list snapshots with `vigil search list`")
+        raise IndexSnapshotError(f"{d}: no such snapshot directory", hint="list snapshots with `vigil search list`")
     try:
         data = json.loads(m.read_text())
     except FileNotFoundError:
-        raise SnapshotError(
+        raise IndexSnapshotError(
             f"{d}: no {MANIFEST}; the snapshot is unfinished or not a vigil snapshot",
             hint="use a complete snapshot; an interrupted one can be deleted",
         ) from None
     except ValueError as e:
-        raise SnapshotError(f"{m}: not JSON ({e})", hint="the manifest is corrupt; use another snapshot") from None
+        raise IndexSnapshotError(f"{m}: not JSON ({e})", hint="the manifest is corrupt; use another snapshot") from None
     try:
         if data.get("format") != FORMAT:
-            raise SnapshotError(f"{m}: unknown snapshot format {data.get('format')!r}; this vigil reads format {FORMAT}")
-        snap = Snapshot(
+            raise IndexSnapshotError(f"{m}: unknown snapshot format {data.get('format')!r}; this vigil reads format {FORMAT}")
+        snap = IndexSnapshot(
             path=d,
             engine=str(data["engine"]),
             created_at=str(data["created_at"]),
@@ -410,21 +410,21 @@ def load_snapshot(directory: str | Path, *, verify: bool = True) -> Snapshot:
             position=data.get("position") if isinstance(data.get("position"), str) else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise SnapshotError(f"{m}: malformed manifest ({e!r})", hint="use another snapshot") from None
+        raise IndexSnapshotError(f"{m}: malformed manifest ({e!r})", hint="use another snapshot") from None
     for c in snap.counts:
         for name in (f"{c}.schema.json", f"{c}.jsonl"):
             if name not in snap.checksums:
-                raise SnapshotError(f"{m}: collection {c!r} has no checksum for {name}", hint="use another snapshot")
+                raise IndexSnapshotError(f"{m}: collection {c!r} has no checksum for {name}", hint="use another snapshot")
     if verify:
         for name, digest in snap.checksums.items():
             p = d / name
             if Path(name).name != name:
-                raise SnapshotError(f"{m}: file name {name!r} leaves the snapshot directory")
+                raise IndexSnapshotError(f"{m}: file name {name!r} leaves the snapshot directory")
             if not p.is_file():
-                raise SnapshotError(f"{p}: missing from the snapshot", hint="the snapshot is incomplete; use another one")
+                raise IndexSnapshotError(f"{p}: missing from the snapshot", hint="the snapshot is incomplete; use another one")
             actual, _ = sha256_file(p)
             if actual != digest:
-                raise SnapshotError(
+                raise IndexSnapshotError(
                     f"{p}: SHA-256 mismatch (manifest {digest[:12]}..., file {actual[:12]}...)",
                     hint="the snapshot was modified or damaged; use another one",
                 )

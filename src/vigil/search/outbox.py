@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from vigil.pgconn import libpq_dsn as conninfo  # noqa: F401  (re-exported: one PostgreSQL helper, vigil.pgconn)
 from vigil.pgconn import redact as _redact
-from vigil.search.engine import Change, DocumentError, ImportFailed, SearchEngine, SearchError, Snapshot, load_snapshot
+from vigil.search.engine import Change, DocumentError, ImportFailed, IndexSnapshot, SearchEngine, SearchError, load_snapshot
 from vigil.search.spec import CollectionSpec, OutboxSpec
 
 try:  # psycopg is a dependency; keep import errors readable
@@ -381,7 +381,7 @@ class _Pass:
 
 def rebuild(
     engine: SearchEngine,
-    snapshot: Snapshot | str | Path | None,
+    snapshot: IndexSnapshot | str | Path | None,
     outbox_dsn: str,
     *,
     outbox: OutboxSpec | None = None,
@@ -410,7 +410,7 @@ def rebuild(
 
     # 1. restore
     if snapshot is not None:
-        snap = snapshot if isinstance(snapshot, Snapshot) else load_snapshot(snapshot)
+        snap = snapshot if isinstance(snapshot, IndexSnapshot) else load_snapshot(snapshot)
         res.snapshot = str(snap.path)
         res.restored = engine.restore(snap)
         start, pos_text = snap.watermark, snap.position

@@ -39,12 +39,12 @@ import httpx
 from vigil.netguard import resolve_problem
 from vigil.search.embedded import restore_from_exports
 from vigil.search.engine import (
-    ApplyResult,
     Change,
+    ChangesApplyResult,
     DocumentError,
-    ImportResult,
+    DocumentImportResult,
+    IndexSnapshot,
     SearchError,
-    Snapshot,
     SnapshotWriter,
     prepare_snapshot_dir,
     strip_runtime_fields,
@@ -285,10 +285,10 @@ class TypesenseEngine:
             if not missing_ok:
                 raise
 
-    def import_documents(self, collection: str, docs: Iterable[dict[str, Any]], *, action: str = "upsert") -> ImportResult:
+    def import_documents(self, collection: str, docs: Iterable[dict[str, Any]], *, action: str = "upsert") -> DocumentImportResult:
         if action not in ACTIONS:
             raise SearchError(f"unknown import action {action!r}; one of {', '.join(ACTIONS)}")
-        res = ImportResult(collection)
+        res = DocumentImportResult(collection)
         batch: list[dict[str, Any]] = []
         for d in docs:
             batch.append(d)
@@ -299,7 +299,7 @@ class TypesenseEngine:
             self._import_batch(collection, batch, action, res)
         return res
 
-    def _import_batch(self, collection: str, batch: list[dict[str, Any]], action: str, res: ImportResult) -> None:
+    def _import_batch(self, collection: str, batch: list[dict[str, Any]], action: str, res: DocumentImportResult) -> None:
         base = res.total
         res.total += len(batch)
         body = "\n".join(json.dumps(d, ensure_ascii=False, separators=(",", ":")) for d in batch).encode()
@@ -481,14 +481,14 @@ class TypesenseEngine:
 
     def apply(
         self, changes: Sequence[Change], watermark: int, *, max_errors: int = 0, position: str | None = None
-    ) -> ApplyResult:
+    ) -> ChangesApplyResult:
         """Upserts through the import endpoint, deletes by id filter, then the watermark.
 
         Not atomic (Typesense has no transactions): the watermark is written last and only when
         at most ``max_errors`` documents were refused, so a failed batch is replayed next time,
         which is harmless because every change is a whole-document upsert or a delete.
         """
-        res = ApplyResult()
+        res = ChangesApplyResult()
         ups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         dels: dict[str, list[str]] = {}
         for i, ch in enumerate(changes):
@@ -514,7 +514,7 @@ class TypesenseEngine:
 
     # -- snapshots ----------------------------------------------------------------------------
 
-    def snapshot(self, directory: str | Path, *, created_at: datetime | None = None) -> Snapshot:
+    def snapshot(self, directory: str | Path, *, created_at: datetime | None = None) -> IndexSnapshot:
         """Watermark first, then the server's data snapshot (when ``server_snapshot_dir`` is set),
         then each collection's schema and JSONL export. Reading the watermark before the exports
         makes the snapshot safe under concurrent writes: a re-seed replays from that watermark."""
@@ -538,7 +538,7 @@ class TypesenseEngine:
             w.write_export(name, self.export_raw(name))
         return w.finish(engine=self.kind, created_at=when, watermark=watermark, server_snapshot_path=server_path, position=position)
 
-    def restore(self, snapshot: Snapshot) -> int:
+    def restore(self, snapshot: IndexSnapshot) -> int:
         """Recreate each collection from the snapshot's schema and import its export (action
         ``create``; every response line checked), then set the watermark. The server-side data
         snapshot is not used: restoring it means restarting Typesense on that directory."""

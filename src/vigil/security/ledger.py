@@ -29,7 +29,7 @@ from vigil.store import Store, db_errors
 
 
 @dataclass
-class ImportResult:
+class FindingsImportResult:
     import_ids: list[int]
     already: bool
     results: int
@@ -62,7 +62,7 @@ def import_runs(
     window: str | None = None,
     retest: bool = False,
     actor: str | None = None,
-) -> ImportResult:
+) -> FindingsImportResult:
     """Write the runs of one SARIF file into the ledger (one transaction). ``at`` is the real time
     of the import; ``found_at`` (default ``at``, never later) dates the findings (a pen test)."""
     found = found_at or at
@@ -82,7 +82,7 @@ def import_runs(
     raise UsageError("the import kept colliding with concurrent imports of the same release; run it again")
 
 
-def _import_once(store, runs, service, release, file_sha256, file_name, at, found, kind, window, retest, actor) -> ImportResult:  # type: ignore[no-untyped-def]
+def _import_once(store, runs, service, release, file_sha256, file_name, at, found, kind, window, retest, actor) -> FindingsImportResult:  # type: ignore[no-untyped-def]
     t_i, t_f = security_imports, security_findings
     with store.engine.begin() as conn:
         prior = conn.execute(
@@ -140,7 +140,7 @@ def _import_once(store, runs, service, release, file_sha256, file_name, at, foun
                        t_f.c.fingerprint.notin_(seen_in_window) if seen_in_window else sa.true())
                 .values(fixed_at=isoformat(found))
             ).rowcount or 0
-        return ImportResult(ids, False, sum(r.results for r in runs), sum(len(r.findings) for r in runs), new_total, fixed)
+        return FindingsImportResult(ids, False, sum(r.results for r in runs), sum(len(r.findings) for r in runs), new_total, fixed)
 
 
 def _sha_key(sha: str, n: int) -> str:
@@ -148,11 +148,11 @@ def _sha_key(sha: str, n: int) -> str:
     return sha if n == 0 else f"{sha[:56]}:{n:07d}"[:64]
 
 
-def _already(conn, service: str, release: str, sha: str, runs: list[SarifRun]) -> ImportResult:  # type: ignore[no-untyped-def]
+def _already(conn, service: str, release: str, sha: str, runs: list[SarifRun]) -> FindingsImportResult:  # type: ignore[no-untyped-def]
     t_i = security_imports
     keys = [_sha_key(sha, n) for n in range(max(1, len(runs)))]
     rows = conn.execute(sa.select(t_i.c.id).where(t_i.c.service == service, t_i.c.release == release, t_i.c.file_sha256.in_(keys))).all()
-    return ImportResult(sorted(int(r.id) for r in rows), True, sum(r.results for r in runs), sum(len(r.findings) for r in runs), 0, 0)
+    return FindingsImportResult(sorted(int(r.id) for r in rows), True, sum(r.results for r in runs), sum(len(r.findings) for r in runs), 0, 0)
 
 
 # --- reading ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Rule:
+class SecretRule:
     id: str
     description: str
     severity: str
@@ -56,52 +56,52 @@ _ASSIGN = r"(?im)(?<![A-Za-z0-9])(" + SECRET_NAME + r")[\"'\]]{0,2}[ \t]*(?::=|=
 # ARG, a command-line flag (--password value), or a config line that starts with the name
 _ASSIGN_BLANK = r"(?im)(?:^[ \t]*|\b(?:ENV|ARG)[ \t]+|--)(" + SECRET_NAME + r")[ \t]+" + _VALUE
 
-RULES: tuple[Rule, ...] = (
-    Rule("aws-access-key-id", "an AWS access key id", "critical",
+RULES: tuple[SecretRule, ...] = (
+    SecretRule("aws-access-key-id", "an AWS access key id", "critical",
          _c(r"(?<![A-Za-z0-9])((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})(?![A-Za-z0-9])"), prefix="AKIA",
          needles=("akia", "asia", "abia", "acca", "a3t")),
-    Rule("aws-secret-access-key", "an AWS secret access key", "critical",
+    SecretRule("aws-secret-access-key", "an AWS secret access key", "critical",
          _c(r"(?i)aws[_.-]?(?:secret[_.-]?(?:access[_.-]?)?key|secret)[\"']?\s*(?::=|=>|[:=]|\s)\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"),
          keyword=True),
-    Rule("github-token", "a GitHub token", "critical",
+    SecretRule("github-token", "a GitHub token", "critical",
          _c(r"(?<![A-Za-z0-9_])((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,251})(?![A-Za-z0-9_])"), needles=('gh',)),
-    Rule("github-fine-grained-token", "a GitHub fine-grained personal access token", "critical",
+    SecretRule("github-fine-grained-token", "a GitHub fine-grained personal access token", "critical",
          _c(r"(?<![A-Za-z0-9_])(github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})(?![A-Za-z0-9_])"), prefix="github_pat_", needles=('github_pat_',)),
-    Rule("stripe-live-key", "a Stripe live secret or restricted key", "critical",
+    SecretRule("stripe-live-key", "a Stripe live secret or restricted key", "critical",
          _c(r"(?<![A-Za-z0-9_])((?:sk|rk)_live_[A-Za-z0-9]{24,247})(?![A-Za-z0-9_])"), needles=('_live_',)),
-    Rule("stripe-test-key", "a Stripe test-mode secret key", "medium",
+    SecretRule("stripe-test-key", "a Stripe test-mode secret key", "medium",
          _c(r"(?<![A-Za-z0-9_])((?:sk|rk)_test_[A-Za-z0-9]{24,247})(?![A-Za-z0-9_])"), needles=('_test_',)),
-    Rule("stripe-webhook-secret", "a Stripe webhook signing secret", "high",
+    SecretRule("stripe-webhook-secret", "a Stripe webhook signing secret", "high",
          _c(r"(?<![A-Za-z0-9_])(whsec_[A-Za-z0-9]{32,})(?![A-Za-z0-9_])"), prefix="whsec_", needles=('whsec_',)),
-    Rule("pagerduty-routing-key", "a PagerDuty integration (routing) key", "critical",
+    SecretRule("pagerduty-routing-key", "a PagerDuty integration (routing) key", "critical",
          _c(r"(?i)(?:pagerduty|pager_duty|\bpd)[A-Za-z0-9_.-]{0,30}?(?:routing|integration|service)?[_.-]?key[\"']?\s*(?::=|=>|[:=]|\s)\s*[\"']?([a-f0-9]{32})(?![A-Za-z0-9])"), keyword=True),
-    Rule("pagerduty-routing-key", "a PagerDuty integration (routing) key", "critical",
+    SecretRule("pagerduty-routing-key", "a PagerDuty integration (routing) key", "critical",
          _c(r"(?i)[\"']?(?:routing|integration)[_.-]?key[\"']?\s*(?::=|=>|[:=]|\s)\s*[\"']?([a-f0-9]{32})(?![A-Za-z0-9])"), keyword=True),
-    Rule("pagerduty-api-token", "a PagerDuty REST API token", "critical",
+    SecretRule("pagerduty-api-token", "a PagerDuty REST API token", "critical",
          _c(r"(?i)(?:Token\s+token=|(?:pagerduty|pager_duty|\bpd)[A-Za-z0-9_.-]{0,30}?(?:api)?[_.-]?token[\"']?\s*(?::=|=>|[:=]|\s)\s*[\"']?)"
             r"((?:u\+)?[A-Za-z0-9_+-]{20})(?![A-Za-z0-9_+-])"), context_check=True, keyword=True),
-    Rule("smtp-url-credentials", "SMTP credentials in a URL", "critical",
+    SecretRule("smtp-url-credentials", "SMTP credentials in a URL", "critical",
          _c(r"(?i)\bsmtps?(?:\+[a-z]+)?://[^:/\s@\"'<>]+:([^@\s/\"'<>]+)@[^\s/\"'<>]+"), context_check=True, needles=('smtp',)),
-    Rule("smtp-password", "an SMTP password", "critical",
+    SecretRule("smtp-password", "an SMTP password", "critical",
          _c(r"(?i)(?<![A-Za-z0-9])(?:smtp|mail|email)[A-Za-z0-9_.-]{0,20}?(?:passw(?:or)?d|pwd|pass|secret)[\"'\]]{0,2}\s*(?::=|=>|[:=]|\s)\s*"
             r"[\"'`]?([^\s\"'`,;]{6,200})"), context_check=True, keyword=True),
-    Rule("private-key", "a private key", "critical",
+    SecretRule("private-key", "a private key", "critical",
          _c(r"-----BEGIN ((?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP |SSH2 ENCRYPTED )?PRIVATE KEY(?: BLOCK)?)-----"
             r"((?:(?!-----)[\s\S]){40,20000}?)-----END \1-----"), group=2),
-    Rule("database-url-password", "a database URL with a password", "critical",
+    SecretRule("database-url-password", "a database URL with a password", "critical",
          _c(r"(?i)\b(?:postgres(?:ql)?|pgsql|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|cockroachdb"
             r"|clickhouse|oracle|couchdb|neo4j|cassandra)(?:\+[a-z0-9]+)?://[^:/\s@\"'<>]*:([^@\s/\"'<>]+)@[^\s/\"'<>]+"),
          context_check=True, needles=('://',)),
-    Rule("jdbc-password", "a JDBC URL with a password", "critical",
+    SecretRule("jdbc-password", "a JDBC URL with a password", "critical",
          _c(r"(?i)\bjdbc:[a-z0-9:]+//[^\s\"'<>]*?[?&;]password=([^&;\s\"'<>]+)"), context_check=True, needles=('jdbc:',)),
-    Rule("slack-webhook", "a Slack incoming webhook URL", "high",
+    SecretRule("slack-webhook", "a Slack incoming webhook URL", "high",
          _c(r"(hooks\.slack\.com/services/T[A-Z0-9]{6,12}/B[A-Z0-9]{6,12}/[A-Za-z0-9]{20,32})"), needles=('hooks.slack.com',)),
-    Rule("google-api-key", "a Google API key", "high", _c(r"(?<![A-Za-z0-9_-])(AIza[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])"), prefix="AIza", needles=('aiza',)),
-    Rule("bearer-token", "a bearer token in an Authorization header", "high",
+    SecretRule("google-api-key", "a Google API key", "high", _c(r"(?<![A-Za-z0-9_-])(AIza[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])"), prefix="AIza", needles=('aiza',)),
+    SecretRule("bearer-token", "a bearer token in an Authorization header", "high",
          _c(r"(?i)authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|token)\s+([A-Za-z0-9._~+/=-]{16,})"), context_check=True, keyword=True),
-    Rule("keyword-secret", "a secret assigned to a secret-sounding name", "high", _c(_ASSIGN), group=2, context_check=True, keyword=True),
-    Rule("keyword-secret", "a secret assigned to a secret-sounding name", "high", _c(_ASSIGN_BLANK), group=2, context_check=True, keyword=True),
-    Rule("keyword-secret", "a secret assigned to a secret-sounding name", "high",
+    SecretRule("keyword-secret", "a secret assigned to a secret-sounding name", "high", _c(_ASSIGN), group=2, context_check=True, keyword=True),
+    SecretRule("keyword-secret", "a secret assigned to a secret-sounding name", "high", _c(_ASSIGN_BLANK), group=2, context_check=True, keyword=True),
+    SecretRule("keyword-secret", "a secret assigned to a secret-sounding name", "high",
          _c(r"(?i)<(" + SECRET_NAME + r")>([^<\s]{4,400})</"), group=2, context_check=True),
 )
 """The rules, most specific first: where two rules find the same value the first one names it."""

@@ -36,7 +36,7 @@ _LOW = ("keyword-secret", "url-credentials", "jwt")
 
 
 @dataclass
-class Hit:
+class SecretHit:
     """One secret value found in a text."""
 
     rule: str
@@ -195,7 +195,7 @@ def decode_base64_text(token: str) -> str | None:
     return text
 
 
-def scan_text(text: str, path: str, *, decode: bool = True) -> list[Hit]:
+def scan_text(text: str, path: str, *, decode: bool = True) -> list[SecretHit]:
     """Every secret in ``text`` (the content of ``path``; the path chooses detect-secrets' keyword
     syntax), deduplicated: where two rules find overlapping values on a line the more specific one
     names it. Base64-wrapped and URL-encoded secrets are found in their decoded form (``encoding``)."""
@@ -203,7 +203,7 @@ def scan_text(text: str, path: str, *, decode: bool = True) -> list[Hit]:
     starts = [0]
     for row in lines[:-1]:
         starts.append(starts[-1] + len(row) + 1)
-    hits: list[Hit] = []
+    hits: list[SecretHit] = []
 
     def where(offset: int) -> tuple[int, int]:
         i = bisect.bisect_right(starts, offset) - 1
@@ -245,7 +245,7 @@ def scan_text(text: str, path: str, *, decode: bool = True) -> list[Hit]:
                 continue
             if lookalike(rule.id, value, line_text) is not None:
                 continue
-            hits.append(Hit(rule.id, rule.severity, value, ln, col, ["vigil"], None, line_text, rule.prefix))
+            hits.append(SecretHit(rule.id, rule.severity, value, ln, col, ["vigil"], None, line_text, rule.prefix))
 
     # 2. detect-secrets' plugins: the regex plugins over the whole text, the keyword plugin on
     # the lines that hold a keyword
@@ -272,7 +272,7 @@ def scan_text(text: str, path: str, *, decode: bool = True) -> list[Hit]:
                     dec = unquote(line)
                     if dec != line:
                         for h in scan_text(dec, path, decode=False):
-                            hits.append(Hit(h.rule, h.severity, h.secret, i + 1, 1, h.engines, "url", line, h.prefix, _raw_url(line, h.secret)))
+                            hits.append(SecretHit(h.rule, h.severity, h.secret, i + 1, 1, h.engines, "url", line, h.prefix, _raw_url(line, h.secret)))
         for m in _B64_TOKEN.finditer(text):
             inner = decode_base64_text(m.group(1))
             if inner is None or len(inner) < 8:
@@ -281,7 +281,7 @@ def scan_text(text: str, path: str, *, decode: bool = True) -> list[Hit]:
             for h in scan_text(inner, path, decode=False):
                 if h.rule == "keyword-secret" and h.secret == inner:
                     continue
-                hits.append(Hit(h.rule, h.severity, h.secret, ln, col, h.engines, "base64", lines[ln - 1], h.prefix, m.group(1)))
+                hits.append(SecretHit(h.rule, h.severity, h.secret, ln, col, h.engines, "base64", lines[ln - 1], h.prefix, m.group(1)))
     return _dedupe(hits)
 
 
@@ -294,7 +294,7 @@ def _raw_url(line: str, secret: str) -> str | None:
     return None
 
 
-def _same(a: Hit, b: Hit) -> bool:
+def _same(a: SecretHit, b: SecretHit) -> bool:
     """Whether two hits on a line are one secret: equal, one inside the other, or one the
     encoded form of the other."""
     def close(x: str | None, y: str | None) -> bool:
@@ -325,7 +325,7 @@ def _decoded_or_self(value: str) -> str:
     return value
 
 
-def _plugin_hit(kind: str, value: str, line: str, ln: int, col: int, lines: list[str]) -> Hit | None:
+def _plugin_hit(kind: str, value: str, line: str, ln: int, col: int, lines: list[str]) -> SecretHit | None:
     rule, severity = DETECT_SECRETS_RULES.get(kind, ("detect-secrets", "high"))
     if rule == "private-key":
         # the plugin sees a header; a key is a header with a key body after it
@@ -342,14 +342,14 @@ def _plugin_hit(kind: str, value: str, line: str, ln: int, col: int, lines: list
             return None
     if lookalike(rule, value, line) is not None:
         return None
-    return Hit(rule, severity, value, ln, col, [f"detect-secrets:{kind}"], None, line)
+    return SecretHit(rule, severity, value, ln, col, [f"detect-secrets:{kind}"], None, line)
 
 
-def _dedupe(hits: list[Hit]) -> list[Hit]:
+def _dedupe(hits: list[SecretHit]) -> list[SecretHit]:
     """One hit per secret per line: the most specific rule names it; the engines are merged. A
     value found inside another value on the same line (a password inside a URL, a token inside a
     keyword assignment) is one secret, named by the more specific rule."""
-    by_line: dict[int, list[Hit]] = {}
+    by_line: dict[int, list[SecretHit]] = {}
     for h in sorted(hits, key=lambda h: (h.line, h.priority, -len(h.secret))):
         kept = by_line.setdefault(h.line, [])
         for k in kept:
@@ -458,4 +458,4 @@ def redact_snippet(text: str) -> str:
     return "\n".join(out_lines)
 
 
-__all__ = ["Hit", "scan_text", "redact", "redacted_line", "redact_snippet", "fingerprint", "decode_base64_text", "SECRET_NAME"]
+__all__ = ["SecretHit", "scan_text", "redact", "redacted_line", "redact_snippet", "fingerprint", "decode_base64_text", "SECRET_NAME"]

@@ -34,7 +34,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Mapping
 
 from vigil.clock import isoformat
-from vigil.deploy.canary.judge import DistributionSamples, RatioSamples, SloInput, Verdict, judge
+from vigil.deploy.canary.judge import CanaryVerdict, DistributionSamples, RatioSamples, SloInput, judge
 from vigil.deploy.canary.records import Records
 from vigil.deploy.canary.references import reference_issues
 from vigil.deploy.canary.spec import CanaryMetric, CanarySpec
@@ -233,7 +233,7 @@ def slo_inputs(spec: Spec, source: Source, canary: tuple[Matcher, ...], start: i
 
 @dataclass
 class Judgement:
-    verdict: Verdict
+    verdict: CanaryVerdict
     service: str | None
     baseline: str
     canary: str

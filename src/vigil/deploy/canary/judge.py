@@ -108,8 +108,8 @@ class DistributionSamples:
         bb = cb if baseline_bounds is None else stats.layout(baseline_bounds)
         return cls(stats.histogram(baseline), stats.histogram(canary), bb, cb)
 
-    def samples(self) -> tuple[stats.Sample, stats.Sample]:
-        return stats.Sample(self.baseline, self.baseline_bounds), stats.Sample(self.canary, self.canary_bounds)
+    def samples(self) -> tuple[stats.CanarySample, stats.CanarySample]:
+        return stats.CanarySample(self.baseline, self.baseline_bounds), stats.CanarySample(self.canary, self.canary_bounds)
 
 
 @dataclass(frozen=True)
@@ -263,7 +263,7 @@ class SloCheck:
 
 
 @dataclass
-class Verdict:
+class CanaryVerdict:
     verdict: str
     score: Fraction | None
     metrics: list[MetricResult]
@@ -319,7 +319,7 @@ def _distribution(res: MetricResult, metric: CanaryMetric, samples: Distribution
     alpha = 1 - conf
     either = metric.direction == "either"
     level = alpha / 2 if either else alpha
-    sb, sc = samples.samples() if samples else (stats.Sample(()), stats.Sample(()))
+    sb, sc = samples.samples() if samples else (stats.CanarySample(()), stats.CanarySample(()))
     nb, nc = sb.n, sc.n
     floor = Fraction(metric.min_effect if metric.min_effect is not None else canary.min_effect)
     resolution = Fraction(metric.resolution if metric.resolution is not None else canary.resolution)
@@ -423,7 +423,7 @@ def _needed_for_bound(q: float, a: float) -> int:
     return math.ceil(math.log(a) / math.log(q))
 
 
-def _quantile_check(name: str, q: Fraction, tol: Fraction, sb: stats.Sample, sc: stats.Sample, up: bool, down: bool,
+def _quantile_check(name: str, q: Fraction, tol: Fraction, sb: stats.CanarySample, sc: stats.CanarySample, up: bool, down: bool,
                     level: float) -> tuple[str, str, dict]:
     s = stats.quantile_shift(sb, sc, q, level)
     lo, hi = s.change_low, s.change_high
@@ -647,7 +647,7 @@ def judge(
     slos: Sequence[SloInput] = (),
     *,
     warnings: Sequence[str] = (),
-) -> Verdict:
+) -> CanaryVerdict:
     """Classify every metric of ``canary.metrics``, check the SLOs, score and decide."""
     results = [classify(m, samples.get(m.name), canary) for m in canary.metrics]
     checks = [check_slo(s, canary) for s in slos]
@@ -704,4 +704,4 @@ def judge(
         verdict = "fail"
     if verdict in ("pass", "marginal", "fail") and not critical and not slo_fails and score is not None:
         reasons.insert(0, f"score {float(score):.4g} (pass at {p_thr}, marginal at {m_thr})")
-    return Verdict(verdict, score, results, checks, reasons, warn, (p_thr, m_thr), canary.confidence)
+    return CanaryVerdict(verdict, score, results, checks, reasons, warn, (p_thr, m_thr), canary.confidence)

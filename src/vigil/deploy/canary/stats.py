@@ -2,7 +2,7 @@
 no I/O.
 
 vigil keeps observations as per-minute bucket counts, never raw values, so every statistic here
-takes a :class:`Sample`: ``(value, count)`` pairs and the sorted bucket bounds they were counted
+takes a :class:`CanarySample`: ``(value, count)`` pairs and the sorted bucket bounds they were counted
 in (any layout: the store's documented bounds, log-linear bounds from :mod:`vigil.histogram`, a
 bound added later). An observation counted at ``value`` lies somewhere in the bucket
 ``(lower, value]`` whose lower edge is the largest bound below it (0 below the first; the overflow
@@ -152,7 +152,7 @@ def size(h: Sequence[tuple[Value, int]]) -> int:
 
 
 @dataclass(frozen=True)
-class Sample:
+class CanarySample:
     """Observations as sorted ``(value, count)`` pairs and the bounds they were counted in
     (``None``: raw values, exact)."""
 
@@ -160,8 +160,8 @@ class Sample:
     bounds: tuple[Fraction, ...] | None = None
 
     @classmethod
-    def of(cls, data: "Sample | Mapping | Iterable", bounds: Iterable[object] | None = None) -> "Sample":
-        if isinstance(data, Sample):
+    def of(cls, data: "CanarySample | Mapping | Iterable", bounds: Iterable[object] | None = None) -> "CanarySample":
+        if isinstance(data, CanarySample):
             return data if bounds is None else cls(data.counts, layout(bounds))
         return cls(histogram(data), None if bounds is None else layout(bounds))
 
@@ -178,8 +178,8 @@ class Sample:
         return [(lower_edge(self.bounds, v), v, n) for v, n in self.counts]
 
 
-def _as_sample(x: "Sample | Sequence[tuple[Value, int]]") -> Sample:
-    return x if isinstance(x, Sample) else Sample(histogram(x))
+def _as_sample(x: "CanarySample | Sequence[tuple[Value, int]]") -> CanarySample:
+    return x if isinstance(x, CanarySample) else CanarySample(histogram(x))
 
 
 def _finite(h: Sequence[tuple[Value, int]], top: Fraction) -> list[tuple[Fraction, int]]:
@@ -220,13 +220,13 @@ def _median(weighted: Sequence[tuple[Value, int]]) -> Value | None:
     return (a + b) / 2
 
 
-def median(h: "Sample | Sequence[tuple[Value, int]]") -> Fraction | None:
+def median(h: "CanarySample | Sequence[tuple[Value, int]]") -> Fraction | None:
     """The median of one histogram (the overflow bucket counts as its highest finite value)."""
     s = _as_sample(h)
     return _median(_finite(s.counts, _top_finite(s.counts)))  # type: ignore[return-value]
 
 
-def median_bounds(h: "Sample | Sequence[tuple[Value, int]]") -> Interval | None:
+def median_bounds(h: "CanarySample | Sequence[tuple[Value, int]]") -> Interval | None:
     """Where the raw data's median lies, given the buckets: (lower, upper)."""
     e = _as_sample(h).edges()
     if not e:
@@ -419,7 +419,7 @@ def _pair_median(fc, fb) -> Value:
     return a if a == b else (a + b) / 2
 
 
-def rank_test(baseline: "Sample | Sequence[tuple[Value, int]]", canary: "Sample | Sequence[tuple[Value, int]]", *,
+def rank_test(baseline: "CanarySample | Sequence[tuple[Value, int]]", canary: "CanarySample | Sequence[tuple[Value, int]]", *,
               confidence: float = 0.95, exact: bool | None = None) -> RankTest:
     """Mann-Whitney U, Cliff's delta and the Hodges-Lehmann shift from two samples, with the
     resolution of the shift and the medians. ``exact``: None chooses by :data:`EXACT_BUDGET`,
@@ -568,7 +568,7 @@ def _rank_bounds(n: int, q: float, a: float) -> tuple[int | None, int | None]:
     return lo, hi
 
 
-def quantile(sample: "Sample | Sequence[tuple[Value, int]]", q: Fraction | float, a: float) -> QuantileEstimate:
+def quantile(sample: "CanarySample | Sequence[tuple[Value, int]]", q: Fraction | float, a: float) -> QuantileEstimate:
     """The sample quantile ``X_(ceil(q n))`` with its bucket, and one-sided confidence bounds of the
     population quantile, each at level ``1 - a`` (see the module docstring)."""
     s = _as_sample(sample)
@@ -619,7 +619,7 @@ def _ratio_change(num: Value | None, den: Value | None, *, upper: bool) -> Value
     return Fraction(num) / Fraction(den) - 1  # type: ignore[arg-type]
 
 
-def quantile_shift(baseline: "Sample | Sequence[tuple[Value, int]]", canary: "Sample | Sequence[tuple[Value, int]]",
+def quantile_shift(baseline: "CanarySample | Sequence[tuple[Value, int]]", canary: "CanarySample | Sequence[tuple[Value, int]]",
                    q: Fraction | float, alpha: float) -> QuantileShift:
     """The relative change of quantile ``q``, canary vs baseline, with bounds that hold together at
     ``1 - alpha`` one-sided each way (each sample's bound at ``alpha / 2``)."""

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from vigil.deploy.migrations import pgjson
 from vigil.deploy.migrations.pgjson import const, names, node, object_name, rel, relkey, type_names, type_sql
-from vigil.deploy.migrations.rules import RULES, Rule
+from vigil.deploy.migrations.rules import RULES, LintRule
 
 if TYPE_CHECKING:
     from vigil.deploy.migrations.files import FileProblem, Migration
@@ -95,7 +95,7 @@ FILE_PROBLEM_RULES = {
 
 
 @dataclass(frozen=True)
-class Finding:
+class LintFinding:
     """One problem: where, which rule, how bad, why, and the safe rewrite."""
 
     file: str
@@ -137,7 +137,7 @@ class MigrationClass:
 class Suppressed:
     """A finding that a suppression accepted, kept for the record."""
 
-    finding: Finding
+    finding: LintFinding
     reason: str
     expires: _dt.date
     source: str  # "inline <file>:<line>" or "spec suppressions[i]"
@@ -150,7 +150,7 @@ class Suppressed:
 
 @dataclass
 class LintReport:
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[LintFinding] = field(default_factory=list)
     migrations: list[MigrationClass] = field(default_factory=list)
     suppressed: list[Suppressed] = field(default_factory=list)
     statements: int = 0
@@ -279,7 +279,7 @@ def lint_texts(
     config: LintConfig | None = None,
     context: LintContext | None = None,
     *,
-    problems: Iterable[Finding] = (),
+    problems: Iterable[LintFinding] = (),
     jobs: int | None = None,
 ) -> LintReport:
     """Lint migrations given as ``(display name, SQL text)`` in apply order. Pure.
@@ -301,7 +301,7 @@ def lint_texts(
             s = config.suppressions[i]
             f = _first_file_matching(report, s.file)
             report.findings.append(
-                Finding(
+                LintFinding(
                     f or s.file, 1, "suppression-unused", config.severity_of("suppression-unused"),
                     f"spec suppressions[{i}] ({s.rule} for {s.file}) matched no finding. {RULES['suppression-unused'].why}",
                     RULES["suppression-unused"].fix + f" Delete suppressions[{i}] from the spec.",
@@ -321,7 +321,7 @@ def lint_migrations(
     return lint_texts(((show(m.path), m.up_sql) for m in migrations), config, jobs=jobs)
 
 
-def file_findings(problems: Iterable[FileProblem], config: LintConfig | None = None, *, display: Any = None) -> list[Finding]:
+def file_findings(problems: Iterable[FileProblem], config: LintConfig | None = None, *, display: Any = None) -> list[LintFinding]:
     """The file rules' problems (misnamed, duplicate version, orphan down file, empty, unreadable) as
     findings: the same problems that make ``vigil migrate apply`` refuse a directory."""
     config = config or LintConfig()
@@ -330,7 +330,7 @@ def file_findings(problems: Iterable[FileProblem], config: LintConfig | None = N
     for p in problems:
         rule = FILE_PROBLEM_RULES.get(p.code, "file-invalid")
         r = RULES[rule]
-        out.append(Finding(show(p.path), 1, rule, config.severity_of(rule), f"{p.message}. {r.why}", r.fix))
+        out.append(LintFinding(show(p.path), 1, rule, config.severity_of(rule), f"{p.message}. {r.why}", r.fix))
     return out
 
 
@@ -356,7 +356,7 @@ def lint_paths(
 
     show = display or str
     texts: list[tuple[str, str]] = []
-    problems: list[Finding] = []
+    problems: list[LintFinding] = []
     for p in map(Path, paths):
         if p.is_dir():
             t, f = _directory(p, config, show)
@@ -380,7 +380,7 @@ def lint_paths(
     return lint_texts(texts, config, problems=problems, jobs=jobs)
 
 
-def _directory(d: Path, config: LintConfig | None, show: Callable[[Path], str]) -> tuple[list[tuple[str, str]], list[Finding]]:
+def _directory(d: Path, config: LintConfig | None, show: Callable[[Path], str]) -> tuple[list[tuple[str, str]], list[LintFinding]]:
     """Every up file of a migrations directory to lint, in version order, and the scan's problems.
 
     Besides the migrations the scan accepts, up files it refused for their name, their version or
@@ -481,8 +481,8 @@ class _FileResult:
     operations on the cross-file context (:class:`LintContext`) still to be folded in. Picklable."""
 
     file: str
-    meta: list[Finding]
-    raw: list[tuple[int, Finding]]
+    meta: list[LintFinding]
+    raw: list[tuple[int, LintFinding]]
     classes: list[tuple[str, str] | int]  # an int: the class comes from that operation
     ops: list[tuple]
     directives: list[_Directive]
@@ -499,8 +499,8 @@ class _FileLinter:
         self.file = file
         self.sql = sql
         self.config = config
-        self.raw: list[tuple[int, Finding]] = []  # (statement index, finding) before suppressions
-        self.meta: list[Finding] = []  # findings about the file or its directives (never suppressed)
+        self.raw: list[tuple[int, LintFinding]] = []  # (statement index, finding) before suppressions
+        self.meta: list[LintFinding] = []  # findings about the file or its directives (never suppressed)
         self.classes: list[tuple[str, str] | int] = []
         self.ops: list[tuple] = []
         self.created: set[str] = set()  # tables (and views, sequences) created in this file
@@ -544,9 +544,9 @@ class _FileLinter:
         """A finding for the current statement; ``at`` is a node's byte location (from the parse tree)."""
         if not self.config.runs(rule):
             return
-        r: Rule = RULES[rule]
+        r: LintRule = RULES[rule]
         line, col = self.pos(self.at(at) if at is not None else None)
-        f = Finding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", fix or r.fix, col)
+        f = LintFinding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", fix or r.fix, col)
         if meta or r.locked:
             self.meta.append(f)
         else:
@@ -557,7 +557,7 @@ class _FileLinter:
             return
         r = RULES[rule]
         line, col = self.pos(offset)
-        self.meta.append(Finding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", r.fix, col))
+        self.meta.append(LintFinding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", r.fix, col))
 
     def classify(self, cls: str, why: str) -> None:
         self.classes.append((cls, why))
@@ -569,13 +569,13 @@ class _FileLinter:
             self.classes.append(len(self.ops))
         self.ops.append((kind, self.stmt_index, *args))
 
-    def finding(self, rule: str, message: str, fix: str | None = None, *, at: int | None = None) -> Finding | None:
+    def finding(self, rule: str, message: str, fix: str | None = None, *, at: int | None = None) -> LintFinding | None:
         """A finding for the current statement that an operation may or may not emit (None: the rule is off)."""
         if not self.config.runs(rule):
             return None
         r = RULES[rule]
         line, col = self.pos(self.at(at) if at is not None else None)
-        return Finding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", fix or r.fix, col)
+        return LintFinding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", fix or r.fix, col)
 
     def deparse(self, pick: Callable[[Any], Any]) -> str | None:
         """SQL for a piece of the current statement, by pglast's deparser: ``pick(stmt)`` gets the
@@ -715,7 +715,7 @@ class _FileLinter:
         if rule in self.config.disabled:
             return
         r = RULES[rule]
-        self.meta.append(Finding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", fix or r.fix))
+        self.meta.append(LintFinding(self.file, line, rule, self.config.severity_of(rule), f"{message}. {r.why}", fix or r.fix))
 
     def _directives(self, starts: list[int]) -> list[_Directive]:
         from pglast import parser
@@ -1014,7 +1014,7 @@ class _FileLinter:
         self.classify("expand", _EXPAND_KINDS["CreateSeqStmt"])
 
     # data
-    def _dml_op(self, rv: Any, where: Any, exempt_prefix: str | None, default_class: str, finding: Finding | None) -> None:
+    def _dml_op(self, rv: Any, where: Any, exempt_prefix: str | None, default_class: str, finding: LintFinding | None) -> None:
         """The class (and the backfill finding) of a data change depend on what earlier files declared
         about the table (a one-row table, its unique keys): decided by :class:`_Fold`."""
         fields = node(rv)[1] if node(rv)[0] else (rv or {})
@@ -1872,14 +1872,14 @@ class _Fold:
 
     def __init__(self, ctx: LintContext) -> None:
         self.ctx = ctx
-        self.raw: list[tuple[int, Finding]] = []
+        self.raw: list[tuple[int, LintFinding]] = []
         self.classes: dict[int, tuple[str, str]] = {}
 
     def apply(self, ops: list[tuple]) -> None:
         for i, (kind, stmt, *args) in enumerate(ops):
             getattr(self, "_" + kind)(i, stmt, *args)
 
-    def emit(self, stmt: int, f: Finding | None) -> None:
+    def emit(self, stmt: int, f: LintFinding | None) -> None:
         if f is not None:
             self.raw.append((stmt, f))
 
@@ -1919,18 +1919,18 @@ class _Fold:
         if col is not None:
             self.ctx.validated_not_null.add((key, col))
 
-    def _set_not_null(self, i: int, stmt: int, key: str, col: str, f: Finding | None) -> None:
+    def _set_not_null(self, i: int, stmt: int, key: str, col: str, f: LintFinding | None) -> None:
         if (key, col) not in self.ctx.validated_not_null:
             self.emit(stmt, f)
         self.ctx.table(key).columns[col] = True
 
-    def _drop_not_null(self, i: int, stmt: int, key: str, col: str, f: Finding | None) -> None:
+    def _drop_not_null(self, i: int, stmt: int, key: str, col: str, f: LintFinding | None) -> None:
         t = self._facts(key)
         if t is None or t.columns.get(col) is not False:  # a column declared nullable relaxes nothing
             self.emit(stmt, f)
         self.ctx.table(key).columns[col] = False
 
-    def _drop_default(self, i: int, stmt: int, key: str, col: str, known: Finding | None, assumed: Finding | None) -> None:
+    def _drop_default(self, i: int, stmt: int, key: str, col: str, known: LintFinding | None, assumed: LintFinding | None) -> None:
         t = self._facts(key)
         not_null = t.columns.get(col) if t is not None else None
         if not_null is None:
@@ -1939,7 +1939,7 @@ class _Fold:
             self.emit(stmt, known)
         # nullable, as declared earlier: INSERTs without the column store NULL, not an error
 
-    def _drop_constraint(self, i: int, stmt: int, key: str, name: str, why: str, f: Finding | None) -> None:
+    def _drop_constraint(self, i: int, stmt: int, key: str, name: str, why: str, f: LintFinding | None) -> None:
         col = self.ctx.not_null_checks.get((key, name))
         t = self._facts(key)
         if col is not None and t is not None and t.columns.get(col):
@@ -1981,7 +1981,7 @@ class _Fold:
 
     def _dml(
         self, i: int, stmt: int, key: str, schema: str | None, shown: str, created: bool, eq: list[str],
-        prefix: str | None, default: str, f: Finding | None,
+        prefix: str | None, default: str, f: LintFinding | None,
     ) -> None:  # fmt: skip
         reason = self._exemption(key, schema, shown, created, eq)
         if reason is None:
@@ -2014,7 +2014,7 @@ class _SpecState:
         self.matched: set[int] = set()
         self.expired_reported: set[int] = set()
 
-    def for_file(self, file: str, config: LintConfig) -> tuple[list[tuple[int, Suppression]], list[Finding]]:
+    def for_file(self, file: str, config: LintConfig) -> tuple[list[tuple[int, Suppression]], list[LintFinding]]:
         out, expired = [], []
         for i, s in enumerate(config.suppressions):
             if not _matches(s.file, file):
@@ -2025,7 +2025,7 @@ class _SpecState:
                     self.expired_reported.add(i)
                     r = RULES["suppression-expired"]
                     expired.append(
-                        Finding(
+                        LintFinding(
                             file, 1, "suppression-expired", config.severity_of("suppression-expired"),
                             f"spec suppressions[{i}] ({s.rule} for {s.file}, reason: {s.reason!r}) expired on "
                             f"{s.expires.isoformat()}, so it no longer suppresses. {r.why}", r.fix,
@@ -2062,7 +2062,7 @@ def _finish_file(res: _FileResult, config: LintConfig, ctx: LintContext, report:
     for d in res.directives:
         if not d.used and "suppression-unused" not in config.disabled:
             findings.append(
-                Finding(
+                LintFinding(
                     res.file, d.line, "suppression-unused", config.severity_of("suppression-unused"),
                     f"`vigil:ignore {','.join(d.rules)}` matched no finding. {RULES['suppression-unused'].why}",
                     RULES["suppression-unused"].fix,
@@ -2228,17 +2228,17 @@ def _reap(pid: int, fd: int | None, *, kill: bool = False) -> int:
 _F = "\x00finding"
 
 
-def _pack_finding(f: Finding) -> tuple:
+def _pack_finding(f: LintFinding) -> tuple:
     return (_F, f.file, f.line, f.rule, f.severity, f.message, f.fix, f.column)
 
 
-def _unpack_finding(t: tuple) -> Finding:
-    return Finding(t[1], t[2], t[3], t[4], t[5], t[6], t[7])
+def _unpack_finding(t: tuple) -> LintFinding:
+    return LintFinding(t[1], t[2], t[3], t[4], t[5], t[6], t[7])
 
 
 def _pack(r: _FileResult) -> tuple:
     """A result as plain data for marshal."""
-    ops = [tuple(_pack_finding(a) if isinstance(a, Finding) else a for a in op) for op in r.ops]
+    ops = [tuple(_pack_finding(a) if isinstance(a, LintFinding) else a for a in op) for op in r.ops]
     dirs = [(d.line, d.rules, d.reason, d.expires.isoformat(), d.targets, d.used) for d in r.directives]
     return (
         r.file, [_pack_finding(f) for f in r.meta], [(i, _pack_finding(f)) for i, f in r.raw], r.classes, ops, dirs,

@@ -155,7 +155,7 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class Plan:
+class MigrationPlan:
     states: list[MigrationState]
     to_run: list[Migration]
     problems: list[Problem]
@@ -282,7 +282,7 @@ def _blocking(s: MigrationState, retry_failed: bool) -> Problem | None:
 
 
 def make_plan(migrations: Sequence[Migration], rows: Iterable[LedgerRow], *, retry_failed: bool = False,
-              target: int | None = None) -> Plan:
+              target: int | None = None) -> MigrationPlan:
     """What ``apply`` runs, in order, and what forbids running it. Pure."""
     states = migration_states(migrations, rows)
     problems: list[Problem] = []
@@ -313,11 +313,11 @@ def make_plan(migrations: Sequence[Migration], rows: Iterable[LedgerRow], *, ret
             )
             continue
         to_run.append(s.migration)  # type: ignore[arg-type]
-    return Plan(states, to_run, problems, warnings, "up")
+    return MigrationPlan(states, to_run, problems, warnings, "up")
 
 
 def make_revert_plan(migrations: Sequence[Migration], rows: Iterable[LedgerRow], to_version: int, *,
-                     retry_failed: bool = False) -> Plan:
+                     retry_failed: bool = False) -> MigrationPlan:
     """What ``apply --down-to VERSION`` reverts (applied versions above it, newest first). Pure."""
     states = migration_states(migrations, rows)
     problems: list[Problem] = []
@@ -347,5 +347,5 @@ def make_revert_plan(migrations: Sequence[Migration], rows: Iterable[LedgerRow],
             )
             continue
         to_run.append(m)
-    return Plan(states, to_run, problems, [], "down")
+    return MigrationPlan(states, to_run, problems, [], "down")
 

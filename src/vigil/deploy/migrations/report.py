@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from vigil import exitcodes
-from vigil.deploy.migrations.plan import DEFAULT_LOCK_RETRIES, DEFAULT_LOCK_WAIT, DEFAULT_RETRY_BACKOFF, Plan
+from vigil.deploy.migrations.plan import DEFAULT_LOCK_RETRIES, DEFAULT_LOCK_WAIT, DEFAULT_RETRY_BACKOFF, MigrationPlan
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class LockOutcome:
 @dataclass
 class ApplyReport:
     database: str
-    plan: Plan
+    plan: MigrationPlan
     results: list[MigrationResult] = field(default_factory=list)
     not_run: list[str] = field(default_factory=list)
     lock: LockOutcome | None = None
@@ -156,7 +156,7 @@ class StatusReport:
     database: str
     ledger_table: str
     ledger_exists: bool
-    plan: Plan
+    plan: MigrationPlan
     running: dict | None = None
 
     @property

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Rule:
+class LintRule:
     id: str
     severity: str
     group: str
@@ -28,7 +28,7 @@ class Rule:
 
 _RULES = [
     # --- blocking locks and table rewrites ------------------------------------------------------
-    Rule(
+    LintRule(
         "index-not-concurrent",
         "error",
         "locks",
@@ -37,7 +37,7 @@ _RULES = [
         "and DELETE waits, for minutes on a big table.",
         "CREATE INDEX CONCURRENTLY in its own migration file that starts with `-- vigil:no-transaction`.",
     ),
-    Rule(
+    LintRule(
         "drop-index-not-concurrent",
         "warning",
         "locks",
@@ -46,7 +46,7 @@ _RULES = [
         "queues every read and write of the table.",
         "DROP INDEX CONCURRENTLY in its own migration file that starts with `-- vigil:no-transaction`.",
     ),
-    Rule(
+    LintRule(
         "concurrently-in-transaction",
         "error",
         "locks",
@@ -57,7 +57,7 @@ _RULES = [
         "transaction block; the migration fails on apply.",
         "Move the statement to its own migration file whose first line is `-- vigil:no-transaction`.",
     ),
-    Rule(
+    LintRule(
         "reindex-not-concurrent",
         "error",
         "locks",
@@ -67,7 +67,7 @@ _RULES = [
         "REINDEX (CONCURRENTLY) (PostgreSQL 12+) in its own migration file that starts with "
         "`-- vigil:no-transaction`.",
     ),
-    Rule(
+    LintRule(
         "detach-partition-not-concurrent",
         "warning",
         "locks",
@@ -77,7 +77,7 @@ _RULES = [
         "ALTER TABLE parent DETACH PARTITION part CONCURRENTLY (PostgreSQL 14+) in its own migration file "
         "that starts with `-- vigil:no-transaction`.",
     ),
-    Rule(
+    LintRule(
         "vacuum-full",
         "error",
         "locks",
@@ -87,7 +87,7 @@ _RULES = [
         "Reclaim space outside the deploy, online: pg_repack or pg_squeeze (or REPACK (CONCURRENTLY) on "
         "PostgreSQL 19+); plain VACUUM needs no migration at all.",
     ),
-    Rule(
+    LintRule(
         "cluster",
         "error",
         "locks",
@@ -97,7 +97,7 @@ _RULES = [
         "Reorder the table online with pg_repack --order-by (or REPACK (CONCURRENTLY) ... USING INDEX on "
         "PostgreSQL 19+), outside the deploy.",
     ),
-    Rule(
+    LintRule(
         "no-transaction-mixed",
         "warning",
         "locks",
@@ -107,7 +107,7 @@ _RULES = [
         "Keep only the CONCURRENTLY statements (and SETs) in the no-transaction file; move the rest to "
         "a normal migration.",
     ),
-    Rule(
+    LintRule(
         "explicit-transaction",
         "error",
         "locks",
@@ -116,7 +116,7 @@ _RULES = [
         "failure leaves the schema half-migrated and the ledger wrong.",
         "Remove the transaction statements; split the file if parts must commit separately.",
     ),
-    Rule(
+    LintRule(
         "add-column-volatile-default",
         "error",
         "rewrite",
@@ -128,7 +128,7 @@ _RULES = [
         "Add the column without a default (or with a constant one), SET DEFAULT for new rows, backfill "
         "existing rows in batches from a job, then tighten.",
     ),
-    Rule(
+    LintRule(
         "add-column-unknown-default",
         "warning",
         "rewrite",
@@ -138,7 +138,7 @@ _RULES = [
         "Check the function's volatility (`\\df+`); if VOLATILE, add the column without a default and "
         "backfill; if IMMUTABLE or STABLE, suppress with that reason.",
     ),
-    Rule(
+    LintRule(
         "alter-column-type",
         "error",
         "rewrite",
@@ -149,7 +149,7 @@ _RULES = [
         "Expand/contract: add a column of the new type, dual-write, backfill in batches, switch reads, "
         "then drop the old column in a later release. For a binary-compatible widening, suppress with that reason.",
     ),
-    Rule(
+    LintRule(
         "set-not-null",
         "error",
         "locks",
@@ -159,7 +159,7 @@ _RULES = [
         "Migration 1: ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID. Migration 2: VALIDATE CONSTRAINT c "
         "(a SHARE UPDATE EXCLUSIVE lock; writes continue). Migration 3: SET NOT NULL (no scan), then DROP CONSTRAINT c.",
     ),
-    Rule(
+    LintRule(
         "add-constraint-not-valid",
         "error",
         "locks",
@@ -169,7 +169,7 @@ _RULES = [
         "ADD CONSTRAINT ... NOT VALID (instant; enforced for new rows), then VALIDATE CONSTRAINT in a "
         "separate migration (SHARE UPDATE EXCLUSIVE: reads and writes continue).",
     ),
-    Rule(
+    LintRule(
         "add-unique-constraint",
         "error",
         "locks",
@@ -180,7 +180,7 @@ _RULES = [
         "ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX idx (or PRIMARY KEY USING INDEX).",
     ),
     # --- non-additive changes -------------------------------------------------------------------
-    Rule(
+    LintRule(
         "drop-table",
         "error",
         "breaking",
@@ -190,7 +190,7 @@ _RULES = [
         "Stop using the table in a release first, verify (vigil migrate verify with the previous query suite), "
         "then drop it in a later migration and suppress this finding with that reason and an expiry.",
     ),
-    Rule(
+    LintRule(
         "drop-column",
         "error",
         "breaking",
@@ -200,7 +200,7 @@ _RULES = [
         "Release code that no longer reads or writes the column (for ORMs: mark it ignored), then drop it in a "
         "later migration and suppress with that reason and an expiry.",
     ),
-    Rule(
+    LintRule(
         "rename-table",
         "error",
         "breaking",
@@ -209,7 +209,7 @@ _RULES = [
         "Expand/contract: create the new table (or a view with the new name over the old table), dual-write, "
         "switch reads, and drop the old name in a later release.",
     ),
-    Rule(
+    LintRule(
         "rename-column",
         "error",
         "breaking",
@@ -217,7 +217,7 @@ _RULES = [
         "Every query of the running app version that names the column fails after the rename.",
         "Expand/contract: add the new column, dual-write, backfill, switch reads, drop the old column later.",
     ),
-    Rule(
+    LintRule(
         "add-column-required",
         "error",
         "breaking",
@@ -227,7 +227,7 @@ _RULES = [
         "Add the column nullable (or NOT NULL with a constant DEFAULT), backfill, then tighten with the "
         "CHECK NOT VALID / VALIDATE / SET NOT NULL sequence.",
     ),
-    Rule(
+    LintRule(
         "truncate",
         "error",
         "breaking",
@@ -235,7 +235,7 @@ _RULES = [
         "TRUNCATE deletes every row under an ACCESS EXCLUSIVE lock; the data is gone for the running app too.",
         "Delete data from a job with a reviewed plan; if the table is really disposable, suppress with that reason.",
     ),
-    Rule(
+    LintRule(
         "drop-default",
         "error",
         "breaking",
@@ -246,7 +246,7 @@ _RULES = [
         "then drop the default in a later migration; lint knows a column is nullable when it saw it created "
         "that way, and then does not report.",
     ),
-    Rule(
+    LintRule(
         "drop-not-null",
         "warning",
         "breaking",
@@ -256,7 +256,7 @@ _RULES = [
         "Make sure every deployed reader handles NULL before new code writes it (this is the usual first step "
         "of removing a column: then suppress with that reason), or keep a marker value instead of NULL.",
     ),
-    Rule(
+    LintRule(
         "drop-constraint",
         "warning",
         "breaking",
@@ -266,7 +266,7 @@ _RULES = [
         "Drop a constraint only after no deployed code relies on it; replace a unique constraint's index "
         "first (CREATE UNIQUE INDEX CONCURRENTLY) if queries still need it.",
     ),
-    Rule(
+    LintRule(
         "rename-type",
         "error",
         "breaking",
@@ -277,7 +277,7 @@ _RULES = [
         "that writes the new one and reads both, migrate rows in a backfill job, and retire the old value later. "
         "For values that change, a lookup table or text with a CHECK constraint is easier to evolve.",
     ),
-    Rule(
+    LintRule(
         "rename-object",
         "warning",
         "breaking",
@@ -287,7 +287,7 @@ _RULES = [
         "Create the new name beside the old one (a wrapper function, a new constraint), switch the code, and "
         "drop the old name in a later release.",
     ),
-    Rule(
+    LintRule(
         "set-schema",
         "error",
         "breaking",
@@ -297,7 +297,7 @@ _RULES = [
         "Expand/contract as for a rename: create the object (or a view) in the new schema, switch the code, "
         "then remove the old one in a later release.",
     ),
-    Rule(
+    LintRule(
         "drop-database",
         "error",
         "breaking",
@@ -305,7 +305,7 @@ _RULES = [
         "It deletes a whole database, irreversibly, from a deploy step; it cannot even run in a transaction.",
         "Drop databases by hand with a reviewed plan and a backup, never from a migration.",
     ),
-    Rule(
+    LintRule(
         "drop-object",
         "warning",
         "breaking",
@@ -315,7 +315,7 @@ _RULES = [
         "using it; avoid CASCADE.",
     ),
     # --- timeouts -------------------------------------------------------------------------------
-    Rule(
+    LintRule(
         "missing-lock-timeout",
         "warning",
         "timeouts",
@@ -325,7 +325,7 @@ _RULES = [
         "SET lock_timeout = '5s'; at the top of the file (or set `migrations.lock_timeout` in the spec, "
         "which the runner applies), and retry the migration if it times out.",
     ),
-    Rule(
+    LintRule(
         "missing-statement-timeout",
         "warning",
         "timeouts",
@@ -335,7 +335,7 @@ _RULES = [
         "in the spec, which the runner applies).",
     ),
     # --- data -----------------------------------------------------------------------------------
-    Rule(
+    LintRule(
         "backfill-in-migration",
         "warning",
         "data",
@@ -346,7 +346,7 @@ _RULES = [
         "the expand and the contract migrations.",
     ),
     # --- style (opt-in) ---------------------------------------------------------------------------
-    Rule(
+    LintRule(
         "prefer-text",
         "warning",
         "style",
@@ -357,7 +357,7 @@ _RULES = [
         "NOT VALID without a rewrite.",
         opt_in=True,
     ),
-    Rule(
+    LintRule(
         "prefer-timestamptz",
         "warning",
         "style",
@@ -367,7 +367,7 @@ _RULES = [
         "Use timestamptz (timestamp with time zone); it stores an instant and costs the same 8 bytes.",
         opt_in=True,
     ),
-    Rule(
+    LintRule(
         "prefer-bigint",
         "warning",
         "style",
@@ -377,7 +377,7 @@ _RULES = [
         "Use bigint (bigserial / bigint GENERATED ... AS IDENTITY for ids); it is 4 bytes more per row.",
         opt_in=True,
     ),
-    Rule(
+    LintRule(
         "prefer-identity",
         "warning",
         "style",
@@ -388,7 +388,7 @@ _RULES = [
         opt_in=True,
     ),
     # --- the linter itself ----------------------------------------------------------------------
-    Rule(
+    LintRule(
         "parse-error",
         "error",
         "input",
@@ -397,7 +397,7 @@ _RULES = [
         "Fix the syntax at the line shown (the parser's message names the token).",
         locked=True,
     ),
-    Rule(
+    LintRule(
         "file-invalid",
         "error",
         "input",
@@ -406,7 +406,7 @@ _RULES = [
         "Save the file as UTF-8 text under the size limit; split large migrations; load bulk data with COPY from a job.",
         locked=True,
     ),
-    Rule(
+    LintRule(
         "misnamed-file",
         "error",
         "input",
@@ -417,7 +417,7 @@ _RULES = [
         "the migrations directory.",
         locked=True,
     ),
-    Rule(
+    LintRule(
         "duplicate-version",
         "error",
         "input",
@@ -426,7 +426,7 @@ _RULES = [
         "Give the newer file the next free version (versions are compared as integers: 0007 and 7 collide).",
         locked=True,
     ),
-    Rule(
+    LintRule(
         "orphan-down",
         "error",
         "input",
@@ -435,7 +435,7 @@ _RULES = [
         "Rename it to match its up file, or delete it.",
         locked=True,
     ),
-    Rule(
+    LintRule(
         "empty-migration",
         "error",
         "input",
@@ -444,7 +444,7 @@ _RULES = [
         "Write its SQL, or delete the file.",
         locked=True,
     ),
-    Rule(
+    LintRule(
         "suppression-invalid",
         "error",
         "suppressions",
@@ -453,7 +453,7 @@ _RULES = [
         'Write `-- vigil:ignore RULE reason="why this is safe" expires=YYYY-MM-DD`.',
         locked=True,
     ),
-    Rule(
+    LintRule(
         "suppression-expired",
         "error",
         "suppressions",
@@ -462,7 +462,7 @@ _RULES = [
         "Re-check the finding: fix it, or renew the suppression with a new reason and date.",
         locked=True,
     ),
-    Rule(
+    LintRule(
         "suppression-unused",
         "info",
         "suppressions",
@@ -472,7 +472,7 @@ _RULES = [
     ),
 ]
 
-RULES: dict[str, Rule] = {r.id: r for r in _RULES}
+RULES: dict[str, LintRule] = {r.id: r for r in _RULES}
 """Every rule by id, in catalog order."""
 
 SEVERITIES = ("error", "warning", "info")

@@ -47,8 +47,8 @@ from vigil.deploy.migrations.files import Migration, Statement
 from vigil.deploy.migrations.ledger import Ledger, MigrationDbError, MigrationLockBusy, acquire_lock, lock_holder
 from vigil.deploy.migrations.plan import (
     LedgerRow,
+    MigrationPlan,
     MigrationState,
-    Plan,
     Problem,
     backoff_seconds,
     checksum,
@@ -72,7 +72,7 @@ from vigil.pgconn import libpq_dsn as libpq_url
 
 __all__ = [  # the runner's public surface; the pure parts live in plan, execution and report
     "APPLICATION_NAME", "ApplyOptions", "ApplyReport", "DB_HINT", "Execution", "Ledger", "LedgerRow", "LockOutcome", "MigrationDbError",
-    "MigrationLockBusy", "MigrationResult", "MigrationState", "Plan", "Problem", "SqlFailure", "StatusReport", "apply",
+    "MigrationLockBusy", "MigrationResult", "MigrationState", "MigrationPlan", "Problem", "SqlFailure", "StatusReport", "apply",
     "apply_on", "backoff_seconds", "checksum", "connect", "error_line", "execution_of", "first_line", "libpq_url",
     "lock_key", "make_plan", "make_revert_plan", "read_plan", "redact", "run_migration", "status",
 ]  # fmt: skip
@@ -231,7 +231,7 @@ def run_migration(conn: Any, ledger: Ledger, m: Migration, direction: str, opts:
     return res
 
 
-def read_plan(conn: Any, migrations: Sequence[Migration], opts: ApplyOptions) -> Plan:
+def read_plan(conn: Any, migrations: Sequence[Migration], opts: ApplyOptions) -> MigrationPlan:
     rows = Ledger(conn, opts.ledger_table).rows()
     if opts.down_to is not None:
         return make_revert_plan(migrations, rows, opts.down_to, retry_failed=opts.retry_failed)
@@ -270,7 +270,7 @@ def apply_on(conn: Any, migrations: Sequence[Migration], opts: ApplyOptions, *, 
         key = acquire_lock(conn, opts.ledger_table, opts.lock_wait)
     except MigrationLockBusy as e:
         direction = "down" if opts.down_to is not None else "up"
-        return ApplyReport(database, Plan([], [], [], [], direction),
+        return ApplyReport(database, MigrationPlan([], [], [], [], direction),
                            lock=LockOutcome(False, opts.lock_wait, e.holder, e.message, e.hint))
     try:
         with _ledger_errors("cannot prepare the migration ledger", opts.ledger_table):

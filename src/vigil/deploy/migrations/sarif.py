@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from vigil import __version__
-from vigil.deploy.migrations.lint import Finding, LintReport
+from vigil.deploy.migrations.lint import LintFinding, LintReport
 from vigil.deploy.migrations.rules import RULES
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -76,7 +76,7 @@ def _uri(file: str) -> tuple[str, str | None]:
     return quote(str(PurePosixPath(*p.parts)) if p.parts else file, safe="/"), "%SRCROOT%"
 
 
-def _result(f: Finding, index: dict[str, int]) -> dict:
+def _result(f: LintFinding, index: dict[str, int]) -> dict:
     uri, base = _uri(f.file)
     artifact: dict = {"uri": uri}
     if base:

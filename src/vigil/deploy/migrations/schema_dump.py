@@ -5,7 +5,7 @@ their down migrations in reverse, snapshots again and compares: a down migration
 restore the schema is a failed check naming each object that differs. The runner uses the same
 snapshots to say what a failed migration that ran outside a transaction left behind (an INVALID
 index, a table). :func:`snapshot` is the only function here that talks to a database;
-:func:`diff` and the :class:`Snapshot` methods are pure.
+:func:`diff` and the :class:`SchemaSnapshot` methods are pure.
 
 A snapshot maps an object key (``"column public.users.email"``) to a canonical definition string
 (``"text NOT NULL DEFAULT ''::text"``), read from the catalogs with PostgreSQL's own deparsers
@@ -18,7 +18,7 @@ and materialized views (definition), sequences (parameters, owner), functions an
 (``COMMENT ON`` any object, named by ``pg_describe_object``) and privileges (``GRANT`` /
 ``REVOKE`` on tables, views, sequences, columns, schemas, functions and types: each grantee's
 privileges, the object's owner written ``<owner>`` so that two databases owned by different roles
-compare). Column ORDER is kept apart (:attr:`Snapshot.column_order`): it matters to ``SELECT *``
+compare). Column ORDER is kept apart (:attr:`SchemaSnapshot.column_order`): it matters to ``SELECT *``
 and ``INSERT`` without a column list, but a down migration that re-adds a dropped column cannot
 restore it, so a changed order is reported as a note, not a difference. Not covered: ownership,
 default privileges (``ALTER DEFAULT PRIVILEGES``), statistics targets, rules other than views'
@@ -38,7 +38,7 @@ SYSTEM_SCHEMAS_SQL = (
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class SchemaSnapshot:
     """Object key -> canonical definition; plus the column order of each table and view."""
 
     objects: dict[str, str]
@@ -86,7 +86,7 @@ def _clip(s: str | None, n: int = 160) -> str:
     return s if len(s) <= n else s[: n - 3] + "..."
 
 
-def diff(before: Snapshot, after: Snapshot) -> list[Difference]:
+def diff(before: SchemaSnapshot, after: SchemaSnapshot) -> list[Difference]:
     """Every object missing, extra or changed in ``after`` compared with ``before``, sorted by key."""
     out: list[Difference] = []
     for k in sorted(before.objects.keys() | after.objects.keys()):
@@ -98,7 +98,7 @@ def diff(before: Snapshot, after: Snapshot) -> list[Difference]:
     return out
 
 
-def order_notes(before: Snapshot, after: Snapshot) -> list[str]:
+def order_notes(before: SchemaSnapshot, after: SchemaSnapshot) -> list[str]:
     """Relations present in both whose column order changed (a note: see the module docstring)."""
     notes = []
     for rel in sorted(before.column_order.keys() & after.column_order.keys()):
@@ -320,7 +320,7 @@ def qualified(table: str) -> str:
     return table if "." in table else f"public.{table}"
 
 
-def snapshot(conn: Any, *, exclude: Iterable[str] = ()) -> Snapshot:
+def snapshot(conn: Any, *, exclude: Iterable[str] = ()) -> SchemaSnapshot:
     """Read a snapshot over a psycopg connection (one read-only pass over the catalogs).
 
     ``exclude`` names relations (``table`` or ``schema.table``) left out with everything that
@@ -344,4 +344,4 @@ def snapshot(conn: Any, *, exclude: Iterable[str] = ()) -> Snapshot:
             order = {rel: tuple(cols) for rel, cols in cur.fetchall()}
         finally:
             cur.execute("SELECT set_config('search_path', %s, false)", (saved,))
-    return Snapshot(objects, order)
+    return SchemaSnapshot(objects, order)

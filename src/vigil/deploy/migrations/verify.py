@@ -454,7 +454,7 @@ class _Rolled:
 
     reverted: list[str] = field(default_factory=list)  # Stage has them, the target has not
     applied: list[str] = field(default_factory=list)  # the target has them, Stage has not
-    stage_schema: schema_dump.Snapshot | None = None  # the clone before it was rolled back
+    stage_schema: schema_dump.SchemaSnapshot | None = None  # the clone before it was rolled back
 
 
 def _clone_summary(info: CloneInfo, opts: VerifyOptions, scratch: str) -> str:
@@ -466,7 +466,7 @@ def _clone_summary(info: CloneInfo, opts: VerifyOptions, scratch: str) -> str:
 
 
 def _roll_to_target(conn: Any, report: VerifyReport, migrations: Sequence[Migration], stage_rows: Sequence[LedgerRow],
-                    target_plan: runner.Plan, info: CloneInfo, opts: VerifyOptions) -> _Rolled | None:
+                    target_plan: runner.MigrationPlan, info: CloneInfo, opts: VerifyOptions) -> _Rolled | None:
     """Bring the clone (at Stage's version) to the target's version; add the ``clone`` check. None
     (and an inconclusive clone check, the rest skipped) when it cannot be done."""
     scratch = report.scratch_database or ""

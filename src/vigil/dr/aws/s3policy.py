@@ -224,7 +224,7 @@ def observe(s3: Aws, name: str) -> BucketState:
 
 
 @dataclass(frozen=True)
-class Drift:
+class BucketDrift:
     bucket: str
     field: str
     expected: Any
@@ -259,43 +259,43 @@ def _jsonable(field_name: str, v: Any) -> Any:
     return v
 
 
-def diff(policy: BucketPolicy, actual: BucketState) -> list[Drift]:
+def diff(policy: BucketPolicy, actual: BucketState) -> list[BucketDrift]:
     """Every field where the bucket differs from the spec. Parts the spec leaves alone are not compared."""
     name = policy.name
     if not actual.exists:
-        return [Drift(name, "exists", True, False)]
-    out: list[Drift] = []
+        return [BucketDrift(name, "exists", True, False)]
+    out: list[BucketDrift] = []
     if policy.versioning and actual.versioning != "Enabled":
-        out.append(Drift(name, "versioning", "Enabled", actual.versioning))
+        out.append(BucketDrift(name, "versioning", "Enabled", actual.versioning))
     if not policy.versioning and actual.versioning == "Enabled":
-        out.append(Drift(name, "versioning", "Suspended", actual.versioning))
+        out.append(BucketDrift(name, "versioning", "Suspended", actual.versioning))
     if policy.lifecycle is not None:
         have = {r.id: r for r in actual.lifecycle or ()}
         want = {r.id: rule_state(r) for r in policy.lifecycle}
         for rid, w in want.items():
             a = have.get(rid)
             if a is None:
-                out.append(Drift(name, f"lifecycle[{rid}]", w.to_dict(), None))
+                out.append(BucketDrift(name, f"lifecycle[{rid}]", w.to_dict(), None))
                 continue
             for f in _RULE_FIELDS:
                 wv, av = getattr(w, f), getattr(a, f)
                 if wv != av:
-                    out.append(Drift(name, f"lifecycle[{rid}].{f}", _jsonable(f, wv), _jsonable(f, av)))
+                    out.append(BucketDrift(name, f"lifecycle[{rid}].{f}", _jsonable(f, wv), _jsonable(f, av)))
             for k, v in a.extra:
-                out.append(Drift(name, f"lifecycle[{rid}].{k}", None, v))
+                out.append(BucketDrift(name, f"lifecycle[{rid}].{k}", None, v))
         for rid, a in have.items():
             if rid not in want:
-                out.append(Drift(name, f"lifecycle[{rid}]", None, a.to_dict()))
+                out.append(BucketDrift(name, f"lifecycle[{rid}]", None, a.to_dict()))
     lock = policy.object_lock
     if lock is not None:
         if not actual.object_lock_enabled:
-            out.append(Drift(name, "object_lock.enabled", True, False))
+            out.append(BucketDrift(name, "object_lock.enabled", True, False))
         if actual.lock_mode != lock.mode:
-            out.append(Drift(name, "object_lock.mode", lock.mode, actual.lock_mode))
+            out.append(BucketDrift(name, "object_lock.mode", lock.mode, actual.lock_mode))
         if actual.lock_days != lock.days:
-            out.append(Drift(name, "object_lock.days", lock.days, actual.lock_days))
+            out.append(BucketDrift(name, "object_lock.days", lock.days, actual.lock_days))
         if actual.lock_years != lock.years:
-            out.append(Drift(name, "object_lock.years", lock.years, actual.lock_years))
+            out.append(BucketDrift(name, "object_lock.years", lock.years, actual.lock_years))
     return out
 
 
@@ -417,7 +417,7 @@ class BucketAudit:
     bucket: str
     critical: bool
     state: BucketState
-    drifts: tuple[Drift, ...]
+    drifts: tuple[BucketDrift, ...]
 
     def to_dict(self) -> dict:
         return {"bucket": self.bucket, "critical": self.critical, "in_policy": not self.drifts,
@@ -451,7 +451,7 @@ def audit(s3: Aws, spec: S3PolicySpec, *, buckets: list[str] | None = None) -> l
 
 
 @dataclass(frozen=True)
-class ApplyResult:
+class PolicyApplyResult:
     dry_run: bool
     plans: tuple[BucketPlan, ...]
     done: tuple[PlannedCall, ...]
@@ -490,7 +490,7 @@ def apply(
     confirm_irreversible: bool = False,
     settle_checks: int = 3,
     settle_seconds: float = 2.0,
-) -> ApplyResult:
+) -> PolicyApplyResult:
     """Make the buckets match the spec with the fewest calls, then audit them again.
 
     Every bucket is read and planned before any call is made; a blocker anywhere (a missing
@@ -502,7 +502,7 @@ def apply(
     region = spec.region or s3.region
     plans = tuple(plan(b, observe(s3, b.name), region=region, create_missing=create_missing) for b in selected)
     if dry_run:
-        return ApplyResult(True, plans, (), ())
+        return PolicyApplyResult(True, plans, (), ())
     blockers = [x for p in plans for x in p.blockers]
     if blockers:
         missing = [p.bucket for p in plans if any("does not exist" in x for x in p.blockers)]
@@ -538,4 +538,4 @@ def apply(
             break
         s3.sleep(settle_seconds)  # S3 bucket configuration is eventually consistent: give it a moment
         after = tuple(audit(s3, spec, buckets=[b.name for b in selected]))
-    return ApplyResult(False, plans, tuple(done), after)
+    return PolicyApplyResult(False, plans, tuple(done), after)

@@ -19,7 +19,7 @@ from vigil.dr import records
 from vigil.dr.drill.canary import CanaryWriter
 from vigil.dr.drill.context import DrillContext, connect, drill_repo
 from vigil.dr.drill.outcome import PHASES, DrillFacts, Phase, Skip, conclude, row_dict
-from vigil.dr.drill.snapshot import RepoSnapshot, SnapshotError, snapshot_repository
+from vigil.dr.drill.snapshot import RepoSnapshot, RepoSnapshotError, snapshot_repository
 from vigil.dr.postgres import osuser
 from vigil.dr.postgres.archive import read_archiver
 from vigil.dr.postgres.cluster import LocalCluster, ensure_traversable
@@ -228,7 +228,7 @@ class Drill:
         try:
             self.snapshot = snapshot_repository(ctx.paths.repos[self.repo - 1], self.work / SNAPSHOT_DIR, ctx.pg.stanza,
                                                 os_user=ctx.pgbackrest.os_user, repo_name=f"repo{self.repo}")
-        except SnapshotError as e:
+        except RepoSnapshotError as e:
             f.repo_unreachable = f"at the disaster: {e.message}"
             raise
         ph.evidence["repository_snapshot"] = self.snapshot.to_dict()

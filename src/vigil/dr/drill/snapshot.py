@@ -26,7 +26,7 @@ from vigil.errors import ExternalError
 TMP_SUFFIX = ".pgbackrest.tmp"
 
 
-class SnapshotError(ExternalError):
+class RepoSnapshotError(ExternalError):
     code = "drill-repo-snapshot"
 
 
@@ -65,17 +65,17 @@ def _read(p: Path) -> str | None:
 
 def snapshot_repository(repo: Path, dest: Path, stanza: str, *, os_user: str | None, repo_name: str = "the repository") -> RepoSnapshot:
     """Snapshot ``repo``'s ``archive/<stanza>`` and ``backup/<stanza>`` into ``dest`` (created; must
-    not exist). Raises :class:`SnapshotError` when the repository cannot be read."""
+    not exist). Raises :class:`RepoSnapshotError` when the repository cannot be read."""
     t0 = time.monotonic()
     snap = RepoSnapshot(path=dest, stanza=stanza)
     for part in ("backup", "archive"):
         src_root = repo / part / stanza
         try:
             if not src_root.is_dir():
-                raise SnapshotError(f"{repo_name} ({repo}) has no {part}/{stanza} directory at the disaster",
+                raise RepoSnapshotError(f"{repo_name} ({repo}) has no {part}/{stanza} directory at the disaster",
                                     hint="check the repository's path and mount, and that `vigil backup setup` created the stanza")
         except PermissionError as e:
-            raise SnapshotError(f"{repo_name} ({repo}) cannot be read: {e.strerror}", hint="check the repository's permissions") from None
+            raise RepoSnapshotError(f"{repo_name} ({repo}) cannot be read: {e.strerror}", hint="check the repository's permissions") from None
         _copy_tree(src_root, dest / part / stanza, snap, os_user, archive=(part == "archive"))
     for p in [dest, dest / "backup", dest / "archive"]:
         osuser.hand_over(p, os_user)
@@ -88,7 +88,7 @@ def snapshot_repository(repo: Path, dest: Path, stanza: str, *, os_user: str | N
 
 def _copy_tree(src_root: Path, dst_root: Path, snap: RepoSnapshot, os_user: str | None, *, archive: bool) -> None:
     def fail(e: OSError) -> None:
-        raise SnapshotError(f"cannot read the repository at {e.filename or src_root}: {e.strerror or e}",
+        raise RepoSnapshotError(f"cannot read the repository at {e.filename or src_root}: {e.strerror or e}",
                             hint="check the repository's path, mount and permissions") from None
 
     dst_root.mkdir(parents=True, exist_ok=False)
