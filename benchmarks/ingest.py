@@ -8,7 +8,9 @@ Prints its figures; asserts nothing.
   `count`, or a gauge `set`).
 - Backfill: 7 days of per-minute aggregates for 40 series (each line its own series-minute, the
   shape exporters push), `vigil push` (whole command, and the library alone) beside a bare
-  `json.loads` of every line of the same file. Rounds are interleaved; the minimum of each is shown
+  `json.loads` of every line of the same file. ``--bucket-width null`` stores it in the documented
+  bounds only (vigil before issue 14) for comparison; ``--raw-latency`` makes the 8 latency series'
+  values raw (lognormal, microseconds) instead of two fixed values. Rounds are interleaved; the minimum of each is shown
   (this machine is shared: the minimum is the least disturbed run).
 - Memory: peak RSS of `vigil serve` under 16 concurrent 16 MiB pushes, and of `vigil push` of a
   100 MB JSON array.
@@ -20,6 +22,7 @@ import argparse
 import calendar
 import contextlib
 import json
+import math
 import os
 import random
 import shutil
@@ -70,9 +73,14 @@ BACKFILL_SERIES = (
 )
 
 
+RAW_LATENCY = False
+"""``--raw-latency``: observations are raw latencies instead of two fixed values."""
+
+
 def generate_backfill(path: Path, days: int = 7) -> int:
     """Per-minute aggregates, 40 series, one line per series-minute; returns the line count."""
     assert len(BACKFILL_SERIES) == 40
+    rnd = random.Random(3)
     n = 0
     start = calendar.timegm((2026, 10, 25, 0, 0, 0))
     with open(path, "w") as f:
@@ -84,7 +92,10 @@ def generate_backfill(path: Path, days: int = 7) -> int:
                 if kind == "inc":
                     row["inc"] = 100 + (m * 7 + i) % 50
                 elif kind == "observe":
-                    row["observe"] = float(labels["le_hint"])
+                    if RAW_LATENCY:  # a raw latency in microseconds: a different 2% bucket almost every line
+                        row["observe"] = round(rnd.lognormvariate(math.log(float(labels["le_hint"])), 0.5), 6)
+                    else:
+                        row["observe"] = float(labels["le_hint"])
                     row["count"] = 10 + i
                 else:
                     row["set"] = (m + i) % 300
@@ -102,12 +113,20 @@ def bare_parse(path: Path) -> float:
 
 
 BACKFILL_SPEC = "version: 1\nservices: {api: {}}\ntelemetry: {retention: 90d}\n"
+BUCKET_WIDTH = ""
+"""``--bucket-width``: the backfill spec's ``telemetry.bucket_width`` (empty: the default, 2%)."""
+
+
+def backfill_spec() -> str:
+    if not BUCKET_WIDTH:
+        return BACKFILL_SPEC
+    return BACKFILL_SPEC.replace("{retention: 90d}", f"{{retention: 90d, bucket_width: {BUCKET_WIDTH}}}")
 BACKFILL_NOW = "2026-11-01T12:00:00Z"
 
 
 def backfill_command(data: Path, work: Path, r: int) -> float:
     spec = work / "backfill.yaml"
-    spec.write_text(BACKFILL_SPEC)
+    spec.write_text(backfill_spec())
     db = f"sqlite:///{work / f'backfill-{r}.db'}"
     env = dict(os.environ, VIGIL_NOW=BACKFILL_NOW)
     subprocess.run([*VIGIL, "store", "init", "--spec", str(spec), "--db", db], env=env, check=True, capture_output=True)
@@ -124,7 +143,7 @@ def backfill_library(data: Path, work: Path, r: int) -> float:
     from vigil.telemetry.push import Ingestor, batches
 
     st = open_store(f"sqlite:///{work / f'backfill-lib-{r}.db'}")
-    ing = Ingestor(parse_spec(BACKFILL_SPEC), st)
+    ing = Ingestor(parse_spec(backfill_spec()), st)
     now = parse_time(BACKFILL_NOW)
     t0 = time.perf_counter()
     with open(data, "rb") as f:
@@ -146,7 +165,8 @@ def bench_backfill(work: Path, rounds: int) -> None:
         cmd.append(backfill_command(data, work, r))
         lib.append(backfill_library(data, work, r))
     b, c, li = min(bare), min(cmd), min(lib)
-    print(f"backfill: {n:,} lines (7 days x 40 series, each its own series-minute), {data.stat().st_size / 1e6:.1f} MB")
+    print(f"backfill: {n:,} lines (7 days x 40 series, each its own series-minute), {data.stat().st_size / 1e6:.1f} MB;"
+          f" bucket_width {BUCKET_WIDTH or 'default (2%)'}{', raw latencies' if RAW_LATENCY else ''}")
     print(f"  bare json.loads of every line: {b:.2f} s (min of {rounds})")
     print(f"  vigil push FILE, whole command: {c:.2f} s = {c / b:.1f}x the bare parse (process start included)")
     print(f"  vigil push in the library:      {li:.2f} s = {li / b:.1f}x the bare parse")
@@ -302,7 +322,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the backfill comparison")
     ap.add_argument("--skip-memory", action="store_true", help="leave out the memory figures (they take minutes)")
     ap.add_argument("--only-backfill", action="store_true")
+    ap.add_argument("--bucket-width", default="", help="telemetry.bucket_width of the backfill (default 2%%; null: the documented bounds only)")
+    ap.add_argument("--raw-latency", action="store_true",
+                    help="backfill observations as raw latencies (lognormal, microseconds) instead of two fixed values")
     args = ap.parse_args()
+    global BUCKET_WIDTH, RAW_LATENCY
+    BUCKET_WIDTH, RAW_LATENCY = args.bucket_width, args.raw_latency
     work = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
     try:
         bench_backfill(work, args.rounds)
