@@ -171,3 +171,8 @@ def check_source(source, rows: list[dict], bounds: list[int] = BOUNDS) -> None:
     assert source.matched(parse_selector('index_staleness_seconds'), "gauge") == (2, 0)
     for b in bounds:
         assert source.bound_since(b) is not None and source.bound_since(b) <= M0
+    # the layout quantiles are read in: every bound the data was counted in, consistent with bound_since
+    layout = source.bucket_bounds()
+    assert set(bounds) <= set(layout), sorted(set(bounds) - set(layout))
+    assert all(source.bound_since(le) == since for le, since in layout.items())
+    assert all(le < INF_NS for le in layout)

@@ -75,7 +75,7 @@ def test_a_new_rolling_slo_is_not_frozen_on_day_three(store):
     d = decide(spec.policy, [st], "api", t("2026-11-23T00:00:00Z"))
     assert d.allowed and d.freezes == []
     (inp,) = d.inputs
-    assert inp["window_elapsed"] == 0.1 and inp["coverage"]["from"] == "first_sample"
+    assert inp.window_elapsed == 0.1 and inp.coverage["from"] == "first_sample"
 
 
 def test_a_new_slo_that_really_burns_its_budget_still_freezes(store):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import timedelta
+from fractions import Fraction
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -17,6 +18,7 @@ from opentelemetry.sdk.resources import Resource
 
 from otlp_helpers import AUTH, TOKEN, attr, counters, live, metrics_response, ns, observations, post, snapshot, utc
 from vigil.clock import FakeClock, SystemClock
+from vigil.histogram import DEFAULT_WIDTH, bucket_of, storage_bounds
 from vigil.store import open_store
 from vigil.telemetry.otlp.metrics import MAX_FLOAT, MetricRules, convert, map_metrics
 
@@ -245,8 +247,11 @@ def test_the_sdk_metric_exporter_cumulative_counters_and_histograms_are_exact(st
     assert c == {(("outcome", "success"), ("service", "checkout")): 8, (("outcome", "issuer_declined"), ("service", "checkout")): 1}
     obs = {le: n for (_, le), n in observations(store, "http_server_request_duration_seconds").items()}
     # exact at 100 ms and 300 ms (bounds of both); the (0.3, 1] bucket is observed at the point's max,
-    # 0.7 s, a tighter upper bound than 1 s, which falls in vigil's (0.6, 0.75] bucket
-    assert obs == {100_000_000: 1, 300_000_000: 2, 750_000_000: 2}
+    # 0.7 s, a tighter upper bound than 1 s, which falls in the bucket of the store's 2% layout that
+    # holds 0.7 s (its upper bound, 0.7 s itself)
+    _, upper = bucket_of(storage_bounds(DEFAULT_WIDTH), 0.7)
+    assert upper == Fraction(7, 10)
+    assert obs == {100_000_000: 1, 300_000_000: 2, 700_000_000: 2}
 
 
 def test_metrics_replays_partial_success_and_state_across_a_restart(store):

@@ -21,7 +21,7 @@ from alembic.migration import MigrationContext
 
 from conftest import ndjson
 from pgcluster import PgCluster, free_port
-from vigil.deploy.gate import decision_record, gate_deploy
+from vigil.deploy.gate import GateRecord, gate_deploy
 from vigil.errors import StoreError
 from vigil.slo.evaluate import evaluate_slos
 from vigil.spec import LoadedSpec, parse_spec
@@ -665,7 +665,7 @@ def test_gate_decisions_newest_first_filtered_by_service(st):
     assert [r["id"] for r in st.gate_decisions(service="api")] == [ids[5], ids[3], ids[1]]
     assert [r["id"] for r in st.gate_decisions(service="checkout", limit=2)] == [ids[6], ids[4]]
     assert st.gate_decisions(service="nobody") == []
-    rec = decision_record(rows[-1])  # n = 0
+    rec = GateRecord.from_row(rows[-1]).to_dict()  # n = 0
     assert rec["allowed"] is False and rec["overridden"] is True
     assert rec["labels"] == ["p0"] and rec["reason"] == "reason 0" and rec["actor"] is None
     assert rec["decision"] == {"n": 0, "allowed": False}
@@ -682,7 +682,7 @@ def test_gate_deploy_reads_and_records_through_the_backend(st):
     assert ok.allowed is True
     rows = st.gate_decisions()
     assert [r["id"] for r in rows] == [ok.id, d.id]
-    rec = decision_record(rows[1])
+    rec = GateRecord.from_row(rows[1]).to_dict()
     assert rec["service"] == "checkout" and rec["allowed"] is False and rec["actor"] == "ci"
     assert rec["decision"]["slos"][0]["slo"] == "checkout-success"
 

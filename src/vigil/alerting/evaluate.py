@@ -14,7 +14,6 @@ minutes 12:00 to 12:04.
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
     from vigil.telemetry.sources.protocol import Source
 
 INF = Decimal("Infinity")
-_LAYOUTS: "weakref.WeakKeyDictionary[Any, dict[int, int]]" = weakref.WeakKeyDictionary()
 
 
 def timing(rule: AlertRule) -> Timing:
@@ -185,18 +183,7 @@ def _counter_first(source: "Source", sel: Any) -> int | None:
 def _layout(source: "Source", start_minute: int) -> list[int]:
     """The bucket bounds (ns) observations from ``start_minute`` on were counted in: the store's
     bounds exact since then (read once per source), or an in-memory source's own."""
-    store = getattr(source, "store", None)
-    if store is not None and hasattr(store, "bounds"):
-        try:
-            bounds = _LAYOUTS[source]
-        except (KeyError, TypeError):
-            bounds = dict(store.bounds())
-            try:
-                _LAYOUTS[source] = bounds
-            except TypeError:  # pragma: no cover - a source that cannot be weakly referenced
-                pass
-        return sorted(le for le, since in bounds.items() if since <= start_minute)
-    return sorted(int(b) for b in getattr(source, "bounds_ns", ()))
+    return sorted(le for le, since in source.bucket_bounds().items() if since <= start_minute)
 
 
 def _threshold_reading(rule: AlertRule, source: "Source", end: int) -> Reading:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from vigil import exitcodes
 from vigil.cli.common import actor, at_option, db_option, emit, env, json_option, spec_option, terminal_width, wrap
 from vigil.errors import UsageError
+
+if TYPE_CHECKING:
+    from vigil.deploy.gate import GateRecord
 
 
 @click.group("gate")
@@ -75,11 +80,11 @@ def deploy_cmd(service: str, labels: tuple[str, ...], reason: str | None, releas
     return exitcodes.OK if d.allowed else exitcodes.NO
 
 
-def _why(d: dict) -> str:
+def _why(d: GateRecord) -> str:
     """One short line of why: the override reason, the blocks, or the freezing rules and SLOs."""
-    dec = d["decision"]
-    if d["overridden"]:
-        return f"override: {d['reason']}"
+    dec = d.decision
+    if d.overridden:
+        return f"override: {d.reason}"
     if dec.get("blocks"):
         return "blocked: " + "; ".join(dec["blocks"])
     fr = dec.get("freezes") or []
@@ -104,11 +109,11 @@ def _clip(s: str, n: int) -> str:
 @json_option
 def log_cmd(service: str | None, limit: int) -> int:
     """Recorded gate decisions, newest first, with their inputs (--json for every detail)."""
-    from vigil.deploy.gate import decision_record
+    from vigil.deploy.gate import GateRecord
 
     e = env()
     rows = e.open_store("read").gate_decisions(service=service, limit=limit)
-    out = [decision_record(r) for r in rows]
+    out = [GateRecord.from_row(r) for r in rows]
 
     def text() -> None:
         width = terminal_width()
@@ -117,13 +122,13 @@ def log_cmd(service: str | None, limit: int) -> int:
             return
         click.echo("gate decisions, newest first (vigil gate log --json for every detail)")
         for d in out:
-            answer = "override" if d["overridden"] else ("allowed" if d["allowed"] else ("BLOCKED" if d["decision"].get("blocks") else "FROZEN"))
-            labels = f" [{','.join(d['labels'])}]" if d["labels"] else ""
-            head = f"#{d['id']} {d['decided_at']} {d['service']} {answer}{labels} by {d['actor'] or '-'}"
+            answer = "override" if d.overridden else ("allowed" if d.allowed else ("BLOCKED" if d.decision.get("blocks") else "FROZEN"))
+            labels = f" [{','.join(d.labels)}]" if d.labels else ""
+            head = f"#{d.id} {d.decided_at} {d.service} {answer}{labels} by {d.actor or '-'}"
             click.echo(_clip(head, width))
             click.echo("    " + _clip(_why(d), width - 4))
 
-    emit({"decisions": out}, text)
+    emit({"decisions": [d.to_dict() for d in out]}, text)
     return exitcodes.OK
 
 

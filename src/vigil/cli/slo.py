@@ -68,23 +68,22 @@ def status_cmd(at: str | None, services: tuple[str, ...], names: tuple[str, ...]
     if names:
         slos = [s for s in slos if s.name in names]
     statuses = evaluate_slos(slos, open_source(spec.telemetry, e.store), when)
-    data = {"at": isoformat(when), "slos": [s.to_dict() for s in statuses]}
+    rows = [s.to_dict() for s in statuses]
     if spec.costs is not None:  # FinOps (issue 13): each SLO's service cost per 1,000 valid events
         from vigil.finops.unitcost import slo_unit_costs
 
         units = slo_unit_costs(e.store, spec, statuses, when)
-        rows: list[dict] = [s.to_dict() for s in statuses]
         for r in rows:
             r["unit_cost"] = units.get(r["name"])
-        data["slos"] = rows
+    data = {"at": isoformat(when), "slos": rows}
 
     def text() -> None:
         width = _width()
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         click.echo(f"SLO status at {isoformat(when.replace(microsecond=0))}")
-        for line in render_table(data["slos"], width, color=color):
+        for line in render_table(rows, width, color=color):
             click.echo(line)
-        for d in data["slos"]:
+        for d in rows:
             for w in d["warnings"]:
                 click.echo(textwrap.fill(f"warning: {d['name']}: {w}", width=max(40, width), subsequent_indent="  ",
                                          break_long_words=False, break_on_hyphens=False))

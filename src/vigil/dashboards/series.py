@@ -145,11 +145,7 @@ def source_bounds(source: Source) -> dict[int, int]:
     """The bucket bounds of a source's observations as ``{le_ns: first minute bucketed by it}``: the
     embedded store's (its layout is coarser before a finer one was registered), a source's own
     ``bounds_ns``, else the documented bounds (both for all history)."""
-    store = getattr(source, "store", None)
-    if store is not None and hasattr(store, "bounds"):
-        return dict(store.bounds())
-    own = getattr(source, "bounds_ns", None)
-    return {int(b): 0 for b in (own if own else documented_layout())}
+    return source.bucket_bounds() or {b: 0 for b in documented_layout()}
 
 
 def documented_layout() -> tuple[int, ...]:

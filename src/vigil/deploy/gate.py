@@ -9,13 +9,13 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from vigil.clock import isoformat
 from vigil.deploy.canary.records import unfinished_run
 from vigil.deploy.verdicts import DeployVerdict, latest_verdicts
 from vigil.errors import NotFoundError, UsageError
-from vigil.slo.evaluate import SloStatus, evaluate_slos
+from vigil.slo.evaluate import CoverageJSON, SloStatus, evaluate_slos
 from vigil.slo.spec import FreezeRule, Policy
 from vigil.store import Store
 from vigil.telemetry.sources import open_source
@@ -39,7 +39,7 @@ class Freeze:
     consumed: Decimal | None
     elapsed_fraction: Decimal
     no_data: bool = False
-    coverage: dict | None = None
+    coverage: CoverageJSON | None = None
 
     @property
     def message(self) -> str:
@@ -71,7 +71,7 @@ class Freeze:
         }
 
 
-def _since_note(cov: dict | None) -> str:
+def _since_note(cov: CoverageJSON | None) -> str:
     """Where the counted window starts, when that is not the window's own start."""
     if not cov or cov.get("complete"):
         return ""
@@ -87,6 +87,41 @@ def _pct(d: Decimal) -> str:
     return f"{q.normalize():f}%"
 
 
+@dataclass(frozen=True)
+class GateInput:
+    """One SLO the gate read: an entry of the decision's ``slos``."""
+
+    slo: str
+    service: str
+    state: str
+    budget_consumed: float | None
+    window_elapsed: float
+    coverage: CoverageJSON
+    no_data_setting: str
+    burn_rate_1h: float | None
+
+    @classmethod
+    def of(cls, policy: Policy, st: SloStatus) -> GateInput:
+        burn = st.burn_rate("1h")
+        return cls(
+            st.slo.name, st.slo.service, st.state, None if st.consumed is None else float(st.consumed),
+            float(st.span.elapsed_fraction), st.coverage_dict(), no_data_setting(policy, st)[0],
+            None if burn is None else float(burn),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "slo": self.slo,
+            "service": self.service,
+            "state": self.state,
+            "budget_consumed": self.budget_consumed,
+            "window_elapsed": self.window_elapsed,
+            "coverage": self.coverage,
+            "no_data_setting": self.no_data_setting,
+            "burn_rate_1h": self.burn_rate_1h,
+        }
+
+
 @dataclass
 class GateDecision:
     service: str
@@ -97,13 +132,13 @@ class GateDecision:
     reason: str | None
     overridden: bool
     override_label: str | None
-    inputs: list[dict]
+    inputs: list[GateInput]
     warnings: list[str] = field(default_factory=list)
     id: int | None = None
     release: str | None = None
     verdicts: list[DeployVerdict] = field(default_factory=list)
     blocks: list[str] = field(default_factory=list)
-    security: dict | None = None
+    security: SecurityVerdict | None = None
 
     @property
     def frozen(self) -> bool:
@@ -112,7 +147,7 @@ class GateDecision:
     @property
     def reasons(self) -> list[str]:
         out = list(self.blocks) + [f.message for f in self.freezes]
-        out += (self.security or {}).get("passed_by_override", [])
+        out += self.security.passed_by_override if self.security is not None else []
         if self.overridden:
             out.append(f"override: label {self.override_label!r} passes the freeze; reason: {self.reason}")
         elif self.freezes and self.labels:
@@ -133,11 +168,11 @@ class GateDecision:
             "reason": self.reason,
             "reasons": self.reasons,
             "freezes": [f.to_dict() for f in self.freezes],
-            "slos": self.inputs,
+            "slos": [i.to_dict() for i in self.inputs],
             "release": self.release,
             "verdicts": [v.to_dict() for v in self.verdicts],
             "blocks": self.blocks,
-            "security": self.security,
+            "security": self.security.to_dict() if self.security is not None else None,
             "warnings": self.warnings,
             "decision_id": self.id,
         }
@@ -253,16 +288,7 @@ def decide(
         overridden = True
         override_label = allowed_labels[0]
     inputs = [
-        {
-            "slo": st.slo.name,
-            "service": st.slo.service,
-            "state": st.state,
-            "budget_consumed": None if st.consumed is None else float(st.consumed),
-            "window_elapsed": float(st.span.elapsed_fraction),
-            "coverage": st.coverage_dict(),
-            "no_data_setting": no_data_setting(policy, st)[0],
-            "burn_rate_1h": None if st.burn_rate("1h") is None else float(st.burn_rate("1h")),  # type: ignore[arg-type]
-        }
+        GateInput.of(policy, st)
         for st in statuses
         if st.slo.service == service or any(r.scope == "global" for r in policy.freeze)
     ]
@@ -289,7 +315,7 @@ def decide(
         release=release,
         verdicts=sorted((verdicts or {}).values(), key=lambda v: v.kind),
         blocks=blocks,
-        security=security.to_dict() if security is not None else None,
+        security=security,
     )
 
 
@@ -389,18 +415,44 @@ def decision_json(d: GateDecision, *, what_if: bool) -> dict:
     return out
 
 
-def decision_record(row: dict) -> dict:
-    """A stored decision as the JSON of ``vigil gate log`` and ``GET /api/v1/gate/log``."""
-    return {
-        "id": row["id"],
-        "at": row["at"],
-        "decided_at": row["decided_at"],
-        "service": row["service"],
-        "allowed": bool(row["allowed"]),
-        "overridden": bool(row["overridden"]),
-        "labels": json.loads(row["labels"]),
-        "reason": row["reason"],
-        "actor": row["actor"],
-        "spec_sha256": row["spec_sha256"],
-        "decision": json.loads(row["decision"]),
-    }
+@dataclass(frozen=True)
+class GateRecord:
+    """A recorded gate decision, read back from the store. ``decision`` is the decision's JSON as
+    it was recorded (:meth:`GateDecision.to_dict` with ``what_if``; older records may lack newer
+    fields)."""
+
+    id: int
+    at: str
+    decided_at: str
+    service: str
+    allowed: bool
+    overridden: bool
+    labels: list[str]
+    reason: str | None
+    actor: str | None
+    spec_sha256: str | None
+    decision: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> GateRecord:
+        return cls(
+            row["id"], row["at"], row["decided_at"], row["service"], bool(row["allowed"]), bool(row["overridden"]),
+            json.loads(row["labels"]), row["reason"], row["actor"], row["spec_sha256"], json.loads(row["decision"]),
+        )
+
+    def to_dict(self) -> dict:
+        """The JSON of ``vigil gate log`` and ``GET /api/v1/gate/log``."""
+        return {
+            "id": self.id,
+            "at": self.at,
+            "decided_at": self.decided_at,
+            "service": self.service,
+            "allowed": self.allowed,
+            "overridden": self.overridden,
+            "labels": self.labels,
+            "reason": self.reason,
+            "actor": self.actor,
+            "spec_sha256": self.spec_sha256,
+            "decision": self.decision,
+        }
+

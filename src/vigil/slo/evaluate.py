@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Sequence
+from typing import Sequence, TypedDict
 
 import numpy as np
 
@@ -29,6 +29,13 @@ and short window of the alert-window catalogs (:mod:`vigil.slo.alert_windows`)."
 
 TTE_BASIS = "1h"
 """The burn-rate window whose rate projects the time to exhaustion."""
+
+
+CoverageJSON = TypedDict(
+    "CoverageJSON",
+    {"since": "str | None", "from": str, "fraction": float, "complete": bool, "first_sample": "str | None"},
+)
+"""The ``coverage`` of an SLO's JSON (status, gate inputs and freezes): see :meth:`SloStatus.coverage_dict`."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,7 @@ class SloStatus:
     def time_to_exhaustion(self) -> Decimal | None:
         return budget_math.time_to_exhaustion(self.remaining, self.window_seconds, self.burn_rate(TTE_BASIS))
 
-    def coverage_dict(self) -> dict:
+    def coverage_dict(self) -> CoverageJSON:
         """``since`` (the first minute the window counts), ``from`` (``window``: the data reaches back
         to the window's start; ``first_sample``; ``since``: the spec's ``since:``; ``none``: no sample
         yet), ``fraction`` (of the whole window covered up to now: what the budget math uses),
@@ -153,7 +160,7 @@ class SloStatus:
         return {
             "since": None if origin == "none" else isoformat(minute_to_datetime(sp.first)),
             "from": origin,
-            "fraction": _num(sp.elapsed_fraction),
+            "fraction": float(sp.elapsed_fraction),
             "complete": origin == "window",
             "first_sample": first,
         }

@@ -20,7 +20,7 @@ from starlette.routing import Match
 from vigil import __version__
 from vigil.auth import Identity, Role, Tokens
 from vigil.clock import Clock, FakeClock, isoformat, parse_time
-from vigil.deploy.gate import decision_json, decision_record, gate_deploy
+from vigil.deploy.gate import GateRecord, decision_json, gate_deploy
 from vigil.errors import AuthError, ForbiddenError, NotFoundError, UsageError, VigilError
 from vigil.slo.evaluate import evaluate_slos
 from vigil.spec import LoadedSpec
@@ -268,7 +268,7 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> dict:
         rows = store.gate_decisions(service=service, limit=limit)
-        return {"decisions": [decision_record(r) for r in rows]}
+        return {"decisions": [GateRecord.from_row(r).to_dict() for r in rows]}
 
     from vigil.telemetry.otlp.routes import add_routes as add_otlp_routes
     from vigil.traces.routes import add_routes as add_trace_routes

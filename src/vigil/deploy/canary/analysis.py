@@ -143,10 +143,7 @@ def source_bounds(source: Source) -> dict[int, int]:
     """The bucket bounds of a source as ``{le_ns: since_minute}``: the embedded store's, or a
     source's own ``bounds_ns`` (exact for all history). A source that says neither has no known
     layout: every bucket then reaches down to 0, and the judge says the data is coarse."""
-    store = getattr(source, "store", None)
-    if store is not None and hasattr(store, "bounds"):
-        return dict(store.bounds())
-    return {int(b): 0 for b in getattr(source, "bounds_ns", ())}
+    return source.bucket_bounds()
 
 
 def collect(

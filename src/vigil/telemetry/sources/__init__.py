@@ -92,6 +92,9 @@ class SourceSet:
     def observation_buckets(self, metric, start, end):
         return self.default.observation_buckets(metric, start, end)
 
+    def bucket_bounds(self):
+        return self.default.bucket_bounds()
+
     def __getattr__(self, name: str) -> Any:  # store, bounds_ns: what the default source has
         if name.startswith("__") or name in ("default", "telemetry", "_store", "_built"):
             raise AttributeError(name)

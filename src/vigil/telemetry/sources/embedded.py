@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from vigil.selector import Selector
 from vigil.store import SeriesInfo, Store, db_errors, schema
+from vigil.telemetry.ingest import INF_NS
 from vigil.telemetry.sources.protocol import CounterQuery, ObservationQuery, ReadPlan
 
 
@@ -260,9 +261,12 @@ class EmbeddedSource:
         return self._load_gauges(ids, start, end)
 
     def bound_since(self, le_ns: int) -> int | None:
+        return self.bucket_bounds().get(le_ns)
+
+    def bucket_bounds(self) -> dict[int, int]:
         if self._bounds is None:
-            self._bounds = self.store.bounds()
-        return self._bounds.get(le_ns)
+            self._bounds = dict(self.store.bounds())
+        return {le: since for le, since in self._bounds.items() if le < INF_NS}
 
     def observation_buckets(self, metric: Selector, start: int, end: int) -> list[tuple[int, int]]:
         ids = self.ids(metric, "observation")

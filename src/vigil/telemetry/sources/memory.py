@@ -149,6 +149,9 @@ class MemorySource:
     def bound_since(self, le_ns: int) -> int | None:
         return 0 if le_ns in self.bounds_ns else None
 
+    def bucket_bounds(self) -> dict[int, int]:
+        return {b: 0 for b in self.bounds_ns if b < INF_NS}
+
     def observation_buckets(self, metric: Selector, start: int, end: int) -> list[tuple[int, int]]:
         acc: dict[int, int] = {}
         for s in self._matching(metric, "observation"):

@@ -686,6 +686,9 @@ class PrometheusSource:
         """The bucket bounds the server's histograms have (for the canary judge's layout)."""
         return sorted(le for le in self._le_values() if le < INF_NS)
 
+    def bucket_bounds(self) -> dict[int, int]:
+        return {b: 0 for b in self.bounds_ns}
+
     def observation_buckets(self, metric: Selector, start: int, end: int) -> list[tuple[int, int]]:
         acc: dict[int, int] = {}
         for buckets in self._groups(metric, start, end).values():

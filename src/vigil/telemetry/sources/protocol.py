@@ -75,6 +75,11 @@ class Source(Protocol):
     def bound_since(self, le_ns: int) -> int | None:
         """The minute from which a bucket bound is tracked exactly (None: never tracked)."""
 
+    def bucket_bounds(self) -> dict[int, int]:
+        """Every finite bucket bound observations are counted in, as ``{le_ns: first minute it is
+        tracked from}`` (0: all history). The layout quantiles are read in: a step's buckets are
+        the bounds tracked since its first minute. Consistent with :meth:`bound_since`."""
+
     def observation_buckets(self, metric: Selector, start: int, end: int) -> list[tuple[int, int]]:
         """Over ``[start, end)``: (bucket bound in ns, observations in that bucket), non-cumulative,
         summed over every matching observation series, sorted by bound (INF_NS is the overflow

@@ -505,9 +505,9 @@ At = Annotated[str | None, Query(max_length=64, description="evaluate at this ti
 
 
 def _gate_rows(store: Store, service: str) -> list[dict]:
-    from vigil.deploy.gate import decision_record
+    from vigil.deploy.gate import GateRecord
 
-    return [decision_record(r) for r in store.gate_decisions(service=service, limit=50)]
+    return [GateRecord.from_row(r).to_dict() for r in store.gate_decisions(service=service, limit=50)]
 
 
 def _safe_next(nxt: str | None) -> str:

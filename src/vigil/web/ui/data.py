@@ -116,11 +116,11 @@ def deploys(loaded: LoadedSpec, store: Store, limit: int = 50) -> dict:
     import sqlalchemy as sa
 
     from vigil.deploy.canary.records import Records, run_record
-    from vigil.deploy.gate import decision_record
+    from vigil.deploy.gate import GateRecord
     from vigil.deploy.verdict_tables import deploy_verdicts
     from vigil.store import db_errors
 
-    gate = [decision_record(r) for r in store.gate_decisions(limit=limit)]
+    gate = [GateRecord.from_row(r).to_dict() for r in store.gate_decisions(limit=limit)]
     t = deploy_verdicts
     with db_errors("reading verdicts failed"), store.engine.connect() as conn:
         rows = conn.execute(
