@@ -7,10 +7,10 @@ anchored, and a label a series does not have matches as the empty string.
 from __future__ import annotations
 
 import re
-
-import re2
 from dataclasses import dataclass, field
 from typing import Mapping
+
+import re2
 
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")

@@ -145,7 +145,7 @@ def source_bounds(source: Source) -> dict[int, int]:
     """The bucket bounds of a source's observations as ``{le_ns: first minute bucketed by it}``: the
     embedded store's (its layout is coarser before a finer one was registered), a source's own
     ``bounds_ns``, else the documented bounds (both for all history)."""
-    return source.bucket_bounds() or {b: 0 for b in documented_layout()}
+    return source.bucket_bounds() or dict.fromkeys(documented_layout(), 0)
 
 
 def documented_layout() -> tuple[int, ...]:

@@ -350,7 +350,7 @@ class Store:
         """The kind of every metric, as the store registered it (one kind per metric)."""
         with db_errors("reading the series catalog failed"), self.engine.connect() as conn:
             rows = conn.execute(sa.select(schema.metric_kinds.c.metric, schema.metric_kinds.c.kind)).all()
-        return {m: k for m, k in rows}
+        return dict(rows)
 
     def series_counts(self) -> tuple[int, dict[str, int]]:
         """Series in the store, and per metric (what the cardinality limits are checked against)."""

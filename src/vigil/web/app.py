@@ -5,9 +5,8 @@ Errors have one shape: ``{"error": {"code", "message", "hint"}}``.
 
 from __future__ import annotations
 
-import hmac
-from datetime import datetime
 import threading
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request

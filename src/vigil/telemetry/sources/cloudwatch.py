@@ -411,7 +411,7 @@ class CloudWatchSource:
         return [seconds_to_ns(b) for b in DOCUMENTED_BOUNDS]
 
     def bucket_bounds(self) -> dict[int, int]:
-        return {b: 0 for b in self.bounds_ns}
+        return dict.fromkeys(self.bounds_ns, 0)
 
     def observation_buckets(self, metric: Selector, start: int, end: int) -> list[tuple[int, int]]:
         ms = self._matching(metric)

@@ -687,7 +687,7 @@ class PrometheusSource:
         return sorted(le for le in self._le_values() if le < INF_NS)
 
     def bucket_bounds(self) -> dict[int, int]:
-        return {b: 0 for b in self.bounds_ns}
+        return dict.fromkeys(self.bounds_ns, 0)
 
     def observation_buckets(self, metric: Selector, start: int, end: int) -> list[tuple[int, int]]:
         acc: dict[int, int] = {}
