@@ -204,6 +204,37 @@ def rule_trips(rule: FreezeRule, st: SloStatus) -> bool:
 
 NO_DATA_RULE = "no-data"
 
+MAX_LABEL = 100
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def readable(text: str, *, lines: bool) -> bool:
+    """Whether ``text`` is something a person reads as written: printable characters only (no
+    control, format or bidi characters: a terminal escape, a zero-width space or a right-to-left
+    override would show one thing and record another), line breaks and tabs only if ``lines``,
+    and at least one visible character."""
+    allowed = "\n\t" if lines else ""
+    if any(not (c.isprintable() or c in allowed) or c in _BIDI for c in text):
+        return False
+    return bool(text.strip())
+
+
+def check_labels_and_reason(labels: Sequence[str], reason: str | None) -> None:
+    """Deploy labels and the reason are recorded and shown (gate log, the web UI): each must be
+    readable. A label is 1-100 printable characters without spaces; a reason is printable text
+    (line breaks and tabs allowed) with something visible in it."""
+    for lb in labels:
+        if not (0 < len(lb) <= MAX_LABEL) or not readable(lb, lines=False) or any(c.isspace() for c in lb):
+            raise UsageError(
+                f"deploy label {lb[:60]!r} must be 1-{MAX_LABEL} printable characters without spaces",
+                hint="labels are recorded and compared as written; control, invisible and look-alike spacing characters are refused",
+            )
+    if reason is not None and reason != "" and not readable(reason, lines=True):
+        raise UsageError(
+            "the reason must be readable text: it holds control, invisible or bidi characters, or nothing visible",
+            hint="write why this deploy must ship in words; the reason is recorded and shown to whoever reads the gate log",
+        )
+
 
 def no_data_setting(policy: Policy, st: SloStatus) -> tuple[str, list[tuple[int | None, str, str, str]]]:
     """The effective ``no_data`` of an SLO and who set it: the SLO's own, else the freeze rules that
@@ -280,7 +311,7 @@ def decide(
     overridden = False
     override_label = None
     if freezes and allowed_labels:
-        if not reason or not reason.strip():
+        if not reason or not readable(reason, lines=True):
             raise UsageError(
                 f"the override label {allowed_labels[0]!r} needs a reason",
                 hint="pass --reason 'why this deploy must ship during a freeze' (it is recorded)",
@@ -364,6 +395,7 @@ def gate_deploy(
         )
     if reason is not None and len(reason) > 2000:
         raise UsageError("the reason is longer than 2000 characters")
+    check_labels_and_reason(labels, reason)
     if record and decided_at is not None and decided_at != at:
         raise UsageError(
             "a recorded decision is made at the time it is made",

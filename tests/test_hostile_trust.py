@@ -1,0 +1,144 @@
+"""A hostile tester's second pass at issue 12 (trust): the gate, ingest, the store and the API,
+attacked as a user and as an API client would. Each test here is a defect that was found and
+fixed (it failed before its fix), or an attack worth keeping as a regression test.
+
+Real parts: the CLI in-process (vigil.cli.main), vigil's app on a real uvicorn server on loopback,
+SQLite stores on disk and, where concurrency or the SQL matters, a real PostgreSQL 15.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest_helpers import AUTH, TOKEN, stored
+from live import LiveServer
+from vigil.clock import FakeClock, SystemClock, isoformat
+from vigil.spec import LoadedSpec, load_spec, parse_spec
+from vigil.store import open_store
+
+GATE_SPEC = """\
+version: 1
+services: {api: {}, checkout: {}}
+slos:
+  - name: api-availability
+    service: api
+    objective: 99.9
+    window: {rolling: 30d}
+    sli:
+      ratio: {good: 'http_requests{service="api",code!~"5.."}', total: 'http_requests{service="api"}'}
+  - name: checkout-success
+    service: checkout
+    objective: 99.5
+    window: {rolling: 30d}
+    sli:
+      ratio: {good: 'checkout_attempts{outcome="success"}', total: checkout_attempts}
+policy:
+  freeze:
+    - name: budget-exhausted
+      when: {budget_exhausted: true}
+  overrides: {labels: [security]}
+"""
+
+
+def recent_rows(minutes: int = 120) -> list[dict]:
+    """Real-time-stamped traffic (recorded decisions are made at the real clock): api fails half
+    its requests, which exhausts a 30-day budget whatever the day; checkout is clean."""
+    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    rows = []
+    for i in range(minutes, 0, -1):
+        ts = isoformat(end - timedelta(minutes=i))
+        rows += [
+            {"ts": ts, "metric": "http_requests", "labels": {"service": "api", "code": "200"}, "inc": 50},
+            {"ts": ts, "metric": "http_requests", "labels": {"service": "api", "code": "503"}, "inc": 50},
+            {"ts": ts, "metric": "checkout_attempts", "labels": {"outcome": "success"}, "inc": 10},
+        ]
+    return rows
+
+
+def ndjson(rows: list[dict]) -> bytes:
+    return ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
+
+
+@pytest.fixture
+def frozen(tmp_path: Path, cli) -> Path:
+    """A spec and a store where api is frozen (budget exhausted) and checkout is not."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC)
+    data = tmp_path / "data.ndjson"
+    data.write_bytes(ndjson(recent_rows()))
+    r = cli("push", data, "--spec", spec)
+    assert r.code == 0, r.err
+    return spec
+
+
+def decisions(spec: Path) -> list[dict]:
+    s = open_store(f"sqlite:///{spec.parent / '.vigil' / 'vigil.db'}", mode="read")
+    try:
+        return s.gate_decisions(limit=1000)
+    finally:
+        s.close()
+
+
+# == the gate: an override needs a reason a person can read ===========================================
+
+INVISIBLE_REASONS = [
+    "\u200b",  # zero-width space: str.strip() keeps it, so it passed as a reason
+    "\u2060\u200b\u200d",  # word joiner, zero-width space and joiner
+    "\u3000\u00a0",  # ideographic and no-break spaces
+    "\x1b[2J\x1b[H",  # a terminal escape that clears the screen of whoever reads `gate log`
+    "ok\x1b]0;owned\x07",  # text with an escape (sets a terminal's title) hidden in it
+    "\u202eesaeler",  # right-to-left override: shows one text, records another
+]
+
+
+@pytest.mark.parametrize("reason", INVISIBLE_REASONS)
+def test_an_invisible_or_control_character_reason_does_not_pass_a_freeze(frozen, cli, reason):
+    """Observed: `--label security --reason $'\\u200b'` answered ALLOWED (override) and recorded a
+    reason nobody can see; a reason with terminal escapes was recorded and replayed by `gate log`."""
+    r = cli("gate", "deploy", "--service", "api", "--label", "security", "--reason", reason, "--spec", frozen)
+    assert r.code == 2, (r.out, r.err)
+    assert "ALLOWED" not in r.out and "reason" in r.err
+    r = cli("gate", "deploy", "--service", "api", "--label", "security", "--reason", reason, "--what-if", "--spec", frozen)
+    assert r.code == 2 and "ALLOWED" not in r.out
+    assert decisions(frozen) == []
+
+
+@pytest.mark.parametrize("label", ["\x1b[31msecurity", "secu\u200brity", "", " ", "security\n"])
+def test_a_label_with_control_or_invisible_characters_is_refused(frozen, cli, label):
+    r = cli("gate", "deploy", "--service", "api", "--label", label, "--reason", "hotfix", "--spec", frozen)
+    assert r.code == 2, (r.out, r.err)
+    assert "label" in r.err and "ALLOWED" not in r.out
+    assert decisions(frozen) == []
+
+
+def test_a_readable_reason_in_any_script_and_on_several_lines_still_passes(frozen, cli):
+    reason = "Hotfix für CVE-2026-1234 — très urgent\n\tsee INC-42 (日本語 ok)"
+    r = cli("gate", "deploy", "--service", "api", "--label", "security", "--reason", reason, "--spec", frozen, "--json")
+    assert r.code == 0, r.err
+    assert r.json()["overridden"] is True and r.json()["reason"] == reason
+    [d] = decisions(frozen)
+    assert d["reason"] == reason and d["overridden"]
+
+
+def test_an_invisible_reason_over_the_api_is_a_400_and_nothing_is_recorded(frozen):
+    store = open_store(f"sqlite:///{frozen.parent / '.vigil' / 'vigil.db'}", mode="write")
+    from vigil.web.app import create_app
+
+    with LiveServer(create_app(load_spec(frozen), store, TOKEN, SystemClock())) as srv:
+        for reason in ("\u200b", "\x1b[2J"):
+            p = {"service": "api", "label": "security", "reason": reason}
+            r = httpx.post(f"{srv.url}/api/v1/gate", params=p, headers=AUTH, timeout=60)
+            assert r.status_code == 400, r.text
+            assert "--reason" not in r.text  # the API's words, not the CLI's
+            r = httpx.get(f"{srv.url}/api/v1/gate", params=p, headers=AUTH, timeout=60)
+            assert r.status_code == 400, r.text
+        r = httpx.post(f"{srv.url}/api/v1/gate", params={"service": "api", "label": "security", "reason": "CVE fix"},
+                       headers=AUTH, timeout=60)
+        assert r.status_code == 200 and r.json()["overridden"] is True
+    store.close()
+    assert [(d["reason"], bool(d["overridden"])) for d in decisions(frozen)] == [("CVE fix", True)]
