@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from functools import partial
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
@@ -19,20 +20,23 @@ from vigil import exitcodes
 from vigil.cli.common import db_option, emit, env, json_option, spec_option
 from vigil.errors import ExternalError, VigilError
 
+if TYPE_CHECKING:
+    from vigil.telemetry.push import PushResult
+
 
 @dataclass
 class Progress:
     """What a push has done so far: reported on success and on every failure."""
 
+    result: PushResult
     batches: int = 0  # stored by this command
     skipped_batches: int = 0  # stored by an earlier push of the same content
     skipped_lines: int = 0
     committed_through: int = 0  # every line up to here is stored (or was already)
-    result: object = None
     already: dict = field(default_factory=lambda: {"accepted": 0, "rejected": 0})
 
     def to_dict(self) -> dict:
-        d = self.result.to_dict()  # type: ignore[attr-defined]
+        d = self.result.to_dict()
         d.update(
             {
                 "batches": self.batches,
@@ -57,8 +61,8 @@ class PushIncomplete(VigilError):
         where = f" at lines {failed_lines[0]}-{failed_lines[1]}" if failed_lines else ""
         if progress.committed_through:
             done = (
-                f"lines 1-{progress.committed_through} are stored ({res.accepted} samples accepted, "  # type: ignore[attr-defined]
-                f"{res.rejected_count} lines rejected by this run"  # type: ignore[attr-defined]
+                f"lines 1-{progress.committed_through} are stored ({res.accepted} samples accepted, "
+                f"{res.rejected_count} lines rejected by this run"
                 + (f"; {progress.skipped_batches} batches were already stored" if progress.skipped_batches else "")
                 + f"); nothing after line {progress.committed_through} was stored"
             )
@@ -111,12 +115,12 @@ def push_cmd(file: BinaryIO, url: str | None, token_file: str | None, retries: i
             try:
                 for b in batches(read):
                     current = (b.first, b.last)
-                    (resp, replayed), tries = with_retries(lambda b=b: client.push_keyed(b.body, b.key), retries=retries)
+                    (resp, replayed), tries = with_retries(partial(client.push_keyed, b.body, b.key), retries=retries)
                     rel = {n - b.first + 1: err for n, err in b.local_errors.items()}
                     if replayed and tries == 0:  # stored by an earlier push of this content
                         _skipped(progress, b, resp, rel)
                     else:  # (a replay after a retry is this push's own first attempt)
-                        progress.result.add_remote(resp, b.first - 1, replace=rel)  # type: ignore[attr-defined]
+                        progress.result.add_remote(resp, b.first - 1, replace=rel)
                         progress.batches += 1
                     progress.committed_through = b.last
                     current = None
@@ -142,7 +146,7 @@ def push_cmd(file: BinaryIO, url: str | None, token_file: str | None, retries: i
                     if isinstance(out, KeyRow):
                         row = out  # another push of the same content stored it just now
                     else:
-                        progress.result.merge(out)  # type: ignore[attr-defined]
+                        progress.result.merge(out)
                         progress.batches += 1
                 if row is not None:
                     _skipped(progress, b, row.result.get("body", {}), {})
@@ -165,19 +169,19 @@ def push_cmd(file: BinaryIO, url: str | None, token_file: str | None, retries: i
     d = progress.to_dict()
 
     def text() -> None:
-        click.echo(f"accepted {result.accepted} samples, rejected {result.rejected_count}")  # type: ignore[attr-defined]
+        click.echo(f"accepted {result.accepted} samples, rejected {result.rejected_count}")
         if progress.skipped_batches:
             click.echo(
                 f"already stored: {progress.skipped_batches} batches skipped ({progress.skipped_lines} lines,"
                 f" {progress.already['accepted']} samples stored by an earlier push of the same content)"
             )
-        for r in result.rejected[:20]:  # type: ignore[attr-defined]
+        for r in result.rejected[:20]:
             click.echo(f"  line {r.line}: {r.error}", err=True)
-        if result.rejected_count > 20:  # type: ignore[attr-defined]
-            click.echo(f"  ... and {result.rejected_count - 20} more (use --json to see up to 1000)", err=True)  # type: ignore[attr-defined]
+        if result.rejected_count > 20:
+            click.echo(f"  ... and {result.rejected_count - 20} more (use --json to see up to 1000)", err=True)
 
     emit(d, text)
-    return exitcodes.USAGE if result.rejected_count else exitcodes.OK  # type: ignore[attr-defined]
+    return exitcodes.USAGE if result.rejected_count else exitcodes.OK
 
 
 def _ingestor(e):

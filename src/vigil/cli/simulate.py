@@ -26,6 +26,15 @@ INCIDENT_LEAD = 3600
 PROGRESS_MIN_SPAN = 6 * 3600
 
 
+def _binary_stdout() -> BinaryIO:
+    """Standard output as bytes: its buffer (click's test runner gives one too), else file
+    descriptor 1 (click.get_binary_stream is deprecated)."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is not None:
+        return buffer
+    return open(sys.stdout.fileno(), "wb", closefd=False)  # noqa: SIM115 - stdout, not ours to close
+
+
 def _sleeper(clock: Clock) -> Sleep:
     """How the simulator waits: on a pinned clock (``VIGIL_NOW``) waiting moves the clock, so live
     mode and retries run in simulated time; otherwise it really sleeps."""
@@ -214,7 +223,7 @@ def simulate_cmd(
         target = {"kind": "url", "url": url}
     elif to_stdout:
         sys.stdout.flush()
-        stream = getattr(sys.stdout, "buffer", None) or click.get_binary_stream("stdout")
+        stream = _binary_stdout()
         sink = StreamSink(stream)
         target = {"kind": "stdout"}
     else:
@@ -269,11 +278,11 @@ def simulate_cmd(
             live_start = end_s if end_s is not None else now_s
             if summary["from"] is None:
                 summary["from"] = ts_text(live_start)
-            every = format_duration(interval_s)
+            interval_text = format_duration(interval_s)
             if start_s is not None:
-                note(f"backfill done: {totals.lines:,} lines up to {ts_text(live_start)}; going live, every {every} (Ctrl-C stops)")
+                note(f"backfill done: {totals.lines:,} lines up to {ts_text(live_start)}; going live, every {interval_text} (Ctrl-C stops)")
             else:
-                note(f"going live from {ts_text(live_start)}, every {every} (Ctrl-C stops)")
+                note(f"going live from {ts_text(live_start)}, every {interval_text} (Ctrl-C stops)")
             lines_before = totals.lines
             res = live(sim, live_start, sink, clock=clock, sleep=sleep, interval=interval_s, duration=duration_s, totals=totals)
             stopped = res.stopped

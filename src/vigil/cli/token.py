@@ -75,14 +75,16 @@ def add_cmd(name: str, role: str, tokens_file: str | None) -> int:
     token = secrets.token_urlsafe(32)
     entries.append({"name": name, "role": role, "sha256": digest(token)})
     _write(path, entries)
-    emit(
-        {"name": name, "role": role, "token": token, "tokens_file": str(path)},
-        lambda: (
-            click.echo(token),
-            click.echo(f"token {name!r} ({role}) added to {path}; it is shown only now. vigil serve reads this file"
-                       " (restart it to pick up a change).", err=True),
-        ),
-    )
+
+    def text() -> None:
+        click.echo(token)
+        click.echo(
+            f"token {name!r} ({role}) added to {path}; it is shown only now. vigil serve reads this file"
+            " (restart it to pick up a change).",
+            err=True,
+        )
+
+    emit({"name": name, "role": role, "token": token, "tokens_file": str(path)}, text)
     return exitcodes.OK
 
 

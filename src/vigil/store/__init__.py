@@ -25,6 +25,9 @@ from vigil.errors import StoreError, VigilError
 from vigil.store import schema
 
 if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql.dml import Insert as PgInsert
+    from sqlalchemy.dialects.sqlite.dml import Insert as SqliteInsert
+
     from vigil.store.ingest_txn import IngestTxn, KeyRow, Limits
     from vigil.telemetry.ingest import Rollup
 
@@ -337,12 +340,15 @@ class Store:
 
     # -- upserts ----------------------------------------------------------------------------------
 
-    def _insert(self, table: sa.Table):
+    def _insert(self, table: sa.Table) -> PgInsert | SqliteInsert:
+        """An INSERT with the dialect's ON CONFLICT clauses (the same on both)."""
         if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
 
     # -- series catalog -----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import json.scanner
 import math
 import re
 from bisect import bisect_left
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Union
 
 from vigil.errors import PayloadTooLarge, TelemetryError
 from vigil.telemetry.selector import LABEL_NAME, METRIC_NAME
@@ -92,6 +93,11 @@ class NotAnObject:
     what: str
 
 
+SplitItem = Union[bytes, str, TooLong, NotAnObject]
+"""What a body splitter hands over per line or array item: the raw line (bytes, or the text of an
+array item), or why it could not (:class:`TooLong`, :class:`NotAnObject`)."""
+
+
 @dataclass
 class Rollup:
     """Accepted lines of one batch, summed per series per minute."""
@@ -116,8 +122,8 @@ class Rollup:
     def merge(self, other: "Rollup") -> None:
         for k, v in other.counters.items():
             self.counters[k] = self.counters.get(k, 0) + v
-        for k, v in other.observations.items():
-            self.observations[k] = self.observations.get(k, 0) + v
+        for ok, v in other.observations.items():
+            self.observations[ok] = self.observations.get(ok, 0) + v
         for k, g in other.gauges.items():
             _merge_gauge(self.gauges, k, g)
         self.kinds.update(other.kinds)
@@ -174,7 +180,8 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
 
 _decoder = json.JSONDecoder(parse_constant=_no_constants)
 _strict_decoder = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
-_scan = _decoder.scan_once
+# What JSONDecoder.__init__ makes as its scan_once: parse one value at an index, no check of trailing text
+_scan = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]  # typeshed wants a make_scanner as context (its TODO); CPython reads a decoder's attributes
 
 
 @dataclass
@@ -285,9 +292,9 @@ class BodySplitter:
 
     # -- public ------------------------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> list[tuple[int, object]]:
+    def feed(self, data: bytes) -> list[tuple[int, SplitItem]]:
         self.bytes_in += len(data)
-        out: list[tuple[int, object]] = []
+        out: list[tuple[int, SplitItem]] = []
         if self.mode is None:
             self._head += data
             if not self._decide(eof=False):
@@ -299,8 +306,8 @@ class BodySplitter:
             self._array(data, out, eof=False)
         return out
 
-    def close(self) -> list[tuple[int, object]]:
-        out: list[tuple[int, object]] = []
+    def close(self) -> list[tuple[int, SplitItem]]:
+        out: list[tuple[int, SplitItem]] = []
         if self.mode is None:
             self._decide(eof=True)
             data, self._head = self._head, b""
@@ -357,7 +364,7 @@ class BodySplitter:
 
     # -- NDJSON ----------------------------------------------------------------------------------
 
-    def _ndjson(self, data: bytes, out: list) -> None:
+    def _ndjson(self, data: bytes, out: list[tuple[int, SplitItem]]) -> None:
         if not data:
             return
         buf = self._tail + data if self._tail else data
@@ -376,7 +383,7 @@ class BodySplitter:
 
     # -- JSON array ------------------------------------------------------------------------------
 
-    def _array(self, data: bytes, out: list, *, eof: bool) -> None:
+    def _array(self, data: bytes, out: list[tuple[int, SplitItem]], *, eof: bool) -> None:
         try:
             text = self._decoder.decode(data, final=eof)
         except UnicodeDecodeError as e:
@@ -390,7 +397,7 @@ class BodySplitter:
                 self._text += text
         self._array_step(out, eof)
 
-    def _array_step(self, out: list, eof: bool) -> None:
+    def _array_step(self, out: list[tuple[int, SplitItem]], eof: bool) -> None:
         s = self._text
         p = self._pos
         n = len(s)
@@ -412,7 +419,9 @@ class BodySplitter:
                 p = end
                 self._state = "sep"
                 continue
-            p = _WS.match(s, p).end()
+            ws = _WS.match(s, p)
+            assert ws is not None  # [ \t\n\r]* matches at every position
+            p = ws.end()
             if p >= n:
                 if eof:
                     if self._state == "end":
@@ -571,7 +580,7 @@ def _whole_json_value(line: bytes) -> bool:
     return True
 
 
-def split_body(body: bytes, *, max_bytes: int) -> Iterator[tuple[int, object]]:
+def split_body(body: bytes, *, max_bytes: int) -> Iterator[tuple[int, SplitItem]]:
     """Yield (line number, raw line or item) from a whole NDJSON or JSON-array body."""
     if len(body) > max_bytes:
         raise PayloadTooLarge(
@@ -608,17 +617,17 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
     scan = _scan
     for lineno, raw in lines:
         try:
-            tr = type(raw)
-            if tr is bytes or tr is str:
-                if len(raw) > MAX_LINE_BYTES:  # type: ignore[arg-type]
-                    raise _Bad(f"line is {len(raw)} bytes; the limit is {MAX_LINE_BYTES}")  # type: ignore[arg-type]
-                if tr is bytes:
+            text: str | None
+            if isinstance(raw, (bytes, str)):
+                if len(raw) > MAX_LINE_BYTES:
+                    raise _Bad(f"line is {len(raw)} bytes; the limit is {MAX_LINE_BYTES}")
+                if isinstance(raw, bytes):
                     try:
-                        text = raw.decode("utf-8")  # type: ignore[union-attr]
+                        text = raw.decode("utf-8")
                     except UnicodeDecodeError as e:
                         raise _Bad(f"not UTF-8 (byte {e.start})") from None
                 else:
-                    text = raw  # type: ignore[assignment]
+                    text = raw
                 if not text or text.isspace():
                     continue
                 try:
@@ -630,8 +639,8 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
                         obj = decode(text)
                     except (ValueError, RecursionError) as e:
                         raise _Bad(f"invalid JSON: {_json_error(e)}") from None
-            elif tr is TooLong or tr is NotAnObject:
-                raise _Bad(item_error(raw))  # type: ignore[arg-type]
+            elif isinstance(raw, (TooLong, NotAnObject)):
+                raise _Bad(item_error(raw))
             else:
                 text = None
                 obj = raw

@@ -31,6 +31,7 @@ from vigil.telemetry.ingest import (
     NotAnObject,
     Rejection,
     Rollup,
+    SplitItem,
     TooLong,
     ingest,
     item_error,
@@ -310,7 +311,7 @@ class Batch:
 
     first: int
     last: int
-    items: list[tuple[int, object]]
+    items: list[tuple[int, SplitItem]]
     body: bytes
     key: str
     body_sha256: str
@@ -327,7 +328,7 @@ def batches(read: Callable[[int], bytes], *, max_lines: int = BATCH_LINES, max_b
     (whichever way it is read, to the local store or to a server)."""
     sp = BodySplitter()
     prev = CHAIN_SEED
-    items: list[tuple[int, object]] = []
+    items: list[tuple[int, SplitItem]] = []
     lines: list[bytes] = []
     extra: list[bytes] = []
     local: dict[int, str] = {}
@@ -347,17 +348,16 @@ def batches(read: Callable[[int], bytes], *, max_lines: int = BATCH_LINES, max_b
         whole = hashlib.sha256()
         return b
 
-    def take(got: list[tuple[int, object]]) -> Iterator[Batch]:
+    def take(got: list[tuple[int, SplitItem]]) -> Iterator[Batch]:
         nonlocal size
         for n, raw in got:
-            t = type(raw)
-            if t is bytes:
-                line = raw + b"\n"  # type: ignore[operator]
-            elif t is str:
-                line = raw.replace("\n", " ").replace("\r", " ").encode("utf-8", "surrogatepass") + b"\n"  # type: ignore[union-attr]
+            if isinstance(raw, bytes):
+                line = raw + b"\n"
+            elif isinstance(raw, str):
+                line = raw.replace("\n", " ").replace("\r", " ").encode("utf-8", "surrogatepass") + b"\n"
             else:  # TooLong / NotAnObject: judged here, an empty line in the body
                 line = b"\n"
-                local[n] = item_error(raw)  # type: ignore[arg-type]
+                local[n] = item_error(raw)
                 extra.append(f"{n}:{raw!r}".encode())
             if items and (len(items) >= max_lines or size + len(line) > max_bytes):
                 yield cut()

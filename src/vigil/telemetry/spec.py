@@ -14,6 +14,11 @@ SpanKindName = Literal["server", "consumer", "client", "producer", "internal"]
 RESERVED_SPAN_LABELS = frozenset(("service", "route", "kind", "code", "error"))
 
 
+def _default_request_kinds() -> list[SpanKindName]:
+    """Server and consumer spans: where a request enters a service."""
+    return ["server", "consumer"]
+
+
 class TracesSpec(SpecModel):
     """Spans received over OTLP (``POST /v1/traces``): how long they are kept, and which become
     request telemetry (``span_requests`` and ``span_duration_seconds``)."""
@@ -23,7 +28,7 @@ class TracesSpec(SpecModel):
         1_000_000, ge=1000, description="the most spans kept; past it the oldest traces go first (default 1000000)"
     )
     request_kinds: list[SpanKindName] = Field(
-        default_factory=lambda: ["server", "consumer"],
+        default_factory=_default_request_kinds,
         min_length=1,
         description="span kinds counted as requests (default: server and consumer, the spans where a request enters a service)",
     )

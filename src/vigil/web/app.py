@@ -134,7 +134,7 @@ def create_app(
         code = {404: "not-found", 405: "method-not-allowed"}.get(e.status_code, "http")
         headers = dict(e.headers or {})
         if e.status_code == 405:  # every method of the path, not only those of the first route that matched it
-            methods = {m for rt in app.routes if isinstance(rt, APIRoute) and rt.matches(r.scope)[0] != Match.NONE for m in rt.methods}
+            methods = {m for rt in app.routes if isinstance(rt, APIRoute) and rt.matches(r.scope)[0] != Match.NONE for m in rt.methods or ()}
             if methods:
                 headers["Allow"] = ", ".join(sorted(methods))
         return _error(e.status_code, code, str(e.detail), headers=headers)

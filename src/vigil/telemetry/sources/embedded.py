@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import sqlalchemy as sa
@@ -156,7 +156,7 @@ class EmbeddedSource:
                 k = key + (st,)
                 out[k] = out.get(k, 0) + int(x)
 
-        def run(q) -> list:
+        def run(q: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
             with db_errors("reading telemetry failed"), self.store.engine.connect() as conn:
                 return conn.execute(q).all()
 
@@ -245,11 +245,13 @@ class EmbeddedSource:
                     .group_by(t.c.minute)
                 )
                 with db_errors("reading telemetry failed"), self.store.engine.connect() as conn:
-                    rows = conn.execute(q).all()
+                    res = conn.execute(q)
+                    rows = res.cursor.fetchall()  # the driver's tuples: no Row objects for ~43,200 minutes
+                    res.close()
                 if rows:
-                    m = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)) - start
-                    v = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
-                    arr[m] = np.fmax(arr[m], v)
+                    mv = np.array(rows, dtype=np.float64)  # minutes are exact in a double
+                    m = mv[:, 0].astype(np.int64) - start
+                    arr[m] = np.fmax(arr[m], mv[:, 1])
         self._gauge_cache.setdefault(ids, []).append((start, end, arr))
         return arr
 
@@ -259,6 +261,45 @@ class EmbeddedSource:
             if lo <= start and end <= hi:  # a prefetched wider range holds it
                 return arr[start - lo : end - lo]
         return self._load_gauges(ids, start, end)
+
+    def gauge_summary(self, metric: Selector, start: int, end: int, block: int, size: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per block of ``block`` minutes of ``[start, end)`` from ``start`` (the last may be
+        shorter): the highest sample of any matching gauge (NaN: none) and how many of its
+        ``size``-minute slices (from ``start``; ``block`` a multiple of ``size``) hold a sample.
+        One grouped query, or the minutes already fetched; None when the series are too many for
+        one query (read :meth:`gauge_max`)."""
+        ids = self.ids(metric, "gauge")
+        nb = max(0, -(-(end - start) // block))
+        bmax = np.full(nb, np.nan)
+        bslices = np.zeros(nb, dtype=np.int64)
+        if not ids or nb == 0:
+            return bmax, bslices
+        for lo, hi, arr in self._gauge_cache.get(ids, ()):
+            if lo <= start and end <= hi:  # fetched already: summarise those minutes
+                a = np.full(nb * block, np.nan)
+                a[: end - start] = arr[start - lo : end - lo]
+                present = ~np.isnan(a)
+                top = np.where(present, a, -np.inf).reshape(nb, block).max(axis=1)
+                bmax = np.where(present.reshape(nb, block).any(axis=1), top, np.nan)
+                bslices = present.reshape(nb, block // size, size).any(axis=2).sum(axis=1)
+                return bmax, bslices
+        if len(ids) > 900:
+            return None
+        t = schema.gauge_minute
+        blk = (t.c.minute - start) // block
+        q = (
+            sa.select(blk, sa.func.max(t.c.max), sa.func.count(sa.distinct((t.c.minute - start) // size)))
+            .where(t.c.series_id.in_(sorted(ids)), t.c.minute >= start, t.c.minute < end)
+            .group_by(blk)
+        )
+        with db_errors("reading telemetry failed"), self.store.engine.connect() as conn:
+            res = conn.execute(q)
+            rows = res.cursor.fetchall()
+            res.close()
+        for b, mx, n in rows:
+            bmax[int(b)] = float(mx)
+            bslices[int(b)] = int(n)
+        return bmax, bslices
 
     def bound_since(self, le_ns: int) -> int | None:
         return self.bucket_bounds().get(le_ns)
