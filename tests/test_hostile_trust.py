@@ -142,3 +142,85 @@ def test_an_invisible_reason_over_the_api_is_a_400_and_nothing_is_recorded(froze
         assert r.status_code == 200 and r.json()["overridden"] is True
     store.close()
     assert [(d["reason"], bool(d["overridden"])) for d in decisions(frozen)] == [("CVE fix", True)]
+
+
+# == ingest: a file pushed to a server is stored once, whenever it is pushed again =====================
+
+PUSH_SPEC_TEXT = """\
+version: 1
+services: {checkout: {}}
+telemetry: {retention: 40d}
+slos:
+  - name: checkout-success
+    service: checkout
+    objective: 99
+    window: {rolling: 30d}
+    sli:
+      ratio: {good: 'checkout_attempts{outcome="success"}', total: 'checkout_attempts'}
+"""
+PUSH_SPEC = parse_spec(PUSH_SPEC_TEXT)
+NOW = "2026-11-20T12:00:00Z"
+NOW_DT = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW_MIN = int(NOW_DT.timestamp()) // 60
+
+
+def checkout_rows(first_minute: int, minutes: int, good: int = 9, bad: int = 1) -> list[dict]:
+    rows = []
+    for m in range(first_minute, first_minute + minutes):
+        t = isoformat(datetime.fromtimestamp(m * 60, tz=timezone.utc))
+        rows += [
+            {"ts": t, "metric": "checkout_attempts", "labels": {"outcome": "success"}, "inc": good},
+            {"ts": t, "metric": "checkout_attempts", "labels": {"outcome": "error"}, "inc": bad},
+        ]
+    return rows
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    tok = tmp_path / "token"
+    tok.write_text(TOKEN)
+    tok.chmod(0o600)
+    return tok
+
+
+def test_a_file_pushed_to_a_server_is_not_stored_again_a_day_later(cli, tmp_path, token_file):
+    """Observed: `vigil push --url` sends each batch's chain key as its Idempotency-Key, and the
+    server kept it as an HTTP key, forgotten after 24 hours: pushing the same file again a day
+    later stored every sample a second time (the README promises chain keys are kept as long as
+    the telemetry, as a local push keeps them)."""
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    store = open_store(db)
+    clock = FakeClock(NOW)
+    from vigil.web.app import create_app
+
+    app = create_app(LoadedSpec(PUSH_SPEC, None, "0" * 64), store, TOKEN, clock)
+    f = tmp_path / "day.ndjson"
+    f.write_bytes(ndjson(checkout_rows(NOW_MIN - 600, 600)))
+    with LiveServer(app) as srv:
+        r = cli("push", f, "--url", srv.url, "--token-file", token_file, "--json")
+        assert r.code == 0 and r.json()["accepted"] == 1200, r.out + r.err
+        assert stored(db)["counters"] == 600 * 10
+        clock.tick(timedelta(hours=25))
+        # any other push runs the server's hourly purge of expired HTTP keys
+        h = dict(AUTH, **{"Idempotency-Key": "another-client-push-1"})
+        other = ndjson(checkout_rows(NOW_MIN + 60, 1, good=1, bad=0))
+        assert httpx.post(f"{srv.url}/api/v1/push", content=other, headers=h, timeout=60).status_code == 200
+        assert store.ingest_key("another-client-push-1") is not None
+        r = cli("push", f, "--url", srv.url, "--token-file", token_file, "--json")
+        assert r.code == 0, r.err
+        d = r.json()
+        assert d["accepted"] == 0 and d["already_stored"]["batches"] == 1 and d["already_stored"]["accepted"] == 1200, d
+    assert stored(db)["counters"] == 600 * 10 + 1
+    # a day later still, the HTTP key of the other client is forgotten; the file's chain key is not
+    assert store.purge_keys(int((NOW_DT + timedelta(days=3)).timestamp() * 1000)) >= 1
+    assert store.ingest_key("another-client-push-1") is None
+    r = cli("push", f, "--db", db, "--spec", _spec_file(tmp_path), "--json", now=isoformat(NOW_DT + timedelta(days=3)))
+    assert r.code == 0 and r.json()["accepted"] == 0 and r.json()["already_stored"]["batches"] == 1, r.out + r.err
+    assert stored(db)["counters"] == 600 * 10 + 1
+    store.close()
+
+
+def _spec_file(tmp_path: Path) -> Path:
+    p = tmp_path / "vigil.yaml"
+    p.write_text(PUSH_SPEC_TEXT)
+    return p

@@ -33,6 +33,10 @@ from vigil.telemetry.ingest import BodySplitter
 from vigil.telemetry.push import DEFAULT_MAX_BODY, Ingestor, PushResult, PushSession
 
 KEY = re.compile(r"[\x21-\x7e]{1,255}")
+CHAIN_KEY = re.compile(r"[0-9a-f]{64}")
+"""The shape of a ``vigil push`` batch's chain key (a SHA-256 in hex): kept as long as the telemetry,
+like a local push's, not forgotten after 24 hours (a re-push of the same file a day later must store
+nothing)."""
 FEED_BYTES = 1 << 20
 KEY_PURGE_EVERY_MS = 3600 * 1000
 
@@ -126,7 +130,8 @@ class PushEndpoint:
     async def _ingest(self, request: Request, key: str | None) -> tuple[PushResult | KeyRow, str]:
         now = self.clock.now()
         session: PushSession = await run_in_threadpool(
-            self.ingestor.session, now, key=key, source="http", flush_lines=self.flush_lines
+            self.ingestor.session, now, key=key, source="push" if key and CHAIN_KEY.fullmatch(key) else "http",
+            flush_lines=self.flush_lines,
         )
         splitter = BodySplitter()
         hasher = hashlib.sha256()
