@@ -433,3 +433,38 @@ def test_deploys_page_shows_verdicts_and_canary_runs(server):
     assert "Run #1 api r-42: rolled_back" in page and "rolled back at 25%" in page
     assert page.count("· judge") == 2 and "verdict fail · score 0" in page  # its steps with their scores
     assert "✖ frozen" in page and "⚑ security: CVE-2026-1234 patch" in page  # the gate log with the override
+
+
+class _PlainFreshness:
+    """The embedded source without its gauge summary: freshness slices classified from every minute."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name):
+        if name == "gauge_summary":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize("rng", ["1d", "7d"])
+def test_freshness_from_the_store_summary_equals_the_plain_engine_on_30_days(engine, rng):
+    """The overview's statuses and the freshness SLO's charts, read through the store's per-hour
+    summary of the gauge (issue 9, speed), are the plain engine's over every minute."""
+    from vigil.clock import parse_time
+    from vigil.dashboards.series import range_grid
+    from vigil.dashboards.slo_charts import burn_rates, burndown, sli_steps
+    from vigil.slo.evaluate import evaluate_slos
+    from vigil.slo.windows import now_minute
+
+    loaded, source = engine
+    at = parse_time(NOW)
+    fast = [s.to_dict() for s in evaluate_slos(loaded.spec.slos, source(), at)]
+    assert fast == [s.to_dict() for s in evaluate_slos(loaded.spec.slos, _PlainFreshness(source()), at)]
+    grid = range_grid(rng, now_minute(at))
+    fresh = [s for s in loaded.spec.slos if s.sli.freshness is not None]
+    assert fresh
+    for slo in fresh:
+        assert burndown(slo, source(), at) == burndown(slo, _PlainFreshness(source()), at)
+        assert burn_rates(slo, source(), at, grid) == burn_rates(slo, _PlainFreshness(source()), at, grid)
+        assert sli_steps(slo, source(), at, grid) == sli_steps(slo, _PlainFreshness(source()), at, grid)

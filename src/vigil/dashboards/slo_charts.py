@@ -28,7 +28,7 @@ from typing import Any
 from vigil.dashboards.series import Grid, choose_step
 from vigil.slo import math as bm
 from vigil.slo.alert_windows import alert_windows
-from vigil.slo.evaluate import Coverage, covered_span, evaluate_slo, slo_coverage
+from vigil.slo.evaluate import BAD, GOOD, MISSING, Coverage, covered_span, evaluate_slo, slice_classes, slo_coverage
 from vigil.slo.spec import SLO
 from vigil.slo.windows import Span, span_at
 from vigil.telemetry.ingest import seconds_to_ns
@@ -169,15 +169,10 @@ def _fresh_burndown(slo: SLO, source: Source, span: Span, pts: list[int]) -> lis
         return span.start + ((min(t, span.end) - span.start) // size) * size
 
     last = grid_end(max(pts))
-    arr = source.gauge_max(f.metric, first, last) if last > first else np.zeros(0)
-    n = len(arr) // size
-    sl = arr[: n * size].reshape(n, size)
-    present = ~np.isnan(sl)
-    anyp = present.any(axis=1)
-    worst = np.where(present, sl, -np.inf).max(axis=1) if n else np.zeros(0)
-    good = anyp & (worst <= float(f.threshold))
-    bad = anyp & ~(worst <= float(f.threshold))
-    miss = ~anyp
+    # the engine's classification (vigil.slo.evaluate.slice_classes): from the store's summary per
+    # hour where an hour is wholly good or unsampled, the minutes elsewhere
+    cls = slice_classes(source, f.metric, first, last, size, float(f.threshold)) if last > first else np.zeros(0, dtype=np.int8)
+    good, bad, miss = cls == GOOD, cls == BAD, cls == MISSING
     g_inc = good.astype(np.int64) + (miss.astype(np.int64) if f.missing == "good" else 0)
     b_inc = bad.astype(np.int64) + (miss.astype(np.int64) if f.missing == "bad" else 0)
     cg = np.concatenate([[0], np.cumsum(g_inc)])

@@ -238,8 +238,9 @@ def evaluate_slos(slos: Sequence[SLO], source: Source, at: datetime) -> list[Slo
     for slo, span in zip(slos, spans):
         plan = plans.setdefault(span.now, ReadPlan(end=span.now))
         if slo.sli.freshness is not None:
-            fetch_start, grid_end = _slice_range(slo, span)
-            plan.gauges.append(GaugeQuery(slo.sli.freshness.metric, fetch_start, grid_end))
+            if not callable(getattr(source, "gauge_summary", None)):  # else read per SLO, summarised
+                fetch_start, grid_end = _slice_range(slo, span)
+                plan.gauges.append(GaugeQuery(slo.sli.freshness.metric, fetch_start, grid_end))
             continue
         plan.starts.extend(_starts(span))
         if slo.sli.ratio is not None:
@@ -347,16 +348,93 @@ def _slice_range(slo: SLO, span: Span) -> tuple[int, int]:
     return min(span.start, grid_end - ((longest + size - 1) // size) * size), grid_end
 
 
+MISSING, GOOD, BAD = 0, 1, 2
+"""A time slice's class (:func:`classify_slices`)."""
+
+DETAIL_RUNS = 16
+"""At most this many separate reads of the minutes of blocks a summary cannot classify; more, and
+one read spans them all."""
+
+
+def classify_slices(arr: np.ndarray, size: int, threshold: float) -> np.ndarray:
+    """The class of each whole ``size``-minute slice of ``arr`` (per-minute maxima, NaN where no
+    sample; slices aligned to its end): GOOD when every sample is at or under ``threshold``, BAD
+    when one is over, MISSING without a sample. Pure."""
+    n = len(arr) // size
+    if n == 0:
+        return np.zeros(0, dtype=np.int8)
+    sl = arr[len(arr) - n * size :].reshape(n, size)
+    present = ~np.isnan(sl)
+    worst = np.where(present, sl, -np.inf).max(axis=1)
+    return np.where(present.any(axis=1), np.where(worst <= threshold, GOOD, BAD), MISSING).astype(np.int8)
+
+
+def classify_blocks(bmax: np.ndarray, bslices: np.ndarray, n: int, per: int, threshold: float) -> np.ndarray:
+    """What a per-block summary tells of ``n`` slices cut into blocks of ``per`` slices (the last
+    block may hold fewer): ``bmax`` each block's highest sample (NaN: none), ``bslices`` how many of
+    its slices hold a sample. Per slice: GOOD or MISSING where the block says so for every slice
+    (every slice sampled and the highest at or under ``threshold``; no sample at all), GOOD or BAD
+    where a block is one slice, else -1 (read the block's minutes). Pure."""
+    nb = len(bmax)
+    expected = np.minimum(per, n - np.arange(nb) * per)
+    cls = np.full(nb, -1, dtype=np.int8)
+    full = bslices == expected
+    good = full & (bmax <= threshold)
+    cls[good] = GOOD
+    cls[bslices == 0] = MISSING
+    if per == 1:
+        cls[full & ~good] = BAD
+    return np.repeat(cls, per)[:n]
+
+
+def slice_classes(source: Source, metric: Selector, start: int, end: int, size: int, threshold: float) -> np.ndarray:
+    """The class of each whole ``size``-minute slice of ``[start, end)`` (aligned to ``end``), as
+    :func:`classify_slices` gives it from the per-minute maxima.
+
+    A source that summarises gauges (``gauge_summary``: the embedded store) answers per block of
+    an hour's slices (one slice when a slice is an hour or longer) the highest sample and how many
+    slices hold one; a block wholly sampled and at or under the threshold is good throughout, one
+    without a sample missing throughout, and only the other blocks' minutes are read. So 30 days
+    of a healthy 1-minute freshness gauge are 720 summary rows instead of 43,200 minutes."""
+    n = max(0, end - start) // size
+    start = end - n * size
+    summary = getattr(source, "gauge_summary", None)
+    if summary is None or n == 0:
+        return classify_slices(source.gauge_max(metric, start, end), size, threshold)
+    per = max(1, 60 // size)
+    block = per * size
+    got = summary(metric, start, end, block, size)
+    if got is None:
+        return classify_slices(source.gauge_max(metric, start, end), size, threshold)
+    bmax, bslices = got
+    cls = classify_blocks(np.asarray(bmax, dtype=np.float64), np.asarray(bslices), n, per, threshold)
+    todo = np.flatnonzero(cls[::per] < 0)
+    if len(todo):
+        runs: list[list[int]] = []
+        for b in todo.tolist():
+            if runs and runs[-1][1] == b:
+                runs[-1][1] = b + 1
+            else:
+                runs.append([b, b + 1])
+        if len(runs) > DETAIL_RUNS:
+            runs = [[runs[0][0], runs[-1][1]]]
+        for b0, b1 in runs:
+            s0, s1 = b0 * per, min(b1 * per, n)
+            part = classify_slices(source.gauge_max(metric, start + s0 * size, start + s1 * size), size, threshold)
+            # a span over several runs re-reads blocks already classified: the same answer
+            cls[s0:s1] = part
+    return cls
+
+
 def _time_slices(slo: SLO, source: Source, span: Span, warnings: list[str]) -> tuple[Counts, dict[str, Counts]]:
     f = slo.sli.freshness
     assert f is not None
     size = int(f.slice) // 60
-    threshold = float(f.threshold)
     fetch_start, grid_end = _slice_range(slo, span)
     # whole slices from the coverage on (``span.first`` is aligned to the grid): none before the
     # first sample ever seen, or before ``since:``
     k = max(0, grid_end - span.first) // size
-    arr = source.gauge_max(f.metric, fetch_start, grid_end)
+    cls = slice_classes(source, f.metric, fetch_start, grid_end, size, float(f.threshold))
     same, other = source.matched(f.metric, "gauge")
     if not same:
         warnings.append(
@@ -368,14 +446,10 @@ def _time_slices(slo: SLO, source: Source, span: Span, warnings: list[str]) -> t
                 else "; no slice counts before the first sample (set `since:` to count missing slices from a fixed time)"
             )
         )
-    n_all = len(arr) // size
-    slices = arr[len(arr) - n_all * size :].reshape(n_all, size) if n_all else arr.reshape(0, size)
-    present = ~np.isnan(slices)
-    any_present = present.any(axis=1)
-    worst = np.where(present, slices, -np.inf).max(axis=1) if n_all else np.zeros(0)
-    good_mask = any_present & (worst <= threshold)
-    bad_mask = any_present & ~(worst <= threshold)
-    missing_mask = ~any_present
+    n_all = len(cls)
+    good_mask = cls == GOOD
+    bad_mask = cls == BAD
+    missing_mask = cls == MISSING
 
     def counts(last_n: int) -> Counts:
         last_n = min(last_n, n_all)
