@@ -224,3 +224,39 @@ def _spec_file(tmp_path: Path) -> Path:
     p = tmp_path / "vigil.yaml"
     p.write_text(PUSH_SPEC_TEXT)
     return p
+
+
+def test_a_chain_key_taken_by_other_content_is_never_reported_as_already_stored(cli, tmp_path, token_file):
+    """Observed: an API client (a pusher token) that sends a file's first chain key as the
+    Idempotency-Key of some other body made a later local `vigil push FILE` skip that batch and say
+    "already stored": the samples were never stored and nobody was told. The server's route says
+    422 for a key reused with another body; a local push now fails the same way, naming the key."""
+    from vigil.telemetry.push import batches
+
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    spec = _spec_file(tmp_path)
+    store = open_store(db)
+    from vigil.web.app import create_app
+
+    app = create_app(LoadedSpec(PUSH_SPEC, None, "0" * 64), store, TOKEN, FakeClock(NOW))
+    f = tmp_path / "victim.ndjson"
+    f.write_bytes(ndjson(checkout_rows(NOW_MIN - 60, 60)))
+    with f.open("rb") as fh:
+        [b] = list(batches(fh.read))
+    squat = ndjson(checkout_rows(NOW_MIN - 5, 1, good=1, bad=0))
+    with LiveServer(app) as srv:
+        r = httpx.post(f"{srv.url}/api/v1/push", content=squat, headers=dict(AUTH, **{"Idempotency-Key": b.key}), timeout=60)
+        assert r.status_code == 200
+        before = stored(db)["counters"]
+        assert before == 1
+        r = cli("push", f, "--spec", spec, "--db", db, "--json", now=NOW)
+        assert r.code == 3, r.out
+        err = r.json()["error"]
+        assert err["already_stored"]["batches"] == 0 and err["accepted"] == 0 and err["committed_through_line"] == 0
+        assert "different body" in err["cause"]["message"] and b.key[:12] in err["cause"]["message"], err
+        r = cli("push", f, "--spec", spec, "--db", db, now=NOW)
+        assert r.code == 3 and "already stored:" not in r.out and "different body" in r.err
+        r = cli("push", f, "--url", srv.url, "--token-file", token_file, "--json")
+        assert r.code != 0 and r.json()["error"]["already_stored"]["batches"] == 0
+    assert stored(db)["counters"] == before  # nothing counted, nothing claimed as counted
+    store.close()

@@ -18,7 +18,7 @@ import click
 
 from vigil import exitcodes
 from vigil.cli.common import db_option, emit, env, json_option, spec_option
-from vigil.errors import ExternalError, VigilError
+from vigil.errors import ExternalError, StoreError, VigilError
 
 if TYPE_CHECKING:
     from vigil.telemetry.push import PushResult
@@ -149,6 +149,7 @@ def push_cmd(file: BinaryIO, url: str | None, token_file: str | None, retries: i
                         progress.result.merge(out)
                         progress.batches += 1
                 if row is not None:
+                    _same_content(row, b)
                     _skipped(progress, b, row.result.get("body", {}), {})
                 progress.committed_through = b.last
                 current = None
@@ -188,6 +189,20 @@ def _ingestor(e):
     from vigil.telemetry.push import Ingestor
 
     return Ingestor(e.loaded.spec, e.store)
+
+
+def _same_content(row, b) -> None:
+    """A batch is "already stored" only when the stored key holds this batch's bytes: a key taken by
+    other content (an API client that sent this chain key as its Idempotency-Key) is an error, never
+    a silent skip (the server's route answers 422 for the same reason)."""
+    if row.body_sha256 and row.body_sha256 != b.body_sha256:
+        raise StoreError(
+            f"the key {row.key[:12]}... of lines {b.first}-{b.last} is held in the store by a different body"
+            f" (SHA-256 {row.body_sha256[:12]}...; this batch {b.body_sha256[:12]}...):"
+            " nothing of this batch was stored",
+            hint="another client sent this push's chain key as its Idempotency-Key; an operator must find and remove"
+            " that key (table ingest_keys) before this content can be stored",
+        )
 
 
 def _skipped(progress: Progress, b, first: dict, _rel: dict) -> None:
