@@ -36,7 +36,7 @@ from vigil.histogram import (
     storage_bounds,
 )
 from vigil.spec import parse_spec
-from vigil.store import MIGRATIONS, open_store, schema
+from vigil.store import REVISIONS, open_store, schema
 from vigil.telemetry.ingest import DOCUMENTED_BOUNDS, INF_NS, seconds_to_ns, storage_bounds_ns
 from vigil.telemetry.push import Ingestor
 
@@ -277,7 +277,7 @@ def _old_store(url: str) -> None:
             if engine.dialect.name == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             cfg = Config()
-            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.set_main_option("script_location", str(REVISIONS))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "0011")
             conn.execute(sa.insert(schema.series), [{"id": 1, "metric": "http_request_duration_seconds",

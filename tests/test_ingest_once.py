@@ -654,13 +654,13 @@ def test_a_store_from_before_metric_kinds_keeps_the_first_kind(tmp_path):
     from alembic import command
     from alembic.config import Config
 
-    from vigil.store import MIGRATIONS
+    from vigil.store import REVISIONS
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     e = sa.create_engine(url)
     with e.begin() as conn:
         cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("script_location", str(REVISIONS))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0005")
         conn.exec_driver_sql("INSERT INTO series (metric, labels, kind) VALUES ('lat', '{}', 'gauge'), ('lat', '{\"a\":\"b\"}', 'observation'), ('reqs', '{}', 'counter')")

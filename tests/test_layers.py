@@ -67,7 +67,7 @@ def load_time_imports(p: Path) -> set[str]:
 
 
 def graph() -> dict[str, set[str]]:
-    mods = {module_name(p): p for p in SRC.rglob("*.py") if "store/migrations" not in p.as_posix()}
+    mods = {module_name(p): p for p in SRC.rglob("*.py") if "store/revisions" not in p.as_posix()}
     g: dict[str, set[str]] = {}
     for name, p in mods.items():
         g[name] = {m for m in load_time_imports(p) if m in mods and m != name}

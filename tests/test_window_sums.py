@@ -66,13 +66,13 @@ def test_migration_fills_hour_rollups_from_minutes(tmp_path):
     from alembic import command
     from alembic.config import Config
 
-    from vigil.store import MIGRATIONS, open_store
+    from vigil.store import REVISIONS, open_store
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     eng = sa.create_engine(url)
     with eng.begin() as conn:
         cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("script_location", str(REVISIONS))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0001")
         conn.execute(sa.text("INSERT INTO series (id, metric, labels, kind) VALUES (1, 'c', '{}', 'counter')"))

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from vigil.store.ingest_txn import IngestTxn, KeyRow, Limits
     from vigil.telemetry.ingest import Rollup
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+REVISIONS = Path(__file__).parent / "revisions"
+"""vigil's own schema revisions (Alembic's script location); the user's SQL migrations are vigil.deploy.migrations."""
 DB_HINT = "check --db / VIGIL_DB, that the server is up and the path is writable"
 CREATE_HINT = "create it with `vigil store init` (or `vigil push` / `vigil serve`, which create it), or point --db / VIGIL_DB at the store you meant"
 
@@ -46,7 +47,7 @@ bring data in (push, serve, simulate, ``vigil store init``) create a store."""
 
 def known_revisions() -> list[str]:
     """This vigil's schema revisions, oldest first, from the migration files (no Alembic import)."""
-    return sorted(p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return sorted(p.name.split("_", 1)[0] for p in (REVISIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
 def head_revision() -> str:
@@ -310,7 +311,7 @@ class Store:
             from alembic.config import Config
 
             cfg = Config()
-            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.set_main_option("script_location", str(REVISIONS))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
             if sa.inspect(conn).has_table("store_meta"):
