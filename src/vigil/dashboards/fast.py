@@ -11,6 +11,7 @@ returns None and the caller reads through the protocol; tests check both give th
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from vigil.telemetry.sources.protocol import CounterQuery
@@ -31,6 +32,29 @@ def _runs(hours: list[int]) -> list[tuple[int, int]]:
             out[-1] = (out[-1][0], h + 1)
         else:
             out.append((h, h + 1))
+    return out
+
+
+def _block(keys: list[int], end: int) -> int:
+    """The widest block (a divisor of 60) every ``x`` inside an hour is a multiple of: the minute
+    rollup is read in sums per block, since each range ``[x, next hour)`` is whole blocks (a
+    1-day chart's 15-minute steps: 15 times fewer rows). The ragged end ``[end's hour, end)`` is
+    read per minute."""
+    g = 60
+    for x in keys:
+        if x < (end // 60) * 60:
+            g = math.gcd(g, x % 60)
+    return g
+
+
+def _minute_reads(keys: list[int], end: int) -> list[tuple[int, int, int]]:
+    """``(lo, hi, block)`` ranges of the minute rollup to read: the hours holding an ``x`` (grouped
+    per block) and the ragged end (per minute)."""
+    h_end = end // 60
+    g = _block(keys, end)
+    out = [(a * 60, b * 60, g) for a, b in _runs(sorted({x // 60 for x in keys if x % 60 and x // 60 < h_end}))]
+    if end % 60:
+        out.append((h_end * 60, end, 1))
     return out
 
 
@@ -83,7 +107,6 @@ def _read(store: Any, kind: str, ids: set[int], keys: list[int], end: int, le_ns
         return _read_pairs(store, tm, th, ids, keys, end, le_ns)
     h_end = end // 60
     lo_h = min(-(-x // 60) for x in keys)
-    minute_hours = sorted({x // 60 for x in keys if x % 60 and x // 60 < h_end} | ({h_end} if end % 60 else set()))
     hours: dict[int, Any] = {}
     mins: dict[int, Any] = {}
 
@@ -103,14 +126,18 @@ def _read(store: Any, kind: str, ids: set[int], keys: list[int], end: int, le_ns
                 q = sa.select(*cols, sa.func.sum(th.c[val])).where(th.c.series_id.in_(chunk), th.c.hour >= lo_h, th.c.hour < h_end).group_by(*cols)
                 for row in conn.execute(q):
                     put(hours, int(row[0]), row[1] if extra else None, row[-1])
-            for a, b in _runs(minute_hours):
-                cols = [tm.c.minute] + ([tm.c[extra]] if extra else [])
+            for lo, hi, g in _minute_reads(keys, end):
+                at = tm.c.minute if g == 1 else (tm.c.minute // g) * g  # a block's sum at its first minute
+                mcols: list[Any] = [at] + ([tm.c[extra]] if extra else [])
                 q = (
-                    sa.select(*cols, sa.func.sum(tm.c[val]))
-                    .where(tm.c.series_id.in_(chunk), tm.c.minute >= a * 60, tm.c.minute < min(b * 60, end))
-                    .group_by(*cols)
+                    sa.select(*mcols, sa.func.sum(tm.c[val]))
+                    .where(tm.c.series_id.in_(chunk), tm.c.minute >= lo, tm.c.minute < hi)
+                    .group_by(*mcols)
                 )
-                for row in conn.execute(q):
+                res = conn.execute(q)
+                rows = res.cursor.fetchall()  # the driver's tuples
+                res.close()
+                for row in rows:
                     put(mins, int(row[0]), row[1] if extra else None, row[-1])
     return hours, mins
 
@@ -122,7 +149,6 @@ def _read_pairs(store: Any, tm: Any, th: Any, ids: set[int], keys: list[int], en
 
     h_end = end // 60
     lo_h = min(-(-x // 60) for x in keys)
-    minute_hours = sorted({x // 60 for x in keys if x % 60 and x // 60 < h_end} | ({h_end} if end % 60 else set()))
     hours: dict[int, Any] = {}
     mins: dict[int, Any] = {}
     idl = sorted(ids)
@@ -140,10 +166,11 @@ def _read_pairs(store: Any, tm: Any, th: Any, ids: set[int], keys: list[int], en
                     th.c.series_id.in_(chunk), th.c.hour >= lo_h, th.c.hour < h_end).group_by(th.c.hour)
                 for h, g, n in conn.execute(q):
                     add(hours, int(h), g, n)
-            for a, b in _runs(minute_hours):
+            for lo, hi, w in _minute_reads(keys, end):
+                at = tm.c.minute if w == 1 else (tm.c.minute // w) * w
                 good = sa.func.sum(sa.case((tm.c.le <= le_ns, tm.c["count"]), else_=0))
-                q = sa.select(tm.c.minute, good, sa.func.sum(tm.c["count"])).where(
-                    tm.c.series_id.in_(chunk), tm.c.minute >= a * 60, tm.c.minute < min(b * 60, end)).group_by(tm.c.minute)
+                q = sa.select(at, good, sa.func.sum(tm.c["count"])).where(
+                    tm.c.series_id.in_(chunk), tm.c.minute >= lo, tm.c.minute < hi).group_by(at)
                 for m, g, n in conn.execute(q):
                     add(mins, int(m), g, n)
     return hours, mins

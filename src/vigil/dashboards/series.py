@@ -13,6 +13,7 @@ nothing to count is ``None`` (never NaN).
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -137,8 +138,35 @@ def histogram_quantile(q: Decimal, buckets: dict[int, int], layout: Sequence[int
     from vigil.histogram import INF, quantile
     from vigil.telemetry.ingest import INF_NS
 
-    est = quantile(q, [(INF if le >= INF_NS else le, n) for le, n in buckets.items()], sorted(b for b in layout if b < INF_NS))
+    finite = layout if isinstance(layout, FiniteLayout) else sorted(b for b in layout if b < INF_NS)
+    lay = _bounds_used(finite, buckets, INF_NS)
+    est = quantile(q, [(INF if le >= INF_NS else le, n) for le, n in buckets.items()], lay)
     return None if est is None else est.value / Decimal(10**9)
+
+
+class FiniteLayout(tuple):
+    """A layout's finite bounds, sorted (a step's layout, built once per layout, not per step)."""
+
+
+def _bounds_used(finite: Sequence[int], buckets: dict[int, int], inf_ns: int) -> list[int]:
+    """The bounds of the sorted ``finite`` layout a quantile over ``buckets`` can touch: for each
+    counted bound, the layout's bound holding it and the bound below that one, and the lowest and
+    highest bounds. :func:`vigil.histogram.quantile` answers the same over them as over the whole
+    layout (no bound between a bucket's and the one below it is dropped), in time of the counts,
+    not of the ~1,700 bounds of the store's 2% layout."""
+    if not finite:
+        return []
+    keep = {finite[0], finite[-1]}
+    n_b = len(finite)
+    for le, n in buckets.items():
+        if not n or le >= inf_ns:
+            continue
+        i = bisect.bisect_left(finite, le)
+        if i < n_b:
+            keep.add(finite[i])
+        if i > 0:
+            keep.add(finite[i - 1])
+    return sorted(keep)
 
 
 def source_bounds(source: Source) -> dict[int, int]:
@@ -158,8 +186,10 @@ def documented_layout() -> tuple[int, ...]:
 # -- panels --------------------------------------------------------------------------------------
 
 
-def query_values(source: Source, q: PanelQuery, grid: Grid) -> list[Decimal | float | None]:
-    """One value per step of ``grid`` for a panel query (None: nothing to show in that step)."""
+def query_values(source: Source, q: PanelQuery, grid: Grid, memo: dict[Any, Any] | None = None) -> list[Decimal | float | None]:
+    """One value per step of ``grid`` for a panel query (None: nothing to show in that step).
+    ``memo`` (one per panel and grid) keeps each metric's buckets per step, so a panel's p50 and
+    p95 of one metric read its buckets once."""
     steps = grid.steps()
     kind = q.kind
     if kind == "rate":
@@ -184,10 +214,16 @@ def query_values(source: Source, q: PanelQuery, grid: Grid) -> list[Decimal | fl
         sinces = sorted(set(bounds.values()))
         layouts: dict[int, tuple[int, ...]] = {}  # the newest registration a step sees -> its layout
         out_q: list[Decimal | float | None] = []
-        for (first, _), counts in zip(steps, bucket_steps(source, q.quantile.metric, grid)):
+        key = ("buckets", q.quantile.metric)
+        per_step = memo.get(key) if memo is not None else None
+        if per_step is None:
+            per_step = bucket_steps(source, q.quantile.metric, grid)
+            if memo is not None:
+                memo[key] = per_step
+        for (first, _), counts in zip(steps, per_step):
             seen = max((x for x in sinces if x <= first), default=-1)
             if seen not in layouts:
-                layouts[seen] = layout_at(bounds, first, below=INF_NS)
+                layouts[seen] = FiniteLayout(layout_at(bounds, first, below=INF_NS))
             out_q.append(histogram_quantile(q.quantile.q, counts, layouts[seen]))
         return out_q
     sel = q.last if kind == "last" else q.max
@@ -205,8 +241,9 @@ def panel_series(source: Source, panel: Panel, grid: Grid) -> dict:
     """A panel's lines over ``grid`` as plain data: ``{"title", "unit", "thresholds", "series":
     [{"label", "kind", "points": [[minute, value], ...]}]}`` (values as numbers, None for gaps)."""
     series = []
+    memo: dict[Any, Any] = {}
     for q in panel.queries:
-        vals = query_values(source, q, grid)
+        vals = query_values(source, q, grid, memo)
         series.append({"label": q.label, "kind": q.kind, "points": [[m, _num(v)] for m, v in zip(grid.points, vals)]})
     return {
         "title": panel.title,
