@@ -186,11 +186,11 @@ def test_pagerduty_5xx_refused_and_timeouts_are_retried_with_backoff(tmp_path, p
 def test_a_replay_after_a_crash_never_opens_a_second_incident(tmp_path, pd, monkeypatch):
     """The process dies after PagerDuty took the trigger and before the outcome was recorded: the
     next leader sends the row again, with the same dedup_key, and PagerDuty folds it in."""
-    import vigil.alerting.outbox as ob
+    import vigil.alerting.outbox as alert_outbox
 
     rig = Rig(tmp_path, pd_yaml(pd.url_enqueue))
     rig.alert("a")
-    real = ob.record
+    real = alert_outbox.record
 
     class Crash(Exception):
         pass
@@ -198,10 +198,10 @@ def test_a_replay_after_a_crash_never_opens_a_second_incident(tmp_path, pd, monk
     def die(*a, **k):
         raise Crash()
 
-    monkeypatch.setattr(ob, "record", die)
+    monkeypatch.setattr(alert_outbox, "record", die)
     with pytest.raises(Crash):
         rig.run(1)
-    monkeypatch.setattr(ob, "record", real)
+    monkeypatch.setattr(alert_outbox, "record", real)
     assert len(pd.events) == 1 and outbox(rig.store)[0].status == "pending"
     # a new dispatcher (the restarted process) over the same store
     rig.disp = Dispatcher(rig.store, rig.spec.alerting, rig.senders, rig.clock)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vigil.dr import gaps as G
+from vigil.dr import gaps as gap_register
 from vigil.dr.postgres.archive import ArchiverStatus, archive_lag, failing, has_unarchived_wal, pending_segments
 from vigil.dr.postgres.metrics import push_lines, status_metrics, status_problems
 from vigil.dr.postgres.pgbackrest import PgPaths, parse_info, parse_verify, render_config
@@ -269,19 +269,19 @@ backups:
           - {id: ia, prefix: pgbackrest/, transitions: [{days: 30, storage_class: STANDARD_IA}], expiration_days: 40}
           - {id: short, prefix: pgbackrest/archive/, expiration_days: 14}
 """)
-    ids = {g.id: g for g in G.spec_gaps(spec)}
+    ids = {g.id: g for g in gap_register.spec_gaps(spec)}
     assert ids["pg-retention-below-plan"].severity == "high" and "14 days" in ids["pg-retention-below-plan"].message
     assert "pg-no-second-repo" in ids
     assert "pg-archive-timeout-unset" in ids
     r = ids["region-loss-rpo-unkeepable"]
     assert r.severity == "critical" and "up to 1d" in r.message and "not 15m" in r.message
     assert ids["s3-object-lock-missing"].where == "backups.s3.buckets[0].object_lock"
-    wal = [g.message for g in G.spec_gaps(spec) if g.id == "s3-lifecycle-breaks-wal"]
+    wal = [g.message for g in gap_register.spec_gaps(spec) if g.id == "s3-lifecycle-breaks-wal"]
     assert len(wal) == 2 and "'cold' moves WAL under 'pgbackrest/archive/' to GLACIER after 20 days" in wal[0]
     assert "'short' expires WAL" in wal[1] and "after 14 days" in wal[1]
     assert "search-snapshot-missing" in ids and "drill-missing" in ids
-    reg = G.register(G.spec_gaps(spec), [])
-    assert [g.severity for g in reg] == sorted((g.severity for g in reg), key=G.SEVERITY_ORDER.get)
+    reg = gap_register.register(gap_register.spec_gaps(spec), [])
+    assert [g.severity for g in reg] == sorted((g.severity for g in reg), key=gap_register.SEVERITY_ORDER.get)
 
 
 def test_a_spec_that_keeps_the_plan_has_no_design_gaps():
@@ -295,18 +295,18 @@ backups:
   search: {engine: embedded}
 drills: [{name: quarterly}]
 """)
-    assert G.spec_gaps(spec) == []
+    assert gap_register.spec_gaps(spec) == []
 
 
 def test_observed_gaps():
-    o = G.Observed(restore_ok=True, write_ok=True, rto_seconds=Decimal(5 * 3600), rpo_seconds=Decimal(1200), rebuild_seconds=Decimal(10),
+    o = gap_register.Observed(restore_ok=True, write_ok=True, rto_seconds=Decimal(5 * 3600), rpo_seconds=Decimal(1200), rebuild_seconds=Decimal(10),
                    archive_timeout_seconds=0, archive_mode="on", restored_archive_mode="off", wal_problems=["WAL gap: x"],
                    backup_age_seconds={1: Decimal(3 * 86400)}, backup_count={2: 0}, last_drill_at=T0, now=T0 + timedelta(days=100))
-    ids = [g.id for g in G.observed_gaps(o, rto=Decimal(4 * 3600), rpo=Decimal(900), rebuild=Decimal(3600))]
+    ids = [g.id for g in gap_register.observed_gaps(o, rto=Decimal(4 * 3600), rpo=Decimal(900), rebuild=Decimal(3600))]
     assert ids == ["rto-missed", "rpo-missed", "pg-archive-timeout-off-on-server", "pg-wal-gap", "pg-backup-stale", "pg-repo-empty", "drill-overdue"]
-    failed = G.observed_gaps(G.Observed(restore_ok=False, restore_error="boom"), rto=Decimal(1), rpo=Decimal(1), rebuild=Decimal(1))
+    failed = gap_register.observed_gaps(gap_register.Observed(restore_ok=False, restore_error="boom"), rto=Decimal(1), rpo=Decimal(1), rebuild=Decimal(1))
     assert [g.id for g in failed] == ["drill-restore-failed"] and "boom" in failed[0].message
-    leak = G.observed_gaps(G.Observed(restored_archive_mode="on"), rto=Decimal(1), rpo=Decimal(1), rebuild=Decimal(1))
+    leak = gap_register.observed_gaps(gap_register.Observed(restored_archive_mode="on"), rto=Decimal(1), rpo=Decimal(1), rebuild=Decimal(1))
     assert leak[0].id == "drill-restored-cluster-archives" and leak[0].severity == "critical"
 
 

@@ -81,3 +81,29 @@ def test_the_renamed_classes_are_one_each():
     assert where["Sample"] == {"alerting.test_runner"}
     assert where["Hit"] == where["Finding"] == {"security.probes.engine"}
     assert where["Drift"] == {"finops.audit"}
+
+
+def _vigil_module(name: str) -> bool:
+    p = SRC.parent.joinpath(*name.split("."))
+    return p.with_suffix(".py").is_file() or (p / "__init__.py").is_file()
+
+
+def test_no_vigil_module_is_imported_under_a_cryptic_alias():
+    """``from vigil.slo import math as m`` made every ``m.`` a puzzle (and one module's ``m`` was
+    another's models): a vigil module is imported under its own name or a real one (``budget_math``,
+    ``dr_tables``), never one or two letters. Read from the source of src, tests, benchmarks, scripts."""
+    root = SRC.parent.parent
+    bad = []
+    for top in ("src/vigil", "tests", "benchmarks", "scripts"):
+        for path in sorted((root / top).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    pairs = [(a.name, a.asname) for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "vigil":
+                    pairs = [(f"{node.module}.{a.name}", a.asname) for a in node.names]
+                else:
+                    continue
+                for name, alias in pairs:
+                    if alias and name.split(".")[0] == "vigil" and len(alias.lstrip("_")) < 3 and _vigil_module(name):
+                        bad.append(f"{path.relative_to(root)}:{node.lineno}: {name} as {alias}")
+    assert not bad, "vigil modules under a cryptic alias:\n  " + "\n  ".join(bad)

@@ -88,7 +88,7 @@ def _canary_traffic(path: Path) -> None:
 
 def _records(spec: Path) -> None:
     from vigil.deploy.gate import gate_deploy
-    from vigil.dr import records as dr
+    from vigil.dr import records as dr_records
     from vigil.spec import load_spec
     from vigil.store import open_store
 
@@ -101,12 +101,12 @@ def _records(spec: Path) -> None:
         _deploy_records(store, loaded)
         for i, (rto, rpo, ok) in enumerate([(5400, 240, True), (9000, 600, True), (16200, 1200, False)]):
             started = f"2026-{8 + i:02d}-15T09:00:00Z"
-            rid = dr.drill_started(store, name="quarterly-region-loss", scenario="region-loss", started_at=started,
+            rid = dr_records.drill_started(store, name="quarterly-region-loss", scenario="region-loss", started_at=started,
                                    rto_objective=Decimal(14400), rpo_objective=Decimal(900), spec_sha256=loaded.sha256)
             report = {"drill": "quarterly-region-loss", "passed": ok, "gaps": [] if ok else [
                 {"id": "rto-over-objective", "severity": "critical", "message": "RTO 4.5 h is over the objective 4 h", "where": "observed",
                  "fix": "restore from the cross-region repository in parallel"}]}
-            dr.drill_finished(store, rid, finished_at=f"2026-{8 + i:02d}-15T{9 + rto // 3600:02d}:30:00Z", passed=ok, rto=Decimal(rto),
+            dr_records.drill_finished(store, rid, finished_at=f"2026-{8 + i:02d}-15T{9 + rto // 3600:02d}:30:00Z", passed=ok, rto=Decimal(rto),
                               rpo=Decimal(rpo), gaps=len(report["gaps"]), report_dir=None, report=report)
     finally:
         store.close()

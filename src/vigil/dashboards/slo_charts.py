@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from vigil.dashboards.series import Grid, choose_step
-from vigil.slo import math as bm
+from vigil.slo import math as budget_math
 from vigil.slo.alert_windows import alert_windows
 from vigil.slo.evaluate import BAD, GOOD, MISSING, Coverage, covered_span, evaluate_slo, slice_classes, slo_coverage
 from vigil.slo.spec import SLO
@@ -127,10 +127,10 @@ def burndown(slo: SLO, source: Source, at: datetime, max_points: int = BURNDOWN_
         sums = WindowSums(slo, source, {first, *pts}, stop)
         for t in pts:
             g, v = sums.counts(first, t)
-            rows.append((t, g, v, bm.budget_consumed(v - g, v, slo.objective, bm.elapsed_fraction(t - first, length))))
-    ideal_end = bm.ONE - bm.elapsed_fraction(span.end - first, length)
+            rows.append((t, g, v, budget_math.budget_consumed(v - g, v, slo.objective, budget_math.elapsed_fraction(t - first, length))))
+    ideal_end = budget_math.ONE - budget_math.elapsed_fraction(span.end - first, length)
     x = [x_text(t) for t, *_ in rows]
-    remaining = [num(None if c is None else bm.ONE - c) for *_, c in rows]
+    remaining = [num(None if c is None else budget_math.ONE - c) for *_, c in rows]
     return {
         "slo": slo.name,
         "window": {"spec": slo.window.describe(), "start": x_text(span.start), "end": x_text(span.end), "counted_from": x_text(first)},
@@ -181,7 +181,7 @@ def _fresh_burndown(slo: SLO, source: Source, span: Span, pts: list[int]) -> lis
     for t in pts:
         k = max(0, grid_end(t) - first) // size
         g, b = int(cg[k]), int(cb[k])
-        rows.append((t, g, g + b, bm.budget_consumed(b, g + b, slo.objective, bm.elapsed_fraction(t - first, span.length))))
+        rows.append((t, g, g + b, budget_math.budget_consumed(b, g + b, slo.objective, budget_math.elapsed_fraction(t - first, span.length))))
     return rows
 
 
@@ -233,7 +233,7 @@ def burn_rates(slo: SLO, source: Source, at: datetime, grid: Grid) -> dict:
         for name, _ in windows:
             for t in pts:
                 g, v = sums.counts(*spans[(name, t)])
-                values[name].append(num(bm.burn_rate(v - g, v, slo.objective)))
+                values[name].append(num(budget_math.burn_rate(v - g, v, slo.objective)))
     x = [x_text(t) for t in pts]
     series: list[dict[str, Any]] = [{"name": f"burn rate {name}", "x": x, "y": values[name], "style": "line"} for name, _ in windows]
     for c in conds:

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vigil.dr import tables as t
+from vigil.dr import tables
 from vigil.store import Store, db_errors
 
 
@@ -30,15 +30,15 @@ def _secs(us: int | None) -> float | None:
 def backup_started(store: Store, *, stanza: str, repo: int, type_: str, started_at: str, engine: str = "pgbackrest") -> int:
     row = {"engine": engine, "stanza": stanza, "repo": repo, "type": type_, "started_at": started_at, "status": "running"}
     with db_errors("recording the backup failed"), store.engine.begin() as conn:
-        return int(conn.execute(sa.insert(t.backup_runs).returning(t.backup_runs.c.id), [row]).scalar_one())
+        return int(conn.execute(sa.insert(tables.backup_runs).returning(tables.backup_runs.c.id), [row]).scalar_one())
 
 
 def backup_finished(store: Store, run_id: int, *, finished_at: str, ok: bool, seconds: Decimal, label: str | None = None,
                     error: str | None = None, detail: Any = None) -> None:
     with db_errors("recording the backup failed"), store.engine.begin() as conn:
         conn.execute(
-            sa.update(t.backup_runs)
-            .where(t.backup_runs.c.id == run_id)
+            sa.update(tables.backup_runs)
+            .where(tables.backup_runs.c.id == run_id)
             .values(
                 finished_at=finished_at,
                 status="ok" if ok else "failed",
@@ -51,9 +51,9 @@ def backup_finished(store: Store, run_id: int, *, finished_at: str, ok: bool, se
 
 
 def backup_runs(store: Store, *, stanza: str | None = None, limit: int = 50) -> list[dict]:
-    q = sa.select(t.backup_runs).order_by(t.backup_runs.c.id.desc()).limit(limit)
+    q = sa.select(tables.backup_runs).order_by(tables.backup_runs.c.id.desc()).limit(limit)
     if stanza:
-        q = q.where(t.backup_runs.c.stanza == stanza)
+        q = q.where(tables.backup_runs.c.stanza == stanza)
     with db_errors("reading backup records failed"), store.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(q)]
     for r in rows:
@@ -77,19 +77,19 @@ def drill_started(store: Store, *, name: str, scenario: str, started_at: str, rt
         "spec_sha256": spec_sha256,
     }
     with db_errors("recording the drill failed"), store.engine.begin() as conn:
-        return int(conn.execute(sa.insert(t.drill_runs).returning(t.drill_runs.c.id), [row]).scalar_one())
+        return int(conn.execute(sa.insert(tables.drill_runs).returning(tables.drill_runs.c.id), [row]).scalar_one())
 
 
 def phase_started(store: Store, run_id: int, seq: int, name: str, started_at: str) -> None:
     with db_errors("recording the drill phase failed"), store.engine.begin() as conn:
-        conn.execute(sa.insert(t.drill_phases), [{"run_id": run_id, "seq": seq, "name": name, "started_at": started_at}])
+        conn.execute(sa.insert(tables.drill_phases), [{"run_id": run_id, "seq": seq, "name": name, "started_at": started_at}])
 
 
 def phase_finished(store: Store, run_id: int, seq: int, *, ended_at: str, ok: bool | None, error: str | None, evidence: Any) -> None:
     with db_errors("recording the drill phase failed"), store.engine.begin() as conn:
         conn.execute(
-            sa.update(t.drill_phases)
-            .where(t.drill_phases.c.run_id == run_id, t.drill_phases.c.seq == seq)
+            sa.update(tables.drill_phases)
+            .where(tables.drill_phases.c.run_id == run_id, tables.drill_phases.c.seq == seq)
             .values(ended_at=ended_at, ok=ok, error=error, evidence=json.dumps(evidence, default=str))
         )
 
@@ -98,8 +98,8 @@ def drill_finished(store: Store, run_id: int, *, finished_at: str, passed: bool,
                    gaps: int, report_dir: str | None, report: dict) -> None:
     with db_errors("recording the drill failed"), store.engine.begin() as conn:
         conn.execute(
-            sa.update(t.drill_runs)
-            .where(t.drill_runs.c.id == run_id)
+            sa.update(tables.drill_runs)
+            .where(tables.drill_runs.c.id == run_id)
             .values(
                 finished_at=finished_at,
                 status="passed" if passed else "failed",
@@ -114,7 +114,7 @@ def drill_finished(store: Store, run_id: int, *, finished_at: str, passed: bool,
 
 def drill_history(store: Store, *, name: str | None = None, limit: int = 20) -> list[dict]:
     """Drill runs, newest first, with their phases; no full report (see ``report_dir``)."""
-    r = t.drill_runs
+    r = tables.drill_runs
     q = sa.select(
         r.c.id, r.c.name, r.c.scenario, r.c.started_at, r.c.finished_at, r.c.status, r.c.rto_us, r.c.rpo_us,
         r.c.rto_objective_us, r.c.rpo_objective_us, r.c.gaps, r.c.report_dir,
@@ -126,7 +126,7 @@ def drill_history(store: Store, *, name: str | None = None, limit: int = 20) -> 
         ids = [r["id"] for r in runs]
         phases: dict[int, list[dict]] = {}
         if ids:
-            p = t.drill_phases
+            p = tables.drill_phases
             for row in conn.execute(sa.select(p).where(p.c.run_id.in_(ids)).order_by(p.c.run_id, p.c.seq)):
                 d = dict(row._mapping)
                 d["evidence"] = None  # in the report bundle; kept out of the history listing

@@ -128,29 +128,29 @@ def read_live(dsn: str, schemas: list[str], sample_rows: int, *, statement_timeo
 
 
 def to_sarif(result: dict, target: str, at: str) -> dict:
-    from vigil.security.probes import sarif as S
+    from vigil.security.probes import sarif
 
     rules = [
-        S.rule("data-unclassified", "A column has no data class", "A live column is not in the classification registry: nobody decided who may read it.",
+        sarif.rule("data-unclassified", "A column has no data class", "A live column is not in the classification registry: nobody decided who may read it.",
                "Add the column to the registry with a class (public, internal, pii, sensitive), an owner and the roles that may read it.", "high", ["data"]),
-        S.rule("data-pii-suspect", "A column looks like personal data but is not classified as such",
+        sarif.rule("data-pii-suspect", "A column looks like personal data but is not classified as such",
                "The column's name or sampled values look like personal data (e-mail, card numbers, ...), and its class is not pii or sensitive.",
                "Classify it pii or sensitive and restrict its roles, or record in the registry why it is not personal data.", "high", ["data", "pii"]),
-        S.rule("data-stale", "A registry entry names nothing", "The registry names a table or column the database no longer has.",
+        sarif.rule("data-stale", "A registry entry names nothing", "The registry names a table or column the database no longer has.",
                "Remove the entry from the registry.", "low", ["data"]),
     ]
     idx = {r["id"]: i for i, r in enumerate(rules)}
     res = []
     for u in result["unclassified"]:
-        res.append(S.result("data-unclassified", idx["data-unclassified"], "high", f"{u['table']}.{u['column']} ({u['type']}) has no class: {u['why']}",
-                            f"{target}#{u['table']}", "vigilData/v1", S.fingerprint("unclassified", u["table"], u["column"]), logical=f"{u['table']}.{u['column']}"))
+        res.append(sarif.result("data-unclassified", idx["data-unclassified"], "high", f"{u['table']}.{u['column']} ({u['type']}) has no class: {u['why']}",
+                            f"{target}#{u['table']}", "vigilData/v1", sarif.fingerprint("unclassified", u["table"], u["column"]), logical=f"{u['table']}.{u['column']}"))
     for s in result["pii_suspect"]:
         ev = "; ".join(e["detail"] for e in s["evidence"])
-        res.append(S.result("data-pii-suspect", idx["data-pii-suspect"], "high",
+        res.append(sarif.result("data-pii-suspect", idx["data-pii-suspect"], "high",
                             f"{s['table']}.{s['column']} (class {s['class'] or 'none'}) looks like {s['suggested']} data: {ev}",
-                            f"{target}#{s['table']}", "vigilData/v1", S.fingerprint("suspect", s["table"], s["column"]), logical=f"{s['table']}.{s['column']}"))
+                            f"{target}#{s['table']}", "vigilData/v1", sarif.fingerprint("suspect", s["table"], s["column"]), logical=f"{s['table']}.{s['column']}"))
     for s in result["stale"]:
         name = s["table"] + (f".{s['column']}" if s["column"] else "")
-        res.append(S.result("data-stale", idx["data-stale"], "low", f"the registry names {name}: {s['why']}", f"{target}#{s['table']}",
-                            "vigilData/v1", S.fingerprint("stale", s["table"], s["column"] or "")))
-    return S.log("vigil-data", "vigil data scan", rules, res, complete=True, problems=[], properties={"database": target, "at": at})
+        res.append(sarif.result("data-stale", idx["data-stale"], "low", f"the registry names {name}: {s['why']}", f"{target}#{s['table']}",
+                            "vigilData/v1", sarif.fingerprint("stale", s["table"], s["column"] or "")))
+    return sarif.log("vigil-data", "vigil data scan", rules, res, complete=True, problems=[], properties={"database": target, "at": at})

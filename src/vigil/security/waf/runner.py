@@ -356,14 +356,14 @@ def to_sarif(report: SuiteReport) -> dict:
     """Attacks that got through (``waf-bypass``, high) and benign requests blocked
     (``waf-false-positive``, medium) as SARIF results of ``vigil-waf``; an incomplete run (requests
     unresolved or unanswered, or nothing to score) adds ``vigil-waf-incomplete`` (critical)."""
-    from vigil.security.probes import sarif as S
+    from vigil.security.probes import sarif
 
     rules = [
-        S.rule("waf-bypass", "An attack got through the WAF", "A request of the WAF suite that must be blocked was let through.",
+        sarif.rule("waf-bypass", "An attack got through the WAF", "A request of the WAF suite that must be blocked was let through.",
                "Add or tune a rule (the shipped examples/platform/waf/vigil-custom-rules.conf covers SSRF, SSTI and GraphQL abuse).", "high", ["waf"]),
-        S.rule("waf-false-positive", "A benign request was blocked", "A request of the WAF suite that must pass was blocked: real users would be.",
+        sarif.rule("waf-false-positive", "A benign request was blocked", "A request of the WAF suite that must pass was blocked: real users would be.",
                "Add a rule exclusion for the request (CRS: REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf).", "medium", ["waf"]),
-        S.incomplete_rule("vigil-waf", "The WAF suite"),
+        sarif.incomplete_rule("vigil-waf", "The WAF suite"),
     ]
     idx = {r["id"]: i for i, r in enumerate(rules)}
     _, _, _, netloc = parse_target(report.target)
@@ -371,19 +371,19 @@ def to_sarif(report: SuiteReport) -> dict:
     for r in report.results:
         c = r.case
         if c.category == "attack" and r.outcome == "passed":
-            results.append(S.result("waf-bypass", idx["waf-bypass"], "high",
+            results.append(sarif.result("waf-bypass", idx["waf-bypass"], "high",
                                     f"{c.group} attack {c.id} got HTTP {r.status} through the WAF at {report.target}: {c.description}",
-                                    c.file, "vigilWaf/v1", S.fingerprint("bypass", netloc, c.id), logical=c.id,
+                                    c.file, "vigilWaf/v1", sarif.fingerprint("bypass", netloc, c.id), logical=c.id,
                                     properties={"case": c.id, "group": c.group, "status": r.status}))
         elif c.category == "benign" and r.outcome == "blocked":
-            results.append(S.result("waf-false-positive", idx["waf-false-positive"], "medium",
+            results.append(sarif.result("waf-false-positive", idx["waf-false-positive"], "medium",
                                     f"benign request {c.id} was blocked (HTTP {r.status}) by the WAF at {report.target}: {c.description}",
-                                    c.file, "vigilWaf/v1", S.fingerprint("fp", netloc, c.id), logical=c.id,
+                                    c.file, "vigilWaf/v1", sarif.fingerprint("fp", netloc, c.id), logical=c.id,
                                     properties={"case": c.id, "group": c.group, "status": r.status}))
     incomplete = [x for x in report.reasons if "incomplete" in x or x.startswith("no ")]
     if incomplete:
-        results.append(S.result("vigil-waf-incomplete", idx["vigil-waf-incomplete"], "critical",
+        results.append(sarif.result("vigil-waf-incomplete", idx["vigil-waf-incomplete"], "critical",
                                 f"The WAF suite against {report.target} is not complete evidence: {'; '.join(incomplete)}.", report.target,
-                                "vigilWaf/v1", S.fingerprint("incomplete", netloc, report.at)))
-    return S.log("vigil-waf", "vigil waf run", rules, results, complete=not incomplete, problems=incomplete,
+                                "vigilWaf/v1", sarif.fingerprint("incomplete", netloc, report.at)))
+    return sarif.log("vigil-waf", "vigil waf run", rules, results, complete=not incomplete, problems=incomplete,
                  properties={"target": report.target, "at": report.at})

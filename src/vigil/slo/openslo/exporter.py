@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from vigil.selector import Selector
-from vigil.slo.openslo import models as m
+from vigil.slo.openslo import models
 from vigil.slo.openslo.common import (
     A_DESCRIPTION,
     A_EXCLUDE,
@@ -88,12 +88,12 @@ def service_to_openslo(name: str, svc: Service) -> dict:
     if svc.tier is not None:
         annotations[A_TIER] = svc.tier
     description = _short_description(svc.description, annotations) if svc.description is not None else None
-    return m.dump(
-        m.ServiceDocument(
+    return models.dump(
+        models.ServiceDocument(
             apiVersion=API_VERSION,
             kind="Service",
-            metadata=m.Metadata(name=name, annotations=annotations or None),
-            spec=m.ServiceSpec(description=description),
+            metadata=models.Metadata(name=name, annotations=annotations or None),
+            spec=models.ServiceSpec(description=description),
         )
     )
 
@@ -104,35 +104,35 @@ def slo_to_openslo(slo: SLO) -> dict:
     sli_annotations: dict[str, str] = {}
     if slo.sli.ratio is not None:
         r = slo.sli.ratio
-        sli_spec = m.SLISpec(ratioMetric=m.RatioMetric(counter=True, good=_metric(r.good), total=_metric(r.total)))
+        sli_spec = models.SLISpec(ratioMetric=models.RatioMetric(counter=True, good=_metric(r.good), total=_metric(r.total)))
         if r.exclude is not None:
             sli_annotations[A_EXCLUDE] = str(r.exclude)
         budgeting = "Occurrences"
-        objective = m.Objective(target=slo.objective)
+        objective = models.Objective(target=slo.objective)
     elif slo.sli.latency is not None:
         lat = slo.sli.latency
-        sli_spec = m.SLISpec(thresholdMetric=_metric(lat.metric))
+        sli_spec = models.SLISpec(thresholdMetric=_metric(lat.metric))
         budgeting = "Occurrences"
-        objective = m.Objective(op="lte", value=lat.threshold, target=slo.objective)
+        objective = models.Objective(op="lte", value=lat.threshold, target=slo.objective)
     else:
         fr = slo.sli.freshness
         assert fr is not None
-        sli_spec = m.SLISpec(thresholdMetric=_metric(fr.metric))
+        sli_spec = models.SLISpec(thresholdMetric=_metric(fr.metric))
         sli_annotations[A_MISSING] = fr.missing
         budgeting = "Timeslices"
-        objective = m.Objective(
+        objective = models.Objective(
             op="lte", value=fr.threshold, target=slo.objective, timeSliceTarget=1, timeSliceWindow=shorthand(fr.slice)
         )
     description = _short_description(slo.description, slo_annotations) if slo.description is not None else None
-    return m.dump(
-        m.SLODocument(
+    return models.dump(
+        models.SLODocument(
             apiVersion=API_VERSION,
             kind="SLO",
-            metadata=m.Metadata(name=slo.name, annotations=slo_annotations or None),
-            spec=m.SLOSpec(
+            metadata=models.Metadata(name=slo.name, annotations=slo_annotations or None),
+            spec=models.SLOSpec(
                 description=description,
                 service=slo.service,
-                indicator=m.Indicator(metadata=m.Metadata(name=slo.name, annotations=sli_annotations or None), spec=sli_spec),
+                indicator=models.Indicator(metadata=models.Metadata(name=slo.name, annotations=sli_annotations or None), spec=sli_spec),
                 timeWindow=[_time_window(slo)],
                 budgetingMethod=budgeting,
                 objectives=[objective],
@@ -141,19 +141,19 @@ def slo_to_openslo(slo: SLO) -> dict:
     )
 
 
-def _metric(sel: Selector) -> m.Metric:
-    return m.Metric(metricSource=m.MetricSource(type="Prometheus", spec=m.MetricSourceSpec(query=str(sel))))
+def _metric(sel: Selector) -> models.Metric:
+    return models.Metric(metricSource=models.MetricSource(type="Prometheus", spec=models.MetricSourceSpec(query=str(sel))))
 
 
-def _time_window(slo: SLO) -> m.TimeWindow:
+def _time_window(slo: SLO) -> models.TimeWindow:
     w = slo.window
     if w.rolling is not None:
-        return m.TimeWindow(duration=shorthand(w.rolling), isRolling=True)
+        return models.TimeWindow(duration=shorthand(w.rolling), isRolling=True)
     assert w.calendar is not None
-    return m.TimeWindow(
+    return models.TimeWindow(
         duration=CALENDAR_DURATION[w.calendar],
         isRolling=False,
-        calendar=m.Calendar(startTime=CALENDAR_START, timeZone=w.tz),
+        calendar=models.Calendar(startTime=CALENDAR_START, timeZone=w.tz),
     )
 
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from vigil import yamlio
 from vigil.errors import SpecError
 from vigil.selector import Selector, SelectorError, parse_selector
-from vigil.slo.openslo import models as m
+from vigil.slo.openslo import models
 from vigil.slo.openslo.common import (
     A_DESCRIPTION,
     A_EXCLUDE,
@@ -104,19 +104,19 @@ class _Ctx:
             self.warn((), "ignored, not OpenSLO v1 fields: " + ", ".join(self.unknown))
         self.dropped, self.unknown = [], []
 
-    def field(self, model: m.OpenSLOModel, name: str, loc: Loc, *, required: bool = False, hint: str | None = None) -> Any:
+    def field(self, model: models.OpenSLOModel, name: str, loc: Loc, *, required: bool = False, hint: str | None = None) -> Any:
         """A field of a model: None when absent; recorded and :class:`_Skip` when it has the wrong
         type (or is required and absent)."""
         value = getattr(model, name)
-        if isinstance(value, m.Invalid):
+        if isinstance(value, models.Invalid):
             for err in value.errors:  # the hint is about the field, not about an item of it
-                self.error(loc + (name,) + tuple(err["loc"]), m.error_message(err), None if err["loc"] else hint)
+                self.error(loc + (name,) + tuple(err["loc"]), models.error_message(err), None if err["loc"] else hint)
             raise _Skip()
         if value is None and required:
             raise self.fail(loc + (name,), "required field is missing", hint)
         return value
 
-    def note_keys(self, model: m.OpenSLOModel, loc: Loc) -> None:
+    def note_keys(self, model: models.OpenSLOModel, loc: Loc) -> None:
         """Note the keys of ``model`` that vigil ignores, for the warning :meth:`flush` writes."""
         dropped, unknown = model.keys_read()
         self.dropped += [format_loc(loc + (k,)) for k in dropped]
@@ -128,7 +128,7 @@ class _SLIData:
     ctx: _Ctx
     loc: Loc  # of the SLI spec (``spec`` of an SLI document, ``spec.indicator.spec`` inline)
     md_loc: Loc  # of the SLI's metadata
-    spec: m.SLISpec
+    spec: models.SLISpec
     annotations: dict[str, str]
     description: str | None
 
@@ -139,7 +139,7 @@ class _State:
     warnings: list[OpenSLOIssue] = field(default_factory=list)
     services: dict[str, dict] = field(default_factory=dict)
     service_docs: dict[str, int] = field(default_factory=dict)
-    slis: dict[str, tuple[Document, m.SLIDocument]] = field(default_factory=dict)
+    slis: dict[str, tuple[Document, models.SLIDocument]] = field(default_factory=dict)
     datasources: dict[str, str | None] = field(default_factory=dict)
     slos: list[SLO] = field(default_factory=list)
     slo_docs: dict[str, int] = field(default_factory=dict)
@@ -156,7 +156,7 @@ def import_documents(docs: list[Document], *, source: str | None = None) -> Open
     from vigil.spec import Service, Spec, parse_spec
 
     st = _State()
-    slo_docs: list[tuple[Document, m.SLODocument]] = []
+    slo_docs: list[tuple[Document, models.SLODocument]] = []
     for doc in docs:
         ctx = _Ctx(doc, st.issues, st.warnings)
         try:
@@ -164,10 +164,10 @@ def import_documents(docs: list[Document], *, source: str | None = None) -> Open
         except _Skip:
             continue
         if kind == "SLO":
-            assert isinstance(model, m.SLODocument)
+            assert isinstance(model, models.SLODocument)
             slo_docs.append((doc, model))
         elif kind == "SLI":
-            assert isinstance(model, m.SLIDocument)
+            assert isinstance(model, models.SLIDocument)
             name = doc.name
             assert name is not None
             if name in st.slis:
@@ -175,7 +175,7 @@ def import_documents(docs: list[Document], *, source: str | None = None) -> Open
             else:
                 st.slis[name] = (doc, model)
         elif kind == "Service":
-            assert isinstance(model, m.ServiceDocument)
+            assert isinstance(model, models.ServiceDocument)
             try:
                 _service(ctx, st, model)
             except _Skip:
@@ -183,7 +183,7 @@ def import_documents(docs: list[Document], *, source: str | None = None) -> Open
             ctx.flush()
         elif kind == "DataSource":
             spec = model.spec
-            t = spec.type if isinstance(spec, m.DataSourceSpec) else None
+            t = spec.type if isinstance(spec, models.DataSourceSpec) else None
             st.datasources[doc.name or ""] = t if isinstance(t, str) else None
         else:
             msg = f"kind {short(kind, 40)} is skipped: vigil imports SLO, SLI and Service"
@@ -247,11 +247,11 @@ def _unique(issues: list[OpenSLOIssue]) -> list[OpenSLOIssue]:
     return out
 
 
-def _header(ctx: _Ctx) -> tuple[str, m.Header]:
+def _header(ctx: _Ctx) -> tuple[str, models.Header]:
     d = ctx.doc.data
     if not isinstance(d, dict):
         raise ctx.fail((), f"a document must be a mapping with apiVersion, kind, metadata and spec, got {kind_of(d)}")
-    doc = m.read_document(d)
+    doc = models.read_document(d)
     api = ctx.field(doc, "apiVersion", (), required=True, hint=f"add `apiVersion: {API_VERSION}`")
     if api != API_VERSION:
         raise ctx.fail(
@@ -269,7 +269,7 @@ def _header(ctx: _Ctx) -> tuple[str, m.Header]:
     return kind, doc
 
 
-def _annotations(ctx: _Ctx, md: m.Metadata, loc: Loc, mine: Iterable[str]) -> dict[str, str]:
+def _annotations(ctx: _Ctx, md: models.Metadata, loc: Loc, mine: Iterable[str]) -> dict[str, str]:
     """The ``vigil.dev/*`` annotations in ``mine``; others are noted as dropped or unknown."""
     ann = ctx.field(md, "annotations", loc)
     out: dict[str, str] = {}
@@ -295,15 +295,15 @@ def _annotations(ctx: _Ctx, md: m.Metadata, loc: Loc, mine: Iterable[str]) -> di
     return out
 
 
-def _description(ctx: _Ctx, spec: m.SLOSpec | m.ServiceSpec, loc: Loc, annotations: dict[str, str]) -> str | None:
+def _description(ctx: _Ctx, spec: models.SLOSpec | models.ServiceSpec, loc: Loc, annotations: dict[str, str]) -> str | None:
     desc = ctx.field(spec, "description", loc)
     full = annotations.get(A_DESCRIPTION)
     return full if full is not None else desc
 
 
-def _service(ctx: _Ctx, st: _State, doc: m.ServiceDocument) -> None:
+def _service(ctx: _Ctx, st: _State, doc: models.ServiceDocument) -> None:
     md = doc.metadata
-    assert isinstance(md, m.Metadata) and isinstance(md.name, str) and isinstance(doc.spec, m.ServiceSpec)
+    assert isinstance(md, models.Metadata) and isinstance(md.name, str) and isinstance(doc.spec, models.ServiceSpec)
     name = md.name
     if not SERVICE_NAME.match(name):
         raise ctx.fail(
@@ -331,10 +331,10 @@ def _service(ctx: _Ctx, st: _State, doc: m.ServiceDocument) -> None:
 _COMPOSITE_HINT = "vigil SLOs have one SLI; import each part as its own SLO"
 
 
-def _slo(ctx: _Ctx, st: _State, doc: m.SLODocument) -> None:
+def _slo(ctx: _Ctx, st: _State, doc: models.SLODocument) -> None:
     md = doc.metadata
     spec = doc.spec
-    assert isinstance(md, m.Metadata) and isinstance(md.name, str) and isinstance(spec, m.SLOSpec)
+    assert isinstance(md, models.Metadata) and isinstance(md.name, str) and isinstance(spec, models.SLOSpec)
     name: str = md.name
     S: Loc = ("spec",)
     ctx.note_keys(spec, S)
@@ -356,7 +356,7 @@ def _slo(ctx: _Ctx, st: _State, doc: m.SLODocument) -> None:
         ctx.error(S + ("service",), f"service name {short(service)!r} is not a vigil service name", "use 1-128 letters, digits, '-', '_' or '.'")
 
     # objectives first: a composite SLO says so there
-    objectives: list[m.Objective] = ctx.field(spec, "objectives", S, required=True, hint="add `objectives: [{target: 0.99}]`")
+    objectives: list[models.Objective] = ctx.field(spec, "objectives", S, required=True, hint="add `objectives: [{target: 0.99}]`")
     OL: Loc = S + ("objectives",)
     for i, o in enumerate(objectives):
         if any(o.has(k) for k in ("indicator", "indicatorRef", "compositeWeight")):
@@ -440,7 +440,7 @@ def _model_issue(ctx: _Ctx, sli: _SLIData, err: dict, OB: Loc) -> None:
         ctx.error(("spec",), msg)
 
 
-def _sli_of(ctx: _Ctx, st: _State, spec: m.SLOSpec) -> _SLIData:
+def _sli_of(ctx: _Ctx, st: _State, spec: models.SLOSpec) -> _SLIData:
     S: Loc = ("spec",)
     has_ind, has_ref = spec.indicator is not None, spec.indicatorRef is not None
     if has_ind and has_ref:
@@ -448,13 +448,13 @@ def _sli_of(ctx: _Ctx, st: _State, spec: m.SLOSpec) -> _SLIData:
     if not has_ind and not has_ref:
         raise ctx.fail(S, "the SLO has no indicator (a composite SLO?)", "add `indicator:` with the SLI inline, or `indicatorRef:` naming an SLI document")
     if has_ind:
-        ind: m.Indicator = ctx.field(spec, "indicator", S)
+        ind: models.Indicator = ctx.field(spec, "indicator", S)
         IL: Loc = S + ("indicator",)
         ctx.note_keys(ind, IL)
-        md: m.Metadata = ctx.field(ind, "metadata", IL) or m.Metadata()
+        md: models.Metadata = ctx.field(ind, "metadata", IL) or models.Metadata()
         ctx.note_keys(md, IL + ("metadata",))
         ctx.field(md, "name", IL + ("metadata",))
-        sli_spec: m.SLISpec = ctx.field(ind, "spec", IL, required=True, hint="the inline SLI needs `spec:` with ratioMetric or thresholdMetric")
+        sli_spec: models.SLISpec = ctx.field(ind, "spec", IL, required=True, hint="the inline SLI needs `spec:` with ratioMetric or thresholdMetric")
         ann = _annotations(ctx, md, IL + ("metadata",), SLI_ANNOTATIONS)
         ctx.note_keys(sli_spec, IL + ("spec",))
         desc = ctx.field(sli_spec, "description", IL + ("spec",))
@@ -467,7 +467,7 @@ def _sli_of(ctx: _Ctx, st: _State, spec: m.SLOSpec) -> _SLIData:
         raise ctx.fail(S + ("indicatorRef",), f"no SLI document named {short(ref)!r} (SLIs: {short(known, 200)})", "put the SLI document in the same file")
     doc, model = found
     sctx = _Ctx(doc, ctx.issues, ctx.warnings)
-    assert isinstance(model.metadata, m.Metadata) and isinstance(model.spec, m.SLISpec)
+    assert isinstance(model.metadata, models.Metadata) and isinstance(model.spec, models.SLISpec)
     sli_spec = model.spec
     try:
         ann = _annotations(sctx, model.metadata, ("metadata",), SLI_ANNOTATIONS)
@@ -478,7 +478,7 @@ def _sli_of(ctx: _Ctx, st: _State, spec: m.SLOSpec) -> _SLIData:
     return _SLIData(sctx, ("spec",), ("metadata",), sli_spec, ann, desc)
 
 
-def _target(ctx: _Ctx, obj: m.Objective, OB: Loc) -> Decimal:
+def _target(ctx: _Ctx, obj: models.Objective, OB: Loc) -> Decimal:
     target = ctx.field(obj, "target", OB)
     pct = ctx.field(obj, "targetPercent", OB)
     if target is not None and pct is not None:
@@ -496,8 +496,8 @@ def _target(ctx: _Ctx, obj: m.Objective, OB: Loc) -> Decimal:
     return pct / 100
 
 
-def _window(ctx: _Ctx, spec: m.SLOSpec, S: Loc) -> dict:
-    tw: list[m.TimeWindow] = ctx.field(
+def _window(ctx: _Ctx, spec: models.SLOSpec, S: Loc) -> dict:
+    tw: list[models.TimeWindow] = ctx.field(
         spec, "timeWindow", S, required=True,
         hint="vigil needs the compliance window: add `timeWindow: [{duration: 30d, isRolling: true}]`",
     )  # fmt: skip
@@ -513,7 +513,7 @@ def _window(ctx: _Ctx, spec: m.SLOSpec, S: Loc) -> dict:
         raise ctx.fail(W + ("duration",), f"cannot read duration {short(dur)!r}", "an OpenSLO duration is a positive integer and one of m h d w M Q Y, like 28d or 1M")
     n, unit = int(mt.group(1)), mt.group(2)
     rolling = ctx.field(w, "isRolling", W)
-    cal: m.Calendar | None = ctx.field(w, "calendar", W)
+    cal: models.Calendar | None = ctx.field(w, "calendar", W)
     if rolling is None and cal is None:
         raise ctx.fail(W, "neither isRolling: true nor a calendar", "add `isRolling: true` for a rolling window, or `calendar: {startTime, timeZone}`")
     if rolling and cal is not None:
@@ -582,11 +582,11 @@ def _check_aligned(ctx: _Ctx, kind: str, when: datetime, loc: Loc) -> None:
         )
 
 
-def _metric_selector(ctx: _Ctx, st: _State, parent: m.OpenSLOModel, key: str, loc: Loc, *, counter: bool) -> Selector:
-    holder: m.Metric = ctx.field(parent, key, loc, required=True)
+def _metric_selector(ctx: _Ctx, st: _State, parent: models.OpenSLOModel, key: str, loc: Loc, *, counter: bool) -> Selector:
+    holder: models.Metric = ctx.field(parent, key, loc, required=True)
     L = loc + (key,)
     ctx.note_keys(holder, L)
-    ms: m.MetricSource = ctx.field(holder, "metricSource", L, required=True)
+    ms: models.MetricSource = ctx.field(holder, "metricSource", L, required=True)
     M = L + ("metricSource",)
     ctx.note_keys(ms, M)
     typ = ctx.field(ms, "type", M)
@@ -601,7 +601,7 @@ def _metric_selector(ctx: _Ctx, st: _State, parent: m.OpenSLOModel, key: str, lo
             f"metric source type {short(typ)!r} cannot be imported: vigil reads PromQL selectors",
             "use a Prometheus-compatible source (" + ", ".join(PROMQL_TYPES.values()) + ") with a selector query",
         )
-    body: m.MetricSourceSpec = ctx.field(ms, "spec", M, required=True, hint="add `spec: {query: 'metric{label=\"value\"}'}`")
+    body: models.MetricSourceSpec = ctx.field(ms, "spec", M, required=True, hint="add `spec: {query: 'metric{label=\"value\"}'}`")
     ctx.note_keys(body, M + ("spec",))
     q: str = ctx.field(body, "query", M + ("spec",), required=True, hint="vigil reads the selector from spec.query")
     Q = M + ("spec", "query")
@@ -644,7 +644,7 @@ def read_query(q: str, *, counter: bool) -> tuple[Selector, bool]:
             raise first from None
 
 
-def _sli_body(ctx: _Ctx, st: _State, sli: _SLIData, budgeting: str, obj: m.Objective, OB: Loc, slo_ann: dict[str, str]) -> tuple[dict, str]:
+def _sli_body(ctx: _Ctx, st: _State, sli: _SLIData, budgeting: str, obj: models.Objective, OB: Loc, slo_ann: dict[str, str]) -> tuple[dict, str]:
     sc = sli.ctx
     spec = sli.spec
     L = sli.loc
@@ -667,7 +667,7 @@ def _sli_body(ctx: _Ctx, st: _State, sli: _SLIData, budgeting: str, obj: m.Objec
         )
     if ratio is not None:
         R = L + ("ratioMetric",)
-        rm: m.RatioMetric = sc.field(spec, "ratioMetric", L)
+        rm: models.RatioMetric = sc.field(spec, "ratioMetric", L)
         sc.note_keys(rm, R)
         if rm.has("raw") or rm.has("rawType"):
             raise sc.fail(R + ("raw" if rm.has("raw") else "rawType",), "a precomputed ratio (raw) cannot be imported", "vigil counts good and total events: give good and total counters")

@@ -245,11 +245,11 @@ def backup_chart(loaded: LoadedSpec, store: Store, grid: Grid, picked: dict) -> 
 def drill_report(store: Store, run_id: int) -> dict:
     import sqlalchemy as sa
 
-    from vigil.dr import tables as t
+    from vigil.dr import tables as dr_tables
     from vigil.store import db_errors
 
     with db_errors("reading drill records failed"), store.engine.connect() as conn:
-        row = conn.execute(sa.select(t.drill_runs).where(t.drill_runs.c.id == run_id)).first()
+        row = conn.execute(sa.select(dr_tables.drill_runs).where(dr_tables.drill_runs.c.id == run_id)).first()
     if row is None:
         raise NotFoundError(f"no drill run {run_id}")
     d = dict(row._mapping)
