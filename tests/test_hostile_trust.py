@@ -260,3 +260,42 @@ def test_a_chain_key_taken_by_other_content_is_never_reported_as_already_stored(
         assert r.code != 0 and r.json()["error"]["already_stored"]["batches"] == 0
     assert stored(db)["counters"] == before  # nothing counted, nothing claimed as counted
     store.close()
+
+
+# == the spec: names the gate compares must be what they look like ===================================
+
+
+@pytest.mark.parametrize(
+    "services",
+    [
+        "{api: {}, \"\\u0430pi\": {}}",  # Cyrillic a: two services that read the same
+        "{api: {}, \"ap\\u0131\": {}}",  # dotless i
+        "{\"\\uff41pi\": {}}",  # fullwidth a
+        "{\"api\\u00b2\": {}}",  # a superscript two (isalnum() says yes)
+    ],
+)
+def test_a_look_alike_service_name_is_refused(tmp_path, cli, services):
+    """Observed: `services: {api: {}, аpi: {}}` (a Cyrillic а) loaded without a word; a pipeline
+    asking the gate about the look-alike, which no SLO names, got ALLOWED while api was frozen."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC.replace("services: {api: {}, checkout: {}}", f"services: {{checkout: {{}}, {services[1:]}"))
+    r = cli("check", spec, "--json")
+    assert r.code == 2, r.out
+    assert any("service name" in i["message"] and "ASCII" in i["message"] for i in r.json()["issues"]), r.out
+
+
+@pytest.mark.parametrize("label", ["''", "' security'", "'se curity'", "\"sec\\u200burity\"", "\"\\x1b[0m\""])
+def test_an_override_label_that_cannot_be_typed_or_read_is_refused(tmp_path, cli, label):
+    """Observed: `overrides: {labels: ['']}` loaded, and then `--label ''` passed a freeze (over the
+    API, `label=` with nothing after it)."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC.replace("overrides: {labels: [security]}", f"overrides: {{labels: [security, {label}]}}"))
+    r = cli("check", spec, "--json")
+    assert r.code == 2, r.out
+    assert any(i["path"].startswith("policy.overrides.labels") for i in r.json()["issues"]), r.out
+
+
+def test_an_empty_label_never_passes_a_freeze(frozen, cli):
+    r = cli("gate", "deploy", "--service", "api", "--label", "", "--reason", "why", "--spec", frozen)
+    assert r.code == 2 and "ALLOWED" not in r.out
+    assert decisions(frozen) == []

@@ -359,6 +359,7 @@ def _cross_check_plain(plain: Any, tree: Any, filename: str) -> list[SpecIssue]:
             if declared and isinstance(svc, str) and svc not in services:
                 add(("policy", "freeze", i, "services", j), unknown(svc))
     for name in services:
-        if not isinstance(name, str) or not name or len(name) > 128 or not all(c.isalnum() or c in "-_." for c in name):
-            add(("services", name), f"service name {_clip(repr(name))} must be 1-128 letters, digits, '-', '_' or '.'")
+        if not isinstance(name, str) or not name or len(name) > 128 or not all((c.isascii() and c.isalnum()) or c in "-_." for c in name):
+            # ASCII only: a look-alike (a Cyrillic 'а' in 'аpi') would be another service the gate answers for
+            add(("services", name), f"service name {_clip(repr(name))} must be 1-128 letters, digits, '-', '_' or '.' (ASCII)")
     return issues

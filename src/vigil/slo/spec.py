@@ -250,6 +250,16 @@ class Overrides(SpecModel):
         default_factory=list, description="deploy labels that pass a freeze (with a mandatory --reason)"
     )
 
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: list[str]) -> list[str]:
+        import re
+
+        for lb in v:  # an override label is typed in a pipeline and compared as written: no empty, spaced or look-alike one
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}", lb):
+                raise ValueError(f"override label {lb[:40]!r} must be 1-64 ASCII letters, digits, '.', '_', ':', '/' or '-'")
+        return v
+
 
 class Policy(SpecModel):
     freeze: list[FreezeRule] = Field(default_factory=list, description="rules that freeze deploys")
