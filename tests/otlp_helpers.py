@@ -160,8 +160,18 @@ def minute_totals(store: Store) -> tuple[int, int]:
 
 
 def span_rows(store: Store) -> set[tuple[str, str]]:
+    """The (trace id, span id) of every stored span (its key row)."""
     with store.engine.connect() as c:
-        return {(a, b) for a, b in c.execute(sa.text("SELECT trace_id, span_id FROM trace_spans"))}
+        return {(a, b) for a, b in c.execute(sa.text("SELECT trace_id, span_id FROM trace_keys"))}
+
+
+def stored_spans(store: Store) -> list[dict]:
+    """Every stored span as the trace store reads it back (each trace read whole)."""
+    from vigil.traces.store import read_trace
+
+    with store.engine.connect() as c:
+        ids = [r[0] for r in c.execute(sa.text("SELECT DISTINCT trace_id FROM trace_keys ORDER BY trace_id"))]
+    return [s for t in ids for s in read_trace(store, t).to_dict()["spans"]]
 
 
 def snapshot(store: Store) -> dict:
@@ -169,7 +179,8 @@ def snapshot(store: Store) -> dict:
     with store.engine.connect() as c:
         q = lambda sql: c.execute(sa.text(sql)).all()  # noqa: E731
         return {
-            "spans": sorted(q("SELECT trace_id, span_id FROM trace_spans")),
+            "spans": sorted(q("SELECT trace_id, span_id, batch, pos FROM trace_keys")),
+            "batches": sorted(q("SELECT id, body FROM trace_batches")),
             "counters": sorted(q("SELECT series_id, minute, value FROM counter_minute")),
             "obs": sorted(q("SELECT series_id, minute, le, count FROM obs_minute")),
             "gauges": sorted(q("SELECT series_id, minute, samples FROM gauge_minute")),

@@ -81,7 +81,7 @@ def check_cmd(path: str, since: str, min_traces: int, all_: bool, limit: int) ->
     spans (a database is the client span that queried it: it answers to ``db``, its ``db.system``
     and its ``peer.service``). Exit 0 when at least --min-traces traces (with --all: every one) pass,
     1 naming what is missing otherwise, also when no trace was found."""
-    from vigil.traces.store import read_trace, recent_traces
+    from vigil.traces.store import BatchCache, read_trace, recent_traces
     from vigil.traces.tree import check_path
     from vigil.units import format_duration, parse_duration
 
@@ -98,7 +98,8 @@ def check_cmd(path: str, since: str, min_traces: int, all_: bool, limit: int) ->
     start = now - timedelta(seconds=float(window))
     since_ns = int(start.timestamp() * 1_000_000_000)
     ids = recent_traces(store, since_ns, service=hops[0], limit=limit)
-    results = [check_path(read_trace(store, tid), hops) for tid in ids]
+    cache = BatchCache()  # traces of one time share their batches: each read once
+    results = [check_path(read_trace(store, tid, cache=cache), hops) for tid in ids]
     passed = [r for r in results if r.ok]
     ok = len(passed) >= min_traces and (not all_ or len(passed) == len(results)) and bool(results)
     out = {

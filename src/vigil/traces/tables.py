@@ -1,17 +1,28 @@
-"""The trace store's table (created by migration 0010).
+"""The trace store's tables (``trace_spans`` created by migration 0010, the others by 0013).
 
-One row per span, keyed by its trace id and span id (lower-case hex): a span received twice (an
-exporter's retry, a Collector re-batching) is stored once, and the OTLP receiver counts a span's
-request telemetry only when this row is new, in the same transaction. Times are Unix nanoseconds;
-``received_ms`` is the receiver's clock. ``attrs`` is the span's attributes, status message and
-resource service as bounded JSON.
+Spans are kept compactly, in two tables written in the OTLP receiver's ingest transaction:
+
+- ``trace_batches``: one row per export request that brought new spans, holding the request's
+  protobuf encoding as received (zlib-compressed). A span is read back from it.
+- ``trace_keys``: one narrow row per stored span, keyed by its trace id and span id (lower-case
+  hex), naming the batch that holds it and the span's place in it, its start (Unix ns) and its service. A span received twice
+  (an exporter's retry, a Collector re-batching) has one row, naming the first batch: the receiver
+  counts a span's request telemetry only when this row is new, in the same transaction. A span of
+  a batch without its row (rejected, or a duplicate) is not part of any trace.
+
+``trace_spans`` is the older layout, one wide row per span (attributes as bounded JSON). It is no
+longer written; migration 0013 gave each of its spans a ``trace_keys`` row with batch 0 ("in
+``trace_spans``"), so such spans are still read, deduplicated and purged until they age out.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, SmallInteger, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, SmallInteger, String, Table, Text
 
 from vigil.store.schema import metadata
+
+LEGACY_BATCH = 0
+"""``trace_keys.batch`` of a span kept in the older ``trace_spans`` table."""
 
 trace_spans = Table(
     "trace_spans",
@@ -28,5 +39,27 @@ trace_spans = Table(
     Column("attrs", Text, nullable=False),
     Column("received_ms", BigInteger, nullable=False),
     Index("ix_trace_spans_start", "start_ns"),
+    sqlite_with_rowid=False,
+)
+
+trace_batches = Table(
+    "trace_batches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("body", LargeBinary, nullable=False),  # zlib(ExportTraceServiceRequest as received)
+)
+
+trace_keys = Table(
+    "trace_keys",
+    metadata,
+    Column("trace_id", String(32), primary_key=True),
+    Column("span_id", String(16), primary_key=True),
+    Column("batch", BigInteger, nullable=False),  # trace_batches.id, or LEGACY_BATCH
+    Column("pos", Integer, nullable=False),  # the span's place in its batch (0 = the first sent); 0 in LEGACY_BATCH
+    Column("start_ns", BigInteger, nullable=False),
+    Column("service", String(200), nullable=False),
+    Index("ix_trace_keys_start", "start_ns"),
+    Index("ix_trace_keys_batch", "batch"),
     sqlite_with_rowid=False,
 )

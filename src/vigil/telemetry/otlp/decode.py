@@ -49,12 +49,14 @@ class OtlpTooLarge(OtlpError):
 
 @dataclass(frozen=True)
 class Decoded:
-    """A decoded request: the message, the encoding the answer must use, and the SHA-256 of the
-    decoded payload (the request's idempotency key is derived from it)."""
+    """A decoded request: the message, the encoding the answer must use, the SHA-256 of the
+    decoded payload (the request's idempotency key is derived from it), and the payload: the
+    message's binary protobuf (as received, or encoded from OTLP/JSON)."""
 
     message: Any
     encoding: Encoding
     digest: str
+    data: bytes = b""
 
 
 def media_type(content_type: str | None) -> Encoding:
@@ -147,9 +149,10 @@ def decode(body: bytes, *, signal: Signal, content_type: str | None, content_enc
                 f"the body is not a valid {cls.__name__} in binary protobuf: {_short(e)}",
                 hint=f"send an OTLP {signal} export request; its Content-Type must say how it is encoded",
             ) from None
-        return Decoded(msg, encoding, hashlib.sha256(data).hexdigest())
+        return Decoded(msg, encoding, hashlib.sha256(data).hexdigest(), data)
     parse_json(data, msg, signal)
-    return Decoded(msg, encoding, hashlib.sha256(msg.SerializeToString(deterministic=True)).hexdigest())
+    pb = msg.SerializeToString(deterministic=True)
+    return Decoded(msg, encoding, hashlib.sha256(pb).hexdigest(), pb)
 
 
 def _no_constant(name: str) -> Any:

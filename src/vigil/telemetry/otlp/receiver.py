@@ -8,9 +8,10 @@ Spans and metric points become push-format lines checked by the same :class:`~vi
   ``otlp-metrics:`` + the SHA-256 of the protobuf bytes, after gzip). An exporter retrying after a
   timeout, a 429 or a 503 sends the same bytes: the transaction that claims the key first stores,
   any other finds its row and answers the first answer again, storing nothing.
-- **The span.** In the same transaction, a span's row is inserted into the trace store only if its
-  (trace id, span id) is new, and only new spans are counted: a span sent again in another request
-  (a Collector re-batching after a failure) is stored and counted once.
+- **The span.** In the same transaction, the request's bytes are stored once and a key row per span
+  is inserted into the trace store only if its (trace id, span id) is new, and only new spans are
+  counted: a span sent again in the same request or in another one (a Collector re-batching after
+  a failure) is stored and counted once.
 - **The stream.** A metric stream's last point is read (locked on PostgreSQL) and written back in
   the same transaction as the samples its new points became: cumulative points are differenced
   against it; a delta point at or before it is a duplicate.
@@ -45,7 +46,7 @@ from vigil.telemetry.otlp.metrics import (
 )
 from vigil.telemetry.otlp.spans import SpanBatch, SpanRules, map_spans, request_lines
 from vigil.telemetry.push import Ingestor, PushResult, PushSession
-from vigil.traces.store import insert_spans
+from vigil.traces.store import insert_batch
 
 if TYPE_CHECKING:
     from vigil.telemetry.spec import TelemetrySpec
@@ -141,26 +142,32 @@ class OtlpReceiver:
         key = self.key("traces", decoded)
         for _ in range(MAX_PASSES):
             try:
-                return self._traces_pass(batch, excluded, key, decoded.digest, now)
+                return self._traces_pass(batch, excluded, key, decoded, now)
             except _Redo as r:
                 excluded.update(r.bad)
         raise StoreError(
             "storing the spans failed: the store kept rejecting parts of the request", hint="retry the export (it is stored once)"
         )
 
-    def _traces_pass(self, batch: SpanBatch, excluded: dict[int, str], key: str, digest: str, now: datetime) -> Answer:
+    def _traces_pass(self, batch: SpanBatch, excluded: dict[int, str], key: str, decoded: Decoded, now: datetime) -> Answer:
         s = _Session(self.ingestor, now, key=key, source="http", flush_lines=2**62)
         try:
             row = s.open()
             if row is not None:
                 return Answer.from_row(row)
-            rows = [(i, r) for i, r in enumerate(batch.rows) if r is not None and i not in excluded]
+            # the spans to store: not rejected, and each (trace id, span id) once (the first sent)
+            idx: dict[tuple[str, str], int] = {}
+            for i, k in enumerate(batch.keys):
+                if k is not None and i not in excluded:
+                    idx.setdefault((k[0], k[1]), i)
+            keys = [(k[0], k[1], i, k[2], k[3]) for k, i in ((batch.keys[i], i) for i in idx.values())]  # type: ignore[index]
             try:
-                new = insert_spans(s.conn, self.store.dialect, [r for _, r in rows])
+                new = insert_batch(s.conn, self.store.dialect, decoded.data, int(now.timestamp() * 1000), keys)
             except (sa.exc.DBAPIError, sa.exc.TimeoutError) as e:
                 raise write_failed(e) from None
-            fresh = [i for i, r in rows if (r[0], r[1]) in new]
-            lines, carried = request_lines(batch, fresh)
+            fresh = [i for k, i in idx.items() if k in new]
+            bounds = s.ctx.bounds_ns
+            lines, carried = request_lines(batch, fresh, bounds)
             s.feed(lines)
             answer = Answer(total=batch.total)
 
@@ -168,12 +175,14 @@ class OtlpReceiver:
                 bad = _bad_units(result, carried, len(lines), "spans")
                 if bad:
                     raise _Redo(bad)
+                if s.ctx.bounds_ns is not bounds and s.ctx.bounds_ns != bounds:  # the store's buckets changed under this pass: bucket again
+                    raise _Redo({})
                 answer.rejected = len(excluded)
                 answer.message = _reasons(excluded, batch.total, "spans")
                 answer.stored = len(fresh)
                 return answer.to_json()
 
-            out = s.finish(respond, digest)
+            out = s.finish(respond, decoded.digest)
         except BaseException:
             s.abort()
             raise

@@ -35,6 +35,7 @@ store refuses (see :mod:`vigil.telemetry.otlp.receiver`) is rejected, and the an
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Sequence
@@ -82,142 +83,163 @@ class SpanRules:
 
 @dataclass
 class SpanBatch:
-    """The spans of one request, in the order sent. ``rows[i]`` is span i's trace-store row (None
-    when rejected here), ``requests[i]`` its request telemetry (labels, minute, duration in ns) or
-    None, ``rejected`` the spans refused here with the reason."""
+    """The spans of one request, in the order sent. ``keys[i]`` is span i's trace-store key (trace
+    id and span id in hex, start in ns, service; None when rejected here), ``requests[i]`` its
+    request telemetry (labels, minute, duration in ns) or None, ``rejected`` the spans refused here
+    with the reason."""
 
-    rows: list[tuple | None] = field(default_factory=list)
+    keys: list[tuple[str, str, int, str] | None] = field(default_factory=list)
     requests: list[tuple[tuple[tuple[str, str], ...], int, int] | None] = field(default_factory=list)
     rejected: dict[int, str] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
-        return len(self.rows)
+        return len(self.keys)
 
 
-def _hex(b: bytes) -> str:
-    return b.hex()
+def _service(rs: Any) -> str:
+    for kv in rs.resource.attributes:
+        if kv.key == "service.name":
+            return label_value(kv.value) or UNKNOWN_SERVICE
+    return UNKNOWN_SERVICE
+
+
+def _check(tid: bytes, sid: bytes, pid: bytes, start: int, end: int, oldest_ns: int, future_ns: int, max_future_ms: int) -> str:
+    """Why a span cannot be stored (called only for a span that failed the fast test)."""
+    if len(tid) != 16 or tid == _ZERO16:
+        return "the trace id must be 16 bytes, not all zero"
+    if len(sid) != 8 or sid == _ZERO8:
+        return "the span id must be 8 bytes, not all zero"
+    if pid and (len(pid) != 8 or pid == _ZERO8):
+        return "the parent span id must be empty or 8 bytes, not all zero"
+    if start == 0 or end < start:
+        return "the span must have a start time and end at or after it"
+    if start < oldest_ns:
+        return "the span started before the trace retention (telemetry.traces.retention)"
+    return f"the span ends more than {max_future_ms // 1000}s after the server's clock"
 
 
 def map_spans(req: Any, rules: SpanRules, received_ms: int) -> SpanBatch:
-    """Walk every span of the request (see the module doc)."""
+    """Walk every span of the request (see the module doc). Each span's fields are read once; only
+    a request span's attributes are walked (for its labels): what else a span holds is kept in the
+    request's bytes, read back by the trace store."""
     out = SpanBatch()
-    rows = out.rows
+    keys = out.keys
     requests = out.requests
     rejected = out.rejected
     request_kinds = rules.request_kinds
-    extra = rules.labels
+    extra_attrs: dict[str, list[str]] = {}
+    for lname, attr in rules.labels:
+        extra_attrs.setdefault(attr, []).append(lname)
     future_ns = (rules.now_ms + rules.max_future_ms) * 1_000_000
     oldest_ns = rules.oldest_ms * 1_000_000
-    metric_oldest_minute_ms = rules.metric_oldest_ms
+    metric_oldest_ms = rules.metric_oldest_ms
+    max_future_ms = rules.max_future_ms
+    zero16 = _ZERO16
+    zero8 = _ZERO8
+    kind_names = KIND_NAMES
     for rs in req.resource_spans:
-        service = UNKNOWN_SERVICE
-        for kv in rs.resource.attributes:
-            if kv.key == "service.name":
-                service = label_value(kv.value) or UNKNOWN_SERVICE
-                break
+        service = _service(rs)
         service_bad = None
         if len(service) > MAX_SERVICE:
             service_bad = f"service.name is {len(service)} characters; at most {MAX_SERVICE}"
         for ss in rs.scope_spans:
             for sp in ss.spans:
-                i = len(rows)
                 tid = sp.trace_id
                 sid = sp.span_id
                 pid = sp.parent_span_id
                 start = sp.start_time_unix_nano
                 end = sp.end_time_unix_nano
-                why = service_bad
-                if why is None:
-                    if len(tid) != 16 or tid == _ZERO16:
-                        why = "the trace id must be 16 bytes, not all zero"
-                    elif len(sid) != 8 or sid == _ZERO8:
-                        why = "the span id must be 8 bytes, not all zero"
-                    elif pid and (len(pid) != 8 or pid == _ZERO8):
-                        why = "the parent span id must be empty or 8 bytes, not all zero"
-                    elif start == 0 or end < start:
-                        why = "the span must have a start time and end at or after it"
-                    elif start < oldest_ns:
-                        why = "the span started before the trace retention (telemetry.traces.retention)"
-                    elif end > future_ns:
-                        why = f"the span ends more than {rules.max_future_ms // 1000}s after the server's clock"
-                if why is not None:
-                    rows.append(None)
+                if (
+                    service_bad is not None or len(tid) != 16 or len(sid) != 8 or tid == zero16 or sid == zero8
+                    or (pid and (len(pid) != 8 or pid == zero8)) or start == 0 or end < start or start < oldest_ns
+                    or end > future_ns
+                ):
+                    rejected[len(keys)] = service_bad or _check(tid, sid, pid, start, end, oldest_ns, future_ns, max_future_ms)
+                    keys.append(None)
                     requests.append(None)
-                    rejected[i] = why
                     continue
                 kind = sp.kind
-                attrs: dict[str, Any] = {}
+                if kind not in request_kinds:
+                    keys.append((tid.hex(), sid.hex(), start, service))
+                    requests.append(None)
+                    continue
+                minute = end // 60_000_000_000
+                if minute * 60000 < metric_oldest_ms:
+                    rejected[len(keys)] = "the span ended before the telemetry retention (telemetry.retention)"
+                    keys.append(None)
+                    requests.append(None)
+                    continue
                 route = None
                 code = None
-                wanted: dict[str, str] = {}
-                n = 0
+                wanted: dict[str, str] | None = None
                 for kv in sp.attributes:
                     k = kv.key
-                    v = kv.value
-                    w = v.WhichOneof("value")
-                    if w == "string_value":
-                        pv: Any = v.string_value
-                        lv = pv
-                        if len(pv) > MAX_TEXT:
-                            pv = pv[:MAX_TEXT] + "..."
-                    elif w == "int_value":
-                        pv = v.int_value
-                        lv = str(pv)
-                    else:
-                        pv = plain(v)
-                        lv = None
-                    if n < MAX_ATTRS:
-                        attrs[k if len(k) <= 256 else k[:256]] = pv
-                        n += 1
                     if k == "http.route":
-                        route = lv if lv is not None else label_value(v)
+                        route = label_value(kv.value)
                     elif k == "http.response.status_code" or (k == "http.status_code" and code is None):
-                        code = lv if lv is not None else label_value(v)
-                    if extra:
-                        for lname, attr in extra:
-                            if attr == k:
-                                wanted[lname] = lv if lv is not None else label_value(v)
-                status = sp.status.code
-                doc: dict[str, Any] = {"attributes": attrs}
-                dropped = len(sp.attributes) - n + sp.dropped_attributes_count
-                if dropped:
-                    doc["dropped_attributes"] = dropped
-                if sp.status.message:
-                    doc["status_message"] = sp.status.message[:MAX_TEXT]
-                if sp.events:
-                    doc["events"] = len(sp.events)
-                if sp.links:
-                    doc["links"] = [
-                        {"trace_id": _hex(ln.trace_id), "span_id": _hex(ln.span_id)} for ln in sp.links[:16]
-                    ]
-                name = sp.name
-                rows.append((
-                    _hex(tid), _hex(sid), _hex(pid) if pid else "", service, name if len(name) <= MAX_NAME else name[:MAX_NAME],
-                    kind, start, end, status, _dumps(doc), received_ms,
-                ))
-                if kind not in request_kinds:
-                    requests.append(None)
-                    continue
-                end_ms = end // 1_000_000
-                minute = end_ms // 60000
-                if minute * 60000 < metric_oldest_minute_ms:
-                    rows[i] = None
-                    requests.append(None)
-                    rejected[i] = "the span ended before the telemetry retention (telemetry.retention)"
-                    continue
-                error = status == STATUS_ERROR
+                        code = label_value(kv.value)
+                    if extra_attrs and k in extra_attrs:
+                        if wanted is None:
+                            wanted = {}
+                        for lname in extra_attrs[k]:
+                            wanted[lname] = label_value(kv.value)
+                error = sp.status.code == STATUS_ERROR
                 if not error and code is not None and len(code) == 3 and code[0] == "5" and code.isdigit():
                     error = True
-                labels = [("service", service), ("route", route if route is not None else name), ("kind", KIND_NAMES.get(kind, str(kind)))]
-                if code is not None and code != "":
+                if route is None:
+                    route = sp.name
+                labels = [("service", service), ("route", route), ("kind", kind_names.get(kind) or str(kind))]
+                if code:
                     labels.append(("code", code))
                 labels.append(("error", "true" if error else "false"))
-                for lname, value in wanted.items():
-                    labels.append((lname, value))
+                if wanted:
+                    labels.extend(wanted.items())
                 labels.sort()
+                keys.append((tid.hex(), sid.hex(), start, service))
                 requests.append((tuple(labels), minute, end - start))
     return out
+
+
+def span_doc(sp: Any) -> dict[str, Any]:
+    """What the trace store shows of a span besides its ids, times, kind and status: its attributes
+    (the first :data:`MAX_ATTRS`, bounded; the rest counted as dropped), status message, number of
+    events and links (the first 16). Bounded, JSON-able."""
+    attrs: dict[str, Any] = {}
+    n = 0
+    for kv in sp.attributes:
+        if n >= MAX_ATTRS:
+            break
+        k = kv.key
+        attrs[k if len(k) <= 256 else k[:256]] = plain(kv.value)
+        n += 1
+    doc: dict[str, Any] = {"attributes": attrs}
+    dropped = len(sp.attributes) - n + sp.dropped_attributes_count
+    if dropped:
+        doc["dropped_attributes"] = dropped
+    if sp.status.message:
+        doc["status_message"] = sp.status.message[:MAX_TEXT]
+    if sp.events:
+        doc["events"] = len(sp.events)
+    if sp.links:
+        doc["links"] = [{"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex()} for ln in sp.links[:16]]
+    return doc
+
+
+def span_fields(sp: Any, service: str) -> tuple:
+    """A stored span's record fields (see :class:`vigil.traces.tree.SpanRecord`), read from the
+    span as received: the same bounds as at ingest."""
+    name = sp.name
+    pid = sp.parent_span_id
+    return (
+        sp.trace_id.hex(), sp.span_id.hex(), pid.hex() if pid else "", service, name if len(name) <= MAX_NAME else name[:MAX_NAME],
+        sp.kind, sp.start_time_unix_nano, sp.end_time_unix_nano, sp.status.code, _dumps(span_doc(sp)),
+    )
+
+
+def service_of(rs: Any) -> str:
+    """The service of a ResourceSpans (its ``service.name``, else ``unknown_service``)."""
+    return _service(rs)
 
 
 _TS: dict[int, str] = {}
@@ -233,19 +255,43 @@ def minute_ts(minute: int) -> str:
     return s
 
 
-def request_lines(batch: SpanBatch, spans: Sequence[int], first_line: int = 1) -> tuple[list[tuple[int, dict]], list[list[int]]]:
-    """The push-format lines of the given spans' request telemetry, summed where they share a
-    series and minute (a counter line per series-minute; an observation line per distinct
-    duration, with its count). Returns the numbered lines and, per line, the spans it carries."""
+def request_lines(
+    batch: SpanBatch, spans: Sequence[int], bounds_ns: Sequence[int], first_line: int = 1
+) -> tuple[list[tuple[int, dict]], list[list[int]]]:
+    """The push-format lines of the given spans' request telemetry, summed in the request before
+    the store sees them: a counter line per series-minute, and an observation line per
+    series-minute-bucket of ``bounds_ns`` (the store's sorted bucket bounds, what the store buckets
+    by) with its count, observed at the bucket's bound (the store puts it in the same bucket as each
+    exact duration: bucketing here is in whole ns). Returns the numbered lines and, per line, the
+    spans it carries."""
     counts: dict[tuple, list[int]] = {}
-    durations: dict[tuple, list[int]] = {}
+    buckets: dict[tuple, list[int]] = {}
+    over: dict[tuple, int] = {}
+    nb = len(bounds_ns)
+    top = bounds_ns[-1] if nb else -1
+    requests = batch.requests
     for i in spans:
-        r = batch.requests[i]
+        r = requests[i]
         if r is None:
             continue
         labels, minute, dur = r
-        counts.setdefault((labels, minute), []).append(i)
-        durations.setdefault((labels, minute, dur), []).append(i)
+        g = (labels, minute)
+        c = counts.get(g)
+        if c is None:
+            counts[g] = [i]
+        else:
+            c.append(i)
+        if dur > top:
+            b = (labels, minute, -1)
+            if dur > over.get(b, -1):
+                over[b] = dur
+        else:
+            b = (labels, minute, bounds_ns[bisect_left(bounds_ns, dur)])
+        c = buckets.get(b)
+        if c is None:
+            buckets[b] = [i]
+        else:
+            c.append(i)
     lines: list[tuple[int, dict]] = []
     carried: list[list[int]] = []
     n = first_line
@@ -257,8 +303,11 @@ def request_lines(batch: SpanBatch, spans: Sequence[int], first_line: int = 1) -
         lines.append((n, {"ts": minute_ts(minute), "metric": REQUESTS, "labels": ld, "inc": len(idx)}))
         carried.append(idx)
         n += 1
-    for (labels, minute, dur), idx in durations.items():
-        line: dict = {"ts": minute_ts(minute), "metric": DURATION, "labels": label_dicts[labels], "observe": dur / 1e9}
+    for b, idx in buckets.items():
+        labels, minute, le = b
+        # above the last bound: the longest of them (any value past the last bound is in +Inf)
+        value = (over[b] if le < 0 else le) / 1e9
+        line: dict = {"ts": minute_ts(minute), "metric": DURATION, "labels": label_dicts[labels], "observe": value}
         if len(idx) > 1:
             line["count"] = len(idx)
         lines.append((n, line))
