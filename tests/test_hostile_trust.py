@@ -299,3 +299,16 @@ def test_an_empty_label_never_passes_a_freeze(frozen, cli):
     r = cli("gate", "deploy", "--service", "api", "--label", "", "--reason", "why", "--spec", frozen)
     assert r.code == 2 and "ALLOWED" not in r.out
     assert decisions(frozen) == []
+
+
+def test_a_service_no_slo_names_is_allowed_only_with_a_visible_warning(frozen, cli):
+    """Observed: while api was frozen, `gate deploy --service web` (a service of the spec that no SLO
+    names) answered a bare ALLOWED: nothing said that nothing could ever freeze it."""
+    frozen.write_text(GATE_SPEC.replace("services: {api: {}, checkout: {}}", "services: {api: {}, checkout: {}, web: {}}"))
+    r = cli("gate", "deploy", "--service", "web", "--what-if", "--spec", frozen, "--json")
+    assert r.code == 0
+    assert any("no SLO" in w and "web" in w for w in r.json()["warnings"]), r.json()["warnings"]
+    r = cli("gate", "deploy", "--service", "web", "--spec", frozen)
+    assert r.code == 0 and "warning:" in r.out and "no SLO" in r.out
+    r = cli("gate", "deploy", "--service", "checkout", "--spec", frozen, "--json")
+    assert r.code == 0 and not any("no SLO" in w for w in r.json()["warnings"])

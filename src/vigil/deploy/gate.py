@@ -306,6 +306,8 @@ def decide(
             )
         if setting == "allow" and st.slo.service == service:
             warnings.append(f"SLO {st.slo.name} has no data; it cannot freeze a deploy")
+    if not any(st.slo.service == service for st in statuses):
+        warnings.append(f"service {service} has no SLO in the spec: no error budget can freeze its deploys")
     labels = list(dict.fromkeys(labels))
     allowed_labels = [lb for lb in labels if lb in policy.overrides.labels]
     overridden = False
