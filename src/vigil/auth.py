@@ -103,7 +103,7 @@ def parse_tokens(data: object, source: str) -> Tokens:
                 f"{where}.sha256: must be the 64 hex digits of the token's SHA-256 (never the token itself)",
                 hint="`vigil token add` writes entries for you",
             )
-        out.append(TokenEntry(name, role, sha))  # type: ignore[arg-type]
+        out.append(TokenEntry(name, role, sha))
     return Tokens(out)
 
 

@@ -135,7 +135,7 @@ def bucket_of(bounds: Sequence[Fraction | Decimal], value: Fraction | Decimal | 
     if value == float("inf"):
         return (Fraction(bounds[-1]) if bounds else float("-inf")), float("inf")
     v = Fraction(value)
-    i = bisect.bisect_left(bounds, v)  # type: ignore[arg-type]
+    i = bisect.bisect_left(bounds, v)
     if i == len(bounds):
         return (Fraction(bounds[-1]) if bounds else float("-inf")), float("inf")
     upper = Fraction(bounds[i])

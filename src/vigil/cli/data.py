@@ -18,7 +18,7 @@ def data_group() -> None:
     """Data classification: the registry against the live PostgreSQL schema; LF-Tags and grants exports."""
 
 
-def _data_spec():  # type: ignore[no-untyped-def]
+def _data_spec():
     e = env()
     explicit = e.spec_path != "vigil.yaml" or os.environ.get("VIGIL_SPEC")
     if not explicit and not Path(e.spec_path).exists():

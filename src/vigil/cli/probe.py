@@ -18,7 +18,7 @@ def probe_group() -> None:
     """Runtime SSRF (CWE-918) and SSTI (CWE-1336) probes with an out-of-band canary; SARIF out."""
 
 
-def _options(f):  # type: ignore[no-untyped-def]
+def _options(f):
     opts = [
         click.option("--target", "targets", multiple=True, required=True, metavar="URL", help="the endpoint to probe (repeatable)"),
         click.option("--param", "params", multiple=True, required=True, metavar="NAME", help="a parameter to put payloads in (repeatable)"),
@@ -47,7 +47,7 @@ def _options(f):  # type: ignore[no-untyped-def]
 
 @probe_group.command("ssrf")
 @_options
-def ssrf_cmd(**kw) -> int:  # type: ignore[no-untyped-def]
+def ssrf_cmd(**kw) -> int:
     """Probe for server-side request forgery (CWE-918): exit 1 on a finding, 3 when incomplete.
 
     Sends the canary's URL in many spellings, cloud metadata URLs in every spelling, redirects,
@@ -59,7 +59,7 @@ def ssrf_cmd(**kw) -> int:  # type: ignore[no-untyped-def]
 
 @probe_group.command("ssti")
 @_options
-def ssti_cmd(**kw) -> int:  # type: ignore[no-untyped-def]
+def ssti_cmd(**kw) -> int:
     """Probe for server-side template injection (CWE-1336): exit 1 on a finding, 3 when incomplete.
 
     Sends an arithmetic expression with random factors in each template syntax (Jinja2/Twig,
@@ -79,7 +79,7 @@ def _pairs(items: tuple[str, ...], sep: str, what: str) -> tuple[tuple[str, str]
     return tuple(out)
 
 
-def _probe_spec():  # type: ignore[no-untyped-def]
+def _probe_spec():
     """The spec's security.probes section, when a spec is there (an explicit --spec must load)."""
     e = env()
     explicit = e.spec_path != "vigil.yaml" or os.environ.get("VIGIL_SPEC")
@@ -89,7 +89,7 @@ def _probe_spec():  # type: ignore[no-untyped-def]
     return sec.probes if sec is not None else None
 
 
-def _run(kind: str, targets, params, method, body, data, headers, allow, canary_listen, canary_url, timeout, delay, oob_wait,  # type: ignore[no-untyped-def]
+def _run(kind: str, targets, params, method, body, data, headers, allow, canary_listen, canary_url, timeout, delay, oob_wait,
          sarif_out, seed) -> int:
     import random
 
@@ -131,7 +131,7 @@ def _run(kind: str, targets, params, method, body, data, headers, allow, canary_
     opts = ProbeOptions(timeout=timeout, delay=hold, oob_wait=oob_wait)
     at = isoformat(SystemClock().now())
     with canary:
-        report = run_probe(kind, tlist, canary=canary, options=opts, rand=rand, at=at)  # type: ignore[arg-type]
+        report = run_probe(kind, tlist, canary=canary, options=opts, rand=rand, at=at)
     code = exitcodes.NO if report.findings else (exitcodes.EXTERNAL if not report.complete else exitcodes.OK)
     if sarif_out:
         doc = json.dumps(to_sarif(report), indent=2)

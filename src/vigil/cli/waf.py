@@ -19,7 +19,7 @@ def waf_group() -> None:
     """The WAF suite (go-ftw YAML, scored as GoTestWAF), the rate-limit check and the AWS WAFv2 audit."""
 
 
-def _waf_spec(required: bool = False):  # type: ignore[no-untyped-def]
+def _waf_spec(required: bool = False):
     """(security.waf or None, the spec's directory)."""
     e = env()
     explicit = e.spec_path != "vigil.yaml" or os.environ.get("VIGIL_SPEC")

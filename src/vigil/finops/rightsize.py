@@ -268,7 +268,7 @@ def record_action(store: Any, rec: Recommendation, at: datetime, actor: str | No
             rec.action_id = int(rid)
         if applied is not None:
             conn.execute(sa.update(t).where(t.c.id == rec.action_id).values(applied=applied, detail=json.dumps(rec.to_dict(), sort_keys=True)))
-    return rec.action_id  # type: ignore[return-value]
+    return rec.action_id
 
 
 def apply(rds: Any, rec: Recommendation) -> None:

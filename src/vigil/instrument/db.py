@@ -81,10 +81,10 @@ class TracedCursor(psycopg.Cursor):
                 span.set_status(Status(StatusCode.ERROR, type(e).__name__))
                 raise
 
-    def execute(self, query: Any, *args: Any, **kw: Any) -> Any:  # type: ignore[override]
+    def execute(self, query: Any, *args: Any, **kw: Any) -> Any:
         return self._run(super().execute, query, *args, **kw)
 
-    def executemany(self, query: Any, *args: Any, **kw: Any) -> Any:  # type: ignore[override]
+    def executemany(self, query: Any, *args: Any, **kw: Any) -> Any:
         return self._run(super().executemany, query, *args, many=True, **kw)
 
 

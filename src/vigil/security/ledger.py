@@ -82,7 +82,7 @@ def import_runs(
     raise UsageError("the import kept colliding with concurrent imports of the same release; run it again")
 
 
-def _import_once(store, runs, service, release, file_sha256, file_name, at, found, kind, window, retest, actor) -> FindingsImportResult:  # type: ignore[no-untyped-def]
+def _import_once(store, runs, service, release, file_sha256, file_name, at, found, kind, window, retest, actor) -> FindingsImportResult:
     t_i, t_f = security_imports, security_findings
     with store.engine.begin() as conn:
         prior = conn.execute(
@@ -148,7 +148,7 @@ def _sha_key(sha: str, n: int) -> str:
     return sha if n == 0 else f"{sha[:56]}:{n:07d}"[:64]
 
 
-def _already(conn, service: str, release: str, sha: str, runs: list[SarifRun]) -> FindingsImportResult:  # type: ignore[no-untyped-def]
+def _already(conn, service: str, release: str, sha: str, runs: list[SarifRun]) -> FindingsImportResult:
     t_i = security_imports
     keys = [_sha_key(sha, n) for n in range(max(1, len(runs)))]
     rows = conn.execute(sa.select(t_i.c.id).where(t_i.c.service == service, t_i.c.release == release, t_i.c.file_sha256.in_(keys))).all()
@@ -169,13 +169,13 @@ class LedgerView:
     imports: list[dict]
 
 
-def _row_dict(r) -> dict:  # type: ignore[no-untyped-def]
+def _row_dict(r) -> dict:
     d = dict(r._mapping)
     d["details"] = json.loads(d.get("details") or "{}")
     return d
 
 
-def latest_waivers(conn, service: str, fingerprints: list[str] | None = None) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+def latest_waivers(conn, service: str, fingerprints: list[str] | None = None) -> dict[str, dict]:
     """The newest waiver of each fingerprint of ``service`` (a later waiver replaces an earlier one)."""
     t = security_waivers
     q = sa.select(t).where(t.c.service == service).order_by(t.c.id)

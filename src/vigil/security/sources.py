@@ -141,7 +141,7 @@ def walk_path(root: str, *, excludes: list[str] = (), display_root: str | None =
     return w
 
 
-def _shown(display_root: str | None):  # type: ignore[no-untyped-def]
+def _shown(display_root: str | None):
     def shown(p: Path, rel: str) -> str:
         if display_root is None:
             return rel

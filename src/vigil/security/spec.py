@@ -82,7 +82,7 @@ class SecuritySpec(SpecModel):
         return self.services is None or service in self.services
 
 
-def cross_check(spec) -> list[tuple[tuple, str]]:  # type: ignore[no-untyped-def]
+def cross_check(spec) -> list[tuple[tuple, str]]:
     """Spec paths and messages for services the security section names but the spec lacks."""
     sec = getattr(spec, "security", None)
     if sec is None or sec.services is None:

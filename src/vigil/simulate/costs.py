@@ -238,7 +238,7 @@ def simulate_costs(kind: str, from_: str | None, to: str | None, out: str | None
     else:
         try:
             with open(out, "w", newline="") as f:
-                n = write_csv(f, kind, rows)  # type: ignore[arg-type]
+                n = write_csv(f, kind, rows)
         except OSError as e:
             raise UsageError(f"cannot write {out}: {e.strerror}") from None
     summary = {"costs": kind, "from": start.isoformat(), "to": end.isoformat(), "line_items": n, "seed": seed, "output": out or "-"}

@@ -768,13 +768,13 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
             if hkey is not None:
                 headroom[hkey] = left - n  # type: ignore[index]
             if kind == "counter":
-                counters[key] = counters.get(key, 0) + n  # type: ignore[index]
+                counters[key] = counters.get(key, 0) + n
             elif kind == "observation":
-                observations[key] = observations.get(key, 0) + n  # type: ignore[index]
+                observations[key] = observations.get(key, 0) + n
             else:
-                g = gauges.get(key)  # type: ignore[arg-type]
+                g = gauges.get(key)
                 if g is None:
-                    gauges[key] = [fv, fv, fv, ms, 1]  # type: ignore[index]
+                    gauges[key] = [fv, fv, fv, ms, 1]
                 else:
                     if fv < g[0]:
                         g[0] = fv

@@ -63,7 +63,7 @@ def insert_batch(conn: sa.Connection, dialect: str, body: bytes, received_ms: in
         else:
             sql = head + ", ".join([one] * len(part)) + tail
         params = tuple(v for k in part for v in k)
-        new.update(tuple(r) for r in conn.exec_driver_sql(sql, params))  # type: ignore[misc]  # (str, str) rows
+        new.update(tuple(r) for r in conn.exec_driver_sql(sql, params))  # (str, str) rows
     if not new:
         conn.exec_driver_sql(f"DELETE FROM trace_batches WHERE id = {bid:d}")
     return new
@@ -153,7 +153,7 @@ def read_trace(store: "Store", trace_id: str, *, limit: int = MAX_TRACE_SPANS, c
                     if pos in places:
                         if service is None:
                             service = service_of(rs)
-                        recs.append(SpanRecord(*span_fields(sp, service)))  # type: ignore[call-arg]  # SpanRecord's fields, in order
+                        recs.append(SpanRecord(*span_fields(sp, service)))  # SpanRecord's fields, in order
                     pos += 1
                     if pos > last:
                         break

@@ -307,7 +307,7 @@ def classify(metric: CanaryMetric, samples: MetricSamples | None, canary: Canary
     """Classify one metric: Pass, High, Low, Inconclusive or NoData (see the module docstring)."""
     res = MetricResult(metric.name, metric.kind, NODATA, metric.direction, metric.critical, metric.weight, metric.no_data, "")
     if isinstance(samples, DistributionSamples) or (samples is None and metric.kind == "distribution"):
-        _distribution(res, metric, samples, canary)  # type: ignore[arg-type]
+        _distribution(res, metric, samples, canary)
     else:
         _ratio(res, metric, samples if isinstance(samples, RatioSamples) else RatioSamples(0, 0, 0, 0), canary)
     return res

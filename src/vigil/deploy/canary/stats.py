@@ -127,9 +127,9 @@ def histogram(data: Mapping[object, int] | Iterable[tuple[object, int]] | Iterab
     if isinstance(data, Mapping):
         items: Iterable = data.items()
     elif counted:
-        items = data  # type: ignore[assignment]
+        items = data
     else:
-        items = ((v, 1) for v in data)  # type: ignore[union-attr]
+        items = ((v, 1) for v in data)
     for v, n in items:
         if isinstance(n, bool) or not isinstance(n, int):
             raise ValueError(f"a count is a whole number, got {n!r}")
@@ -609,14 +609,14 @@ def _ratio_change(num: Value | None, den: Value | None, *, upper: bool) -> Value
     if upper:
         if num is None or den is None or den <= 0 or num == INF:
             return INF
-        return Fraction(num) / Fraction(den) - 1  # type: ignore[arg-type]
+        return Fraction(num) / Fraction(den) - 1
     if num is None or num <= 0:
         return Fraction(-1)
     if den is None or den == INF:
         return Fraction(-1)
     if den <= 0:
         return INF if num > 0 else Fraction(-1)
-    return Fraction(num) / Fraction(den) - 1  # type: ignore[arg-type]
+    return Fraction(num) / Fraction(den) - 1
 
 
 def quantile_shift(baseline: "CanarySample | Sequence[tuple[Value, int]]", canary: "CanarySample | Sequence[tuple[Value, int]]",

@@ -9,7 +9,7 @@ from pathlib import Path
 from vigil.errors import UsageError
 
 
-def load_registry(path: Path):  # type: ignore[no-untyped-def]
+def load_registry(path: Path):
     """The registry in a YAML file (``tables: ...``). A bad file is a usage error naming the place."""
     from pydantic import ValidationError
 
@@ -32,7 +32,7 @@ def load_registry(path: Path):  # type: ignore[no-untyped-def]
         raise UsageError(f"{path}: {errs}", hint="tables: {schema.table: {owner: ..., roles: [...], columns: {col: class}}}") from None
 
 
-def registry_of(data_spec, spec_dir: Path, override: str | None = None):  # type: ignore[no-untyped-def]
+def registry_of(data_spec, spec_dir: Path, override: str | None = None):
     """The registry a command uses: ``override`` (a file), else the spec's file or inline tables."""
     from vigil.security.data.spec import Registry
 

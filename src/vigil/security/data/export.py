@@ -18,7 +18,7 @@ def _q(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
 
 
-def _column_roles(t) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+def _column_roles(t) -> dict[str, list[str]]:
     return {col: (c.roles if c.roles is not None else t.roles) for col, c in t.columns.items()}
 
 

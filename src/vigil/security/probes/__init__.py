@@ -16,7 +16,7 @@ TOOL = "vigil-probe"
 FP_KEY = "vigilProbe/v1"
 
 
-def to_sarif(report) -> dict:  # type: ignore[no-untyped-def]
+def to_sarif(report) -> dict:
     """A :class:`~vigil.security.probes.engine.ProbeReport` as SARIF 2.1.0. The fingerprint of a
     finding is its class, target (without the query) and parameter, so a re-run is the same
     finding; an incomplete probe adds a ``vigil-probe-incomplete`` result (critical)."""

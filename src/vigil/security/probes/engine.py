@@ -304,7 +304,7 @@ def run_probe(
     return ProbeReport(kind, reports, canary.url if canary is not None else None, at)
 
 
-def _probe_target(kind, target, canary, opt, send, sleep, rnd, progress) -> TargetReport:  # type: ignore[no-untyped-def]
+def _probe_target(kind, target, canary, opt, send, sleep, rnd, progress) -> TargetReport:
     rep = TargetReport(target, kind)
     run = _Runner(send, opt, sleep, rep)
     for param in target.params:
@@ -356,7 +356,7 @@ def _probe_target(kind, target, canary, opt, send, sleep, rnd, progress) -> Targ
     return rep
 
 
-def _judge(kind: str, p: Payload, a: Answer, baseline: detect.Baseline, canary) -> Hit | None:  # type: ignore[no-untyped-def]
+def _judge(kind: str, p: Payload, a: Answer, baseline: detect.Baseline, canary) -> Hit | None:
     ev: list[Evidence] = []
     severity = None
     for t in p.oob:
@@ -394,7 +394,7 @@ def _judge(kind: str, p: Payload, a: Answer, baseline: detect.Baseline, canary) 
     return Hit(p.family, p.value, p.note, ev, severity, "confirmed" if confirmed else "tentative", engine)
 
 
-def _timing(run: _Runner, param: str, p: Payload, baseline: detect.Baseline, canary, opt: ProbeOptions):  # type: ignore[no-untyped-def]
+def _timing(run: _Runner, param: str, p: Payload, baseline: detect.Baseline, canary, opt: ProbeOptions):
     assert p.delay is not None
     trials = []
     for n in range(2):
@@ -418,7 +418,7 @@ def _timing(run: _Runner, param: str, p: Payload, baseline: detect.Baseline, can
     return Hit(p.family, p.value, p.note, ev, "high", "confirmed")
 
 
-def _fingerprint(run: _Runner, param: str, p: Payload, rnd: random.Random, baseline) -> str | None:  # type: ignore[no-untyped-def]
+def _fingerprint(run: _Runner, param: str, p: Payload, rnd: random.Random, baseline) -> str | None:
     for fp in fingerprint_payloads(p.extra.get("syntax", ""), rnd):
         a = run.one(param, fp.value)
         if a is None:

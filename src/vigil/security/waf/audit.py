@@ -27,7 +27,7 @@ def _rules(acl: dict) -> list[dict]:
     return [r for r in acl.get("Rules") or [] if isinstance(r, dict)]
 
 
-def audit(acl: dict, logging: dict | None, spec) -> dict:  # type: ignore[no-untyped-def]
+def audit(acl: dict, logging: dict | None, spec) -> dict:
     aws = spec.aws
     checks: list[dict] = []
 
@@ -81,7 +81,7 @@ def audit(acl: dict, logging: dict | None, spec) -> dict:  # type: ignore[no-unt
             "default_action": next(iter(acl.get("DefaultAction") or {"unknown": 0}))}
 
 
-def fetch(spec, client: Any) -> tuple[dict, dict | None]:  # type: ignore[no-untyped-def]
+def fetch(spec, client: Any) -> tuple[dict, dict | None]:
     """(web ACL, logging configuration or None) of the spec's web ACL, read with ``client``."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -113,7 +113,7 @@ def fetch(spec, client: Any) -> tuple[dict, dict | None]:  # type: ignore[no-unt
         raise ExternalError(f"AWS WAFv2 failed: {e}", hint="check the credentials, the region and wafv2:GetWebACL/ListWebACLs/GetLoggingConfiguration") from None
 
 
-def make_client(spec) -> Any:  # type: ignore[no-untyped-def]
+def make_client(spec) -> Any:
     import boto3
     from botocore.config import Config
 
