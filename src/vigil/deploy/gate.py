@@ -44,14 +44,14 @@ class Freeze:
     @property
     def message(self) -> str:
         head = f"frozen by {self.rule_name} ({self.condition}" + (", scope global" if self.scope == "global" else "") + "): "
-        if self.no_data:
+        if self.no_data or self.consumed is None:  # a budget is consumed only where there is data
             return (
                 head + f"SLO {self.slo} of service {self.service} has no data in its window"
                 + _since_note(self.coverage)
                 + "; a selector that matches nothing or an exporter that stopped must not pass the gate"
             )
         return (
-            head + f"SLO {self.slo} of service {self.service} has consumed {_pct(self.consumed)} of its budget"  # type: ignore[arg-type]
+            head + f"SLO {self.slo} of service {self.service} has consumed {_pct(self.consumed)} of its budget"
             + f" with {_pct(self.elapsed_fraction)} of the window elapsed" + _since_note(self.coverage)
         )
 
