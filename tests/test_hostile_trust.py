@@ -312,3 +312,38 @@ def test_a_service_no_slo_names_is_allowed_only_with_a_visible_warning(frozen, c
     assert r.code == 0 and "warning:" in r.out and "no SLO" in r.out
     r = cli("gate", "deploy", "--service", "checkout", "--spec", frozen, "--json")
     assert r.code == 0 and not any("no SLO" in w for w in r.json()["warnings"])
+
+
+@pytest.fixture
+def push_api(tmp_path):
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    store = open_store(db)
+    from vigil.web.app import create_app
+
+    with LiveServer(create_app(LoadedSpec(PUSH_SPEC, None, "0" * 64), store, TOKEN, FakeClock(NOW))) as srv:
+        srv.db = db  # type: ignore[attr-defined]
+        srv.store = store  # type: ignore[attr-defined]
+        yield srv
+    store.close()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
+def test_a_compressed_push_is_a_clear_415_not_lines_of_garbage(push_api, encoding):
+    """Observed: `POST /api/v1/push` with `Content-Encoding: gzip` was read as NDJSON: a 400 listing
+    "not UTF-8 (byte 1)" for lines the client never wrote; a body labelled `br` was taken as plain.
+    The route reads plain bodies only and now says so."""
+    import gzip
+    import zlib
+
+    plain = ndjson(checkout_rows(NOW_MIN - 10, 10))
+    body = {"gzip": gzip.compress(plain), "deflate": zlib.compress(plain)}.get(encoding, plain)
+    r = httpx.post(f"{push_api.url}/api/v1/push", content=body, timeout=60,
+                   headers=dict(AUTH, **{"Content-Encoding": encoding, "Idempotency-Key": f"k-{encoding}"}))
+    assert r.status_code == 415, r.text
+    assert r.json()["error"]["code"] == "unsupported-encoding" and "Content-Encoding" in r.json()["error"]["message"]
+    assert stored(push_api.db)["counters"] == 0
+    assert push_api.store.ingest_key(f"k-{encoding}") is None  # the key stays free for the retry
+    r = httpx.post(f"{push_api.url}/api/v1/push", content=plain, timeout=60,
+                   headers=dict(AUTH, **{"Content-Encoding": "identity", "Idempotency-Key": f"k-{encoding}"}))
+    assert r.status_code == 200 and r.json()["accepted"] == 20
+    assert stored(push_api.db)["counters"] == 100

@@ -51,6 +51,11 @@ class Busy(VigilError):
     http_status = 429
 
 
+class UnsupportedEncoding(VigilError):
+    code = "unsupported-encoding"
+    http_status = 415
+
+
 def response_of(res: PushResult) -> tuple[int, dict]:
     """The status and body of a push's answer."""
     d = res.to_dict()
@@ -93,6 +98,12 @@ class PushEndpoint:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body:
             raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {self.max_body}", hint="send smaller batches")
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        if encoding not in ("", "identity"):  # never read a compressed body as lines
+            raise UnsupportedEncoding(
+                f"Content-Encoding {encoding[:40]!r} is not read by this route: nothing was stored",
+                hint="send the push uncompressed (vigil push batches it); OTLP exporters may compress on /v1/metrics",
+            )
         key = request.headers.get("idempotency-key")
         if key is not None and not KEY.fullmatch(key):
             raise UsageError(
