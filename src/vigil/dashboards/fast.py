@@ -47,6 +47,28 @@ def _block(keys: list[int], end: int) -> int:
     return g
 
 
+def _hour_block(keys: list[int], end: int) -> int:
+    """The widest run of hours, counted back from ``end``'s hour, that every ``[x's next hour,
+    end's hour)`` is whole runs of: the hourly rollup is read in sums per run (a 30-day chart's
+    6-hour steps: 6 times fewer rows)."""
+    h_end = end // 60
+    g = 0
+    for x in keys:
+        ch = -(-x // 60)
+        if ch < h_end:
+            g = math.gcd(g, h_end - ch)
+    return max(g, 1)
+
+
+def _hour_key(th: Any, keys: list[int], end: int) -> Any:
+    """The hourly rollup's hour, or the first hour of its run (:func:`_hour_block`)."""
+    h_end = end // 60
+    g = _hour_block(keys, end)
+    if g == 1:
+        return th.c.hour
+    return h_end - ((h_end - 1 - th.c.hour) // g + 1) * g
+
+
 def _minute_reads(keys: list[int], end: int) -> list[tuple[int, int, int]]:
     """``(lo, hi, block)`` ranges of the minute rollup to read: the hours holding an ``x`` (grouped
     per block) and the ragged end (per minute)."""
@@ -122,9 +144,12 @@ def _read(store: Any, kind: str, ids: set[int], keys: list[int], end: int, le_ns
         for i in range(0, len(idl), 900):
             chunk = idl[i : i + 900]
             if lo_h < h_end:
-                cols = [th.c.hour] + ([th.c[extra]] if extra else [])
+                cols = [_hour_key(th, keys, end)] + ([th.c[extra]] if extra else [])
                 q = sa.select(*cols, sa.func.sum(th.c[val])).where(th.c.series_id.in_(chunk), th.c.hour >= lo_h, th.c.hour < h_end).group_by(*cols)
-                for row in conn.execute(q):
+                res = conn.execute(q)
+                hrows = res.cursor.fetchall()  # the driver's tuples
+                res.close()
+                for row in hrows:
                     put(hours, int(row[0]), row[1] if extra else None, row[-1])
             for lo, hi, g in _minute_reads(keys, end):
                 at = tm.c.minute if g == 1 else (tm.c.minute // g) * g  # a block's sum at its first minute
@@ -162,8 +187,9 @@ def _read_pairs(store: Any, tm: Any, th: Any, ids: set[int], keys: list[int], en
             chunk = idl[i : i + 900]
             if lo_h < h_end:
                 good = sa.func.sum(sa.case((th.c.le <= le_ns, th.c["count"]), else_=0))
-                q = sa.select(th.c.hour, good, sa.func.sum(th.c["count"])).where(
-                    th.c.series_id.in_(chunk), th.c.hour >= lo_h, th.c.hour < h_end).group_by(th.c.hour)
+                hk = _hour_key(th, keys, end)
+                q = sa.select(hk, good, sa.func.sum(th.c["count"])).where(
+                    th.c.series_id.in_(chunk), th.c.hour >= lo_h, th.c.hour < h_end).group_by(hk)
                 for h, g, n in conn.execute(q):
                     add(hours, int(h), g, n)
             for lo, hi, w in _minute_reads(keys, end):
