@@ -347,3 +347,28 @@ def test_a_compressed_push_is_a_clear_415_not_lines_of_garbage(push_api, encodin
                    headers=dict(AUTH, **{"Content-Encoding": "identity", "Idempotency-Key": f"k-{encoding}"}))
     assert r.status_code == 200 and r.json()["accepted"] == 20
     assert stored(push_api.db)["counters"] == 100
+
+
+# == the other recorded reasons: a security waiver and a silence ======================================
+
+
+@pytest.mark.parametrize("reason", ["\u200b", "\u3000", "\x1b[2J", "\u202eok"])
+def test_a_waiver_or_a_silence_needs_a_readable_reason(store, reason):
+    """Observed: like the gate's override, a findings waiver (which passes the fix gate's block) and
+    a silence (which mutes pages) took a reason of a zero-width space: `not reason.strip()` is
+    False for it."""
+    from vigil.alerting.silences import parse_matchers, validate
+    from vigil.errors import UsageError
+    from vigil.security.ledger import waive
+
+    now = NOW_DT
+    with pytest.raises(UsageError, match="reason"):
+        waive(store, service="api", fingerprint="f" * 16, reason=reason, owner="team-web", expires=now + timedelta(days=7),
+              at=now, max_waiver=__import__("decimal").Decimal(30 * 86400), actor="alice")
+    with pytest.raises(UsageError, match="owner"):
+        waive(store, service="api", fingerprint="f" * 16, reason="a real reason", owner=reason, expires=now + timedelta(days=7),
+              at=now, max_waiver=__import__("decimal").Decimal(30 * 86400), actor="alice")
+    m = parse_matchers(['service="search"'])
+    with pytest.raises(UsageError, match="reason"):
+        validate(m, now, now + timedelta(hours=2), "alice", reason, now)
+    validate(m, now, now + timedelta(hours=2), "alice", "reindex during the migration — 2 h", now)

@@ -25,6 +25,8 @@ from vigil.errors import NotFoundError, UsageError
 from vigil.selector import Matcher, SelectorError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Row
+
     from vigil.store import Store
 
 MAX_SILENCE = timedelta(days=366)
@@ -109,6 +111,10 @@ def validate(matchers: Sequence[Matcher], starts_at: datetime, ends_at: datetime
         )
     if not reason or not reason.strip():
         raise UsageError("a silence needs a reason (--reason): it is recorded with the author")
+    from vigil.text import readable
+
+    if not readable(reason, lines=True):
+        raise UsageError("a silence's reason must be readable text: it holds control, invisible or bidi characters, or nothing visible")
     if len(reason) > MAX_REASON:
         raise UsageError(f"the reason is at most {MAX_REASON} characters")
     if not created_by:
@@ -124,10 +130,10 @@ def validate(matchers: Sequence[Matcher], starts_at: datetime, ends_at: datetime
 # -- store ------------------------------------------------------------------------------------------
 
 
-def _row_silence(r: object) -> Silence:
+def _row_silence(r: Row) -> Silence:
     from vigil.clock import parse_time
 
-    d = r._mapping  # type: ignore[attr-defined]
+    d = r._mapping
     return Silence(
         id=d["id"],
         matchers=parse_matchers(json.loads(d["matchers"])),

@@ -19,6 +19,7 @@ from vigil.slo.evaluate import CoverageJSON, SloStatus, evaluate_slos
 from vigil.slo.spec import FreezeRule, Policy
 from vigil.store import Store
 from vigil.telemetry.sources import open_source
+from vigil.text import readable
 
 if TYPE_CHECKING:
     from vigil.security.fixgate import SecurityVerdict
@@ -205,18 +206,6 @@ def rule_trips(rule: FreezeRule, st: SloStatus) -> bool:
 NO_DATA_RULE = "no-data"
 
 MAX_LABEL = 100
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def readable(text: str, *, lines: bool) -> bool:
-    """Whether ``text`` is something a person reads as written: printable characters only (no
-    control, format or bidi characters: a terminal escape, a zero-width space or a right-to-left
-    override would show one thing and record another), line breaks and tabs only if ``lines``,
-    and at least one visible character."""
-    allowed = "\n\t" if lines else ""
-    if any(not (c.isprintable() or c in allowed) or c in _BIDI for c in text):
-        return False
-    return bool(text.strip())
 
 
 def check_labels_and_reason(labels: Sequence[str], reason: str | None) -> None:

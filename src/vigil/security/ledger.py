@@ -276,6 +276,10 @@ def waive(
     for name, v in (("reason", reason), ("owner", owner)):
         if not v or not v.strip():
             raise UsageError(f"a waiver needs a {name}", hint="every waiver has a reason, an owner and an expiry")
+        from vigil.text import readable
+
+        if not readable(v, lines=name == "reason"):
+            raise UsageError(f"a waiver's {name} must be readable text: it holds control, invisible or bidi characters, or nothing visible")
         if len(v) > 2000:
             raise UsageError(f"the {name} is longer than 2000 characters")
     if expires <= at:
