@@ -162,7 +162,7 @@ def minute_totals(store: Store) -> tuple[int, int]:
 def span_rows(store: Store) -> set[tuple[str, str]]:
     """The (trace id, span id) of every stored span (its key row)."""
     with store.engine.connect() as c:
-        return {(a, b) for a, b in c.execute(sa.text("SELECT trace_id, span_id FROM trace_keys"))}
+        return {(bytes(a).hex(), bytes(b).hex()) for a, b in c.execute(sa.text("SELECT trace_id, span_id FROM trace_keys"))}
 
 
 def stored_spans(store: Store) -> list[dict]:
@@ -170,7 +170,7 @@ def stored_spans(store: Store) -> list[dict]:
     from vigil.traces.store import read_trace
 
     with store.engine.connect() as c:
-        ids = [r[0] for r in c.execute(sa.text("SELECT DISTINCT trace_id FROM trace_keys ORDER BY trace_id"))]
+        ids = [bytes(r[0]).hex() for r in c.execute(sa.text("SELECT DISTINCT trace_id FROM trace_keys ORDER BY trace_id"))]
     return [s for t in ids for s in read_trace(store, t).to_dict()["spans"]]
 
 

@@ -37,19 +37,21 @@ MAX_TRACE_SPANS = 10_000
 
 
 def insert_batch(conn: sa.Connection, dialect: str, body: bytes, received_ms: int,
-                 keys: Sequence[tuple[str, str, int, int, str]]) -> set[tuple[str, str]]:
+                 keys: Sequence[tuple[bytes, bytes, int, int, str]]) -> set[tuple[bytes, bytes]]:
     """Store an export request's spans: ``body`` (the request's protobuf) once, and a key row per
-    span of ``keys`` (trace id, span id, its place in the request, start ns, service). Returns the (trace id, span id) of the
+    span of ``keys`` (trace id and span id as bytes, its place in the request, start ns, service). Returns the (trace id, span id) of the
     spans that were new. A span stored already keeps its row (and its batch). On PostgreSQL a key
     another open transaction inserted waits for it: new here only if that one rolls back. When no
     span is new the batch is not kept."""
     if not keys:
         return set()
     ph = "?" if dialect == "sqlite" else "%s"
+    starts = [k[3] for k in keys]
     bid = conn.exec_driver_sql(
-        f"INSERT INTO trace_batches (received_ms, body) VALUES ({ph}, {ph}) RETURNING id", (received_ms, zlib.compress(body, ZLIB_LEVEL))
+        f"INSERT INTO trace_batches (received_ms, min_start_ns, max_start_ns, body) VALUES ({ph}, {ph}, {ph}, {ph}) RETURNING id",
+        (received_ms, min(starts), max(starts), zlib.compress(body, ZLIB_LEVEL)),
     ).scalar_one()
-    new: set[tuple[str, str]] = set()
+    new: set[tuple[bytes, bytes]] = set()
     one = f"({ph}, {ph}, {bid:d}, {ph}, {ph}, {ph})"
     head = "INSERT INTO trace_keys (trace_id, span_id, batch, pos, start_ns, service) VALUES "
     tail = " ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id, span_id"
@@ -111,15 +113,19 @@ def read_trace(store: "Store", trace_id: str, *, limit: int = MAX_TRACE_SPANS, c
     from vigil.telemetry.otlp.spans import service_of, span_fields
 
     tid = trace_id.strip().lower()
+    try:
+        tb = bytes.fromhex(tid)
+    except ValueError:
+        return build_tree(tid, [])
     k = trace_keys
-    q = sa.select(k.c.span_id, k.c.batch, k.c.pos).where(k.c.trace_id == tid).order_by(k.c.start_ns, k.c.span_id).limit(limit + 1)
+    q = sa.select(k.c.span_id, k.c.batch, k.c.pos).where(k.c.trace_id == tb).order_by(k.c.start_ns, k.c.span_id).limit(limit + 1)
     with _db("reading the trace failed"), store.engine.connect() as conn:
         rows = conn.execute(q).all()
         truncated = len(rows) > limit
         rows = rows[:limit]
         wanted: dict[int, set[Any]] = {}  # batch -> the places of the trace's spans in it (legacy: span ids)
         for span_id, batch, pos in rows:
-            wanted.setdefault(int(batch), set()).add(span_id if batch == LEGACY_BATCH else int(pos))
+            wanted.setdefault(int(batch), set()).add(bytes(span_id).hex() if batch == LEGACY_BATCH else int(pos))
         recs: list[SpanRecord] = []
         legacy = wanted.pop(LEGACY_BATCH, None)
         if legacy:
@@ -165,16 +171,28 @@ def read_trace(store: "Store", trace_id: str, *, limit: int = MAX_TRACE_SPANS, c
     return build_tree(tid, recs, truncated=truncated)
 
 
+def _batches_from(since_ns: int) -> Any:
+    """The batches holding a span that started at or after ``since_ns`` (and the older layout's)."""
+    b = trace_batches
+    return sa.union_all(sa.select(b.c.id).where(b.c.max_start_ns >= since_ns), sa.select(sa.literal(LEGACY_BATCH)))
+
+
+def _batches_before(before_ns: int) -> Any:
+    """The batches holding a span that started before ``before_ns`` (and the older layout's)."""
+    b = trace_batches
+    return sa.union_all(sa.select(b.c.id).where(b.c.min_start_ns < before_ns), sa.select(sa.literal(LEGACY_BATCH)))
+
+
 def recent_traces(store: "Store", since_ns: int, *, service: str | None = None, limit: int = 200) -> list[str]:
-    """Trace ids with a span that started at or after ``since_ns`` (of ``service``, when given),
+    """Trace ids (hex) with a span that started at or after ``since_ns`` (of ``service``, when given),
     newest first."""
     t = trace_keys
-    q = sa.select(t.c.trace_id, sa.func.max(t.c.start_ns).label("last")).where(t.c.start_ns >= since_ns)
+    q = sa.select(t.c.trace_id, sa.func.max(t.c.start_ns).label("last")).where(t.c.batch.in_(_batches_from(since_ns)), t.c.start_ns >= since_ns)
     if service is not None:
         q = q.where(t.c.service == service)
     q = q.group_by(t.c.trace_id).order_by(sa.desc("last"), t.c.trace_id).limit(limit)
     with _db("reading traces failed"), store.engine.connect() as conn:
-        return [r[0] for r in conn.execute(q)]
+        return [bytes(r[0]).hex() for r in conn.execute(q)]
 
 
 def counts(store: "Store") -> dict[str, Any]:
@@ -192,10 +210,15 @@ def purge(store: "Store", *, before_ns: int, max_spans: int) -> int:
     every batch left without a span. Returns spans deleted."""
     t = trace_keys
     deleted = 0
+
+    def older(cut: int) -> int:
+        # spans that started before the cut are found through the batches that hold one
+        old = sa.select(t.c.trace_id).where(t.c.batch.in_(_batches_before(cut)), t.c.start_ns < cut).distinct().scalar_subquery()
+        return conn.execute(sa.delete(t).where(t.c.trace_id.in_(old))).rowcount or 0
+
     try:
         with store.engine.begin() as conn:
-            old = sa.select(t.c.trace_id).where(t.c.start_ns < before_ns).distinct().scalar_subquery()
-            deleted += conn.execute(sa.delete(t).where(t.c.trace_id.in_(old))).rowcount or 0
+            deleted += older(before_ns)
             n = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
             if n > max_spans:
                 # the start of the span that, oldest first, is the first of the ones to keep
@@ -203,14 +226,18 @@ def purge(store: "Store", *, before_ns: int, max_spans: int) -> int:
                     sa.select(t.c.start_ns).order_by(t.c.start_ns.desc()).offset(max_spans - 1).limit(1)
                 ).scalar()
                 if cut is not None:
-                    old = sa.select(t.c.trace_id).where(t.c.start_ns < cut).distinct().scalar_subquery()
-                    deleted += conn.execute(sa.delete(t).where(t.c.trace_id.in_(old))).rowcount or 0
+                    deleted += older(cut)
             if deleted:
                 b = trace_batches
                 conn.execute(sa.delete(b).where(~sa.exists().where(t.c.batch == b.c.id)))
                 s = trace_spans
                 if conn.execute(sa.select(s.c.trace_id).limit(1)).first() is not None:
-                    conn.execute(sa.delete(s).where(~sa.exists().where(t.c.trace_id == s.c.trace_id, t.c.span_id == s.c.span_id)))
+                    # the older layout's rows whose key went (hex ids there, bytes in the keys)
+                    kept = {(bytes(a).hex(), bytes(b).hex()) for a, b in conn.execute(
+                        sa.select(t.c.trace_id, t.c.span_id).where(t.c.batch == LEGACY_BATCH))}
+                    gone = [r for r in conn.execute(sa.select(s.c.trace_id, s.c.span_id)) if (r[0], r[1]) not in kept]
+                    for i in range(0, len(gone), 400):
+                        conn.execute(sa.delete(s).where(sa.tuple_(s.c.trace_id, s.c.span_id).in_([tuple(r) for r in gone[i : i + 400]])))
     except (sa.exc.DBAPIError, sa.exc.TimeoutError) as e:
         raise StoreError(f"trace retention failed: {getattr(e, 'orig', None) or e}", hint="it runs again on the next export") from None
     return deleted

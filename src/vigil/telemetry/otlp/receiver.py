@@ -156,7 +156,7 @@ class OtlpReceiver:
             if row is not None:
                 return Answer.from_row(row)
             # the spans to store: not rejected, and each (trace id, span id) once (the first sent)
-            idx: dict[tuple[str, str], int] = {}
+            idx: dict[tuple[bytes, bytes], int] = {}
             for i, k in enumerate(batch.keys):
                 if k is not None and i not in excluded:
                     idx.setdefault((k[0], k[1]), i)

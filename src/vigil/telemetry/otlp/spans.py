@@ -84,11 +84,11 @@ class SpanRules:
 @dataclass
 class SpanBatch:
     """The spans of one request, in the order sent. ``keys[i]`` is span i's trace-store key (trace
-    id and span id in hex, start in ns, service; None when rejected here), ``requests[i]`` its
+    id and span id, start in ns, service; None when rejected here), ``requests[i]`` its
     request telemetry (labels, minute, duration in ns) or None, ``rejected`` the spans refused here
     with the reason."""
 
-    keys: list[tuple[str, str, int, str] | None] = field(default_factory=list)
+    keys: list[tuple[bytes, bytes, int, str] | None] = field(default_factory=list)
     requests: list[tuple[tuple[tuple[str, str], ...], int, int] | None] = field(default_factory=list)
     rejected: dict[int, str] = field(default_factory=dict)
 
@@ -161,7 +161,7 @@ def map_spans(req: Any, rules: SpanRules, received_ms: int) -> SpanBatch:
                     continue
                 kind = sp.kind
                 if kind not in request_kinds:
-                    keys.append((tid.hex(), sid.hex(), start, service))
+                    keys.append((tid, sid, start, service))
                     requests.append(None)
                     continue
                 minute = end // 60_000_000_000
@@ -196,7 +196,7 @@ def map_spans(req: Any, rules: SpanRules, received_ms: int) -> SpanBatch:
                 if wanted:
                     labels.extend(wanted.items())
                 labels.sort()
-                keys.append((tid.hex(), sid.hex(), start, service))
+                keys.append((tid, sid, start, service))
                 requests.append((tuple(labels), minute, end - start))
     return out
 
