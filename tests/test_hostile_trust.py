@@ -372,3 +372,66 @@ def test_a_waiver_or_a_silence_needs_a_readable_reason(store, reason):
     with pytest.raises(UsageError, match="reason"):
         validate(m, now, now + timedelta(hours=2), "alice", reason, now)
     validate(m, now, now + timedelta(hours=2), "alice", "reindex during the migration — 2 h", now)
+
+
+# == ingest: one odd line never fails its batch ========================================================
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return request.getfixturevalue("pg_db_url")
+
+
+@pytest.mark.parametrize("value", ["\x00", "a\x00b", "\U0001f600", 'x\\y"z'])
+def test_odd_label_values_are_stored_exactly_on_sqlite_and_postgresql(db_url, value):
+    """A label value holding U+0000 (which PostgreSQL text cannot hold), an escaped surrogate pair,
+    a backslash and a quote: valid JSON and valid Unicode, so each line is one series, stored and
+    counted once, and never fails the other lines of its batch. (This attack held: labels are kept
+    as escaped JSON text.)"""
+    from vigil.telemetry.push import Ingestor
+
+    store = open_store(db_url)
+    try:
+        ing = Ingestor(PUSH_SPEC, store)
+        good = checkout_rows(NOW_MIN - 3, 2)
+        odd = json.dumps({"ts": isoformat(NOW_DT - timedelta(minutes=1)), "metric": "checkout_attempts",
+                          "labels": {"outcome": value}, "inc": 7})  # escaped: \u0000, \ud83d\ude00
+        body = ndjson(good[:2]) + odd.encode() + b"\n" + ndjson(good[2:])
+        res = ing.push_body(body, NOW_DT)
+        assert res.accepted == 5 and res.rejected_count == 0, res.to_dict()
+        res = ing.push_body(odd.encode() + b"\n", NOW_DT)
+        assert res.accepted == 1
+        got = stored(db_url)
+        assert got["counters"] == 20 + 7 + 7 and got["series"] == 3
+        want = value
+        with store.engine.connect() as c:
+            import sqlalchemy as sa
+
+            labels = [json.loads(r[0]) for r in c.execute(sa.text("SELECT labels FROM series"))]
+        assert {"outcome": want} in labels
+    finally:
+        store.close()
+
+
+# == secrets never in messages =========================================================================
+
+
+def test_a_server_url_with_credentials_is_refused_without_echoing_them(cli, tmp_path, token_file):
+    """Observed: `vigil push --url http://u:s3cretpw@host/ FILE` printed the URL, password and all,
+    in its error (a CI log keeps it). A server URL carries no credentials: the API token goes in
+    --token-file or $VIGIL_TOKEN."""
+    f = tmp_path / "x.ndjson"
+    f.write_bytes(ndjson(checkout_rows(NOW_MIN - 2, 1)))
+    for url in ("http://u:s3cretpw@127.0.0.1:9/", "http://s3cretpw@127.0.0.1:9/", "https://:s3cretpw@localhost:9"):
+        r = cli("push", f, "--url", url, "--token-file", token_file, "--retries", "0")
+        assert r.code == 2, (url, r.err)
+        assert "s3cretpw" not in r.err and "s3cretpw" not in r.out
+        assert "credentials" in r.err and "--token-file" in r.err
+    from vigil.client import VigilClient
+    from vigil.errors import UsageError
+
+    with pytest.raises(UsageError) as e:
+        VigilClient("http://u:s3cretpw@127.0.0.1:9", TOKEN)
+    assert "s3cretpw" not in str(e.value) + (e.value.hint or "")

@@ -42,6 +42,19 @@ class ServerUnavailable(ExternalError):
 
 class VigilClient:
     def __init__(self, url: str, token: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise UsageError("the server URL cannot be read", hint="like http://127.0.0.1:8470") from None
+        if "@" in parts.netloc:  # never echoed: it would print the password into a CI log
+            raise UsageError(
+                "the server URL must not carry credentials (user or password before '@')",
+                hint="the API token goes in --token-file or $VIGIL_TOKEN; give the URL as http://host:port",
+            )
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"the server URL {url[:200]!r} must be http:// or https:// with a host", hint="like http://127.0.0.1:8470")
         self.base = url.rstrip("/")
         self._http = httpx.Client(
             base_url=self.base,
