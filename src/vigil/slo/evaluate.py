@@ -248,7 +248,12 @@ def evaluate_slos(slos: Sequence[SLO], source: Source, at: datetime) -> list[Slo
             plan.counters += [CounterQuery(r.total, r.exclude), CounterQuery(r.good, r.exclude)]
         elif slo.sli.latency is not None:
             plan.observations.append(ObservationQuery(slo.sli.latency.metric, seconds_to_ns(slo.sli.latency.threshold)))
+    thresholds = getattr(source, "prefetch_thresholds", None)
     for plan in plans.values():
+        if callable(thresholds) and plan.observations:
+            # the embedded store: (good, all) at each SLO's threshold, not every bucket
+            thresholds(plan.observations, plan.starts, plan.end)
+            plan.observations = []
         source.prefetch(plan)
     return [evaluate_slo(slo, source, at, span, cov) for slo, span, cov in zip(slos, spans, coverages)]
 

@@ -27,6 +27,8 @@ class EmbeddedSource:
         self._counter_cache: dict[tuple[int, int, int], int] = {}
         # (end, series id, start) -> [(le, count), ...] over [start, end), non-cumulative buckets
         self._obs_cache: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+        # (end, series id, start, le) -> (observations <= le, all) over [start, end)
+        self._pair_cache: dict[tuple[int, int, int, int], tuple[int, int]] = {}
         # series ids -> [(start, end, per-minute maxima)] fetched so far
         self._gauge_cache: dict[frozenset[int], list[tuple[int, int, np.ndarray]]] = {}
         self._bounds: dict[int, int] | None = None
@@ -218,8 +220,76 @@ class EmbeddedSource:
         cache = self._counter_cache
         return [sum(cache[(end, i, st)] for i in ids) for st in starts]
 
+    def prefetch_thresholds(self, queries: Sequence[ObservationQuery], starts: Sequence[int], end: int) -> None:
+        """Cache (observations at or under each query's threshold, all observations) per series and
+        start over ``[start, end)``: what :meth:`observation_counts` answers, read per series (in the
+        rollups' key order, no sort by bucket) and per span between consecutive starts (no CASE
+        per start). An SLO evaluation asks this instead of every bucket."""
+        by_le: dict[int, set[int]] = {}
+        for q in queries:
+            by_le.setdefault(q.le_ns, set()).update(self.ids(q.metric, "observation"))
+        les = sorted(by_le)
+        ids = sorted(set().union(*by_le.values())) if by_le else []
+        sts = sorted(set(starts))
+        todo = [i for i in ids if any((end, i, st, le) not in self._pair_cache for st in sts for le in les if i in by_le[le])]
+        if not todo or not sts:
+            return
+        th, tm = schema.obs_hour, schema.obs_minute
+        h1 = end // 60
+        h0s = sorted({-(-st // 60) for st in sts if -(-st // 60) < h1})
+        spans = [("h", a, b) for a, b in zip(h0s, h0s[1:] + [h1])]  # hour spans between starts
+        minute_spans: set[tuple[int, int]] = set()
+        for st in sts:
+            h0 = -(-st // 60)
+            if h0 < h1:
+                if st < h0 * 60:
+                    minute_spans.add((st, h0 * 60))
+                if h1 * 60 < end:
+                    minute_spans.add((h1 * 60, end))
+            elif st < end:
+                minute_spans.add((st, end))
+        spans += [("m", a, b) for a, b in sorted(minute_spans)]
+        got: dict[tuple[str, int, int], dict[int, list[int]]] = {}
+        with db_errors("reading telemetry failed"), self.store.engine.connect() as conn:
+            for chunk in _chunks(todo, 900):
+                for kind, a, b in spans:
+                    t, col = (th, th.c.hour) if kind == "h" else (tm, tm.c.minute)
+                    cols = [sa.func.sum(t.c["count"])] + [sa.func.sum(sa.case((t.c.le <= le, t.c["count"]), else_=0)) for le in les]
+                    sel = sa.select(t.c.series_id, *cols).where(t.c.series_id.in_(chunk), col >= a, col < b).group_by(t.c.series_id)
+                    res = conn.execute(sel)
+                    for row in res.cursor.fetchall():
+                        got.setdefault((kind, a, b), {})[int(row[0])] = [int(x or 0) for x in row[1:]]
+                    res.close()
+        zero = [0] * (1 + len(les))
+
+        def part(kind: str, a: int, b: int, i: int) -> list[int]:
+            return got.get((kind, a, b), {}).get(i, zero)
+
+        for i in todo:
+            for st in sts:
+                acc = [0] * (1 + len(les))
+                h0 = -(-st // 60)
+                pieces: list[tuple[str, int, int]] = []
+                if h0 < h1:
+                    pieces += [sp for sp in spans if sp[0] == "h" and sp[1] >= h0]
+                    if st < h0 * 60:
+                        pieces.append(("m", st, h0 * 60))
+                    if h1 * 60 < end:
+                        pieces.append(("m", h1 * 60, end))
+                elif st < end:
+                    pieces.append(("m", st, end))
+                for sp in pieces:
+                    acc = [x + y for x, y in zip(acc, part(*sp, i))]
+                for k, le in enumerate(les):
+                    self._pair_cache[(end, i, st, le)] = (acc[1 + k], acc[0])
+
     def observation_counts(self, q: ObservationQuery, starts: Sequence[int], end: int) -> list[tuple[int, int]]:
         ids = self.ids(q.metric, "observation")
+        pc = self._pair_cache
+        if all((end, i, st, q.le_ns) in pc for i in ids for st in starts):  # prefetched thresholds
+            return [
+                (sum(pc[(end, i, st, q.le_ns)][0] for i in ids), sum(pc[(end, i, st, q.le_ns)][1] for i in ids)) for st in starts
+            ]
         self._load_observations(ids, starts, end)
         cache = self._obs_cache
         out = []
