@@ -24,7 +24,9 @@ again without the rejected ones (at most :data:`MAX_PASSES` times).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,6 +120,9 @@ class OtlpReceiver:
         self.store = ingestor.store
         self.telemetry = telemetry
         self._last_purge_ms = 0
+        # SQLite takes one writer at a time and makes the others poll its lock (sleeping 1 to 100 ms
+        # between tries): exports queue here instead, each let in as soon as the one before commits
+        self._writer: contextlib.AbstractContextManager[Any] = threading.Lock() if self.store.dialect == "sqlite" else contextlib.nullcontext()
         self.started_ms = int(started.timestamp() * 1000) if started is not None else None
         """When this receiver began: the store's "taking OTLP metrics since" when it has none yet."""
 
@@ -142,7 +147,8 @@ class OtlpReceiver:
         key = self.key("traces", decoded)
         for _ in range(MAX_PASSES):
             try:
-                return self._traces_pass(batch, excluded, key, decoded, now)
+                with self._writer:
+                    return self._traces_pass(batch, excluded, key, decoded, now)
             except _Redo as r:
                 excluded.update(r.bad)
         raise StoreError(
@@ -161,6 +167,7 @@ class OtlpReceiver:
                 if k is not None and i not in excluded:
                     idx.setdefault((k[0], k[1]), i)
             keys = [(k[0], k[1], i, k[2], k[3]) for k, i in ((batch.keys[i], i) for i in idx.values())]  # type: ignore[index]
+            keys.sort()  # in key order: the store's index is walked forward, not at random
             try:
                 new = insert_batch(s.conn, self.store.dialect, decoded.data, int(now.timestamp() * 1000), keys)
             except (sa.exc.DBAPIError, sa.exc.TimeoutError) as e:
@@ -204,7 +211,8 @@ class OtlpReceiver:
         key = self.key("metrics", decoded)
         for _ in range(MAX_PASSES):
             try:
-                return self._metrics_pass(batch, excluded, key, decoded.digest, now)
+                with self._writer:
+                    return self._metrics_pass(batch, excluded, key, decoded.digest, now)
             except _Redo as r:
                 excluded.update(r.bad)
         raise StoreError(
