@@ -357,8 +357,12 @@ class EmbeddedSource:
             return None
         t = schema.gauge_minute
         blk = (t.c.minute - start) // block
+        if size == 1:  # a slice per minute: one series has one row per minute
+            sampled = sa.func.count() if len(ids) == 1 else sa.func.count(sa.distinct(t.c.minute))
+        else:
+            sampled = sa.func.count(sa.distinct((t.c.minute - start) // size))
         q = (
-            sa.select(blk, sa.func.max(t.c.max), sa.func.count(sa.distinct((t.c.minute - start) // size)))
+            sa.select(blk, sa.func.max(t.c.max), sampled)
             .where(t.c.series_id.in_(sorted(ids)), t.c.minute >= start, t.c.minute < end)
             .group_by(blk)
         )
