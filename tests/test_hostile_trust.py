@@ -435,3 +435,37 @@ def test_a_server_url_with_credentials_is_refused_without_echoing_them(cli, tmp_
     with pytest.raises(UsageError) as e:
         VigilClient("http://u:s3cretpw@127.0.0.1:9", TOKEN)
     assert "s3cretpw" not in str(e.value) + (e.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    "db",
+    [
+        "postgresql://u@127.0.0.1:9/x?password=s3cretpw&sslmode=disable",
+        "postgresql:///x?host=127.0.0.1&port=9&user=u&password=s3cretpw",
+        "postgresql://u@127.0.0.1:9/x?sslpassword=s3cretpw",
+        "postgresql+psycopg://u:s3cretpw@127.0.0.1:9/x",
+    ],
+)
+def test_a_store_url_never_shows_its_password_in_an_error(tmp_path, cli, db):
+    """Observed: `--db 'postgresql://u@host/x?password=...'` (libpq reads a password from the query
+    too) printed the password in "cannot open the state database ...": only the user:password form
+    was masked."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC)
+    for argv in (["slo", "status"], ["gate", "deploy", "--service", "api"], ["push", "-"], ["store", "status"]):
+        r = cli(*argv, "--spec", spec, "--db", db, "--json")
+        assert r.code == 3, (argv, r.out, r.err)
+        assert "s3cretpw" not in r.out + r.err, (argv, r.out + r.err)
+        assert "127.0.0.1" in r.out + r.err  # still says which database
+
+
+@pytest.mark.parametrize("db", ["postgresql://u:s3cretpw@127.0.0.1:port/x", "postgresql://u@[::1/x", "mysql://u@h/x", "sqlite+nope:///x.db"])
+def test_a_malformed_store_url_is_a_clear_error_not_an_internal_one(tmp_path, cli, db):
+    """Observed: `--db postgresql://u:pw@host:port/x` (a port that is not a number) was exit 4, an
+    internal error (SQLAlchemy's ValueError)."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC)
+    for argv in (["slo", "status"], ["gate", "deploy", "--service", "api"]):
+        r = cli(*argv, "--spec", spec, "--db", db)
+        assert r.code in (2, 3), (argv, r.err)
+        assert "internal error" not in r.err and "s3cretpw" not in r.err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -140,14 +141,18 @@ def open_store(url: str, *, mode: Mode = "create", migrate: bool = True) -> "Sto
         if url.startswith("sqlite"):
             engine = _sqlite_engine(url, mode, shown)
         else:
-            sa.engine.make_url(url)  # a malformed URL is an ArgumentError here, before any import
+            parsed = sa.engine.make_url(url)  # a malformed URL is an ArgumentError here, before any import
+            if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() != "psycopg":
+                raise sa.exc.ArgumentError("a vigil store is SQLite or PostgreSQL (through psycopg)")
             opts: dict[str, Any] = {"connect_timeout": 10}
             if mode == "read":
                 opts["options"] = "-c default_transaction_read_only=on"
             engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=opts)
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as e:
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError) as e:  # ValueError: a port that is not a number
+        from vigil.pgconn import scrub
+
         raise StoreError(
-            f"cannot use database URL {shown!r}: {e}",
+            f"cannot use database URL {shown!r}: {scrub(str(e), url)}",
             hint="use sqlite:///path/to/vigil.db or postgresql://user@host/db",
         ) from None
     store = Store(engine, readonly=mode == "read", url=shown)
@@ -220,7 +225,15 @@ def _sqlite_readonly_engine(p: Path) -> Engine:
 
 
 def _redact(url: str) -> str:
+    """The URL for messages: no password, whether after the user or in the query (libpq reads
+    ``?password=`` and ``?sslpassword=`` too)."""
+    from vigil import pgconn
+
     try:
+        if pgconn.is_url(url):
+            m = re.match(r"^(postgresql|postgres)\+[A-Za-z0-9_]+://", url)
+            shown = pgconn.redact(url)
+            return (m.group(0) + shown.split("://", 1)[1]) if m else shown
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unreadable url>"
