@@ -5,6 +5,7 @@ beside a static file served by the same server. Prints figures; asserts nothing.
     python benchmarks/web.py                       # builds the dataset (a few minutes), then measures
     python benchmarks/web.py --dataset DIR         # reuse a dataset tests/webui_data.py built
     python benchmarks/web.py --requests 40 --clients 2
+    python benchmarks/web.py --dataset DIR --only overview --only /    # the URLs containing any of these
 
 Target (the plan's API SLO): p95 <= 300 ms for every page and endpoint on a 2-core machine.
 """
@@ -53,12 +54,44 @@ def pct(xs: list[float], p: float) -> float:
     return xs[k]
 
 
+def measure(base: str, path: str, cookie: str, requests: int, clients: int) -> list[float]:
+    """Latencies (ms) of ``requests`` GETs of ``path`` from ``clients`` concurrent clients."""
+    lat: list[float] = []
+    lock = threading.Lock()
+    todo = list(range(requests))
+
+    def worker() -> None:
+        with httpx.Client(base_url=base, timeout=60, cookies={"vigil_session": cookie}) as cl:
+            cl.get(path)  # warm the connection
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    todo.pop()
+                t = time.perf_counter()
+                resp = cl.get(path)
+                el = (time.perf_counter() - t) * 1000
+                if resp.status_code != 200:
+                    raise SystemExit(f"{path}: HTTP {resp.status_code}")
+                with lock:
+                    lat.append(el)
+
+    ts = [threading.Thread(target=worker) for _ in range(clients)]
+    for th in ts:
+        th.start()
+    for th in ts:
+        th.join()
+    return lat
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", type=Path, help="a directory tests/webui_data.py built (vigil.yaml, .vigil/vigil.db, tokens.yaml)")
     ap.add_argument("--requests", type=int, default=30, help="requests per URL (default 30)")
     ap.add_argument("--clients", type=int, default=2, help="concurrent clients (default 2)")
     ap.add_argument("--port", type=int, default=8479)
+    ap.add_argument("--only", action="append", default=[], metavar="TEXT",
+                    help="measure only the URLs containing TEXT ('/' alone: the overview page); repeatable")
     a = ap.parse_args()
     if a.dataset:
         os.environ["VIGIL_UI_DATASET"] = str(a.dataset)
@@ -95,31 +128,9 @@ def main() -> int:
         worst = 0.0
         for u in urls(d / "vigil.yaml"):
             path = u.split(" ")[0]
-            lat: list[float] = []
-            lock = threading.Lock()
-            todo = list(range(a.requests))
-
-            def worker() -> None:
-                with httpx.Client(base_url=base, timeout=60, cookies={"vigil_session": cookie or ""}) as cl:
-                    cl.get(path)  # warm the connection
-                    while True:
-                        with lock:
-                            if not todo:
-                                return
-                            todo.pop()
-                        t = time.perf_counter()
-                        resp = cl.get(path)
-                        el = (time.perf_counter() - t) * 1000
-                        if resp.status_code != 200:
-                            raise SystemExit(f"{path}: HTTP {resp.status_code}")
-                        with lock:
-                            lat.append(el)
-
-            ts = [threading.Thread(target=worker) for _ in range(a.clients)]
-            for th in ts:
-                th.start()
-            for th in ts:
-                th.join()
+            if a.only and not any(path == "/" if o == "/" else o in path for o in a.only) and "static" not in u:
+                continue
+            lat = measure(base, path, cookie or "", a.requests, a.clients)
             p95 = pct(lat, 0.95)
             if "static" not in u:
                 worst = max(worst, p95)
