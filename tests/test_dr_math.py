@@ -205,6 +205,26 @@ def test_parse_info_of_pgbackrest_245():
     assert missing.status_code == 1 and not missing.backups
 
 
+@pytest.mark.parametrize("end", ["start", "stop"])
+def test_a_backup_without_its_start_or_stop_time_is_refused_not_kept_undated(end):
+    """Observed (issue 7, Types): a backup whose timestamp was null was kept with start/stop None
+    (typed datetime), so its age and duration failed later, far from the cause. It is refused at
+    the parse, naming pgBackRest's JSON; in backup.info too."""
+    from vigil.dr.postgres.pgbackrest import PgBackRestError, backups_from_info_file
+
+    broken = json.loads(json.dumps(INFO_JSON))
+    broken[0]["backup"][1]["timestamp"][end] = None
+    with pytest.raises(PgBackRestError, match="pgbackrest info returned JSON vigil cannot read") as e:
+        parse_info(broken, "demo")
+    assert "without its start or stop time" in e.value.message and e.value.exit_code == 3
+    info_file = (
+        "[backup:current]\n"
+        '20261202-130106F={"backup-timestamp-start":1796216466,"backup-timestamp-stop":null,"backup-type":"full","db-id":1}\n'
+    )
+    with pytest.raises(PgBackRestError, match="backup.info is not readable"):
+        backups_from_info_file(info_file, 1)
+
+
 def test_parse_verify_text():
     text = """stanza: demo
 status: ok

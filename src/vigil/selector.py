@@ -55,7 +55,9 @@ class Matcher:
             return v == self.value
         if self.op == "!=":
             return v != self.value
-        hit = self._regex.fullmatch(v) is not None  # type: ignore[union-attr]
+        rx = self._regex
+        assert rx is not None  # =~ and !~ always compile theirs
+        hit = rx.fullmatch(v) is not None
         return hit if self.op == "=~" else not hit
 
     def __str__(self) -> str:

@@ -73,7 +73,7 @@ def import_cmd(files: tuple[str, ...], fmt: str, skip_bad: bool, dry_run: bool, 
             _print_rejections([r.to_dict() for r in err.rejections], err.rejected)
             raise
         data = out.to_dict()
-        data["estimated_days"] = getattr(res, "estimated_days", [])
+        data["estimated_days"] = res.estimated_days
     else:
         if not files:
             raise UsageError("name the files to import", hint="vigil cost import focus-2026-03.csv (or --cost-explorer --from DAY)")
@@ -128,9 +128,7 @@ def _ce_read(costs: Any, from_: str | None, to: str | None, region: str, now: An
     account = str(sts.call("get_caller_identity").get("Account", "unknown"))
     ce = Aws(make_client("ce", region))
     r = fetch(ce, account, start, end, costs)
-    res = ReadResult(r.rollup, [], "cost-explorer")
-    res.estimated_days = r.estimated_days  # type: ignore[attr-defined]
-    return res
+    return ReadResult(r.rollup, [], "cost-explorer", r.estimated_days)
 
 
 @cost_group.command("imports")

@@ -29,7 +29,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from vigil.finops.spec import Anomalies
 
 MAD_SCALE = 0.6745
 MEAN_AD_SCALE = 1.253314
@@ -45,10 +48,8 @@ class Params:
     min_percent: float = 0.2
 
     @classmethod
-    def from_spec(cls, a: object) -> "Params":
-        return cls(
-            int(a.window), int(a.min_history), float(a.z), float(a.min_impact), float(a.min_percent),  # type: ignore[attr-defined]
-        )
+    def from_spec(cls, a: Anomalies) -> "Params":
+        return cls(int(a.window), int(a.min_history), float(a.z), float(a.min_impact), float(a.min_percent))
 
 
 @dataclass(frozen=True)

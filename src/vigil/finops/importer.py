@@ -64,6 +64,7 @@ class ReadResult:
     rollup: Rollup
     files: list[FileRead] = field(default_factory=list)
     kind: str = "focus"
+    estimated_days: list[str] = field(default_factory=list)  # Cost Explorer's days still estimated (not final)
 
 
 def _open_text(p: Path) -> io.TextIOBase:

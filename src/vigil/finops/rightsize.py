@@ -51,7 +51,7 @@ def pause_supported(engine: str, version: str) -> bool:
         return need is not None and (major, minor) >= need
     if engine == "aurora-mysql":
         vm = re.search(r"mysql_aurora\.(\d+)\.(\d+)", version)
-        return bool(vm) and (int(vm[1]), int(vm[2])) >= (3, 8)  # type: ignore[index]
+        return vm is not None and (int(vm[1]), int(vm[2])) >= (3, 8)
     return False
 
 

@@ -94,7 +94,11 @@ class Threshold(SpecModel):
 
     @property
     def share(self) -> Decimal:
-        return self.actual if self.actual is not None else self.forecast  # type: ignore[return-value]
+        if self.actual is not None:
+            return self.actual
+        if self.forecast is None:  # the model's validator lets exactly one be set
+            raise ValueError("a threshold is exactly one of `actual: 80%` or `forecast: 100%`")
+        return self.forecast
 
     @property
     def label(self) -> str:

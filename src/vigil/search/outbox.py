@@ -44,18 +44,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+import psycopg
+from psycopg import sql
+
 from vigil.pgconn import libpq_dsn as conninfo  # noqa: F401  (re-exported: one PostgreSQL helper, vigil.pgconn)
 from vigil.pgconn import redact as _redact
 from vigil.search.engine import Change, DocumentError, ImportFailed, IndexSnapshot, SearchEngine, SearchError, load_snapshot
 from vigil.search.spec import CollectionSpec, OutboxSpec
-
-try:  # psycopg is a dependency; keep import errors readable
-    import psycopg
-    from psycopg import sql
-except ImportError:  # pragma: no cover
-    psycopg = None  # type: ignore[assignment]
-    sql = None  # type: ignore[assignment]
-
 
 # --- connecting --------------------------------------------------------------------------------
 

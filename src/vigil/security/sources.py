@@ -12,7 +12,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from vigil.errors import ExternalError, NotFoundError, UsageError
 
@@ -91,7 +91,7 @@ def decode_bytes(data: bytes) -> tuple[str, str] | None:
         return data.decode("latin-1"), "latin-1"
 
 
-def _excluded(rel: str, excludes: list[str]) -> bool:
+def _excluded(rel: str, excludes: Sequence[str]) -> bool:
     parts = PurePosixPath(rel).parts
     for pat in excludes:
         p = pat.rstrip("/")
@@ -100,7 +100,7 @@ def _excluded(rel: str, excludes: list[str]) -> bool:
     return False
 
 
-def walk_path(root: str, *, excludes: list[str] = (), display_root: str | None = None) -> Walk:  # type: ignore[assignment]
+def walk_path(root: str, *, excludes: Sequence[str] = (), display_root: str | None = None) -> Walk:
     """Every text file under ``root`` (or ``root`` itself), skipping VCS and dependency folders,
     ``excludes`` (globs on the path relative to ``root`` or any of its parts), symlinks, binary
     files and files over :data:`MAX_FILE_BYTES` (those are listed in ``skipped``).
@@ -203,7 +203,7 @@ def parse_range(spec: str) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
-def walk_git(spec: str, repo: str = ".", *, excludes: list[str] = ()) -> Walk:  # type: ignore[assignment]
+def walk_git(spec: str, repo: str = ".", *, excludes: Sequence[str] = ()) -> Walk:
     """The lines every commit of ``BASE..HEAD`` adds (history included: a secret added in one
     commit and removed in the next is still found), each with its commit, path and line number.
     Merge commits contribute the lines they add beyond all their parents (conflict resolutions)."""
@@ -221,7 +221,7 @@ def walk_git(spec: str, repo: str = ".", *, excludes: list[str] = ()) -> Walk:  
     return parse_log(cp.stdout, excludes=list(excludes))
 
 
-def parse_log(out: bytes, *, excludes: list[str] = ()) -> Walk:  # type: ignore[assignment]
+def parse_log(out: bytes, *, excludes: Sequence[str] = ()) -> Walk:
     """The added lines of ``git log -p --cc --unified=0`` output, per commit and file."""
     w = Walk()
     commit: str | None = None

@@ -15,13 +15,12 @@ Written as FOCUS 1.2 columns (:data:`FOCUS_COLUMNS`) or AWS CUR 2.0 columns (:da
 from __future__ import annotations
 
 import csv
-import io
 import json
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TextIO
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -190,7 +189,7 @@ def cur_row(it: Item) -> list[str]:
     ]
 
 
-def write_csv(out: io.TextIOBase, kind: str, rows: Iterable[Item]) -> int:
+def write_csv(out: TextIO, kind: str, rows: Iterable[Item]) -> int:
     """Write FOCUS (``focus``) or CUR 2.0 (``cur2``) CSV; returns the number of line items."""
     w = csv.writer(out, lineterminator="\n")
     w.writerow(FOCUS_COLUMNS if kind == "focus" else CUR_COLUMNS)
@@ -233,7 +232,7 @@ def simulate_costs(kind: str, from_: str | None, to: str | None, out: str | None
         raise UsageError(str(e)) from None
     rows = items(start, (end - start).days, seed=seed, spikes=sp)
     if out is None or out == "-":
-        n = write_csv(sys.stdout, kind, rows)  # type: ignore[arg-type]
+        n = write_csv(sys.stdout, kind, rows)
         sys.stdout.flush()
     else:
         try:

@@ -114,7 +114,10 @@ class SLI(SpecModel):
 
     @property
     def body(self) -> RatioSLI | LatencySLI | FreshnessSLI:
-        return self.ratio or self.latency or self.freshness  # type: ignore[return-value]
+        body = self.ratio or self.latency or self.freshness
+        if body is None:  # the validator lets exactly one be set
+            raise ValueError("an SLI has exactly one kind: ratio, latency or freshness")
+        return body
 
 
 class Window(SpecModel):

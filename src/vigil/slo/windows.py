@@ -74,7 +74,8 @@ def span_at(window: Window, at: datetime, covered_from: int | None = None) -> Sp
     if window.rolling is not None:
         w = int(window.rolling) // 60
         return Span(now - w, now, now, True, covered_from)
-    start, end = calendar_bounds(window.calendar, window.tz, at)  # type: ignore[arg-type]
+    assert window.calendar is not None  # a window is rolling or calendar (the spec's validator)
+    start, end = calendar_bounds(window.calendar, window.tz, at)
     return Span(int(start.timestamp()) // 60, int(end.timestamp()) // 60, now, False, covered_from)
 
 

@@ -651,12 +651,14 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
                 raise _Bad(f"unknown key {extra[0][:40]!r}; allowed: ts, metric, labels, inc, observe, set, count")
             # -- time
             ts = obj.get("ts")
-            ms = ts_cache.get(ts) if type(ts) is str else None
+            if type(ts) is not str:
+                raise _Bad(TS_FORMAT + ("" if ts is not None else " (missing)"))
+            ms = ts_cache.get(ts)
             if ms is None:
                 ms = _parse_ts(ts)
                 if len(ts_cache) > 20_000:
                     ts_cache.clear()
-                ts_cache[ts] = ms  # type: ignore[index]
+                ts_cache[ts] = ms
             if ms < ctx.oldest_ms:
                 raise _Bad(f"ts {ts} is older than the retention window; it would be deleted at once")
             if ms > ctx.now_ms + ctx.max_future_ms:
@@ -749,14 +751,14 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
             # could hide a ':', so a line with a backslash is always checked in full).
             if text is not None and (
                 "\\" in text
-                or text.count(":") != len(obj) + nlabels + ts.count(":") + metric.count(":") + label_colons  # type: ignore[union-attr]
+                or text.count(":") != len(obj) + nlabels + ts.count(":") + metric.count(":") + label_colons
             ):
                 try:
                     _strict_decoder.decode(text)
                 except (ValueError, RecursionError):  # pragma: no cover - it decoded above
                     pass
-            if hkey is not None:
-                left = headroom.get(hkey, MAX_STORED)  # type: ignore[union-attr]
+            if hkey is not None and headroom is not None:
+                left = headroom.get(hkey, MAX_STORED)
                 if n > left:
                     raise _Bad(
                         f"{field_} {n} would take the series' count for the hour past {MAX_STORED} (2^63 - 1),"
@@ -765,8 +767,8 @@ def ingest(lines: Iterable[tuple[int, object]], ctx: IngestContext, rollup: Roll
             if admission is not None:
                 admission.admit(metric, labels_json)
             # -- the line is good: add it
-            if hkey is not None:
-                headroom[hkey] = left - n  # type: ignore[index]
+            if hkey is not None and headroom is not None:
+                headroom[hkey] = left - n
             if kind == "counter":
                 counters[key] = counters.get(key, 0) + n
             elif kind == "observation":
@@ -826,9 +828,12 @@ def _json_type(v: object) -> str:
     return type(v).__name__
 
 
+TS_FORMAT = "ts must be an RFC 3339 time string like 2026-11-01T12:00:00Z"
+
+
 def _parse_ts(ts: object) -> int:
     if type(ts) is not str:
-        raise _Bad("ts must be an RFC 3339 time string like 2026-11-01T12:00:00Z" + ("" if ts is not None else " (missing)"))
+        raise _Bad(TS_FORMAT + ("" if ts is not None else " (missing)"))
     if len(ts) > 40:
         raise _Bad("ts is too long for an RFC 3339 time")
     if not RFC3339.fullmatch(ts):

@@ -317,7 +317,7 @@ def create_app(
             app.openapi_schema = doc
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to change the schema ("Extending OpenAPI")
 
     from vigil.web.ui import install as install_ui  # the web UI: pages, chart endpoints, /docs offline
 

@@ -391,15 +391,15 @@ def _shift_check(r: stats.RankTest, metric: CanaryMetric, up: bool, down: bool, 
         if sign * r.effect < floor:
             small = f"the canary is {word} (p={_p(p)}) but the effect is small: {desc}; floor {float(floor):.3g}"
             break
-        if margin_abs is not None:
+        if margin_abs is not None and metric.margin is not None:  # (margin_abs is None exactly when margin is)
             beyond = lo_s > margin_abs if sign > 0 else hi_s < -margin_abs
             within = hi_s <= margin_abs if sign > 0 else lo_s >= -margin_abs
             if within:
-                return PASS, f"the canary is {word} (p={_p(p)}) but within the margin of {_pct(metric.margin)} of the baseline median: {desc}"  # type: ignore[arg-type]
+                return PASS, f"the canary is {word} (p={_p(p)}) but within the margin of {_pct(metric.margin)} of the baseline median: {desc}"
             if not beyond:
                 res.details["below_resolution"] = True
                 return INCONCLUSIVE, (f"the canary is {word} (p={_p(p)}), but whether the shift exceeds the margin of "
-                                      f"{_pct(metric.margin)} ({_secs(margin_abs, False)}) is below the data's resolution: {desc}")  # type: ignore[arg-type]
+                                      f"{_pct(metric.margin)} ({_secs(margin_abs, False)}) is below the data's resolution: {desc}")
         return cls, f"the canary is {word}: p={_p(p)}, {desc}"
     # would pass: only if the buckets could have shown a shift of the tolerance
     hidden_up = up and hi_s > tol_abs

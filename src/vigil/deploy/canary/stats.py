@@ -143,8 +143,8 @@ def histogram(data: Mapping[object, int] | Iterable[tuple[object, int]] | Iterab
 
 def layout(bounds: Iterable[object]) -> tuple[Fraction, ...]:
     """Sorted, distinct, finite bucket bounds (an +inf bound is the overflow bucket's, implied)."""
-    out = {b for b in (_value(x) for x in bounds) if b != INF}
-    return tuple(sorted(out))  # type: ignore[arg-type]
+    out = {b for b in (_value(x) for x in bounds) if isinstance(b, Fraction)}  # the rest is +inf
+    return tuple(sorted(out))
 
 
 def size(h: Sequence[tuple[Value, int]]) -> int:
@@ -183,7 +183,7 @@ def _as_sample(x: "CanarySample | Sequence[tuple[Value, int]]") -> CanarySample:
 
 
 def _finite(h: Sequence[tuple[Value, int]], top: Fraction) -> list[tuple[Fraction, int]]:
-    return [(top if v == INF else v, n) for v, n in h]  # type: ignore[misc]
+    return [(top if v == INF else _exact(v), n) for v, n in h]
 
 
 def _exact(v: Value | None) -> Fraction:
@@ -194,8 +194,8 @@ def _exact(v: Value | None) -> Fraction:
 
 
 def _top_finite(*hs: Sequence[tuple[Value, int]]) -> Fraction:
-    finite = [v for h in hs for v, _ in h if v != INF]
-    return max(finite) if finite else Fraction(0)  # type: ignore[return-value]
+    finite = [v for h in hs for v, _ in h if isinstance(v, Fraction)]  # the rest is +inf
+    return max(finite) if finite else Fraction(0)
 
 
 def _order_stat(weighted: Sequence[tuple[Value, int]], k: int) -> Value:
@@ -223,7 +223,8 @@ def _median(weighted: Sequence[tuple[Value, int]]) -> Value | None:
 def median(h: "CanarySample | Sequence[tuple[Value, int]]") -> Fraction | None:
     """The median of one histogram (the overflow bucket counts as its highest finite value)."""
     s = _as_sample(h)
-    return _median(_finite(s.counts, _top_finite(s.counts)))  # type: ignore[return-value]
+    m = _median(_finite(s.counts, _top_finite(s.counts)))
+    return None if m is None else _exact(m)
 
 
 def median_bounds(h: "CanarySample | Sequence[tuple[Value, int]]") -> Interval | None:
@@ -356,20 +357,18 @@ def pair_order_stats(fc: Sequence[tuple[Value, int]], fb: Sequence[tuple[Value, 
     neg = wc_inf[-INF] * nb + (nc - wc_inf[-INF]) * wb_inf[INF]
     pos = wc_inf[INF] * nb + (nc - wc_inf[INF]) * wb_inf[-INF]
     m = nc * nb
-    out: list[Value] = []
+    slots: list[Value | None] = []  # None: a finite order statistic, found below
     finite_ks = []
     for k in ks:
         if k <= neg:
-            out.append(-INF)
+            slots.append(-INF)
         elif k > m - pos:
-            out.append(INF)
+            slots.append(INF)
         else:
-            out.append(None)  # type: ignore[arg-type]
+            slots.append(None)
             finite_ks.append(k - neg)
-    if finite_ks:
-        got = iter(_finite_pair_stats(cf, bf, finite_ks))
-        out = [next(got) if v is None else v for v in out]
-    return out
+    got = iter(_finite_pair_stats(cf, bf, finite_ks) if finite_ks else [])
+    return [next(got) if v is None else v for v in slots]
 
 
 def _finite_pair_stats(cf: list[tuple[Fraction, int]], bf: list[tuple[Fraction, int]], ks: list[int]) -> list[Fraction]:
@@ -384,7 +383,7 @@ def _finite_pair_stats(cf: list[tuple[Fraction, int]], bf: list[tuple[Fraction, 
     wmax = sum(w for _, w in cf) * sum(w for _, w in bf)
     if not ints or max(abs(x) for x in ints) >= 2**61 or wmax >= 2**62:
         ref = _pairs(cf, bf)  # exact and slow: only for values no 64-bit integer scale holds
-        return [_order_stat(ref, k) for k in ks]  # type: ignore[misc]
+        return [_exact(_order_stat(ref, k)) for k in ks]
     c = np.array(ints[: len(cf)], dtype=np.int64)
     b = np.array(ints[len(cf):], dtype=np.int64)
     wc = np.array([w for _, w in cf], dtype=np.int64)
@@ -584,10 +583,10 @@ def quantile(sample: "CanarySample | Sequence[tuple[Value, int]]", q: Fraction |
     highs = [(hi, c) for _, hi, c in e]
     top = _top_finite(s.counts)
     rep = _order_stat(highs, k)
-    value = top if rep == INF else rep
+    value = top if rep == INF else _exact(rep)
     lr, ur = _rank_bounds(n, float(qf), a)
     return QuantileEstimate(
-        qf, n, value, (_order_stat(lows, k), rep),  # type: ignore[arg-type]
+        qf, n, value, (_order_stat(lows, k), rep),
         None if lr is None else _order_stat(lows, lr),
         None if ur is None else _order_stat(highs, ur),
     )

@@ -202,10 +202,11 @@ def migration_states(migrations: Sequence[Migration], rows: Iterable[LedgerRow])
     out: list[MigrationState] = []
     for v in sorted(by_version.keys() | newest.keys()):
         m, r = by_version.get(v), newest.get(v)
-        name = m.name if m else r.name  # type: ignore[union-attr]
         if r is None:
-            out.append(MigrationState(v, name, "pending", m, None))
+            assert m is not None  # v is a file's version or a ledger row's
+            out.append(MigrationState(v, m.name, "pending", m, None))
             continue
+        name = m.name if m else r.name
         if m is None:
             if r.direction == "up" and r.status == "applied":
                 out.append(MigrationState(v, name, "missing-file", None, r, "applied, but its file is gone from the directory"))
@@ -312,7 +313,8 @@ def make_plan(migrations: Sequence[Migration], rows: Iterable[LedgerRow], *, ret
                 )
             )
             continue
-        to_run.append(s.migration)  # type: ignore[arg-type]
+        assert s.migration is not None  # only a missing file (skipped above) has none
+        to_run.append(s.migration)
     return MigrationPlan(states, to_run, problems, warnings, "up")
 
 

@@ -284,8 +284,7 @@ def parameter_uses(sql: str) -> tuple[dict[int, ParamUse], list[RelationRef]]:
                     n = _param(getattr(node, attr, None))
                     if n is not None:
                         put(ParamUse(n, role))
-    seen: set[RelationRef] = set()
-    unique_rels = [r for r in rels if not (r in seen or seen.add(r))]  # type: ignore[func-returns-value]
+    unique_rels = list(dict.fromkeys(rels))  # in order of appearance, each once
     return uses, unique_rels
 
 
@@ -537,7 +536,8 @@ def run_reference(conn: Any, suite: Sequence[SuiteQuery], *, timeout_ms: int) ->
             outcome, chosen = execute(conn, q.text, values, timeout_ms=timeout_ms), values
             if outcome.ok:
                 break
-        out.outcomes.append(outcome)  # type: ignore[arg-type]
+        assert outcome is not None  # sample_parameter_sets gives at least one set
+        out.outcomes.append(outcome)
         out.values.append(chosen)
     return out
 

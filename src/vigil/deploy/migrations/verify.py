@@ -389,7 +389,7 @@ def verify(stage_url: str, migrations: Sequence[Migration], opts: VerifyOptions,
         ids = ", ".join(m.id for m in plan.to_run)
         retried = [f"failed on {where} before, retried here: {s.id}" for s in plan.states if s.state in ("failed", "interrupted")]
         if target is None:
-            report.add("plan", "inconclusive",
+            plan_check = report.add("plan", "inconclusive",
                        "the target's ledger was not read (--target-url, the variable in migrations.target.url_env, or "
                        "--target-ledger): Stage's ledger does not say what production lacks"
                        + (f"; rehearsing what Stage lacks: {ids}" if plan.to_run else "; Stage lacks nothing"), retried,
@@ -404,10 +404,10 @@ def verify(stage_url: str, migrations: Sequence[Migration], opts: VerifyOptions,
             report.skip_rest("nothing is pending on the target")
             return report
         else:
-            report.add("plan", "ok", f"{len(plan.to_run)} pending on the target {target.source}: {ids}",
+            plan_check = report.add("plan", "ok", f"{len(plan.to_run)} pending on the target {target.source}: {ids}",
                        retried + ([] if target.exists else [f"{target.source} has no ledger table yet: every migration is pending"]),
                        reference="target")
-        event("check", name="plan", status=report.check("plan").status)  # type: ignore[union-attr]
+        event("check", name="plan", status=plan_check.status)
 
         previous = list(opts.previous) if opts.previous is not None else None
         if opts.from_pg_stat_statements:
@@ -555,10 +555,10 @@ def _rehearse(conn: Any, report: VerifyReport, migrations: Sequence[Migration], 
         return
     limits = ", ".join(f"{k} {v} ms" for k, v in (("lock_timeout", opts.lock_timeout_ms), ("statement_timeout", opts.statement_timeout_ms)) if v)
     # told not to copy rows, the rehearsal cannot see what production's rows would refuse: not a pass
-    report.add("apply", "ok" if opts.sample_rows else "inconclusive",
+    apply_check = report.add("apply", "ok" if opts.sample_rows else "inconclusive",
                f"{len(applied)} migration(s) applied{on_rows}" + (f" within {limits}" if limits else ""), timings,
                results=[r.to_dict() for r in up.results], sampled_rows=info.sampled_rows)
-    event("check", name="apply", status=report.check("apply").status)  # type: ignore[union-attr]
+    event("check", name="apply", status=apply_check.status)
 
     if previous and prev_old is not None:
         prev_new = run_under_test(conn, previous, prev_old, timeout_ms=t)

@@ -163,9 +163,10 @@ def render_config(
 # --- what pgBackRest reports --------------------------------------------------------------------
 
 
-def _ts(epoch: Any) -> datetime | None:
+def _ts(epoch: Any) -> datetime:
+    """A backup's start or stop time (Unix seconds): pgBackRest records both for every backup."""
     if epoch is None:
-        return None
+        raise ValueError("a backup without its start or stop time")
     return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
 
 
@@ -291,8 +292,8 @@ def parse_info(data: Any, stanza: str) -> StanzaInfo:
                     label=str(b["label"]),
                     type=str(b["type"]),
                     repo=repo,
-                    start=_ts(b["timestamp"]["start"]),  # type: ignore[arg-type]
-                    stop=_ts(b["timestamp"]["stop"]),  # type: ignore[arg-type]
+                    start=_ts(b["timestamp"]["start"]),
+                    stop=_ts(b["timestamp"]["stop"]),
                     size=inf.get("size"),
                     repo_size=(inf.get("repository") or {}).get("size"),
                     wal_start=arch.get("start"),
@@ -338,7 +339,7 @@ def backups_from_info_file(text: str, repo: int) -> list[BackupInfo]:
             b = json.loads(raw)
             out.append(BackupInfo(
                 label=label, type=str(b.get("backup-type")), repo=repo,
-                start=_ts(b["backup-timestamp-start"]), stop=_ts(b["backup-timestamp-stop"]),  # type: ignore[arg-type]
+                start=_ts(b["backup-timestamp-start"]), stop=_ts(b["backup-timestamp-stop"]),
                 size=b.get("backup-info-size"), repo_size=b.get("backup-info-repo-size"),
                 wal_start=b.get("backup-archive-start"), wal_stop=b.get("backup-archive-stop"),
                 lsn_start=b.get("backup-lsn-start"), lsn_stop=b.get("backup-lsn-stop"),

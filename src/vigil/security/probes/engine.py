@@ -294,13 +294,14 @@ def run_probe(
     if kind not in CWE:
         raise UsageError(f"unknown probe {kind!r}", hint="ssrf or ssti")
     rnd = rand or random.Random()
-    own = send is None
-    sender: Sender = send or HttpxSender()
+    own: HttpxSender | None = None
+    if send is None:
+        own = send = HttpxSender()  # made here, closed here
     try:
-        reports = [_probe_target(kind, t, canary, options, sender, sleep, rnd, progress) for t in targets]
+        reports = [_probe_target(kind, t, canary, options, send, sleep, rnd, progress) for t in targets]
     finally:
-        if own:
-            sender.close()  # type: ignore[attr-defined]
+        if own is not None:
+            own.close()
     return ProbeReport(kind, reports, canary.url if canary is not None else None, at)
 
 

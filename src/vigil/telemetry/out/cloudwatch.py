@@ -219,18 +219,18 @@ def batches(ds: list[Datum]) -> list[tuple[str, list[dict]]]:
     out: list[tuple[str, list[dict]]] = []
     cur: list[dict] = []
     size = 0
-    ns = None
+    ns = ""  # the namespace of cur (set with its first datum)
     for d in ds:
         for api in d.to_api():
             s = _size(api)
             if cur and (d.namespace != ns or len(cur) >= MAX_DATUMS or size + s > MAX_REQUEST_JSON):
-                out.append((ns, cur))  # type: ignore[arg-type]
+                out.append((ns, cur))
                 cur, size = [], 0
             ns = d.namespace
             cur.append(api)
             size += s
     if cur:
-        out.append((ns, cur))  # type: ignore[arg-type]
+        out.append((ns, cur))
     return out
 
 

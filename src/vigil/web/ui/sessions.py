@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from vigil.auth import Identity, Tokens, digest
+from vigil.auth import Identity, Role, Tokens, digest
 
 COOKIE = "vigil_session"
 LOGIN_COOKIE = "vigil_login_csrf"
@@ -31,7 +31,7 @@ LOGIN_FAILURES_PER_MINUTE = 10
 class Session:
     sid_hash: str
     name: str
-    role: str
+    role: Role
     token_sha256: str
     csrf: str
     created: float
@@ -39,7 +39,7 @@ class Session:
     client: str = ""
 
     def identity(self) -> Identity:
-        return Identity(self.name, self.role)  # type: ignore[arg-type]
+        return Identity(self.name, self.role)
 
 
 @dataclass

@@ -34,6 +34,13 @@ def _identifier(s: str) -> str:
     return s[:255].rstrip("-")
 
 
+def _created(s: SnapshotInfo) -> datetime:
+    """When an available snapshot was made (``available`` implies the time is known)."""
+    if s.created is None:
+        raise ValueError(f"snapshot {s.id} has no creation time; only available snapshots are judged")
+    return s.created
+
+
 def check_restore_time(to: datetime, earliest: datetime | None, latest: datetime | None, *, cluster_id: str) -> None:
     """Raise :class:`UsageError` when ``to`` lies outside the cluster's restorable window."""
     to = to.astimezone(timezone.utc)
@@ -137,28 +144,28 @@ def check_retention(
     iv = int(interval)
     slack = timedelta(seconds=iv + iv // 4)
     window = timedelta(days=retention_days)
-    avail = sorted((s for s in snapshots if s.available and s.created <= at), key=lambda s: s.created)  # type: ignore[arg-type, return-value, operator]
+    avail = sorted((s for s in snapshots if s.available and _created(s) <= at), key=_created)
     problems: list[RetentionProblem] = []
     gaps: list[tuple[datetime, datetime]] = []
     newest = avail[-1] if avail else None
-    newest_age = int((at - newest.created).total_seconds()) if newest else None  # type: ignore[operator]
-    oldest_age = int((at - avail[0].created).total_seconds()) if avail else None  # type: ignore[operator]
+    newest_age = int((at - _created(newest)).total_seconds()) if newest else None
+    oldest_age = int((at - _created(avail[0])).total_seconds()) if avail else None
     every = format_duration(iv)
-    if not avail:
+    if newest is None:
         problems.append(RetentionProblem("no-snapshots", f"{cluster_id} has no available snapshot in {region}"))
     else:
-        if at - newest.created > slack:  # type: ignore[union-attr, operator]
+        if at - _created(newest) > slack:
             problems.append(
                 RetentionProblem(
                     "stale",
-                    f"the newest snapshot of {cluster_id} in {region} ({newest.id}) is {_human(newest_age or 0)} old; "  # type: ignore[union-attr]
+                    f"the newest snapshot of {cluster_id} in {region} ({newest.id}) is {_human(newest_age or 0)} old; "
                     f"the schedule takes one every {every}",
                 )
             )
-        in_window = [s for s in avail if s.created >= at - window]  # type: ignore[operator]
+        in_window = [_created(s) for s in avail if _created(s) >= at - window]
         for a, b in zip(in_window, in_window[1:]):
-            if b.created - a.created > slack:  # type: ignore[operator]
-                gaps.append((a.created, b.created))  # type: ignore[arg-type]
+            if b - a > slack:
+                gaps.append((a, b))
         if gaps:
             worst = max(gaps, key=lambda g: g[1] - g[0])
             problems.append(
@@ -190,7 +197,7 @@ def check_retention(
                 )
             )
     expired = tuple(
-        s for s in avail if s.type == "manual" and s.managed and at - s.created > window  # type: ignore[operator]
+        s for s in avail if s.type == "manual" and s.managed and at - _created(s) > window
     )
     return RetentionReport(
         at=at,
@@ -215,16 +222,16 @@ def prune_plan(snapshots: list[SnapshotInfo] | tuple[SnapshotInfo, ...], *, at: 
     Automated snapshots expire on their own (the cluster's backup retention period); snapshots
     that someone else made are not vigil's to delete.
     """
-    mine = sorted((s for s in snapshots if s.available and s.type == "manual" and s.managed), key=lambda s: s.created)  # type: ignore[arg-type, return-value]
+    mine = sorted((s for s in snapshots if s.available and s.type == "manual" and s.managed), key=_created)
     window = timedelta(days=retention_days)
-    return [s for s in mine[:-1] if at - s.created > window]  # type: ignore[operator]
+    return [s for s in mine[:-1] if at - _created(s) > window]
 
 
 
 
 def newest_snapshot(snaps: list[SnapshotInfo]) -> SnapshotInfo | None:
     avail = [s for s in snaps if s.available]
-    return max(avail, key=lambda s: s.created) if avail else None  # type: ignore[arg-type, return-value]
+    return max(avail, key=_created) if avail else None
 
 
 
