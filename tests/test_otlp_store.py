@@ -266,3 +266,22 @@ def utc_ts(sec: int) -> str:
 
     return datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
+
+
+def test_past_max_spans_the_traces_of_the_earliest_batches_go_whole(store):
+    """Size retention without an index of every span's start: the earliest received batches that
+    hold the excess, and every trace with a span in them, also its spans in later batches."""
+    reqs = [
+        [span(1, 1, start=T0, kind=CLIENT), span(2, 2, start=T0, kind=CLIENT)],                          # batch 1
+        [span(1, 3, parent=1, start=T0, kind=CLIENT), span(3, 4, start=T0, kind=CLIENT)],                # batch 2
+        [span(4, 5, start=T0, kind=CLIENT), span(4, 6, parent=5, start=T0, kind=CLIENT)],                # batch 3
+    ]
+    with live(store, FakeClock(NOW)) as srv:
+        for spans in reqs:
+            assert post(srv.url, "/v1/traces", trace_request([("api", spans)]).SerializeToString()).status_code == 200
+    assert purge(store, before_ns=0, max_spans=6) == 0  # within bounds
+    assert purge(store, before_ns=0, max_spans=5) == 3  # one too many: batch 1's traces, whole (1 and 2, and 1's span in batch 2)
+    assert span_rows(store) == {(tid(3).hex(), sid(4).hex()), (tid(4).hex(), sid(5).hex()), (tid(4).hex(), sid(6).hex())}
+    assert counts(store)["batches"] == 2 and read_trace(store, tid(1).hex()).spans == []
+    assert purge(store, before_ns=0, max_spans=1) == 3  # batches 2 and 3 hold the excess of 2
+    assert counts(store)["spans"] == 0 and counts(store)["batches"] == 0

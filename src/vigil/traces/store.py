@@ -9,8 +9,8 @@ and one narrow ``trace_keys`` row (see :mod:`vigil.traces.tables`): the receiver
 encoding, and a trace is read by its keys, then from the batches holding its spans.
 
 Retention is bounded two ways (``telemetry.traces``): by age (traces that started before
-``retention`` are deleted whole) and by size (past ``max_spans`` the oldest traces go, whole). A
-batch goes with the last span it holds.
+``retention`` are deleted whole) and by size (past ``max_spans`` the traces of the earliest
+received batches go, whole). A batch goes with the last span it holds.
 """
 
 from __future__ import annotations
@@ -76,36 +76,42 @@ def _db(what: str):
 
 
 class BatchCache:
-    """Decoded batches, the most recently used kept (``vigil trace check`` reads many traces whose
-    spans share batches)."""
+    """Decoded batches, the most recently used kept, at most ``max_bytes`` of their protobuf (``vigil
+    trace check`` reads many traces whose spans share batches)."""
 
-    def __init__(self, size: int = 16) -> None:
-        self.size = size
-        self._d: OrderedDict[int, Any] = OrderedDict()
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._d: OrderedDict[int, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
 
     def get(self, bid: int) -> Any:
-        m = self._d.get(bid)
-        if m is not None:
-            self._d.move_to_end(bid)
-        return m
+        got = self._d.get(bid)
+        if got is None:
+            return None
+        self._d.move_to_end(bid)
+        return got[0]
 
-    def put(self, bid: int, msg: Any) -> None:
-        self._d[bid] = msg
-        while len(self._d) > self.size:
-            self._d.popitem(last=False)
+    def put(self, bid: int, msg: Any, size: int) -> None:
+        if bid in self._d:
+            self._bytes -= self._d.pop(bid)[1]
+        self._d[bid] = (msg, size)
+        self._bytes += size
+        while self._bytes > self.max_bytes and len(self._d) > 1:
+            self._bytes -= self._d.popitem(last=False)[1][1]
 
 
-def _decode_batch(bid: int, body: bytes) -> Any:
+def _decode_batch(bid: int, body: bytes) -> tuple[Any, int]:
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     msg = ExportTraceServiceRequest()
     try:
-        msg.ParseFromString(zlib.decompress(body))
+        data = zlib.decompress(body)
+        msg.ParseFromString(data)
     except (zlib.error, DecodeError, RecursionError, ValueError) as e:
         raise StoreError(f"batch {bid} of stored spans cannot be read: {e}",
                          hint="the store was changed by hand or is damaged; restore it from a backup") from None
-    return msg
+    return msg, len(data)
 
 
 def read_trace(store: "Store", trace_id: str, *, limit: int = MAX_TRACE_SPANS, cache: BatchCache | None = None) -> Tree:
@@ -138,9 +144,9 @@ def read_trace(store: "Store", trace_id: str, *, limit: int = MAX_TRACE_SPANS, c
         for i in range(0, len(missing), 100):
             b = trace_batches
             for bid, body in conn.execute(sa.select(b.c.id, b.c.body).where(b.c.id.in_(missing[i : i + 100]))):
-                msgs[int(bid)] = m = _decode_batch(int(bid), body)
+                msgs[int(bid)], size = _decode_batch(int(bid), body)
                 if cache is not None:
-                    cache.put(int(bid), m)
+                    cache.put(int(bid), msgs[int(bid)], size)
     for bid, places in wanted.items():
         msg = msgs.get(bid)
         if msg is None:  # a key without its batch: the trace would be shown with a hole
@@ -205,35 +211,40 @@ def counts(store: "Store") -> dict[str, Any]:
 
 
 def purge(store: "Store", *, before_ns: int, max_spans: int) -> int:
-    """Delete traces that started before ``before_ns``, then the oldest traces while more than
-    ``max_spans`` spans are kept. Whole traces go (a trace's start is its earliest span's), and
-    every batch left without a span. Returns spans deleted."""
+    """Delete traces that started before ``before_ns``, then, while more than ``max_spans`` spans
+    are kept, the traces of the earliest received batches. Whole traces go (a trace's start is its
+    earliest span's), and every batch left without a span. Returns spans deleted."""
     t = trace_keys
+    b = trace_batches
     deleted = 0
 
-    def older(cut: int) -> int:
-        # spans that started before the cut are found through the batches that hold one
-        old = sa.select(t.c.trace_id).where(t.c.batch.in_(_batches_before(cut)), t.c.start_ns < cut).distinct().scalar_subquery()
-        return conn.execute(sa.delete(t).where(t.c.trace_id.in_(old))).rowcount or 0
+    def drop(traces: Any) -> int:
+        return conn.execute(sa.delete(t).where(t.c.trace_id.in_(traces))).rowcount or 0
 
     try:
         with store.engine.begin() as conn:
-            deleted += older(before_ns)
+            # spans that started before the cut are found through the batches that can hold one
+            deleted += drop(sa.select(t.c.trace_id).where(t.c.batch.in_(_batches_before(before_ns)), t.c.start_ns < before_ns)
+                            .distinct().scalar_subquery())
             n = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
             if n > max_spans:
-                # the start of the span that, oldest first, is the first of the ones to keep
-                cut = conn.execute(
-                    sa.select(t.c.start_ns).order_by(t.c.start_ns.desc()).offset(max_spans - 1).limit(1)
-                ).scalar()
-                if cut is not None:
-                    deleted += older(cut)
+                # the earliest batches holding at least the excess (the older layout's first), then
+                # every trace with a span in them (no index of every span's start to sort by)
+                excess, old = n - max_spans, []
+                ids = conn.execute(sa.union_all(sa.select(sa.literal(LEGACY_BATCH).label("id")), sa.select(b.c.id)).order_by("id")).all()
+                for (bid,) in ids:
+                    old.append(bid)
+                    excess -= conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.batch == bid)).scalar_one()
+                    if excess <= 0:
+                        break
+                for i in range(0, len(old), 500):
+                    deleted += drop(sa.select(t.c.trace_id).where(t.c.batch.in_(old[i : i + 500])).distinct().scalar_subquery())
             if deleted:
-                b = trace_batches
                 conn.execute(sa.delete(b).where(~sa.exists().where(t.c.batch == b.c.id)))
                 s = trace_spans
                 if conn.execute(sa.select(s.c.trace_id).limit(1)).first() is not None:
                     # the older layout's rows whose key went (hex ids there, bytes in the keys)
-                    kept = {(bytes(a).hex(), bytes(b).hex()) for a, b in conn.execute(
+                    kept = {(bytes(x).hex(), bytes(y).hex()) for x, y in conn.execute(
                         sa.select(t.c.trace_id, t.c.span_id).where(t.c.batch == LEGACY_BATCH))}
                     gone = [r for r in conn.execute(sa.select(s.c.trace_id, s.c.span_id)) if (r[0], r[1]) not in kept]
                     for i in range(0, len(gone), 400):
