@@ -22,7 +22,6 @@ KNOWN = {
     "Answer": {"telemetry.otlp.receiver", "security.probes.detect", "security.waf.runner"},
     "Busy": {"telemetry.otlp.routes", "web.push"},
     "Exported": {"alerting.export", "dashboards.export"},
-    "Limits": {"yamlio", "store.ingest_txn"},
     "Quantile": {"dashboards.spec", "histogram"},
     "Rejection": {"telemetry.ingest", "finops.rows"},
     "Result": {"alerting.receivers", "alerting.test_runner"},

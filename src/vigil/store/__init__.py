@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.dialects.postgresql.dml import Insert as PgInsert
     from sqlalchemy.dialects.sqlite.dml import Insert as SqliteInsert
 
-    from vigil.store.ingest_txn import IngestTxn, KeyRow, Limits
+    from vigil.store.ingest_txn import IngestTxn, KeyRow, SeriesLimits
     from vigil.telemetry.ingest import Rollup
 
 REVISIONS = Path(__file__).parent / "revisions"
@@ -408,20 +408,20 @@ class Store:
 
         return IngestTxn(self)
 
-    def write_rollup(self, r: Rollup, limits: "Limits | None" = None) -> None:
+    def write_rollup(self, r: Rollup, limits: "SeriesLimits | None" = None) -> None:
         """Write one batch's rollup in a single transaction: all of it or none of it.
 
         Rows are written in key order, so concurrent writers (PostgreSQL) lock rows in the same
         order and cannot deadlock one another. Raises :class:`~vigil.store.ingest_txn.Recheck`
         (nothing written) when the batch must be checked again against what the store knows, and
         :class:`StoreError` when the database fails (nothing written)."""
-        from vigil.store.ingest_txn import Limits, Recheck
+        from vigil.store.ingest_txn import Recheck, SeriesLimits
 
         if r.empty:
             return
         txn = self.begin_ingest()
         try:
-            txn.write(r, limits or Limits())
+            txn.write(r, limits or SeriesLimits())
         except Recheck:
             txn.rollback()
             raise

@@ -52,7 +52,7 @@ WRITE_HINT = "check --db / VIGIL_DB, that the server is up and the disk has room
 
 
 @dataclass(frozen=True)
-class Limits:
+class SeriesLimits:
     """Cardinality limits: series per metric and series in the store."""
 
     per_metric: int = 10_000
@@ -207,7 +207,7 @@ class IngestTxn:
 
     # -- rollups ----------------------------------------------------------------------------------
 
-    def write(self, r: Rollup, limits: Limits) -> None:
+    def write(self, r: Rollup, limits: SeriesLimits) -> None:
         """Add one rollup to the transaction, or raise :class:`Recheck` having written nothing of it."""
         if r.empty:
             return
@@ -244,7 +244,7 @@ class IngestTxn:
         if self._bounds_checked != r.bounds_count:
             raise Recheck(bounds=True)
 
-    def _series_ids(self, r: Rollup, limits: Limits, learnt: dict, kinds_learnt: dict) -> dict[tuple[str, str], int]:
+    def _series_ids(self, r: Rollup, limits: SeriesLimits, learnt: dict, kinds_learnt: dict) -> dict[tuple[str, str], int]:
         cache = self.store._series_ids
         ids: dict[tuple[str, str], int] = {}
         missing: list[tuple[str, str]] = []

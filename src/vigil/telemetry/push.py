@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from vigil.errors import StoreError
 from vigil.store import Store
-from vigil.store.ingest_txn import KEY_TTL_MS, IngestTxn, KeyRow, Limits, Recheck
+from vigil.store.ingest_txn import KEY_TTL_MS, IngestTxn, KeyRow, Recheck, SeriesLimits
 from vigil.telemetry.ingest import (
     DOCUMENTED_BOUNDS,
     MAX_REJECTIONS_LISTED,
@@ -122,7 +122,7 @@ class Ingestor:
         self.metric_kinds: dict[str, str] = store.metric_kinds()
         self.retention_ms = int(spec.retention_seconds() * 1000)
         self.max_future_ms = int(spec.telemetry.max_future * 1000)
-        self.limits = Limits(per_metric=spec.telemetry.max_series_per_metric, total=spec.telemetry.max_series)
+        self.limits = SeriesLimits(per_metric=spec.telemetry.max_series_per_metric, total=spec.telemetry.max_series)
         self._lock = threading.Lock()
 
     @property
