@@ -469,3 +469,21 @@ def test_a_malformed_store_url_is_a_clear_error_not_an_internal_one(tmp_path, cl
         r = cli(*argv, "--spec", spec, "--db", db)
         assert r.code in (2, 3), (argv, r.err)
         assert "internal error" not in r.err and "s3cretpw" not in r.err
+
+
+# == the gate log reads every decision it recorded ====================================================
+
+
+def test_gate_log_shows_a_no_data_freeze(tmp_path, cli):
+    """Observed: with `policy.no_data: freeze`, a decision frozen for no data was recorded, and then
+    `vigil gate log` crashed on it (exit 4: the one-line summary multiplied its budget, None)."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC.replace("  freeze:\n", "  no_data: freeze\n  freeze:\n"))
+    assert cli("store", "init", "--spec", spec).code == 0
+    r = cli("gate", "deploy", "--service", "checkout", "--spec", spec)
+    assert r.code == 1 and r.out.startswith("FROZEN checkout"), r.out
+    r = cli("gate", "log", "--spec", spec, env={"COLUMNS": "100"})
+    assert r.code == 0, r.err
+    assert "FROZEN" in r.out and "checkout-success no data" in r.out
+    r = cli("gate", "log", "--spec", spec, "--json")
+    assert r.code == 0 and r.json()["decisions"][0]["decision"]["freezes"][0]["no_data"] is True

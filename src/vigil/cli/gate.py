@@ -91,7 +91,9 @@ def _why(d: GateRecord) -> str:
     if fr:
         seen: dict[str, list[str]] = {}
         for f in fr:
-            seen.setdefault(f["rule_name"], []).append(f"{f['slo']} {f['budget_consumed'] * 100:.1f}%")
+            consumed = f.get("budget_consumed")
+            what = f.get("invalid") and "unreadable" or ("no data" if consumed is None else f"{consumed * 100:.1f}%")
+            seen.setdefault(f["rule_name"], []).append(f"{f['slo']} {what}")
         return "; ".join(f"{rule}: {', '.join(dict.fromkeys(slos))}" for rule, slos in seen.items())
     return "no freeze"
 
