@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import zlib
 from collections import OrderedDict
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Sequence
 
 import sqlalchemy as sa
@@ -64,7 +65,7 @@ def insert_batch(conn: sa.Connection, dialect: str, body: bytes, received_ms: in
             sql = full
         else:
             sql = head + ", ".join([one] * len(part)) + tail
-        params = tuple(v for k in part for v in k)
+        params = tuple(chain.from_iterable(part))
         new.update(tuple(r) for r in conn.exec_driver_sql(sql, params))  # (str, str) rows
     if not new:
         conn.exec_driver_sql(f"DELETE FROM trace_batches WHERE id = {bid:d}")

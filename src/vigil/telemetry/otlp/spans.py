@@ -1,8 +1,9 @@
 """Spans -> stored spans and request telemetry. Pure: no I/O, no clock.
 
-Every span of an ``ExportTraceServiceRequest`` becomes a row of the trace store. A span whose kind
-is one of ``telemetry.traces.request_kinds`` (default: server and consumer, where a request enters
-a service) is also a request:
+Every span of an ``ExportTraceServiceRequest`` gets a key in the trace store (its ids, its place in
+the request, start and service; the span itself is read back from the request's bytes, see
+:mod:`vigil.traces.store`). A span whose kind is one of ``telemetry.traces.request_kinds`` (default:
+server and consumer, where a request enters a service) is also a request:
 
 ========================  ===========  ===========================================================
 metric                    kind         value
