@@ -2,7 +2,7 @@
 protobuf decode of the same requests, measured in one run (issue 10; target: the endpoint at 50% or
 more of the decode rate).
 
-Run: .venv/bin/python benchmarks/ingest_otlp.py [--requests N] [--spans S] [--rounds R] [--clients C]
+Run: .venv/bin/python benchmarks/ingest_otlp.py [--requests N] [--spans S] [--rounds R] [--clients C] [--postgres]
 Prints its figures; asserts nothing.
 
 - The requests: N export requests of S spans each (the SDK's BatchSpanProcessor sends 512 at most),
@@ -14,7 +14,8 @@ Prints its figures; asserts nothing.
   the same with a walk of every span's fields into Python values (what any consumer of the spans
   must do at least), spans per second.
 - Endpoint: the same bodies POSTed to ``vigil serve`` (SQLite store in a temp dir, its default
-  settings) by C concurrent clients, spans per second from the first send to the last answer.
+  settings; with --postgres a throwaway PostgreSQL 15 cluster, fsync on) by C concurrent clients,
+  spans per second from the first send to the last answer.
 - Rounds are interleaved; the best of each is shown (a shared machine: the best is the least
   disturbed), with CPU time of the server process, and the store's size on disk per span kept
   (database and write-ahead log, after the last round).
@@ -137,12 +138,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(tmp: Path) -> tuple[subprocess.Popen, str]:
+def serve(tmp: Path, db: str) -> tuple[subprocess.Popen, str]:
     spec = tmp / "vigil.yaml"
     spec.write_text(SPEC)
     port = free_port()
     env = dict(os.environ, VIGIL_TOKEN=TOKEN)
-    p = subprocess.Popen([*VIGIL, "serve", "--spec", str(spec), "--db", f"sqlite:///{tmp / 'state.db'}", "--port", str(port)],
+    p = subprocess.Popen([*VIGIL, "serve", "--spec", str(spec), "--db", db, "--port", str(port)],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -200,14 +201,25 @@ def main() -> None:
     ap.add_argument("--spans", type=int, default=512)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--postgres", action="store_true",
+                    help="store in a throwaway PostgreSQL 15 cluster (tests/pgcluster.py, durable settings) instead of SQLite")
     a = ap.parse_args()
     now_ns = time.time_ns()
     print(f"OTLP ingest: {a.requests} requests x {a.spans} spans (half SERVER, half CLIENT), {a.clients} clients, best of {a.rounds}")
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     best = {"parse": 0.0, "walk": 0.0, "endpoint": 0.0}
     cpu = []
+    cluster = None
     with tempfile.TemporaryDirectory() as d:
-        proc, url = serve(Path(d))
+        db = f"sqlite:///{Path(d) / 'state.db'}"
+        if a.postgres:
+            sys.path.insert(0, str(ROOT / "tests"))
+            from pgcluster import PgCluster
+
+            cluster = PgCluster(fast=False).start()
+            db = cluster.url(cluster.create_database("bench"), driver="postgresql")
+        print(f"store: {'PostgreSQL 15 (fsync on)' if a.postgres else 'SQLite'}")
+        proc, url = serve(Path(d), db)
         try:
             for r in range(a.rounds):
                 bodies = build(a.requests, a.spans, seed=r, now_ns=now_ns)
@@ -222,10 +234,15 @@ def main() -> None:
                 best["parse"] = max(best["parse"], parse)
                 best["walk"] = max(best["walk"], walk)
                 best["endpoint"] = max(best["endpoint"], rate)
-            stored = sum(f.stat().st_size for f in Path(d).glob("state.db*"))
+            if cluster is None:
+                stored = sum(f.stat().st_size for f in Path(d).glob("state.db*"))
+            else:
+                stored = int(cluster.psql("SELECT pg_database_size('bench')"))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+            if cluster is not None:
+                cluster.destroy()
     print(f"pure protobuf decode (ParseFromString):    {best['parse']:>12,.0f} spans/s")
     print(f"decode + walk every span's fields:         {best['walk']:>12,.0f} spans/s")
     print(f"POST /v1/traces (stored, counted, commit): {best['endpoint']:>12,.0f} spans/s")
