@@ -487,3 +487,37 @@ def test_gate_log_shows_a_no_data_freeze(tmp_path, cli):
     assert "FROZEN" in r.out and "checkout-success no data" in r.out
     r = cli("gate", "log", "--spec", spec, "--json")
     assert r.code == 0 and r.json()["decisions"][0]["decision"]["freezes"][0]["no_data"] is True
+
+
+# == the gate: an SLI that cannot be read is a visible no =============================================
+
+
+def test_good_events_beyond_valid_ones_freeze_instead_of_reading_as_a_perfect_sli(tmp_path, cli):
+    """Observed: `good: http_requests{code!~"5.."}` (no service matcher) with `total:
+    http_requests{service="api"}`: another service's successes count as api's good events, good is
+    clamped to valid, and while api failed half its requests the SLO read 100% and the gate answered
+    a bare ALLOWED (the status's warning never reached the gate). Contradictory evidence is a
+    visible no, which an override label can pass like any freeze."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC.replace('good: \'http_requests{service="api",code!~"5.."}\'', 'good: \'http_requests{code!~"5.."}\''))
+    rows = recent_rows()
+    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    rows += [{"ts": isoformat(end - timedelta(minutes=i)), "metric": "http_requests", "labels": {"service": "web", "code": "200"},
+              "inc": 500} for i in range(120, 0, -1)]
+    data = tmp_path / "d.ndjson"
+    data.write_bytes(ndjson(rows))
+    assert cli("push", data, "--spec", spec).code == 0
+    r = cli("gate", "deploy", "--service", "api", "--spec", spec, "--json")
+    d = r.json()
+    assert r.code == 1 and d["allowed"] is False, d
+    [f] = d["freezes"]
+    assert f["slo"] == "api-availability" and f["invalid"] and "subset" in f["message"]
+    r = cli("gate", "deploy", "--service", "api", "--what-if", "--spec", spec)
+    assert r.code == 1 and "FROZEN api" in r.out and "good events exceed valid events" in r.out
+    r = cli("gate", "log", "--spec", spec)
+    assert r.code == 0 and "api-availability unreadable" in r.out
+    # checkout's SLO is sound: its deploys are not held by api's broken selector
+    assert cli("gate", "deploy", "--service", "checkout", "--what-if", "--spec", spec).code == 0
+    # an override passes it, recorded, like any freeze
+    r = cli("gate", "deploy", "--service", "api", "--label", "security", "--reason", "selector fix ships now", "--spec", spec)
+    assert r.code == 0 and "ALLOWED (override)" in r.out

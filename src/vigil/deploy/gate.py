@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from vigil.clock import isoformat
-from vigil.deploy.canary.records import unfinished_run
+from vigil.deploy.canary.records import CanaryRunJSON, unfinished_run
 from vigil.deploy.verdicts import DeployVerdict, latest_verdicts
 from vigil.errors import NotFoundError, UsageError
 from vigil.slo.evaluate import CoverageJSON, SloStatus, evaluate_slos
@@ -41,10 +41,17 @@ class Freeze:
     elapsed_fraction: Decimal
     no_data: bool = False
     coverage: CoverageJSON | None = None
+    invalid: str | None = None
+    """Why the SLO's numbers cannot be read (its evidence contradicts itself): a freeze of its own."""
 
     @property
     def message(self) -> str:
         head = f"frozen by {self.rule_name} ({self.condition}" + (", scope global" if self.scope == "global" else "") + "): "
+        if self.invalid:
+            return (
+                head + f"SLO {self.slo} of service {self.service} cannot be read: {self.invalid}; its budget is unknown,"
+                " and an SLI that reads better than its evidence must not pass the gate"
+            )
         if self.no_data or self.consumed is None:  # a budget is consumed only where there is data
             return (
                 head + f"SLO {self.slo} of service {self.service} has no data in its window"
@@ -65,6 +72,7 @@ class Freeze:
             "slo": self.slo,
             "service": self.service,
             "no_data": self.no_data,
+            "invalid": self.invalid,
             "budget_consumed": None if self.consumed is None else float(self.consumed),
             "window_elapsed": float(self.elapsed_fraction),
             "coverage": self.coverage,
@@ -204,6 +212,10 @@ def rule_trips(rule: FreezeRule, st: SloStatus) -> bool:
 
 
 NO_DATA_RULE = "no-data"
+INVALID_SLI_RULE = "invalid-sli"
+GOOD_EXCEEDS_VALID = "good events exceed valid events"
+"""The start of the warning :func:`vigil.slo.evaluate.evaluate_slos` gives an SLO whose good events
+outnumber its valid ones (it clamps good to valid, so the SLI would read better than the data)."""
 
 MAX_LABEL = 100
 
@@ -258,7 +270,7 @@ def decide(
     reason: str | None = None,
     release: str | None = None,
     verdicts: dict[str, DeployVerdict] | None = None,
-    canary_run: dict | None = None,
+    canary_run: CanaryRunJSON | None = None,
     security: SecurityVerdict | None = None,
 ) -> GateDecision:
     """Pure: the freezes that hold for ``service`` and whether an override passes them, and the
@@ -279,6 +291,15 @@ def decide(
                         st.consumed, st.span.elapsed_fraction, coverage=st.coverage_dict(),
                     )
                 )
+    for st in statuses:  # contradictory evidence: read as a perfect SLI, it would pass any rule
+        if st.slo.service == service and any(GOOD_EXCEEDS_VALID in w for w in st.warnings):
+            freezes.append(
+                Freeze(
+                    None, INVALID_SLI_RULE, "good events exceed valid events", "service", st.slo.name, st.slo.service,
+                    None, st.span.elapsed_fraction, coverage=st.coverage_dict(),
+                    invalid="good events exceed valid events (`good` is not a subset of `total`: check its selectors)",
+                )
+            )
     warnings: list[str] = []
     for st in statuses:
         if not st.no_data:
