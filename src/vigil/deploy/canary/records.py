@@ -4,14 +4,17 @@ Writes are small transactions; a record of an action exists before its side effe
 writes ``started``, calls the hook, then writes ``done`` or ``failed``). Public read API for other
 capabilities (the deploy gate, the web UI):
 
-- :func:`latest_verdict` ``(store, service) -> dict | None``: the newest verdict for a service;
-- :func:`unfinished_run` ``(store, service) -> dict | None``: a run still holding the service.
+- :func:`latest_verdict` ``(store, service) -> CanaryVerdictJSON | None``: the newest verdict for a service;
+- :func:`unfinished_run` ``(store, service) -> CanaryRunJSON | None``: a run still holding the service.
+
+The records' shapes (:data:`CanaryEventJSON`, :data:`CanaryVerdictJSON`, :data:`CanaryRunJSON`)
+are what ``vigil canary history --json``, the JSON API and the web UI show.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import sqlalchemy as sa
 
@@ -22,6 +25,62 @@ from vigil.store import Store, db_errors
 FINAL_STATES = ("promoted", "rolled_back")
 UNFINISHED_STATES = ("running", "paused", "rollback_failed", "promote_failed")
 NO_SERVICE = "-"  # active_key of a run without a service
+
+
+class CanaryEventJSON(TypedDict):
+    """One event of a run (an action, a judgement, a pause), as :func:`event_record` makes it."""
+
+    id: int
+    run_id: int
+    at: str
+    kind: str
+    status: str
+    step: int | None
+    weight: int | None
+    detail: dict[str, Any]
+
+
+CanaryVerdictJSON = TypedDict(
+    "CanaryVerdictJSON",
+    {
+        "id": int,
+        "judged_at": str,
+        "service": "str | None",
+        "run_id": "int | None",
+        "baseline": str,
+        "canary": str,
+        "from": str,
+        "to": str,
+        "verdict": str,
+        "score": "float | None",
+        "spec_sha256": str,
+        "detail": "dict[str, Any]",
+    },
+)
+"""A recorded verdict (from ``vigil canary judge`` or a run's step), as :func:`verdict_record` makes it."""
+
+
+class CanaryRunJSON(TypedDict):
+    """A run, as :func:`run_record` makes it (``events`` only when asked for)."""
+
+    id: int
+    service: str | None
+    baseline: str
+    canary: str
+    state: str
+    release: str | None
+    finished: bool
+    step: int
+    weight: int
+    steps: list[Any] | None
+    interval_seconds: int | None
+    started_at: str
+    updated_at: str
+    finished_at: str | None
+    owner: str | None
+    spec_sha256: str
+    outcome: str | None
+    events: NotRequired[list[CanaryEventJSON]]
 
 
 def active_key(service: str | None) -> str:
@@ -118,13 +177,13 @@ class Records:
         with db_errors("recording a canary event failed"), self.engine.begin() as conn:
             conn.execute(sa.update(canary_events).where(canary_events.c.id == event_id).values(**values))
 
-    def events(self, run_id: int) -> list[dict]:
+    def events(self, run_id: int) -> list[CanaryEventJSON]:
         t = canary_events
         with db_errors("reading canary events failed"), self.engine.connect() as conn:
             rows = conn.execute(sa.select(t).where(t.c.run_id == run_id).order_by(t.c.id)).all()
         return [event_record(_row(r)) for r in rows]
 
-    def pending_action(self, run_id: int) -> dict | None:
+    def pending_action(self, run_id: int) -> CanaryEventJSON | None:
         """An action whose hook was called but whose outcome was never written (a crash)."""
         t = canary_events
         q = (
@@ -142,7 +201,7 @@ class Records:
         with db_errors("recording the canary verdict failed"), self.engine.begin() as conn:
             return int(conn.execute(sa.insert(canary_verdicts).returning(canary_verdicts.c.id), [row]).scalar_one())
 
-    def verdicts(self, *, service: str | None = None, run_id: int | None = None, limit: int = 20) -> list[dict]:
+    def verdicts(self, *, service: str | None = None, run_id: int | None = None, limit: int = 20) -> list[CanaryVerdictJSON]:
         t = canary_verdicts
         q = sa.select(t).order_by(t.c.id.desc()).limit(limit)
         if service:
@@ -153,7 +212,7 @@ class Records:
             return [verdict_record(_row(r)) for r in conn.execute(q)]
 
 
-def event_record(row: dict) -> dict:
+def event_record(row: dict) -> CanaryEventJSON:
     return {
         "id": row["id"],
         "run_id": row["run_id"],
@@ -166,7 +225,7 @@ def event_record(row: dict) -> dict:
     }
 
 
-def verdict_record(row: dict) -> dict:
+def verdict_record(row: dict) -> CanaryVerdictJSON:
     return {
         "id": row["id"],
         "judged_at": row["judged_at"],
@@ -183,9 +242,9 @@ def verdict_record(row: dict) -> dict:
     }
 
 
-def run_record(row: dict, events: list[dict] | None = None) -> dict:
+def run_record(row: dict, events: list[CanaryEventJSON] | None = None) -> CanaryRunJSON:
     plan = json.loads(row["plan"])
-    out = {
+    out: CanaryRunJSON = {
         "id": row["id"],
         "service": row["service"],
         "baseline": row["baseline"],
@@ -212,7 +271,7 @@ def run_record(row: dict, events: list[dict] | None = None) -> dict:
 # -- the read API for other capabilities -----------------------------------------------------------
 
 
-def latest_verdict(store: Store, service: str) -> dict | None:
+def latest_verdict(store: Store, service: str) -> CanaryVerdictJSON | None:
     """The newest canary verdict recorded for ``service`` (from `canary judge` or a run), or None.
 
     The shape is :func:`verdict_record`'s: ``verdict``, ``score``, ``judged_at``, ``run_id``, ...
@@ -221,7 +280,7 @@ def latest_verdict(store: Store, service: str) -> dict | None:
     return got[0] if got else None
 
 
-def unfinished_run(store: Store, service: str | None) -> dict | None:
+def unfinished_run(store: Store, service: str | None) -> CanaryRunJSON | None:
     """The run holding ``service`` (running, paused, or waiting for a rollback or promotion to
     be retried), as :func:`run_record`; None when the service is free."""
     r = Records(store).unfinished(service)

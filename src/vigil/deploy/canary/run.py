@@ -47,7 +47,7 @@ from vigil.clock import Clock, isoformat, parse_time
 from vigil.deploy.canary import procs
 from vigil.deploy.canary.analysis import Judgement, canary_spec, check_references, judge_window, matchers_text, parse_matchers
 from vigil.deploy.canary.hooks import HookCall, HookError, HookSet, build_hooks
-from vigil.deploy.canary.records import Records, run_record
+from vigil.deploy.canary.records import CanaryEventJSON, CanaryRunJSON, Records, run_record
 from vigil.deploy.canary.spec import RunSpec
 from vigil.deploy.verdicts import record_verdict
 from vigil.errors import ExternalError, UsageError
@@ -71,7 +71,7 @@ class RunRequest:
 
 @dataclass
 class RunOutcome:
-    run: dict
+    run: CanaryRunJSON
     exit_code: int
     message: str
     verdicts: list[dict] = field(default_factory=list)
@@ -307,7 +307,7 @@ class CanaryRunner:
         except _Stop as s:
             return self._outcome(run, s)
 
-    def _end_hook(self, run: dict, pending: dict) -> dict | None:
+    def _end_hook(self, run: dict, pending: CanaryEventJSON) -> dict | None:
         """End the process group of an interrupted command hook before anything else acts: a hook
         that outlived its driver must not set a weight after the recovery (issue 14)."""
         info = (pending.get("detail") or {}).get("process")

@@ -130,9 +130,7 @@ def deploys(loaded: LoadedSpec, store: Store, limit: int = 50) -> dict:
     rec = Records(store)
     runs = []
     for r in rec.runs(limit=20):
-        run = run_record(r, rec.events(r["id"]))
-        run["verdicts"] = rec.verdicts(run_id=r["id"], limit=20)
-        runs.append(run)
+        runs.append({**run_record(r, rec.events(r["id"])), "verdicts": rec.verdicts(run_id=r["id"], limit=20)})
     judged = rec.verdicts(limit=limit)
     return {"gate": gate, "verdicts": verdicts, "canary_runs": runs, "canary_verdicts": judged}
 
