@@ -285,3 +285,16 @@ def test_past_max_spans_the_traces_of_the_earliest_batches_go_whole(store):
     assert counts(store)["batches"] == 2 and read_trace(store, tid(1).hex()).spans == []
     assert purge(store, before_ns=0, max_spans=1) == 3  # batches 2 and 3 hold the excess of 2
     assert counts(store)["spans"] == 0 and counts(store)["batches"] == 0
+
+
+def test_copies_of_a_span_whose_telemetry_the_store_refuses_are_rejected_together(store):
+    """A span sent five times in one request whose telemetry the store refuses (its metric
+    registered as another kind): every copy is rejected at once, not one per pass until the passes
+    run out (that answered 503, and the exporter would retry the request forever)."""
+    Ingestor(loaded().spec, store).push_lines([(1, {"ts": "2026-11-20T11:50:00Z", "metric": "span_duration_seconds", "inc": 1})], NOW)
+    s1 = span(1, 1, start=T0, attrs=ROUTE)
+    with live(store, FakeClock(NOW)) as srv:
+        r = post(srv.url, "/v1/traces", trace_request([("api", [s1] * 5 + [span(1, 2, parent=1, start=T0, kind=CLIENT)])]).SerializeToString())
+    ps = traces_response(r).partial_success
+    assert r.status_code == 200 and ps.rejected_spans == 5 and "span_duration_seconds" in ps.error_message
+    assert span_rows(store) == {(tid(1).hex(), sid(2).hex())} and counters(store, "span_requests") == {}

@@ -145,12 +145,17 @@ class OtlpReceiver:
             return Answer(total=0)  # an empty request: success, nothing to store (the specification's words)
         excluded: dict[int, str] = dict(batch.rejected)
         key = self.key("traces", decoded)
+        copies = _copies(batch)
         for _ in range(MAX_PASSES):
             try:
                 with self._writer:
                     return self._traces_pass(batch, excluded, key, decoded, now)
             except _Redo as r:
                 excluded.update(r.bad)
+                for i, why in r.bad.items():  # a span sent more than once: its copies go with it
+                    k = batch.keys[i]
+                    for j in copies.get((k[0], k[1]), ()) if k is not None else ():
+                        excluded.setdefault(j, why)
         raise StoreError(
             "storing the spans failed: the store kept rejecting parts of the request", hint="retry the export (it is stored once)"
         )
@@ -283,6 +288,15 @@ class OtlpReceiver:
         n = purge(self.store, before_ns=(now_ms - int(tr.retention * 1000)) * 1_000_000, max_spans=tr.max_spans)
         purge_streams(self.store, before_ms=now_ms - self.ingestor.retention_ms)
         return n
+
+
+def _copies(batch: SpanBatch) -> dict[tuple[bytes, bytes], list[int]]:
+    """The spans sent more than once in the request: (trace id, span id) -> their places."""
+    seen: dict[tuple[bytes, bytes], list[int]] = {}
+    for i, k in enumerate(batch.keys):
+        if k is not None:
+            seen.setdefault((k[0], k[1]), []).append(i)
+    return {k: v for k, v in seen.items() if len(v) > 1}
 
 
 def _bad_units(result: PushResult, carried: list[list[int]], nlines: int, what: str) -> dict[int, str]:
