@@ -298,3 +298,56 @@ def test_copies_of_a_span_whose_telemetry_the_store_refuses_are_rejected_togethe
     ps = traces_response(r).partial_success
     assert r.status_code == 200 and ps.rejected_spans == 5 and "span_duration_seconds" in ps.error_message
     assert span_rows(store) == {(tid(1).hex(), sid(2).hex())} and counters(store, "span_requests") == {}
+
+
+def test_a_huge_span_is_kept_trimmed_to_what_is_shown(store):
+    """A request of 2 MB for one span (thousands of long attributes, events and links, a long name,
+    values nested past the rendering depth): the store keeps no more of it than the span's shown
+    document takes, and the span reads back exactly as the request as sent would: a span costs the
+    store no more than its bounds."""
+    import zlib
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from vigil.telemetry.otlp.spans import span_doc, span_fields
+
+    def nested(depth: int) -> AnyValue:
+        v = AnyValue(string_value="z" * 3000)
+        for d in range(depth):
+            v = AnyValue(array_value=ArrayValue(values=[v] * 3)) if d % 2 else AnyValue(
+                kvlist_value=KeyValueList(values=[kv("k" * 300, v), kv("b", AnyValue(bytes_value=b"\x07" * 2000))]))
+        return v
+
+    sp = span(1, 1, start=T0, attrs=ROUTE, error=True)
+    sp.name = "n" * 100_000
+    sp.status.message = "m" * 50_000
+    sp.attributes.extend([kv(f"a{i}" + "k" * 300, AnyValue(string_value="v" * 600)) for i in range(3000)])
+    sp.attributes.insert(0, kv("deep", nested(12)))
+    sp.attributes.insert(1, kv("wide", AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=i) for i in range(5000)]))))
+    sp.dropped_attributes_count = 7
+    for i in range(5000):
+        sp.events.add(name=f"event {i}" * 20)
+    for i in range(50):
+        ln = sp.links.add(trace_id=tid(100 + i), span_id=sid(100 + i), trace_state="x" * 1000)
+        ln.attributes.append(kv("a", AnyValue(string_value="y" * 1000)))
+    req = trace_request([("api", [sp])])
+    req.resource_spans[0].resource.attributes.extend([kv(f"r{i}", AnyValue(string_value="r" * 1000)) for i in range(200)])
+    body = req.SerializeToString()
+    assert len(body) > 2_000_000
+    with live(store, FakeClock(NOW)) as srv:
+        r = post(srv.url, "/v1/traces", body)
+        assert r.status_code == 200 and not traces_response(r).HasField("partial_success")
+    with store.engine.connect() as conn:
+        (kept,) = conn.execute(sa.text("SELECT body FROM trace_batches")).one()
+    data = zlib.decompress(kept)
+    shown = len(json.dumps(span_doc(sp), separators=(",", ":")))
+    assert len(data) < shown + 8 * 1024 and len(data) < len(body) // 10, (len(data), shown)
+    back = ExportTraceServiceRequest()
+    back.ParseFromString(data)
+    got = back.resource_spans[0].scope_spans[0].spans[0]
+    assert span_fields(got, "api") == span_fields(sp, "api")  # ids, name, kind, times, status and the shown document
+    d = span_doc(sp)
+    assert d["dropped_attributes"] == 3002 + 2 + 7 - 64 and d["events"] == 5000 and len(d["links"]) == 16
+    (node,) = read_trace(store, tid(1).hex()).spans
+    assert node["attributes"] == d["attributes"] and node["name"] == "n" * 1024 and node["status_message"] == "m" * 1024
+    assert counters(store, "span_requests") == {API_OK.replace('"error":"false"', '"error":"true"'): 1}

@@ -56,7 +56,7 @@ class Decoded:
     message: Any
     encoding: Encoding
     digest: str
-    data: bytes = b""
+    data: bytes
 
 
 def media_type(content_type: str | None) -> Encoding:

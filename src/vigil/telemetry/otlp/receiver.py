@@ -46,7 +46,7 @@ from vigil.telemetry.otlp.metrics import (
     convert,
     map_metrics,
 )
-from vigil.telemetry.otlp.spans import SpanBatch, SpanRules, map_spans, request_lines
+from vigil.telemetry.otlp.spans import SpanBatch, SpanRules, map_spans, request_lines, stored_body
 from vigil.telemetry.push import Ingestor, PushResult, PushSession
 from vigil.traces.store import insert_batch
 
@@ -174,7 +174,8 @@ class OtlpReceiver:
             keys = [(k[0], k[1], i, k[2], k[3]) for k, i in ((batch.keys[i], i) for i in idx.values())]  # type: ignore[index]
             keys.sort()  # in key order: the store's index is walked forward, not at random
             try:
-                new = insert_batch(s.conn, self.store.dialect, decoded.data, int(now.timestamp() * 1000), keys)
+                body = stored_body(decoded.message, decoded.data, len(keys))
+                new = insert_batch(s.conn, self.store.dialect, body, int(now.timestamp() * 1000), keys)
             except (sa.exc.DBAPIError, sa.exc.TimeoutError) as e:
                 raise write_failed(e) from None
             fresh = [i for k, i in idx.items() if k in new]

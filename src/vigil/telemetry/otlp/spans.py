@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from vigil.telemetry.otlp.values import MAX_ATTRS, MAX_TEXT, label_value, plain
+from vigil.telemetry.otlp.values import MAX_ATTRS, MAX_DEPTH, MAX_ITEMS, MAX_TEXT, label_value, plain
 
 REQUESTS = "span_requests"
 DURATION = "span_duration_seconds"
@@ -51,6 +51,7 @@ KIND_NUMBERS = {v: k for k, v in KIND_NAMES.items()}
 STATUS_ERROR = 2
 MAX_SERVICE = 200
 MAX_NAME = 1024
+MAX_LINKS = 16
 _ZERO16 = bytes(16)
 _ZERO8 = bytes(8)
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # one encoder, not one per span
@@ -223,7 +224,7 @@ def span_doc(sp: Any) -> dict[str, Any]:
     if sp.events:
         doc["events"] = len(sp.events)
     if sp.links:
-        doc["links"] = [{"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex()} for ln in sp.links[:16]]
+        doc["links"] = [{"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex()} for ln in sp.links[:MAX_LINKS]]
     return doc
 
 
@@ -241,6 +242,86 @@ def span_fields(sp: Any, service: str) -> tuple:
 def service_of(rs: Any) -> str:
     """The service of a ResourceSpans (its ``service.name``, else ``unknown_service``)."""
     return _service(rs)
+
+
+MAX_STORED_PER_SPAN = 16 * 1024
+"""Bytes of a request kept per span stored from it, above which the request is kept trimmed."""
+
+
+def stored_body(req: Any, data: bytes, spans: int) -> bytes:
+    """What the trace store keeps of a request that brings ``spans`` new spans: its bytes as
+    received, or -- when they are over :data:`MAX_STORED_PER_SPAN` per span (a hostile or odd
+    exporter: huge attributes, thousands of events) -- a copy trimmed to what the store shows, so
+    a span costs the store no more than the bounds it is read with. Reading the copy gives the same
+    spans as reading the request: the first :data:`MAX_ATTRS` attributes (the rest added to the
+    dropped count), values rendered as :func:`~vigil.telemetry.otlp.values.plain` renders them,
+    the number of events, the first links, names and status messages cut where the reader cuts
+    them; the resource keeps its ``service.name`` only."""
+    if len(data) <= MAX_STORED_PER_SPAN * max(spans, 1):
+        return data
+    m = type(req)()
+    m.CopyFrom(req)
+    for rs in m.resource_spans:
+        svc = [kv for kv in rs.resource.attributes if kv.key == "service.name"][:1]
+        rs.ClearField("resource")
+        rs.resource.attributes.extend(svc)
+        rs.ClearField("schema_url")
+        for ss in rs.scope_spans:
+            ss.ClearField("scope")
+            ss.ClearField("schema_url")
+            for sp in ss.spans:
+                _trim_span(sp)
+    return bytes(m.SerializeToString())
+
+
+def _trim_span(sp: Any) -> None:
+    n = len(sp.attributes)
+    if n > MAX_ATTRS:
+        del sp.attributes[MAX_ATTRS:]
+        sp.dropped_attributes_count += n - MAX_ATTRS
+    for kv in sp.attributes:
+        if len(kv.key) > 256:
+            kv.key = kv.key[:256]
+        _trim_value(kv.value, 0)
+    if len(sp.name) > MAX_NAME:
+        sp.name = sp.name[:MAX_NAME]
+    if len(sp.status.message) > MAX_TEXT:
+        sp.status.message = sp.status.message[:MAX_TEXT]
+    events = len(sp.events)
+    if events:  # shown as a number: kept as that many empty events
+        del sp.events[:]
+        for _ in range(events):
+            sp.events.add()
+    del sp.links[MAX_LINKS:]
+    for ln in sp.links:
+        ln.ClearField("attributes")
+        ln.ClearField("trace_state")
+    sp.ClearField("trace_state")
+
+
+def _trim_value(v: Any, depth: int) -> None:
+    """Cut an AnyValue to what :func:`plain` renders of it at ``depth``."""
+    which = v.WhichOneof("value")
+    if which == "string_value":
+        if len(v.string_value) > MAX_TEXT:
+            v.string_value = v.string_value[:MAX_TEXT] + "..."
+    elif which == "bytes_value":
+        if len(v.bytes_value) > MAX_TEXT // 2:
+            v.bytes_value = v.bytes_value[: MAX_TEXT // 2]
+    elif which in ("array_value", "kvlist_value"):
+        if depth >= MAX_DEPTH:  # rendered "..." whatever it holds
+            v.ClearField(which)
+            getattr(v, which).SetInParent()
+            return
+        vals = getattr(v, which).values
+        del vals[MAX_ITEMS:]
+        for x in vals:
+            if which == "kvlist_value":
+                if len(x.key) > 256:
+                    x.key = x.key[:256]
+                _trim_value(x.value, depth + 1)
+            else:
+                _trim_value(x, depth + 1)
 
 
 _TS: dict[int, str] = {}
