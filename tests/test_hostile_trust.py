@@ -521,3 +521,41 @@ def test_good_events_beyond_valid_ones_freeze_instead_of_reading_as_a_perfect_sl
     # an override passes it, recorded, like any freeze
     r = cli("gate", "deploy", "--service", "api", "--label", "security", "--reason", "selector fix ships now", "--spec", spec)
     assert r.code == 0 and "ALLOWED (override)" in r.out
+
+
+# == the store: nobody else can swap it ================================================================
+
+
+@pytest.mark.parametrize("what", ["directory", "file"])
+def test_a_store_others_can_write_is_refused(frozen, cli, what):
+    """Observed: a `.vigil/` directory that every local user may write (0777, made by someone else
+    before the first push), or a store file mode 0666, was used as it was: another user could
+    replace the store with one whose telemetry answers ALLOWED (or rewrite the gate log). A store
+    others can write is refused, by readers and writers alike, with the chmod to fix it."""
+    import os
+    import stat
+
+    d = frozen.parent / ".vigil"
+    target = d if what == "directory" else d / "vigil.db"
+    target.chmod(0o777 if what == "directory" else 0o666)
+    os.chmod(target, stat.S_IMODE(target.stat().st_mode) | 0o002)  # whatever the umask
+    for argv in (["gate", "deploy", "--service", "checkout"], ["gate", "deploy", "--service", "checkout", "--what-if"],
+                 ["slo", "status"], ["gate", "log"], ["push", "-"]):
+        r = cli(*argv, "--spec", frozen)
+        assert r.code == 2, (argv, r.out, r.err)
+        assert "writable by others" in r.err and "chmod" in r.err and "ALLOWED" not in r.out
+    target.chmod(0o700 if what == "directory" else 0o600)
+    assert cli("gate", "deploy", "--service", "checkout", "--spec", frozen).code == 0
+    # a store directly in a sticky world-writable directory (like /tmp) is fine: others cannot swap it
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="vigil-sticky-"))
+    try:
+        base.chmod(0o1777)
+        shutil.copy(d / "vigil.db", base / "vigil.db")
+        (base / "vigil.db").chmod(0o600)
+        r = cli("slo", "status", "--spec", frozen, "--db", f"sqlite:///{base / 'vigil.db'}")
+        assert r.code == 0, r.err
+    finally:
+        shutil.rmtree(base)

@@ -179,11 +179,33 @@ def _sqlite_engine(url: str, mode: Mode, shown: str) -> Engine:
         _create_private_file(p)
     elif p.is_dir():
         raise StoreError(f"the store path {p} is a directory", hint="point --db / VIGIL_DB at a file") from None
+    _refuse_writable_by_others(p)
     if mode == "read":
         return _sqlite_readonly_engine(p)
     engine = sa.create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _refuse_writable_by_others(p: Path) -> None:
+    """A store file, or its directory, that any local user may write could be swapped for one that
+    answers ALLOWED: refused (a sticky directory like /tmp is fine: others cannot replace our file)."""
+    import stat
+
+    from vigil.errors import UsageError
+
+    for path, is_dir in ((p.parent, True), (p, False)):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if st.st_mode & stat.S_IWOTH and not (is_dir and st.st_mode & stat.S_ISVTX):
+            mode = stat.S_IMODE(st.st_mode)
+            raise UsageError(
+                f"the store {'directory' if is_dir else 'file'} {path} is writable by others (mode {mode:04o}):"
+                " anyone on this machine could replace the store",
+                hint=f"chmod {'700' if is_dir else '600'} {path}",
+            )
 
 
 def _create_private_file(p: Path) -> None:
