@@ -351,3 +351,26 @@ def test_a_huge_span_is_kept_trimmed_to_what_is_shown(store):
     (node,) = read_trace(store, tid(1).hex()).spans
     assert node["attributes"] == d["attributes"] and node["name"] == "n" * 1024 and node["status_message"] == "m" * 1024
     assert counters(store, "span_requests") == {API_OK.replace('"error":"false"', '"error":"true"'): 1}
+
+
+def test_recent_traces_and_reads_through_the_batches(db_url):
+    """recent_traces finds spans by time through their batches' start range (no index of every
+    span's start), newest first, by service; on SQLite and PostgreSQL."""
+    from vigil.traces.store import recent_traces
+
+    store = open_store(db_url)
+    try:
+        with live(store, FakeClock(NOW)) as srv:
+            for n, (svc, minutes) in enumerate([("api", 50), ("web", 30), ("api", 10)], start=1):
+                spans = [span(n, 10 * n, start=NOW - timedelta(minutes=minutes)),
+                         span(n, 10 * n + 1, parent=10 * n, start=NOW - timedelta(minutes=minutes - 1), kind=CLIENT)]
+                assert post(srv.url, "/v1/traces", trace_request([(svc, spans)]).SerializeToString()).status_code == 200
+        since = ns(NOW - timedelta(minutes=40))
+        assert recent_traces(store, since) == [tid(3).hex(), tid(2).hex()]
+        assert recent_traces(store, since, service="api") == [tid(3).hex()]
+        assert recent_traces(store, ns(NOW - timedelta(hours=2)), service="api") == [tid(3).hex(), tid(1).hex()]
+        assert recent_traces(store, ns(NOW)) == []
+        t = read_trace(store, tid(2).hex().upper())
+        assert t.connected and [s["service"] for s in t.spans] == ["web", "web"]
+    finally:
+        store.close()
