@@ -559,3 +559,47 @@ def test_a_store_others_can_write_is_refused(frozen, cli, what):
         assert r.code == 0, r.err
     finally:
         shutil.rmtree(base)
+
+
+# == API auth: every route, every way of presenting a token ===========================================
+
+PUBLIC = {("GET", "/api"), ("GET", "/api/v1"), ("GET", "/healthz"), ("GET", "/openapi.json")}
+
+
+def test_every_api_route_needs_a_bearer_token_and_writes_need_more_than_a_viewer(frozen):
+    """Held (kept as a guard for routes added later): every /api, /v1 and /metrics route answers 401
+    without a token, with the token in the query string (?token=, ?access_token=), under another
+    scheme (Basic) or with another server's token; every route that writes answers 403 to a viewer.
+    The 401 body never echoes what was sent."""
+    import re
+
+    from fastapi.routing import APIRoute
+
+    from vigil.auth import TokenEntry, Tokens, digest
+    from vigil.web.app import create_app
+
+    toks = {r: f"{r}-token-for-the-route-sweep-0123" for r in ("viewer", "pusher", "deployer", "admin")}
+    tokens = Tokens([TokenEntry(f"t-{r}", r, digest(v)) for r, v in toks.items()])  # type: ignore[arg-type]
+    store = open_store(f"sqlite:///{frozen.parent / '.vigil' / 'vigil.db'}", mode="write")
+    app = create_app(load_spec(frozen), store, tokens, SystemClock())
+    routes = [(m, rt.path) for rt in app.routes if isinstance(rt, APIRoute) for m in sorted(rt.methods) if m != "HEAD"]
+    guarded = [(m, p) for m, p in routes if (p.startswith(("/api", "/v1/")) or p == "/metrics") and (m, p) not in PUBLIC]
+    assert len(guarded) >= 30 and ("POST", "/api/v1/gate") in guarded
+    with LiveServer(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+        for m, p in guarded:
+            url = re.sub(r"\{[^}]+\}", "x", p)
+            for how, kw in (
+                ("none", {}),
+                ("query", {"params": {"token": toks["admin"], "access_token": toks["admin"]}}),
+                ("basic", {"headers": {"Authorization": f"Basic {toks['admin']}"}}),
+                ("raw", {"headers": {"Authorization": toks["admin"]}}),
+                ("other server's", {"headers": {"Authorization": "Bearer " + "z" * 40}}),
+            ):
+                r = c.request(m, url, **kw)
+                assert r.status_code == 401, (m, p, how, r.status_code, r.text[:200])
+                assert toks["admin"] not in r.text and "z" * 40 not in r.text
+            if m != "GET":
+                r = c.request(m, url, headers={"Authorization": f"Bearer {toks['viewer']}"})
+                assert r.status_code == 403, (m, p, "viewer", r.status_code)
+    store.close()
+    assert decisions(frozen) == []
