@@ -603,3 +603,19 @@ def test_every_api_route_needs_a_bearer_token_and_writes_need_more_than_a_viewer
                 assert r.status_code == 403, (m, p, "viewer", r.status_code)
     store.close()
     assert decisions(frozen) == []
+
+
+def test_one_token_twice_in_a_tokens_file_is_refused(tmp_path):
+    """Observed: a tokens file listing one token's digest twice (`ci` as viewer, `ops` as admin, a
+    copy-paste) loaded, and that token authenticated as whichever entry came last: an admin, and
+    the gate log's actor a name the caller may not be."""
+    from vigil.auth import digest, load_tokens_file
+    from vigil.errors import UsageError
+
+    d = digest("one-token-in-two-entries-0123456789")
+    tf = tmp_path / "tokens.yaml"
+    tf.write_text(f"tokens:\n  - {{name: ci, role: viewer, sha256: {d}}}\n  - {{name: ops, role: admin, sha256: {d}}}\n")
+    tf.chmod(0o600)
+    with pytest.raises(UsageError, match="same token") as e:
+        load_tokens_file(tf)
+    assert "ci" in e.value.message and "ops" in e.value.message

@@ -66,6 +66,14 @@ class Tokens:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise UsageError(f"duplicate token name {dup[0]!r} in the tokens file")
+        by_digest: dict[str, str] = {}
+        for e in entries:  # one token, two entries: it would be whichever came last (maybe an admin)
+            if e.sha256 in by_digest:
+                raise UsageError(
+                    f"tokens {by_digest[e.sha256]!r} and {e.name!r} are the same token (one SHA-256 twice in the tokens file)",
+                    hint="give each name its own token: vigil token remove, then vigil token add",
+                )
+            by_digest[e.sha256] = e.name
         self.entries = list(entries)
 
     @classmethod
