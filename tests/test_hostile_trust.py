@@ -619,3 +619,24 @@ def test_one_token_twice_in_a_tokens_file_is_refused(tmp_path):
     with pytest.raises(UsageError, match="same token") as e:
         load_tokens_file(tf)
     assert "ci" in e.value.message and "ops" in e.value.message
+
+
+def test_vigil_check_warns_when_good_counts_series_total_does_not(tmp_path, cli):
+    """The same broken selector as above: `vigil check` said `ok` with the store holding the web
+    service's series that `good` counts and `total` does not; it now warns, naming one."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC.replace('good: \'http_requests{service="api",code!~"5.."}\'', 'good: \'http_requests{code!~"5.."}\''))
+    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    rows = recent_rows(3) + [{"ts": isoformat(end - timedelta(minutes=1)), "metric": "http_requests",
+                              "labels": {"service": "web", "code": "200"}, "inc": 5}]
+    data = tmp_path / "d.ndjson"
+    data.write_bytes(ndjson(rows))
+    assert cli("push", data, "--spec", spec).code == 0
+    r = cli("check", spec, "--json")
+    assert r.code == 0, r.out
+    [w] = [w for w in r.json()["warnings"] if "subset" in w["message"]]
+    assert w["path"] == "slos[0].sli.ratio.good" and "service=\"web\"" in w["message"], w
+    # a sound spec has no such warning
+    spec.write_text(GATE_SPEC)
+    r = cli("check", spec, "--json")
+    assert not [w for w in r.json()["warnings"] if "subset" in w["message"]], r.out

@@ -166,6 +166,21 @@ def store_warnings(refs: Iterable[SelectorRef], series: Sequence[SeriesLike]) ->
         tot = [s for s in by_metric.get(total.selector.metric, ()) if s.kind == "counter" and total.selector.matches(s.labels)]
         if excl is not None:
             tot = [s for s in tot if not (s.metric == excl.selector.metric and excl.selector.matches(s.labels))]
+        if good.selector.metric == total.selector.metric:  # good must be a subset of total
+            extra = [
+                s for s in by_metric.get(good.selector.metric, ())
+                if s.kind == "counter" and good.selector.matches(s.labels) and not total.selector.matches(s.labels)
+            ]
+            if extra:
+                first = "{" + ",".join(f'{k}="{v}"' for k, v in sorted(extra[0].labels.items())) + "}"
+                out.append(
+                    (
+                        good.loc,
+                        f"good {good.selector} matches {len(extra)} series that total {total.selector} does not, like"
+                        f" {good.selector.metric}{first}: good must be a subset of total, or the SLI reads better than the"
+                        " data (the gate freezes such an SLO once its good events exceed its valid ones)",
+                    )
+                )
         if not tot or good.selector.metric != total.selector.metric:
             continue
         if all(good.selector.matches(s.labels) for s in tot):
