@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ingest_helpers import AUTH, TOKEN, stored
 from live import LiveServer
@@ -640,3 +642,66 @@ def test_vigil_check_warns_when_good_counts_series_total_does_not(tmp_path, cli)
     spec.write_text(GATE_SPEC)
     r = cli("check", spec, "--json")
     assert not [w for w in r.json()["warnings"] if "subset" in w["message"]], r.out
+
+
+# == every sample counted once: an independent count ===================================================
+
+_example = iter(range(10**9))
+
+
+@pytest.fixture(scope="module")
+def shared_api(tmp_path_factory):
+    db = f"sqlite:///{tmp_path_factory.mktemp('count') / 'state.db'}"
+    store = open_store(db)
+    from vigil.web.app import create_app
+
+    with LiveServer(create_app(LoadedSpec(PUSH_SPEC, None, "0" * 64), store, TOKEN, FakeClock(NOW))) as srv:
+        srv.db = db  # type: ignore[attr-defined]
+        yield srv
+    store.close()
+
+
+def _per_metric(db: str, metric: str) -> int:
+    return stored(db)["per_metric"].get(metric, 0)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    samples=st.lists(
+        st.tuples(st.integers(0, 30), st.sampled_from(["a", "b", "c"]), st.sampled_from(["x", "y"]), st.integers(0, 2**40)),
+        min_size=1, max_size=60,
+    ),
+    cuts=st.lists(st.integers(1, 59), max_size=4),
+    replays=st.lists(st.integers(0, 4), max_size=4),
+    flip=st.booleans(),
+    as_array=st.booleans(),
+)
+def test_the_store_holds_exactly_an_independent_count_whatever_the_batching_and_replays(shared_api, samples, cuts, replays, flip, as_array):
+    """Lines of one metric, with label-order variants of one series and the same series many times
+    in a batch, cut into batches sent with keys, some replayed (a retry after a lost answer) and
+    some replayed as the other format: the store's total equals the sum of the lines sent once."""
+    metric = f"hostile_count_{next(_example)}"
+    lines = []
+    for minute, a, b, inc in samples:
+        labels = {"a": a, "b": b} if flip ^ (inc % 2 == 0) else {"b": b, "a": a}  # the order as sent varies
+        lines.append({"ts": isoformat(datetime.fromtimestamp((NOW_MIN - 60 + minute) * 60, tz=timezone.utc)),
+                      "metric": metric, "labels": labels, "inc": inc})
+    bounds = sorted({c for c in cuts if c < len(lines)})
+    parts = [lines[i:j] for i, j in zip([0, *bounds], [*bounds, len(lines)])]
+    with httpx.Client(base_url=shared_api.url, headers=AUTH, timeout=60) as c:
+        bodies = []
+        for i, part in enumerate(parts):
+            body = json.dumps(part).encode() if as_array else ndjson(part)
+            key = f"{metric}-{i}"
+            bodies.append((key, body))
+            r = c.post("/api/v1/push", content=body, headers={"Idempotency-Key": key})
+            assert r.status_code == 200 and r.json()["accepted"] == len(part), r.text
+        for i in replays:
+            if i < len(bodies):
+                key, body = bodies[i]
+                r = c.post("/api/v1/push", content=body, headers={"Idempotency-Key": key})
+                assert r.status_code == 200 and r.headers.get("idempotent-replayed") == "true"
+                other = ndjson(json.loads(body)) if as_array else json.dumps([json.loads(x) for x in body.splitlines()]).encode()
+                r = c.post("/api/v1/push", content=other, headers={"Idempotency-Key": key})
+                assert r.status_code == 422  # the same samples in another format are another body: refused, not stored
+    assert _per_metric(shared_api.db, metric) == sum(s[3] for s in samples)
