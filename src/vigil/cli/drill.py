@@ -8,11 +8,15 @@ error; 3 an external system failed before the drill could start.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vigil import exitcodes
 from vigil.cli.common import console, db_option, emit, env, json_option, spec_option
+
+if TYPE_CHECKING:
+    from vigil.dr.records import DrillRunJSON
 
 
 @click.group("drill")
@@ -114,10 +118,10 @@ def history_cmd(name: str | None, limit: int) -> int:
     return exitcodes.OK
 
 
-def _trend(runs: list[dict]) -> dict:
+def _trend(runs: list[DrillRunJSON]) -> dict:
     out: dict = {}
-    for key, label in (("rto_seconds", "rto"), ("rpo_seconds", "rpo")):
-        vals = [r[key] for r in runs if r[key] is not None]
+    for label, got in (("rto", [r["rto_seconds"] for r in runs]), ("rpo", [r["rpo_seconds"] for r in runs])):
+        vals = [v for v in got if v is not None]
         out[label] = {"latest": vals[0], "previous": vals[1], "change": vals[0] - vals[1]} if len(vals) >= 2 else None
     return out
 

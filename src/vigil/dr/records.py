@@ -8,12 +8,60 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
 from vigil.dr import tables
 from vigil.store import Store, db_errors
+
+
+class BackupRunJSON(TypedDict):
+    """A recorded backup (``vigil backup history``, the web UI's DR page): seconds of wall time,
+    ``detail`` the backup as pgBackRest's info reports it."""
+
+    id: int
+    engine: str
+    stanza: str
+    repo: int
+    type: str
+    started_at: str
+    finished_at: str | None
+    status: str  # running | ok | failed
+    label: str | None
+    seconds: float | None
+    error: str | None
+    detail: Any
+
+
+class DrillPhaseJSON(TypedDict):
+    name: str
+    start: str
+    end: str | None
+    ok: bool | None
+    error: str | None
+
+
+class DrillObjectivesJSON(TypedDict):
+    rto_seconds: float | None
+    rpo_seconds: float | None
+
+
+class DrillRunJSON(TypedDict):
+    """A drill run with its phases (``vigil drill history``, the DR report's trend, the web UI)."""
+
+    id: int
+    name: str
+    scenario: str
+    started_at: str
+    finished_at: str | None
+    status: str  # running | passed | failed
+    rto_seconds: float | None
+    rpo_seconds: float | None
+    objectives: DrillObjectivesJSON
+    gaps: int | None
+    report_dir: str | None
+    phases: list[DrillPhaseJSON]
 
 
 def _us(seconds: Decimal | None) -> int | None:
@@ -50,16 +98,29 @@ def backup_finished(store: Store, run_id: int, *, finished_at: str, ok: bool, se
         )
 
 
-def backup_runs(store: Store, *, stanza: str | None = None, limit: int = 50) -> list[dict]:
+def backup_runs(store: Store, *, stanza: str | None = None, limit: int = 50) -> list[BackupRunJSON]:
     q = sa.select(tables.backup_runs).order_by(tables.backup_runs.c.id.desc()).limit(limit)
     if stanza:
         q = q.where(tables.backup_runs.c.stanza == stanza)
     with db_errors("reading backup records failed"), store.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(q)]
-    for r in rows:
-        r["seconds"] = _secs(r["seconds"])
-        r["detail"] = json.loads(r["detail"]) if r["detail"] else None
-    return rows
+        rows = [r._mapping for r in conn.execute(q)]
+    return [
+        {
+            "id": r["id"],
+            "engine": r["engine"],
+            "stanza": r["stanza"],
+            "repo": r["repo"],
+            "type": r["type"],
+            "started_at": r["started_at"],
+            "finished_at": r["finished_at"],
+            "status": r["status"],
+            "label": r["label"],
+            "seconds": _secs(r["seconds"]),
+            "error": r["error"],
+            "detail": json.loads(r["detail"]) if r["detail"] else None,
+        }
+        for r in rows
+    ]
 
 
 # -- drills --------------------------------------------------------------------------------------
@@ -112,7 +173,7 @@ def drill_finished(store: Store, run_id: int, *, finished_at: str, passed: bool,
         )
 
 
-def drill_history(store: Store, *, name: str | None = None, limit: int = 20) -> list[dict]:
+def drill_history(store: Store, *, name: str | None = None, limit: int = 20) -> list[DrillRunJSON]:
     """Drill runs, newest first, with their phases; no full report (see ``report_dir``)."""
     r = tables.drill_runs
     q = sa.select(
@@ -131,7 +192,7 @@ def drill_history(store: Store, *, name: str | None = None, limit: int = 20) -> 
                 d = dict(row._mapping)
                 d["evidence"] = None  # in the report bundle; kept out of the history listing
                 phases.setdefault(d.pop("run_id"), []).append(d)
-    out = []
+    out: list[DrillRunJSON] = []
     for x in runs:
         out.append(
             {

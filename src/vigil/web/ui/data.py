@@ -205,11 +205,11 @@ def drill_chart(store: Store) -> dict:
     for what in ("rto", "rpo"):
         for name in sorted({d["name"] for d in runs}):
             mine = [d for d in runs if d["name"] == name]
-            x = [d["finished_at"][:16].replace("T", " ") for d in mine]
-            series.append({"name": f"{what.upper()} {name}", "x": x, "y": [d[f"{what}_seconds"] for d in mine], "style": "marker",
-                           "axis": what})
-            objs = [d["objectives"][f"{what}_seconds"] for d in mine]
-            series.append({"name": f"{what.upper()} objective {name}", "x": x, "y": objs, "style": "dash", "axis": what})
+            x = [(d["finished_at"] or "")[:16].replace("T", " ") for d in mine]  # (all finished)
+            got = [(d["rto_seconds"], d["objectives"]["rto_seconds"]) if what == "rto" else (d["rpo_seconds"], d["objectives"]["rpo_seconds"])
+                   for d in mine]
+            series.append({"name": f"{what.upper()} {name}", "x": x, "y": [a for a, _ in got], "style": "marker", "axis": what})
+            series.append({"name": f"{what.upper()} objective {name}", "x": x, "y": [o for _, o in got], "style": "dash", "axis": what})
     return {"drills": runs, "chart": {"title": "Drills: RTO and RPO achieved against the objectives", "unit": "seconds",
                                      "log_y": True, "series": series}}
 
