@@ -705,3 +705,17 @@ def test_the_store_holds_exactly_an_independent_count_whatever_the_batching_and_
                 r = c.post("/api/v1/push", content=other, headers={"Idempotency-Key": key})
                 assert r.status_code == 422  # the same samples in another format are another body: refused, not stored
     assert _per_metric(shared_api.db, metric) == sum(s[3] for s in samples)
+
+
+def test_a_migration_verdict_the_gate_reads_is_recorded_at_the_real_clock(tmp_path, cli, monkeypatch):
+    """Observed: `vigil canary judge --release` and `vigil findings import` refuse VIGIL_NOW (a
+    recorded decision is made at the real clock), but `vigil migrate verify --service --release`
+    recorded its verdict, which the gate reads, stamped with the pinned time. Refused up front,
+    before the long work."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC)
+    r = cli("migrate", "verify", "--spec", spec, "--service", "api", "--release", "r1", now="2020-01-01T00:00:00Z")
+    assert r.code == 2 and "VIGIL_NOW" in r.err and "migration verdict" in r.err, r.err
+    monkeypatch.delenv("VIGIL_NOW")
+    r = cli("migrate", "verify", "--spec", spec, "--service", "api", "--release", "r1")
+    assert r.code == 2 and "VIGIL_NOW" not in r.err  # without it, the next thing missing is said
