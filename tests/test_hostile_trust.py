@@ -719,3 +719,24 @@ def test_a_migration_verdict_the_gate_reads_is_recorded_at_the_real_clock(tmp_pa
     monkeypatch.delenv("VIGIL_NOW")
     r = cli("migrate", "verify", "--spec", spec, "--service", "api", "--release", "r1")
     assert r.code == 2 and "VIGIL_NOW" not in r.err  # without it, the next thing missing is said
+
+
+def test_a_server_under_vigil_now_deletes_no_telemetry(frozen):
+    """`vigil serve` under VIGIL_NOW records no decision and sends no notification, but its hourly
+    retention pass deleted by the pinned clock: pinned a year ahead (a demo, a replay pointed at
+    the real store), it deleted every real sample. Under a pinned clock the pass deletes nothing;
+    at the real clock it keeps what the retention keeps."""
+    from vigil.cli.serve import retention_pass
+
+    db = f"sqlite:///{frozen.parent / '.vigil' / 'vigil.db'}"
+    loaded = load_spec(frozen)
+    before = stored(db)
+    assert before["counters"] > 0
+    store = open_store(db, mode="write")
+    try:
+        assert retention_pass(FakeClock(datetime.now(timezone.utc) + timedelta(days=365)), loaded, store) is None
+        assert stored(db) == before
+        assert retention_pass(SystemClock(), loaded, store) == 0
+        assert stored(db) == before
+    finally:
+        store.close()

@@ -11,6 +11,7 @@ import click
 
 from vigil import exitcodes
 from vigil.cli.common import db_option, emit, env, json_option, spec_option
+from vigil.clock import FakeClock
 from vigil.errors import UsageError
 
 
@@ -91,13 +92,14 @@ def serve_cmd(host: str, port: int, token_file: str | None, tokens_file: str | N
     def housekeeping() -> None:
         while not stop.wait(purge_every):
             try:
-                now = e.clock.now()
-                cutoff = int(now.timestamp() - float(loaded.spec.retention_seconds())) // 60
-                store.purge_before(cutoff, now_ms=int(now.timestamp() * 1000))  # idempotency keys expire by the clock
+                retention_pass(e.clock, loaded, store)
             except Exception as exc:  # keep serving; say what failed
                 click.echo(f"retention pass failed: {exc}", err=True)
 
-    threading.Thread(target=housekeeping, name="vigil-retention", daemon=True).start()
+    if isinstance(e.clock, FakeClock):
+        click.echo("retention is off: VIGIL_NOW pins the clock, and telemetry is deleted by the real clock only", err=True)
+    else:
+        threading.Thread(target=housekeeping, name="vigil-retention", daemon=True).start()
     alerting = _start_alerting(e, loaded, store)
     if alerting is not None:
         app.state.metrics.watch(alerting)  # /metrics: evaluations, dispatches, the lease
@@ -112,6 +114,17 @@ def serve_cmd(host: str, port: int, token_file: str | None, tokens_file: str | N
         if alerting is not None:
             alerting.stop()
     return exitcodes.OK
+
+
+def retention_pass(clock, loaded, store) -> int | None:
+    """Delete telemetry older than the spec's retention, and expired idempotency keys; the minute
+    rows deleted. None under a pinned clock (VIGIL_NOW): a server replaying another time deletes
+    nothing (pinned a year ahead, it would delete every real sample of the store)."""
+    if isinstance(clock, FakeClock):
+        return None
+    now = clock.now()
+    cutoff = int(now.timestamp() - float(loaded.spec.retention_seconds())) // 60
+    return store.purge_before(cutoff, now_ms=int(now.timestamp() * 1000))  # idempotency keys expire by the clock
 
 
 def _start_alerting(e, loaded, store):
