@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# make demo: vigil serve on the example platform, fed by vigil simulate: 30 days of history whose
-# last 20 hours carry an API 5xx spike (5% of requests), then live traffic with the spike going on.
+# make demo: the example platform with 30 days of simulated history whose last 20 hours carry an API
+# 5xx spike (5% of requests), served by vigil serve and fed live traffic with the spike going on.
 # 20 hours at 5% exhaust api-availability's monthly budget on any day of the month after ~14:00 of
-# the 1st, so the gate freezes api; every other service stays within its SLOs. The spike pages:
-# the alert is routed (alerting: in the spec) to a local incident bridge this script starts
-# (scripts/alert_sink.py, signed webhooks on 127.0.0.1:9099); PagerDuty and SMTP have no secrets
-# here, so those notifications switch to their fallbacks and fail, all of it in `vigil alerts log`.
-# Ctrl-C stops everything.
+# the 1st, so the gate freezes api; every other service stays within its SLOs.
+# The history is loaded into the store (vigil simulate | vigil push -) BEFORE vigil serve starts, so
+# the server's first evaluation sees all of it: evaluated while a backfill is still arriving, the
+# search index's staleness gauge had no sample in the last 5 minutes and search-down paged falsely.
+# The spike pages: the alert is routed (alerting: in the spec) to a local incident bridge this script
+# starts (scripts/alert_sink.py, signed webhooks on 127.0.0.1:9099); PagerDuty and SMTP have no
+# secrets here, so those notifications switch to their fallbacks and fail, all of it in
+# `vigil alerts log`. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIGIL=.venv/bin/vigil
@@ -15,7 +18,7 @@ STATE=examples/platform/.vigil
 PORT=${VIGIL_PORT:-8470}
 URL=http://127.0.0.1:$PORT
 
-mkdir -p "$STATE"
+mkdir -p "$STATE" && chmod 700 "$STATE"   # the token and the store live here (vigil makes it 0700 when it creates it)
 rm -f "$STATE"/vigil.db "$STATE"/vigil.db-wal "$STATE"/vigil.db-shm   # demo data starts fresh
 $VIGIL check "$SPEC"
 
@@ -27,7 +30,53 @@ cleanup() {
   wait 2>/dev/null || true
   echo "stopped. State is kept in $STATE (delete it to start over)."
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap cleanup EXIT
+
+# one set of times for the history and the live feed: the history ends at the start of this minute,
+# the spike started 20 hours before it and lasts 24 hours
+read -r HISTORY_END INCIDENT_START < <(.venv/bin/python -c '
+import datetime as d
+end = d.datetime.now(d.timezone.utc).replace(second=0, microsecond=0)
+print(end.strftime("%Y-%m-%dT%H:%M:%SZ"), (end - d.timedelta(hours=20)).strftime("%Y-%m-%dT%H:%M:%SZ"))')
+TRAFFIC=(--scenario api-5xx-spike --incident-start "$INCIDENT_START" --incident-duration 24h --seed 42)
+
+echo "loading 30 days of simulated traffic into $STATE/vigil.db (about 3.8 million lines; an API 5xx spike"
+echo "in the last 20 hours). Progress below; about a minute on a 2-core machine, more when it is busy..."
+# simulate | push through a named pipe, so each is a child of this script (Ctrl-C or a kill stops both)
+fifo="$STATE/history.ndjson.fifo"
+rm -f "$fifo"; mkfifo "$fifo"
+$VIGIL simulate --from now-30d --to "$HISTORY_END" "${TRAFFIC[@]}" --out - >"$fifo" 2>"$STATE/simulate.log" &
+gen_pid=$!
+$VIGIL push - --spec "$SPEC" <"$fifo" >"$STATE/push.log" 2>&1 &
+load_pid=$!
+pids+=($gen_pid $load_pid)
+started=$(date +%s)
+shown=0
+show_progress() {
+  local n
+  n=$(wc -l < "$STATE/simulate.log" 2>/dev/null || echo 0)
+  if [ "$n" -gt "$shown" ]; then
+    sed -n "$((shown + 1)),${n}p" "$STATE/simulate.log" | sed 's/^/  /'
+    shown=$n
+  fi
+}
+while kill -0 "$load_pid" 2>/dev/null; do
+  show_progress
+  sleep 1
+done
+show_progress
+gen_rc=0; wait "$gen_pid" || gen_rc=$?
+load_rc=0; wait "$load_pid" || load_rc=$?
+rm -f "$fifo"
+pids=()
+sed 's/^/  /' "$STATE/push.log"
+if [ "$gen_rc" -ne 0 ] || [ "$load_rc" -ne 0 ]; then
+  echo "loading the history failed (simulate exit $gen_rc, push exit $load_rc); see $STATE/simulate.log and $STATE/push.log"
+  exit 1
+fi
+echo "history loaded in $(( $(date +%s) - started )) s"
 
 # the incident bridge: a local receiver of vigil's signed webhooks (the example routes every alert there)
 export VIGIL_BRIDGE_SECRET=${VIGIL_BRIDGE_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
@@ -43,28 +92,11 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 curl -fsS "$URL/healthz" >/dev/null || { echo "vigil serve did not come up; see $STATE/serve.log"; exit 1; }
-
-echo "backfilling 30 days of simulated traffic (about 3.4 million lines; an API 5xx spike in the last 20 hours)."
-echo "progress below; it takes a few minutes on a 2-core machine..."
-$VIGIL simulate --url "$URL" --token-file "$STATE/token" --from now-30d --scenario api-5xx-spike \
-  --incident-start now-20h --incident-duration 24h --seed 42 --live 2>"$STATE/simulate.log" &
+echo "vigil serve is up at $URL; live traffic from $HISTORY_END on, pushed to it every 10 s"
+$VIGIL simulate --url "$URL" --token-file "$STATE/token" --from "$HISTORY_END" "${TRAFFIC[@]}" --live \
+  2>"$STATE/simulate-live.log" &
 sim_pid=$!
 pids+=($sim_pid)
-# show the backfill's progress until it has landed (the simulator logs when it goes live)
-started=$(date +%s)
-shown=0
-while :; do
-  n=$(wc -l < "$STATE/simulate.log" 2>/dev/null || echo 0)
-  if [ "$n" -gt "$shown" ]; then
-    sed -n "$((shown + 1)),${n}p" "$STATE/simulate.log" | sed 's/^/  /'
-    shown=$n
-  fi
-  grep -q "going live" "$STATE/simulate.log" 2>/dev/null && break
-  kill -0 "$sim_pid" 2>/dev/null || { echo "the simulator stopped; see $STATE/simulate.log"; exit 1; }
-  [ $(( $(date +%s) - started )) -lt 1800 ] || { echo "the backfill did not finish in 30 minutes; see $STATE/simulate.log"; exit 1; }
-  sleep 1
-done
-echo "backfill done in $(( $(date +%s) - started )) s"
 
 # the spike pages: wait (at most 3 minutes) until the bridge has received the api-availability page
 echo "waiting for the API 5xx spike to page (evaluated every 30 s, group_wait 30 s)..."
