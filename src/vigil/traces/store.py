@@ -139,7 +139,7 @@ def read_trace(store: "Store", trace_id: str, *, limit: int = MAX_TRACE_SPANS, c
             t = trace_spans
             lq = sa.select(t.c.trace_id, t.c.span_id, t.c.parent_span_id, t.c.service, t.c.name, t.c.kind, t.c.start_ns, t.c.end_ns,
                            t.c.status, t.c.attrs).where(t.c.trace_id == tid)
-            recs += [SpanRecord(*r) for r in conn.execute(lq) if r[1] in legacy]  # type: ignore[call-arg]  # the selected columns
+            recs += [SpanRecord(**r._mapping) for r in conn.execute(lq) if r.span_id in legacy]
         msgs = {bid: cache.get(bid) if cache is not None else None for bid in wanted}
         missing = [bid for bid, m in msgs.items() if m is None]
         for i in range(0, len(missing), 100):

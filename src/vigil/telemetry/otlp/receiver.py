@@ -168,10 +168,11 @@ class OtlpReceiver:
                 return Answer.from_row(row)
             # the spans to store: not rejected, and each (trace id, span id) once (the first sent)
             idx: dict[tuple[bytes, bytes], int] = {}
+            keys: list[tuple[bytes, bytes, int, int, str]] = []
             for i, k in enumerate(batch.keys):
-                if k is not None and i not in excluded:
-                    idx.setdefault((k[0], k[1]), i)
-            keys = [(k[0], k[1], i, k[2], k[3]) for k, i in ((batch.keys[i], i) for i in idx.values())]  # type: ignore[index]
+                if k is not None and i not in excluded and (k[0], k[1]) not in idx:
+                    idx[(k[0], k[1])] = i
+                    keys.append((k[0], k[1], i, k[2], k[3]))
             keys.sort()  # in key order: the store's index is walked forward, not at random
             try:
                 body = stored_body(decoded.message, decoded.data, len(keys))
