@@ -72,6 +72,10 @@ def _keys(rng: random.Random, end: int, kind: str) -> list[int]:
         step = rng.choice([5, 15, 20, 30, 60, 120, 180, 360])
         lo = base + rng.randrange(0, MINUTES // 2)
         return list(range(lo // step * step, end, step))
+    if kind == "mixed":  # 15-minute steps and, as a burn-rate chart's windows back from a ragged end, a few odd minutes
+        lo = base + rng.randrange(0, MINUTES // 2)
+        odd = {end - w for w in (60, 360, 1440) if end - w > base}
+        return sorted(set(range(lo // 15 * 15, end, 15)) | odd)
     if kind == "hours":  # whole hours, some runs of hours apart
         return sorted({x for x in (base + 60 * (rng.randrange(0, MINUTES // 60) // 3 * 3) for _ in range(10)) if x < end})
     return sorted({rng.randrange(base - 30, end) for _ in range(rng.randrange(1, 40))})
@@ -83,7 +87,7 @@ def _check(store, seed: int) -> None:
     end = base + rng.randrange(120, MINUTES + 30)  # inside an hour, on one, after the data
     if seed % 3 == 0:
         end = end // 60 * 60
-    keys = _keys(rng, end, ("aligned", "any", "hours")[seed % 3] if seed < 9 else ("aligned", "hours")[seed % 2])
+    keys = _keys(rng, end, ("aligned", "any", "hours")[seed % 3] if seed < 9 else ("mixed", "hours", "aligned")[seed % 3])
     src = EmbeddedSource(store)
     q = CounterQuery(parse_selector('http_requests{service="api"}'), parse_selector('http_requests{code="500"}'))
     got = counter_tails(src, q, keys, end)

@@ -24,27 +24,19 @@ def _store(source: Any) -> Any:
     return store
 
 
-def _runs(hours: list[int]) -> list[tuple[int, int]]:
-    """Contiguous runs of hours as ``[first, last + 1)``."""
-    out: list[tuple[int, int]] = []
-    for h in hours:
-        if out and out[-1][1] == h:
-            out[-1] = (out[-1][0], h + 1)
-        else:
-            out.append((h, h + 1))
-    return out
-
-
-def _block(keys: list[int], end: int) -> int:
-    """The widest block (a divisor of 60) every ``x`` inside an hour is a multiple of: the minute
-    rollup is read in sums per block, since each range ``[x, next hour)`` is whole blocks (a
-    1-day chart's 15-minute steps: 15 times fewer rows). The ragged end ``[end's hour, end)`` is
-    read per minute."""
-    g = 60
+def _blocks(keys: list[int], end: int) -> dict[int, int]:
+    """Per hour before ``end``'s that holds an ``x`` inside it: the widest block (a divisor of 60)
+    each of its ``x`` is a multiple of. The minute rollup of that hour is read in sums per block,
+    since each range ``[x, next hour)`` is whole blocks (a 1-day chart's 15-minute steps: 15 times
+    fewer rows); an hour holding an odd ``x`` (a burn-rate window back from a ragged end) is read
+    per minute without making the others so. The ragged end ``[end's hour, end)`` is read per
+    minute."""
+    h_end = end // 60
+    out: dict[int, int] = {}
     for x in keys:
-        if x < (end // 60) * 60:
-            g = math.gcd(g, x % 60)
-    return g
+        if x % 60 and x // 60 < h_end:
+            out[x // 60] = math.gcd(out.get(x // 60, 60), x % 60)
+    return out
 
 
 def _hour_block(keys: list[int], end: int) -> int:
@@ -70,11 +62,15 @@ def _hour_key(th: Any, keys: list[int], end: int) -> Any:
 
 
 def _minute_reads(keys: list[int], end: int) -> list[tuple[int, int, int]]:
-    """``(lo, hi, block)`` ranges of the minute rollup to read: the hours holding an ``x`` (grouped
-    per block) and the ragged end (per minute)."""
+    """``(lo, hi, block)`` ranges of the minute rollup to read: runs of consecutive hours holding an
+    ``x`` with the same block (:func:`_blocks`), and the ragged end (per minute)."""
     h_end = end // 60
-    g = _block(keys, end)
-    out = [(a * 60, b * 60, g) for a, b in _runs(sorted({x // 60 for x in keys if x % 60 and x // 60 < h_end}))]
+    out: list[tuple[int, int, int]] = []
+    for h, g in sorted(_blocks(keys, end).items()):
+        if out and out[-1][1] == h * 60 and out[-1][2] == g:
+            out[-1] = (out[-1][0], (h + 1) * 60, g)
+        else:
+            out.append((h * 60, (h + 1) * 60, g))
     if end % 60:
         out.append((h_end * 60, end, 1))
     return out
