@@ -740,3 +740,14 @@ def test_a_server_under_vigil_now_deletes_no_telemetry(frozen):
         assert stored(db) == before
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("key", ["~", "null", "''"])
+def test_a_null_or_empty_service_key_is_refused(tmp_path, cli, key):
+    """Observed: `services: {api: {}, ~: {}}` loaded a service named 'None' (the YAML null key made
+    a string), one more service no SLO names that the gate answered for."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC.replace("services: {api: {}, checkout: {}}", f"services: {{api: {{}}, checkout: {{}}, {key}: {{}}}}"))
+    r = cli("check", spec, "--json")
+    assert r.code == 2, r.out
+    assert "None" not in json.dumps([i["path"] for i in r.json()["issues"]]), r.out

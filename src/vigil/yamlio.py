@@ -154,10 +154,10 @@ def _load(text: str, filename: str, limits: Limits, *, many: bool) -> Any:
         if "duplicate key" in msg or "found duplicate key" in str(e):
             msg = "duplicate key: " + msg
         raise _fail(
-            f"invalid YAML: {msg}", filename, mark.line + 1 if mark else None, mark.column + 1 if mark else None
+            f"invalid YAML: {_clip(msg, 300)}", filename, mark.line + 1 if mark else None, mark.column + 1 if mark else None
         ) from None
     except YAMLError as e:
-        raise _fail(f"invalid YAML: {e}", filename) from None
+        raise _fail(f"invalid YAML: {_clip(str(e), 300)}", filename) from None
     except RecursionError:
         raise _fail("the YAML nests too deeply", filename) from None
     except NotImplementedError as e:
@@ -299,6 +299,16 @@ class _Plain:
             out_d: dict[Any, Any] = {}
             memo[id(node)] = out_d
             for k, v in node.items():
+                if k is None and not self.str_keys:  # `~:`, `null:` or `: x`: would become the text 'None'
+                    try:
+                        line, col = node.lc.key(k)
+                    except Exception:
+                        line = col = None
+                    raise _fail(
+                        "a mapping key is null (`~`, `null` or nothing before ':')",
+                        self.filename, None if line is None else line + 1, None if col is None else col + 1,
+                        hint="quote the key if it is meant as text",
+                    )
                 out_d[self.key(k)] = self.run(v, depth + 1)
             return out_d
         if isinstance(node, list):
