@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from helpers import push, spec_with, t
 from vigil.clock import isoformat
 from vigil.dashboards.fast import counter_tails, latency_tails, observation_tails
-from vigil.dashboards.series import histogram_quantile
+from vigil.dashboards.series import FiniteLayout, histogram_quantile
 from vigil.histogram import INF, quantile
 from vigil.selector import parse_selector
 from vigil.slo.windows import now_minute
@@ -132,6 +132,7 @@ def test_a_quantile_over_the_bounds_it_can_touch_is_the_whole_layouts(layout, co
     want = quantile(Decimal(q), [(INF if le >= INF_NS else le, n) for le, n in counts.items()], layout)
     got = histogram_quantile(Decimal(q), counts, layout)
     assert got == (None if want is None else want.value / Decimal(10**9))
+    assert histogram_quantile(Decimal(q), counts, FiniteLayout(layout)) == got  # a panel's prepared layout
 
 
 class _Buckets:

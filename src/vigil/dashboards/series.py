@@ -145,7 +145,15 @@ def histogram_quantile(q: Decimal, buckets: dict[int, int], layout: Sequence[int
 
 
 class FiniteLayout(tuple):
-    """A layout's finite bounds, sorted (a step's layout, built once per layout, not per step)."""
+    """A layout's finite bounds, sorted (a step's layout, built once per layout, not per step), with
+    each bound's index."""
+
+    @property
+    def positions(self) -> dict[int, int]:
+        got = self.__dict__.get("_index")
+        if got is None:
+            got = self.__dict__["_index"] = {b: i for i, b in enumerate(self)}
+        return got
 
 
 def _bounds_used(finite: Sequence[int], buckets: dict[int, int], inf_ns: int) -> list[int]:
@@ -158,10 +166,13 @@ def _bounds_used(finite: Sequence[int], buckets: dict[int, int], inf_ns: int) ->
         return []
     keep = {finite[0], finite[-1]}
     n_b = len(finite)
+    index = finite.positions if isinstance(finite, FiniteLayout) else {}
     for le, n in buckets.items():
         if not n or le >= inf_ns:
             continue
-        i = bisect.bisect_left(finite, le)
+        i = index.get(le)
+        if i is None:
+            i = bisect.bisect_left(finite, le)
         if i < n_b:
             keep.add(finite[i])
         if i > 0:
