@@ -49,6 +49,23 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ["CLUSTER users USING users_pkey;", "CLUSTER users;"],
         ["CREATE TABLE t (a int PRIMARY KEY);\nCLUSTER t USING t_pkey;", "ALTER TABLE users CLUSTER ON users_pkey;"],
     ),
+    "table-rewrite": (
+        ["ALTER TABLE users SET TABLESPACE slow;", "ALTER TABLE users SET LOGGED;", "ALTER TABLE users SET UNLOGGED;",
+         "ALTER TABLE users SET ACCESS METHOD heap2;"],
+        ["CREATE TABLE t (a int);\nALTER TABLE t SET UNLOGGED;", "ALTER TABLE users SET (fillfactor = 90);"],
+    ),
+    "refresh-matview-not-concurrent": (
+        ["REFRESH MATERIALIZED VIEW totals;"],
+        ["REFRESH MATERIALIZED VIEW CONCURRENTLY totals;"],
+    ),
+    "alter-domain-add-constraint": (
+        ["ALTER DOMAIN pos ADD CONSTRAINT p CHECK (VALUE > 0);"],  # NOT VALID: a warning (tests/test_hostile_evidence.py)
+        ["ALTER DOMAIN pos DROP CONSTRAINT p;", "CREATE DOMAIN pos AS int;\nALTER DOMAIN pos ADD CONSTRAINT p CHECK (VALUE > 0);"],
+    ),
+    "create-domain-with-constraint": (
+        ["CREATE DOMAIN pos AS int CHECK (VALUE > 0);"],
+        ["CREATE DOMAIN pos AS int;", "CREATE DOMAIN pos AS int NOT NULL;"],
+    ),
     "drop-index-not-concurrent": (
         ["DROP INDEX users_email;"],
         [NOTX + "DROP INDEX CONCURRENTLY IF EXISTS users_email;"],

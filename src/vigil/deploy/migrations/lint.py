@@ -29,6 +29,7 @@ Rules and their fixes are in :mod:`vigil.deploy.migrations.rules`.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as _dt
 import fnmatch
 import re
@@ -1077,6 +1078,9 @@ class _FileLinter:
 
     def _s_RefreshMatViewStmt(self, s: dict) -> None:
         self.classify("data-dependent", f"refreshes materialized view {rel(s.get('relation'))}")
+        if not s.get("concurrent") and self._existing(s.get("relation")):
+            self._locking(f"REFRESH MATERIALIZED VIEW {rel(s.get('relation'))}")
+            self.add("refresh-matview-not-concurrent", f"REFRESH MATERIALIZED VIEW {rel(s.get('relation'))} without CONCURRENTLY")
 
     # maintenance that rewrites
     def _s_VacuumStmt(self, s: dict) -> None:
@@ -1156,6 +1160,28 @@ class _FileLinter:
     def _s_CreateDomainStmt(self, s: dict) -> None:
         self.created_types.add(names(s.get("domainname", [])).rsplit(".", 1)[-1])
         self.classify("expand", _EXPAND_KINDS["CreateDomainStmt"])
+        checks = [c for c in (node(x)[1] for x in s.get("constraints") or ()) if c.get("contype") == "CONSTR_CHECK"]
+        if checks:
+            self.add("create-domain-with-constraint", f"CREATE DOMAIN {names(s.get('domainname', []))} with a CHECK constraint")
+
+    def _s_AlterDomainStmt(self, s: dict) -> None:
+        typ = names(s.get("typeName", []))
+        if s.get("subtype") != "C":
+            return
+        c = node(s.get("def"))[1]
+        new = typ.rsplit(".", 1)[-1] in self.created_types
+        self.classify("data-dependent", f"adds a constraint to domain {typ}")
+        if new:
+            return
+        if c.get("skip_validation"):  # no scan now: a warning unless the spec grades the rule itself
+            f = self.finding("alter-domain-add-constraint", f"ALTER DOMAIN {typ} ADD CONSTRAINT ... NOT VALID")
+            if f is not None:
+                if "alter-domain-add-constraint" not in self.config.severity:
+                    f = dataclasses.replace(f, severity="warning")
+                self.raw.append((self.stmt_index, f))
+            return
+        self._locking(f"ALTER DOMAIN {typ} ADD CONSTRAINT")
+        self.add("alter-domain-add-constraint", f"ALTER DOMAIN {typ} ADD CONSTRAINT checks every column using the domain")
 
     def _s_CreateRangeStmt(self, s: dict) -> None:
         self.created_types.add(names(s.get("typeName", [])).rsplit(".", 1)[-1])
@@ -1442,6 +1468,11 @@ class _FileLinter:
                         RULES["detach-partition-not-concurrent"].fix
                         + f" Rewrite: `ALTER TABLE {_qrel(table)} DETACH PARTITION {_qrel(part)} CONCURRENTLY;`",
                     )
+            elif st in ("AT_SetTableSpace", "AT_SetLogged", "AT_SetUnLogged", "AT_SetAccessMethod") and not new:
+                what = {"AT_SetTableSpace": f"SET TABLESPACE {cmd.get('name', '?')}", "AT_SetLogged": "SET LOGGED",
+                        "AT_SetUnLogged": "SET UNLOGGED", "AT_SetAccessMethod": f"SET ACCESS METHOD {cmd.get('name', '?')}"}[st]
+                self.classify("data-dependent", f"rewrites {table} ({what})")
+                self.add("table-rewrite", f"ALTER TABLE {table} {what} rewrites the table")
             elif st == "AT_AttachPartition":
                 self.classify("expand", f"attaches partition {rel(node(cmd.get('def'))[1].get('name'))} to {table}")
 

@@ -88,6 +88,45 @@ _RULES = [
         "PostgreSQL 19+); plain VACUUM needs no migration at all.",
     ),
     LintRule(
+        "table-rewrite",
+        "error",
+        "locks",
+        "ALTER TABLE ... SET TABLESPACE, SET LOGGED, SET UNLOGGED or SET ACCESS METHOD on an existing table",
+        "Each copies the whole table and its indexes under an ACCESS EXCLUSIVE lock: no reads or writes "
+        "until it ends, for minutes to hours on a big table.",
+        "Do it outside the deploy, online: pg_repack (--tablespace for a move), or a new table filled in "
+        "batches and swapped in by a rename in a later release.",
+    ),
+    LintRule(
+        "refresh-matview-not-concurrent",
+        "warning",
+        "locks",
+        "REFRESH MATERIALIZED VIEW without CONCURRENTLY",
+        "A plain refresh holds an ACCESS EXCLUSIVE lock on the view while its query runs: every read of "
+        "the view waits.",
+        "REFRESH MATERIALIZED VIEW CONCURRENTLY (the view needs a unique index), or refresh from a job "
+        "outside the deploy.",
+    ),
+    LintRule(
+        "alter-domain-add-constraint",
+        "error",
+        "locks",
+        "ALTER DOMAIN ... ADD CONSTRAINT (squawk: ban-alter-domain-with-add-constraint)",
+        "PostgreSQL checks the new constraint against every column of every table that uses the domain, "
+        "scanning them under lock; with NOT VALID it skips the check, but a domain's constraints still "
+        "cannot be changed online later.",
+        "Use a table CHECK constraint added NOT VALID, then VALIDATE CONSTRAINT in a later migration.",
+    ),
+    LintRule(
+        "create-domain-with-constraint",
+        "warning",
+        "locks",
+        "CREATE DOMAIN with a constraint (squawk: ban-create-domain-with-constraint)",
+        "A domain's constraints can only be changed by ALTER DOMAIN, which checks every table using the "
+        "domain at once: the constraint cannot be changed online later.",
+        "Create the domain without constraints and put CHECK constraints on the tables' columns.",
+    ),
+    LintRule(
         "cluster",
         "error",
         "locks",

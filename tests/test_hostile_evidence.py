@@ -1,0 +1,63 @@
+"""Hostile pass over the evidence (issue 14): what an outside tester would try next on migration
+lint, canary verdicts and drills. Each test here failed before its fix, or is kept as a guard for an
+attack that held (the docstring says which).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from vigil.deploy.migrations.lint import LintConfig, lint_sql
+from vigil.deploy.migrations.rules import RULES
+
+TIMEOUTS = "SET lock_timeout = '1s';\nSET statement_timeout = '1min';\n"
+
+
+def _rules(sql: str) -> dict[str, str]:
+    return {f.rule: f.severity for f in lint_sql(TIMEOUTS + sql, "m.sql", LintConfig()).findings}
+
+
+# -- migration lint: statements that rewrite or scan a live table and passed with no finding ----------------
+
+
+@pytest.mark.parametrize("sql", [
+    "ALTER TABLE accounts SET TABLESPACE slow_disks;",
+    "ALTER TABLE accounts SET LOGGED;",
+    "ALTER TABLE accounts SET UNLOGGED;",
+    "ALTER TABLE accounts SET ACCESS METHOD heap2;",
+])
+def test_an_alter_table_that_rewrites_the_table_is_an_error(sql):
+    """Each rewrites the whole table (and its indexes) under ACCESS EXCLUSIVE: no reads or writes
+    until it ends. Lint said nothing and exited 0 (found by the hostile pass)."""
+    got = _rules(sql)
+    assert got.get("table-rewrite") == "error", got
+    # a table created in the same file has no rows and no readers yet: nothing to report
+    assert "table-rewrite" not in _rules("CREATE TABLE accounts (id bigint);\n" + sql)
+
+
+def test_refreshing_a_materialized_view_without_concurrently_is_a_warning():
+    """REFRESH MATERIALIZED VIEW takes ACCESS EXCLUSIVE on the view for the whole query: every read of
+    the view waits. squawk has no rule either; vigil said 'data-dependent' and nothing else."""
+    got = _rules("REFRESH MATERIALIZED VIEW monthly_totals;")
+    assert got.get("refresh-matview-not-concurrent") == "warning", got
+    assert "missing-lock-timeout" not in got  # the timeouts were set
+    assert "refresh-matview-not-concurrent" not in _rules("REFRESH MATERIALIZED VIEW CONCURRENTLY monthly_totals;")
+    # without timeouts, the lock is a lock
+    bare = {f.rule for f in lint_sql("REFRESH MATERIALIZED VIEW monthly_totals;", "m.sql", LintConfig()).findings}
+    assert "missing-lock-timeout" in bare
+
+
+def test_domain_constraints_squawk_bans_are_caught():
+    """squawk's ban-alter-domain-with-add-constraint and ban-create-domain-with-constraint: vigil had
+    neither. ALTER DOMAIN ... ADD CONSTRAINT checks every column of every table using the domain
+    (a scan under lock); with NOT VALID it does not, but the constraint still cannot be changed online."""
+    got = _rules("ALTER DOMAIN positive_int ADD CONSTRAINT pos CHECK (VALUE > 0);")
+    assert got.get("alter-domain-add-constraint") == "error", got
+    nv = _rules("ALTER DOMAIN positive_int ADD CONSTRAINT pos CHECK (VALUE > 0) NOT VALID;")
+    assert nv.get("alter-domain-add-constraint") == "warning", nv
+    assert "alter-domain-add-constraint" not in _rules("ALTER DOMAIN positive_int DROP CONSTRAINT pos;")
+    cd = _rules("CREATE DOMAIN positive_int AS int CHECK (VALUE > 0);")
+    assert cd.get("create-domain-with-constraint") == "warning", cd
+    assert "create-domain-with-constraint" not in _rules("CREATE DOMAIN plain_int AS int;")
+    for rule in ("table-rewrite", "refresh-matview-not-concurrent", "alter-domain-add-constraint", "create-domain-with-constraint"):
+        assert rule in RULES and RULES[rule].why and RULES[rule].fix
