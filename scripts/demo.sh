@@ -21,6 +21,10 @@ URL=http://127.0.0.1:$PORT
 mkdir -p "$STATE" && chmod 700 "$STATE"   # the token and the store live here (vigil makes it 0700 when it creates it)
 rm -f "$STATE"/vigil.db "$STATE"/vigil.db-wal "$STATE"/vigil.db-shm   # demo data starts fresh
 $VIGIL check "$SPEC"
+if curl -s -o /dev/null "$URL/healthz" 2>/dev/null; then
+  echo "something already answers at $URL (another demo?): stop it, or run with VIGIL_PORT=<another port>"
+  exit 1
+fi
 
 pids=()
 cleanup() {
@@ -33,6 +37,22 @@ cleanup() {
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 trap cleanup EXIT
+
+# the incident bridge: a local receiver of vigil's signed webhooks (the example routes every alert there)
+export VIGIL_BRIDGE_SECRET=${VIGIL_BRIDGE_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+.venv/bin/python scripts/alert_sink.py --port 9099 >"$STATE/alerts-received.log" 2>&1 &
+sink_pid=$!
+pids+=($sink_pid)
+for _ in $(seq 1 50); do
+  grep -q "listening" "$STATE/alerts-received.log" 2>/dev/null && break
+  kill -0 "$sink_pid" 2>/dev/null || break
+  sleep 0.2
+done
+grep -q "listening" "$STATE/alerts-received.log" 2>/dev/null || {
+  tail -3 "$STATE/alerts-received.log"
+  echo "the incident bridge could not listen on 127.0.0.1:9099 (the example spec sends alerts there): is another demo running?"
+  exit 1
+}
 
 # one set of times for the history and the live feed: the history ends at the start of this minute,
 # the spike started 20 hours before it and lasts 24 hours
@@ -70,7 +90,6 @@ show_progress
 gen_rc=0; wait "$gen_pid" || gen_rc=$?
 load_rc=0; wait "$load_pid" || load_rc=$?
 rm -f "$fifo"
-pids=()
 sed 's/^/  /' "$STATE/push.log"
 if [ "$gen_rc" -ne 0 ] || [ "$load_rc" -ne 0 ]; then
   echo "loading the history failed (simulate exit $gen_rc, push exit $load_rc); see $STATE/simulate.log and $STATE/push.log"
@@ -78,10 +97,6 @@ if [ "$gen_rc" -ne 0 ] || [ "$load_rc" -ne 0 ]; then
 fi
 echo "history loaded in $(( $(date +%s) - started )) s"
 
-# the incident bridge: a local receiver of vigil's signed webhooks (the example routes every alert there)
-export VIGIL_BRIDGE_SECRET=${VIGIL_BRIDGE_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
-.venv/bin/python scripts/alert_sink.py --port 9099 >"$STATE/alerts-received.log" 2>&1 &
-pids+=($!)
 # never page anyone from a demo: PagerDuty and SMTP secrets are left out on purpose
 env -u PAGERDUTY_ROUTING_KEY -u SMTP_PASSWORD $VIGIL serve --spec "$SPEC" --port "$PORT" 2>"$STATE/serve.log" &
 serve_pid=$!
