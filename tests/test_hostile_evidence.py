@@ -61,3 +61,35 @@ def test_domain_constraints_squawk_bans_are_caught():
     assert "create-domain-with-constraint" not in _rules("CREATE DOMAIN plain_int AS int;")
     for rule in ("table-rewrite", "refresh-matview-not-concurrent", "alter-domain-add-constraint", "create-domain-with-constraint"):
         assert rule in RULES and RULES[rule].why and RULES[rule].fix
+
+
+# -- canary: inconsistent counts are not evidence ------------------------------------------------------------
+
+
+def _canary_spec():
+    from canary_helpers import spec_text
+    from vigil.spec import parse_spec
+
+    return parse_spec(spec_text()).canary
+
+
+@pytest.mark.parametrize("counts", [(5000, 1000, 0, 1000), (0, 1000, 1500, 1000), (1001, 1000, 1001, 1000)])
+def test_more_bad_events_than_total_is_inconclusive_not_a_pass(counts):
+    """A ratio metric's bad and total selectors are independent (two counters, a scrape gap on one):
+    the baseline counted 5000 errors of 1000 requests. The judge clamped it to 100% and passed the
+    canary ('canary 0/1000 (0%) vs baseline 5000/1000 (100%)'): evidence that contradicts itself
+    must be a visible no, never a pass."""
+    from fractions import Fraction
+
+    from vigil.deploy.canary.judge import DistributionSamples, RatioSamples, judge
+
+    same = DistributionSamples.of({Fraction(1, 10): 500}, {Fraction(1, 10): 500})
+    v = judge(_canary_spec(), {"latency": same, "errors": RatioSamples(*counts)})
+    err = v.metrics[1]
+    assert v.verdict != "pass" and err.classification == "Inconclusive", (v.verdict, err.classification, err.reason)
+    assert "more bad events than total" in err.reason
+    side = "baseline" if counts[0] > counts[1] else "canary"
+    assert side in err.reason
+    # consistent counts are still judged
+    ok = judge(_canary_spec(), {"latency": same, "errors": RatioSamples(0, 1000, 0, 1000)})
+    assert ok.verdict == "pass"

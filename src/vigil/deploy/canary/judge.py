@@ -475,6 +475,13 @@ def _ratio(res: MetricResult, metric: CanaryMetric, rs: RatioSamples, canary: Ca
     if rs.baseline_total < min_samples or rs.canary_total < min_samples:
         res.reason = f"too few events: baseline {rs.baseline_total}, canary {rs.canary_total}; {min_samples} each needed"
         return
+    over = [f"{side} {bad}/{total}" for side, bad, total in (("baseline", rs.baseline_bad, rs.baseline_total),
+                                                             ("canary", rs.canary_bad, rs.canary_total)) if bad > total]
+    if over:  # contradictory evidence is not evidence: never clamped into a verdict
+        res.classification = INCONCLUSIVE
+        res.reason = (f"more bad events than total ({', '.join(over)}): the bad and total selectors disagree, or one of them "
+                      "is missing data; fix the selectors (`vigil check`) or wait for complete data")
+        return
     cbad = min(rs.canary_bad, rs.canary_total)
     t = stats.ratio_test(min(rs.baseline_bad, rs.baseline_total), rs.baseline_total, cbad, rs.canary_total)
     rb, rc = t.baseline_ratio, t.canary_ratio
