@@ -134,6 +134,10 @@ def test_release_verdicts_block_the_deploy_and_no_label_passes_a_block(store):
     spec = spec_with(SLOS, policy)
     loaded = LoadedSpec(spec, None, "0" * 64)
     at = t("2026-11-20T00:00:00Z")
+    from vigil.telemetry.push import Ingestor
+
+    # a store holding telemetry (of another metric): its SLOs without data are new SLOs, not an empty store
+    Ingestor(spec, store).push_body(b'{"ts": "2026-11-19T23:59:00Z", "metric": "queue_depth", "set": 1}\n', at)
     d = gate_deploy(loaded, store, "api", at, decided_at=at)
     assert not d.allowed and "pass --release" in d.blocks[0]
     d = gate_deploy(loaded, store, "api", at, decided_at=at, release="v2")

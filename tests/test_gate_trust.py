@@ -189,7 +189,8 @@ def test_an_empty_postgres_database_is_not_a_store(cli, tmp_path, pg_db_url):
     r = cli("store", "init", "--spec", spec, "--db", pg_db_url, "--json")
     assert r.code == 0 and r.json()["revision"] == head_revision()
     r = cli("gate", "deploy", "--service", "api", "--spec", spec, "--db", pg_db_url, "--json")
-    assert r.code == 0 and r.json()["recorded"] is True
+    # a store now, recorded; it holds no telemetry at all, which is no evidence: frozen (empty-store)
+    assert r.code == 1 and r.json()["recorded"] is True and r.json()["freezes"][0]["rule_name"] == "empty-store"
     r = cli("gate", "log", "--spec", spec, "--db", pg_db_url, "--json")
     assert r.code == 0 and len(r.json()["decisions"]) == 1
 

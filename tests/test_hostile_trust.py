@@ -751,3 +751,37 @@ def test_a_null_or_empty_service_key_is_refused(tmp_path, cli, key):
     r = cli("check", spec, "--json")
     assert r.code == 2, r.out
     assert "None" not in json.dumps([i["path"] for i in r.json()["issues"]]), r.out
+
+
+# == the gate on a store that holds no telemetry at all ===============================================
+
+
+def test_a_store_without_any_telemetry_is_a_visible_no(tmp_path, cli):
+    """Observed: `vigil store init --db X` (a new database, or the wrong one) and then `vigil gate
+    deploy --db X` answered ALLOWED, exit 0, recorded: every SLO had no data, and no data may not
+    freeze by default. A store that holds no series at all is not a new SLO without data, it is no
+    evidence: unless a `no_data: allow` says so, the gate freezes, naming the store."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC)
+    db = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert cli("store", "init", "--spec", spec, "--db", db).code == 0
+    r = cli("gate", "deploy", "--service", "checkout", "--spec", spec, "--db", db, "--json")
+    d = r.json()
+    assert r.code == 1 and d["allowed"] is False and d["recorded"] is True, d
+    [f] = d["freezes"]
+    assert f["rule_name"] == "empty-store" and "holds no telemetry" in f["message"] and "fresh.db" in f["message"]
+    r = cli("gate", "deploy", "--service", "checkout", "--what-if", "--spec", spec, "--db", db)
+    assert r.code == 1 and "FROZEN checkout" in r.out
+    r = cli("gate", "log", "--spec", spec, "--db", db)
+    assert r.code == 0 and "FROZEN" in r.out
+    # an explicit `no_data: allow` (a new installation that wants to ship before its exporters) passes
+    spec.write_text(GATE_SPEC.replace("  freeze:\n", "  no_data: allow\n  freeze:\n"))
+    r = cli("gate", "deploy", "--service", "checkout", "--what-if", "--spec", spec, "--db", db, "--json")
+    assert r.code == 0 and any("no data" in w for w in r.json()["warnings"])
+    # once anything at all was pushed, an SLO without data is a new SLO again: allowed with a warning
+    spec.write_text(GATE_SPEC)
+    other = tmp_path / "other.ndjson"
+    other.write_bytes(ndjson([{"ts": isoformat(datetime.now(timezone.utc) - timedelta(minutes=2)), "metric": "queue_depth", "set": 3}]))
+    assert cli("push", other, "--spec", spec, "--db", db).code == 0
+    r = cli("gate", "deploy", "--service", "checkout", "--what-if", "--spec", spec, "--db", db, "--json")
+    assert r.code == 0 and any("has no data" in w for w in r.json()["warnings"]), r.json()

@@ -43,10 +43,18 @@ class Freeze:
     coverage: CoverageJSON | None = None
     invalid: str | None = None
     """Why the SLO's numbers cannot be read (its evidence contradicts itself): a freeze of its own."""
+    empty_store: str | None = None
+    """The store (as shown) that holds no telemetry at all, when that is why the SLO has no data."""
 
     @property
     def message(self) -> str:
         head = f"frozen by {self.rule_name} ({self.condition}" + (", scope global" if self.scope == "global" else "") + "): "
+        if self.empty_store:
+            return (
+                head + f"the store {self.empty_store} holds no telemetry at all, so SLO {self.slo} of service {self.service}"
+                " has no evidence; is it the store you meant (--db, VIGIL_DB)? Push the telemetry first, or set"
+                " `no_data: allow` to ship without it"
+            )
         if self.invalid:
             return (
                 head + f"SLO {self.slo} of service {self.service} cannot be read: {self.invalid}; its budget is unknown,"
@@ -73,6 +81,7 @@ class Freeze:
             "service": self.service,
             "no_data": self.no_data,
             "invalid": self.invalid,
+            "empty_store": self.empty_store,
             "budget_consumed": None if self.consumed is None else float(self.consumed),
             "window_elapsed": float(self.elapsed_fraction),
             "coverage": self.coverage,
@@ -213,6 +222,7 @@ def rule_trips(rule: FreezeRule, st: SloStatus) -> bool:
 
 NO_DATA_RULE = "no-data"
 INVALID_SLI_RULE = "invalid-sli"
+EMPTY_STORE_RULE = "empty-store"
 GOOD_EXCEEDS_VALID = "good events exceed valid events"
 """The start of the warning :func:`vigil.slo.evaluate.evaluate_slos` gives an SLO whose good events
 outnumber its valid ones (it clamps good to valid, so the SLI would read better than the data)."""
@@ -260,6 +270,14 @@ def no_data_setting(policy: Policy, st: SloStatus) -> tuple[str, list[tuple[int 
     return "allow", []
 
 
+def no_data_explicit(policy: Policy, st: SloStatus) -> bool:
+    """Whether any ``no_data`` (the SLO's, a rule's covering its service, the policy's) is set."""
+    slo = st.slo
+    if slo.no_data is not None or policy.no_data is not None:
+        return True
+    return any(r.no_data is not None for r in policy.freeze if r.services is None or slo.service in r.services)
+
+
 def decide(
     policy: Policy,
     statuses: Sequence[SloStatus],
@@ -272,13 +290,17 @@ def decide(
     verdicts: dict[str, DeployVerdict] | None = None,
     canary_run: CanaryRunJSON | None = None,
     security: SecurityVerdict | None = None,
+    empty_store: tuple[str, frozenset[str]] | None = None,
 ) -> GateDecision:
     """Pure: the freezes that hold for ``service`` and whether an override passes them, and the
     deploy-check verdicts of ``release`` (a failed, inconclusive or required-but-missing verdict
     blocks the deploy; no override label passes a block).
 
     An SLO with no data in its window freezes when its effective ``no_data`` is ``freeze``
-    (:func:`no_data_setting`); otherwise it cannot freeze, and the decision warns."""
+    (:func:`no_data_setting`); otherwise it cannot freeze, and the decision warns -- unless
+    ``empty_store`` says the store it is read from holds no telemetry at all (``(the store as
+    shown, the names of the SLOs read from it)``): that is no evidence, not a new SLO, and freezes
+    unless a ``no_data`` (of the SLO, a rule or the policy) says ``allow``."""
     freezes: list[Freeze] = []
     for i, rule in enumerate(policy.freeze):
         for st in statuses:
@@ -305,6 +327,17 @@ def decide(
         if not st.no_data:
             continue
         setting, nd = no_data_setting(policy, st)
+        if (
+            empty_store is not None and st.slo.name in empty_store[1] and st.slo.service == service and not nd
+            and not no_data_explicit(policy, st)
+        ):
+            freezes.append(
+                Freeze(
+                    None, EMPTY_STORE_RULE, "the store holds no telemetry", "service", st.slo.name, st.slo.service, None,
+                    st.span.elapsed_fraction, no_data=True, coverage=st.coverage_dict(), empty_store=empty_store[0],
+                )
+            )
+            continue
         for idx, name, condition, scope in nd:
             if scope == "service" and st.slo.service != service:
                 continue
@@ -413,7 +446,16 @@ def gate_deploy(
             "a recorded decision is made at the time it is made",
             hint="evaluate another time only as a what-if (record=False)",
         )
-    statuses = evaluate_slos(spec.slos, open_source(spec.telemetry, store), at)
+    source = open_source(spec.telemetry, store)
+    statuses = evaluate_slos(spec.slos, source, at)
+    empty: tuple[str, frozenset[str]] | None = None
+    if any(st.no_data and st.slo.service == service for st in statuses):  # no data: from a store with none at all?
+        from vigil.telemetry.sources import source_for
+        from vigil.telemetry.sources.embedded import EmbeddedSource
+
+        names = frozenset(st.slo.name for st in statuses if st.no_data and isinstance(source_for(source, st.slo), EmbeddedSource))
+        if names and store.series_counts()[0] == 0:
+            empty = (store.url or "in use", names)
     verdicts = latest_verdicts(store, service, release) if release else {}
     run = unfinished_run(store, service)
     sec = None
@@ -427,7 +469,7 @@ def gate_deploy(
         )
     d = decide(
         spec.policy, statuses, service, at, labels=labels, reason=reason, release=release, verdicts=verdicts, canary_run=run,
-        security=sec,
+        security=sec, empty_store=empty,
     )
     if not record:
         return d
