@@ -785,3 +785,17 @@ def test_a_store_without_any_telemetry_is_a_visible_no(tmp_path, cli):
     assert cli("push", other, "--spec", spec, "--db", db).code == 0
     r = cli("gate", "deploy", "--service", "checkout", "--what-if", "--spec", spec, "--db", db, "--json")
     assert r.code == 0 and any("has no data" in w for w in r.json()["warnings"]), r.json()
+
+
+def test_a_tokens_file_that_cannot_be_written_is_a_clear_error(tmp_path, cli):
+    """Observed: `vigil token add --tokens-file PATH` where PATH cannot be written (its "directory"
+    a file, /proc, a read-only disk) was exit 4, an internal error with a traceback hint."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for where in (afile / "tokens.yaml", Path("/proc/vigil-tokens.yaml")):
+        r = cli("token", "add", "--name", "ci", "--role", "deployer", "--tokens-file", where, "--spec", spec)
+        assert r.code == 2, (where, r.err)
+        assert "internal error" not in r.err and "cannot write the tokens file" in r.err
+    assert not list(tmp_path.glob("**/*.tmp*"))

@@ -30,6 +30,15 @@ def _read(path: Path) -> list[dict]:
 
 def _write(path: Path, entries: list[dict]) -> None:
     """Write the tokens file atomically, mode 0600, in a 0700 directory when vigil makes it."""
+    try:
+        _write_file(path, entries)
+    except OSError as e:
+        raise UsageError(
+            f"cannot write the tokens file {path}: {e.strerror or e}", hint="pass --tokens-file a path in a directory you can write"
+        ) from None
+
+
+def _write_file(path: Path, entries: list[dict]) -> None:
     if not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700)
     lines = ["# vigil API tokens: names, roles and SHA-256 digests (never the tokens). Managed by `vigil token`.", "tokens:"]
