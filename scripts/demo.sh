@@ -63,7 +63,7 @@ print(end.strftime("%Y-%m-%dT%H:%M:%SZ"), (end - d.timedelta(hours=20)).strftime
 TRAFFIC=(--scenario api-5xx-spike --incident-start "$INCIDENT_START" --incident-duration 24h --seed 42)
 
 echo "loading 30 days of simulated traffic into $STATE/vigil.db (about 3.8 million lines; an API 5xx spike"
-echo "in the last 20 hours). Progress below; about a minute on a 2-core machine, more when it is busy..."
+echo "in the last 20 hours). Progress below; 45 s to 2 minutes on a 2-core machine, depending on its load..."
 # simulate | push through a named pipe, so each is a child of this script (Ctrl-C or a kill stops both)
 fifo="$STATE/history.ndjson.fifo"
 rm -f "$fifo"; mkfifo "$fifo"
