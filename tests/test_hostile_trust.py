@@ -799,3 +799,29 @@ def test_a_tokens_file_that_cannot_be_written_is_a_clear_error(tmp_path, cli):
         assert r.code == 2, (where, r.err)
         assert "internal error" not in r.err and "cannot write the tokens file" in r.err
     assert not list(tmp_path.glob("**/*.tmp*"))
+
+
+def test_concurrent_recorded_decisions_are_each_recorded_once_as_answered(frozen):
+    """Held: 12 POST /api/v1/gate at once (some overrides, some not, two services): every answer is
+    recorded exactly once, under its own id, with what was answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vigil.web.app import create_app
+
+    store = open_store(f"sqlite:///{frozen.parent / '.vigil' / 'vigil.db'}", mode="write")
+    asks = [{"service": "api"}, {"service": "api", "label": "security", "reason": "hotfix"}, {"service": "checkout"}] * 4
+    with LiveServer(create_app(load_spec(frozen), store, TOKEN, SystemClock())) as srv:
+        def post(p: dict) -> dict:
+            r = httpx.post(f"{srv.url}/api/v1/gate", params=p, headers=AUTH, timeout=120)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(post, asks))
+    store.close()
+    log = {d["id"]: d for d in decisions(frozen)}
+    assert len(log) == 12 and sorted(a["decision_id"] for a in answers) == sorted(log)
+    for ask, a in zip(asks, answers):
+        d = log[a["decision_id"]]
+        assert (d["service"], bool(d["allowed"]), bool(d["overridden"])) == (ask["service"], a["allowed"], a["overridden"])
+        assert a["allowed"] == (ask["service"] == "checkout" or "label" in ask) and d["actor"] == "token:admin"
