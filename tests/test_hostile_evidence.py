@@ -93,3 +93,48 @@ def test_more_bad_events_than_total_is_inconclusive_not_a_pass(counts):
     # consistent counts are still judged
     ok = judge(_canary_spec(), {"latency": same, "errors": RatioSamples(0, 1000, 0, 1000)})
     assert ok.verdict == "pass"
+
+
+def _pushed_canary(tmp_path, cli):
+    """Ten minutes of like-for-like traffic (100 requests a minute a side, 101-125 ms) through `vigil push`."""
+    import json
+    import random
+
+    from canary_helpers import spec_text
+
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(spec_text())
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    rng = random.Random(14)
+    rows = []
+    for version in ("v1", "v2"):
+        for minute in range(10):
+            for k in range(100):
+                ts = f"2026-11-20T12:{minute:02d}:{k % 60:02d}Z"
+                labels = {"service": "api", "version": version}
+                rows.append({"ts": ts, "metric": "http_request_duration_seconds", "labels": labels, "observe": round(rng.uniform(0.101, 0.125), 6)})
+                rows.append({"ts": ts, "metric": "http_requests", "labels": {**labels, "code": "200"}, "inc": 1})
+    data = tmp_path / "push.ndjson"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    r = cli("push", data, "--spec", spec, "--db", db, now="2026-11-20T12:10:30Z")
+    assert r.code == 0, r.err
+    return spec, db
+
+
+def test_a_window_that_ends_after_now_is_refused_not_judged(tmp_path, cli):
+    """`canary judge --to` an hour ahead of the clock judged the ten minutes that exist and recorded
+    a PASS for 12:00-13:10 at 12:10: a verdict for time nobody has observed yet (the canary may
+    break at 12:30). The window must have ended; nothing is recorded."""
+    spec, db = _pushed_canary(tmp_path, cli)
+    args = ("canary", "judge", "--baseline", 'version="v1"', "--canary", 'version="v2"', "--from", "2026-11-20T12:00:00Z",
+            "--spec", spec, "--db", db, "--json")
+    r = cli(*args, "--to", "2026-11-20T13:10:00Z", now="2026-11-20T12:10:30Z")
+    assert r.code == 2, (r.code, r.out, r.err)
+    assert "after now" in r.err and "2026-11-20T13:10:00Z" in r.err
+    h = cli("canary", "history", "--spec", spec, "--db", db, "--json", now="2026-11-20T12:10:30Z")
+    assert h.code == 0 and "13:10" not in h.out  # nothing recorded
+    # a window that has ended is judged (and the like-for-like canary passes)
+    ok = cli(*args, "--to", "2026-11-20T12:10:00Z", now="2026-11-20T12:10:30Z")
+    assert ok.code == 0 and ok.json()["verdict"] == "pass", ok.out
+    dflt = cli(*args, now="2026-11-20T12:10:30Z")  # --to now
+    assert dflt.code == 0, dflt.err

@@ -274,6 +274,9 @@ def judge_window(
     check_references(spec, str(loaded.path) if loaded.path else "<spec>")
     if set(map(str, baseline)) == set(map(str, canary)):
         raise UsageError("--baseline and --canary select the same series", hint="they must differ, e.g. version=\"v1\" and version=\"v2\"")
+    if end > judged_at:  # a verdict covers only time that has been observed
+        raise UsageError(f"the window ends at {isoformat(end)}, after now ({isoformat(judged_at)}): a verdict cannot cover "
+                         "time not yet observed", hint="end the window at now or earlier (--to now)")
     a, b = window_minutes(start, end)
     bstart = None if baseline_start is None else window_minutes(baseline_start, end)[0]
     source = open_source(spec.telemetry, store)  # the spec's source: embedded, Prometheus or CloudWatch
