@@ -9,9 +9,13 @@ TESTS  := $(VENV)/.installed-test
 
 .PHONY: demo test install install-test system-deps quality bench clean
 
-# what vigil needs to run (make demo): no test tools
+NEW_ENOUGH := -c 'import sys; sys.exit(sys.version_info < (3, 11))'
+
+# what vigil needs to run (make demo): no test tools. A .venv of an older Python (left by an earlier
+# try with another PYTHON) is made again, or every later try would fail the same way.
 $(RUN): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) $(NEW_ENOUGH) 2>/dev/null || { echo "vigil needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) -V 2>/dev/null || echo missing): run make $(MAKECMDGOALS) PYTHON=python3.11 (or newer)" >&2; exit 2; }
+	test -x $(BIN)/python && $(BIN)/python $(NEW_ENOUGH) || $(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e .
 	touch $(RUN)
