@@ -825,3 +825,43 @@ def test_concurrent_recorded_decisions_are_each_recorded_once_as_answered(frozen
         d = log[a["decision_id"]]
         assert (d["service"], bool(d["allowed"]), bool(d["overridden"])) == (ask["service"], a["allowed"], a["overridden"])
         assert a["allowed"] == (ask["service"] == "checkout" or "label" in ask) and d["actor"] == "token:admin"
+
+
+def test_a_push_whose_body_stalls_gives_its_slot_back(tmp_path):
+    """Observed: a push that sends its headers and part of its body, then nothing (a hung client, or
+    a pusher holding the server on purpose), kept its ingest slot for as long as the connection
+    lived: with the slots taken, every other push was a 429, indefinitely. A body that sends
+    nothing for `body_idle` seconds is answered 408 and stores nothing; the slot is free again."""
+    import socket
+    import time
+
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    store = open_store(db)
+    from vigil.web.app import create_app
+
+    app = create_app(LoadedSpec(PUSH_SPEC, None, "0" * 64), store, TOKEN, FakeClock(NOW),
+                     push_options={"max_pushes": 1, "push_wait": 0.2, "body_idle": 1.0})
+    held = ndjson(checkout_rows(NOW_MIN - 9, 5))
+    with LiveServer(app) as srv:
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.sendall(b"POST /api/v1/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                  + b"\r\nIdempotency-Key: held\r\nContent-Length: " + str(len(held)).encode() + b"\r\n\r\n" + held[:20])
+        body = ndjson(checkout_rows(NOW_MIN - 3, 1))
+        # bounded waits on a real server: the held push takes the slot, then its idle timer frees it
+        deadline = time.monotonic() + 30
+        saw_busy = False
+        while True:
+            r = httpx.post(f"{srv.url}/api/v1/push", content=body, headers=dict(AUTH, **{"Idempotency-Key": "after"}), timeout=60)
+            if r.status_code == 429:
+                saw_busy = True
+            elif r.status_code == 200:
+                break
+            assert time.monotonic() < deadline, "the stalled push never gave its slot back"
+        assert saw_busy and r.json()["accepted"] == 2
+        s.settimeout(30)
+        answer = s.recv(65536)
+        s.close()
+    assert b" 408 " in answer.split(b"\r\n")[0] and b"body-stalled" in answer, answer[:300]
+    assert store.ingest_key("held") is None  # the stalled push's key is free for its retry
+    assert stored(db)["counters"] == 10
+    store.close()

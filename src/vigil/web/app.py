@@ -165,6 +165,7 @@ def create_app(
         responses={
             400: {"description": "no line accepted (the push result plus the error shape), or a JSON array body that cannot be read (the error shape)"},
             **_errors(401, 413),
+            408: {"description": "the body sent nothing for 30 s: nothing stored, retry with the same Idempotency-Key (the error shape)"},
             415: {"description": "a Content-Encoding other than identity: the route reads plain bodies (the error shape)"},
             422: {"description": "the Idempotency-Key was used for a different body (the error shape)"},
             429: {"description": "the server is ingesting as many pushes as it takes at once: retry after Retry-After seconds, with the same Idempotency-Key (the error shape)"},

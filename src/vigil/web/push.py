@@ -51,6 +51,11 @@ class Busy(VigilError):
     http_status = 429
 
 
+class BodyStalled(VigilError):
+    code = "body-stalled"
+    http_status = 408
+
+
 class UnsupportedEncoding(VigilError):
     code = "unsupported-encoding"
     http_status = 415
@@ -82,6 +87,7 @@ class PushEndpoint:
         max_pushes: int = 4,
         push_wait: float = 2.0,
         flush_lines: int = 20_000,
+        body_idle: float = 30.0,
     ) -> None:
         self.ingestor = ingestor
         self.store = store
@@ -90,6 +96,7 @@ class PushEndpoint:
         self.max_pushes = max_pushes
         self.push_wait = push_wait
         self.flush_lines = flush_lines
+        self.body_idle = body_idle  # seconds a push holding a slot may send nothing before it is dropped (408)
         self._slots: asyncio.Semaphore | None = None
         self._last_key_purge = 0
         self.on_result: Callable[[PushResult], None] | None = None  # vigil's own /metrics counts lines here
@@ -157,7 +164,7 @@ class PushEndpoint:
             session.feed(items)
 
         try:
-            async for chunk in request.stream():
+            async for chunk in self._chunks(request):
                 size += len(chunk)
                 if size > self.max_body:
                     raise PayloadTooLarge(f"the body is over the limit of {self.max_body} bytes", hint="send smaller batches")
@@ -179,6 +186,22 @@ class PushEndpoint:
             await run_in_threadpool(session.abort)
             raise
         return outcome, digest
+
+    async def _chunks(self, request: Request):
+        """The body's chunks; a body that sends nothing for ``body_idle`` seconds is dropped, so a
+        stalled client cannot keep an ingest slot (and every other push at 429) for ever."""
+        it = request.stream().__aiter__()
+        while True:
+            try:
+                chunk = await asyncio.wait_for(it.__anext__(), self.body_idle)
+            except StopAsyncIteration:
+                return
+            except (asyncio.TimeoutError, TimeoutError):
+                raise BodyStalled(
+                    f"the body sent nothing for {self.body_idle:g}s: nothing of this push was stored",
+                    hint="send the body without pauses; retry with the same Idempotency-Key",
+                ) from None
+            yield chunk
 
     async def _drain(self, request: Request, *, hashing: bool) -> str:
         """Read the rest of the body (never more than the limit), dropping it; its SHA-256."""
