@@ -865,3 +865,39 @@ def test_a_push_whose_body_stalls_gives_its_slot_back(tmp_path):
     assert store.ingest_key("held") is None  # the stalled push's key is free for its retry
     assert stored(db)["counters"] == 10
     store.close()
+
+
+@pytest.mark.parametrize("answer", [b"<html>ok</html>", b"{}", b'{"accepted": 5, "rejected": 0}', b'{"accepted": "120", "rejected": 0}'])
+def test_a_push_to_something_that_is_not_a_vigil_server_is_not_reported_stored(tmp_path, token_file, cli, answer):
+    """Observed: `vigil push FILE --url URL` where URL answers any POST with 200 (a proxy's page, a
+    wrong port, another service) said `accepted 0 samples`, exit 0, "committed_through_line": the
+    whole file -- nothing was stored. An answer that is not a push result for the lines sent is a
+    failure (exit 3) that says nothing is known to be stored."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Any200(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json" if answer.startswith(b"{") else "text/html")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *a):
+            pass
+
+    srv = HTTPServer(("127.0.0.1", 0), Any200)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        f = tmp_path / "x.ndjson"
+        f.write_bytes(ndjson(checkout_rows(NOW_MIN - 60, 60)) + b"\n   \n")  # 120 lines and two blank ones
+        r = cli("push", f, "--url", f"http://127.0.0.1:{srv.server_address[1]}", "--token-file", token_file, "--json")
+        assert r.code == 3, r.out
+        err = r.json()["error"]
+        assert err["committed_through_line"] == 0 and err["accepted"] == 0 and "not a vigil push result" in err["cause"]["message"]
+    finally:
+        srv.shutdown()
+        srv.server_close()

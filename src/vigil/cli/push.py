@@ -116,6 +116,7 @@ def push_cmd(file: BinaryIO, url: str | None, token_file: str | None, retries: i
                 for b in batches(read):
                     current = (b.first, b.last)
                     (resp, replayed), tries = with_retries(partial(client.push_keyed, b.body, b.key), retries=retries)
+                    _is_push_result(resp, b, url)
                     rel = {n - b.first + 1: err for n, err in b.local_errors.items()}
                     if replayed and tries == 0:  # stored by an earlier push of this content
                         _skipped(progress, b, resp, rel)
@@ -189,6 +190,30 @@ def _ingestor(e):
     from vigil.telemetry.push import Ingestor
 
     return Ingestor(e.loaded.spec, e.store)
+
+
+def _is_push_result(resp: object, b, url: str) -> None:
+    """The server's answer must be a push result for exactly the lines sent (accepted + rejected =
+    the batch's non-blank lines): anything else -- a proxy's page, another service on that port --
+    stored nothing we know of, and is never reported as stored."""
+    sent = 0
+    for n, raw in b.items:
+        if n in b.local_errors:
+            continue  # sent as a blank line, judged here
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        if isinstance(text, str) and text and not text.isspace():
+            sent += 1
+    ok = (
+        isinstance(resp, dict)
+        and all(type(resp.get(k)) is int and resp[k] >= 0 for k in ("accepted", "rejected"))
+        and resp["accepted"] + resp["rejected"] == sent
+    )
+    if not ok:
+        raise ExternalError(
+            f"{url} answered lines {b.first}-{b.last} with something that is not a vigil push result for them"
+            f" ({sent} lines sent; answer {str(resp)[:120]!r}): nothing of this batch is known to be stored",
+            hint="check --url: it must be a vigil server (vigil serve), not a proxy's page or another service",
+        )
 
 
 def _same_content(row, b) -> None:
