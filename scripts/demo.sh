@@ -62,8 +62,9 @@ end = d.datetime.now(d.timezone.utc).replace(second=0, microsecond=0)
 print(end.strftime("%Y-%m-%dT%H:%M:%SZ"), (end - d.timedelta(hours=20)).strftime("%Y-%m-%dT%H:%M:%SZ"))')
 TRAFFIC=(--scenario api-5xx-spike --incident-start "$INCIDENT_START" --incident-duration 24h --seed 42)
 
-echo "loading 30 days of simulated traffic into $STATE/vigil.db (about 3.8 million lines; an API 5xx spike"
-echo "in the last 20 hours). Progress below; 45 s to 2 minutes on a 2-core machine, depending on its load..."
+echo "loading 30 days of simulated traffic (about 3.8 million lines; an API 5xx spike"
+echo "in the last 20 hours) into $STATE/vigil.db."
+echo "Progress below; 45 s to 2 minutes on a 2-core machine, depending on its load..."
 # simulate | push through a named pipe, so each is a child of this script (Ctrl-C or a kill stops both)
 fifo="$STATE/history.ndjson.fifo"
 rm -f "$fifo"; mkfifo "$fifo"
@@ -107,7 +108,7 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 curl -fsS "$URL/healthz" >/dev/null || { echo "vigil serve did not come up; see $STATE/serve.log"; exit 1; }
-echo "vigil serve is up at $URL; live traffic from $HISTORY_END on, pushed to it every 10 s"
+echo "vigil serve is up at $URL; live traffic from $HISTORY_END on, every 10 s"
 $VIGIL simulate --url "$URL" --token-file "$STATE/token" --from "$HISTORY_END" "${TRAFFIC[@]}" --live \
   2>"$STATE/simulate-live.log" &
 sim_pid=$!
