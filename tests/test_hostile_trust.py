@@ -898,6 +898,10 @@ def test_a_push_to_something_that_is_not_a_vigil_server_is_not_reported_stored(t
         assert r.code == 3, r.out
         err = r.json()["error"]
         assert err["committed_through_line"] == 0 and err["accepted"] == 0 and "not a vigil push result" in err["cause"]["message"]
+        # vigil simulate --url likewise: it said its lines were delivered
+        r = cli("simulate", "--from", "now-5m", "--to", "now", "--url", f"http://127.0.0.1:{srv.server_address[1]}",
+                "--token-file", token_file, "--retries", "0")
+        assert r.code == 3 and "not a vigil push result" in r.err, (r.out, r.err)
     finally:
         srv.shutdown()
         srv.server_close()

@@ -137,6 +137,14 @@ class HttpSink:
                 if self.on_retry is not None:
                     self.on_retry(attempt, delay, e)
                 self.sleep(delay)
+        ok = isinstance(resp, dict) and all(type(resp.get(k)) is int for k in ("accepted", "rejected"))
+        if not ok or resp["accepted"] + resp["rejected"] != len(self._buf):  # a proxy's page, another service
+            first_ts = self._buf[0][7:27]
+            raise ExternalError(
+                f"the server answered {len(self._buf)} lines with something that is not a vigil push result for them"
+                f" ({str(resp)[:120]!r}): they are not known to be stored",
+                hint=f"check --url: it must be a vigil server (vigil serve); every line before {first_ts} was delivered",
+            )
         self._key = key
         self.stats.bytes += len(body)
         self.stats.result.add_remote(resp, self._lines)
