@@ -122,6 +122,8 @@ for _ in $(seq 1 180); do
 done
 echo "received by the local incident bridge ($STATE/alerts-received.log):"
 grep -A1 "trigger " "$STATE/alerts-received.log" | sed 's/^/  /' || echo "  (nothing yet: see $STATE/serve.log)"
+echo "firing (vigil alerts; the bridge shows the first alert of the group, both went to it):"
+$VIGIL alerts --spec "$SPEC" | sed 's/^/  /' || true
 echo "delivery attempts (vigil alerts log):"
 $VIGIL alerts log --spec "$SPEC" --limit 8 | sed 's/^/  /' || true
 
