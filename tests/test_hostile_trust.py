@@ -905,3 +905,24 @@ def test_a_push_to_something_that_is_not_a_vigil_server_is_not_reported_stored(t
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_a_recorded_decision_needs_the_time_it_is_made(frozen):
+    """Observed: `gate_deploy(loaded, store, service, at)` -- recording by default, `decided_at`
+    optional -- recorded a decision at any `at` a library caller passed (a year ago, next month):
+    the real-clock rule held only for callers that passed `decided_at`. Recording now needs
+    `decided_at` equal to `at`."""
+    from vigil.deploy.gate import gate_deploy
+    from vigil.errors import UsageError
+
+    store = open_store(f"sqlite:///{frozen.parent / '.vigil' / 'vigil.db'}", mode="write")
+    try:
+        past = datetime.now(timezone.utc) - timedelta(days=365)
+        with pytest.raises(UsageError, match="made at the time it is made"):
+            gate_deploy(load_spec(frozen), store, "api", past)
+        with pytest.raises(UsageError):
+            gate_deploy(load_spec(frozen), store, "api", past, decided_at=datetime.now(timezone.utc))
+        assert gate_deploy(load_spec(frozen), store, "api", past, record=False).id is None  # a what-if is fine
+    finally:
+        store.close()
+    assert decisions(frozen) == []

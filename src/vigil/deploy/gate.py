@@ -441,7 +441,7 @@ def gate_deploy(
     if reason is not None and len(reason) > 2000:
         raise UsageError("the reason is longer than 2000 characters")
     check_labels_and_reason(labels, reason)
-    if record and decided_at is not None and decided_at != at:
+    if record and (decided_at is None or decided_at != at):  # a library caller cannot record another time either
         raise UsageError(
             "a recorded decision is made at the time it is made",
             hint="evaluate another time only as a what-if (record=False)",
