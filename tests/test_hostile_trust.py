@@ -926,3 +926,22 @@ def test_a_recorded_decision_needs_the_time_it_is_made(frozen):
     finally:
         store.close()
     assert decisions(frozen) == []
+
+
+@pytest.mark.parametrize("retention, window", [("1h", "{rolling: 30d}"), ("29d", "{rolling: 30d}"), ("6d", "{calendar: week}"),
+                                               ("20d", "{calendar: month}")])
+def test_a_retention_shorter_than_an_slo_window_is_refused(tmp_path, cli, retention, window):
+    """Observed: `telemetry: {retention: 1h}` with 30-day SLOs loaded, `vigil check` said ok: the
+    retention pass deletes every sample older than an hour, so a month's failures vanish from the
+    budget after an hour and the gate answers from the last hour only (and a backfill of the
+    window is rejected as too old)."""
+    spec = tmp_path / "vigil.yaml"
+    text = GATE_SPEC.replace("services:", f"telemetry: {{retention: {retention}}}\nservices:", 1)
+    spec.write_text(text.replace("window: {rolling: 30d}", f"window: {window}"))
+    r = cli("check", spec, "--json")
+    assert r.code == 2, r.out
+    [i] = [i for i in r.json()["issues"] if i["path"] == "telemetry.retention"]
+    assert "shorter than" in i["message"] and "api-availability" in i["message"]
+    ok = text.replace(f"retention: {retention}", "retention: 30d")
+    spec.write_text(ok)
+    assert cli("check", spec).code == 0

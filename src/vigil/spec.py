@@ -311,7 +311,37 @@ def _cross_check(spec: Spec, tree: Any, filename: str, plain: Any = None) -> lis
 
     for loc, msg in [*reference_issues(spec), *drill_issues(spec), *security_issues(spec), *alert_issues(spec), *routing_issues(spec), *cost_issues(spec), *dashboard_issues(spec), *source_issues(spec)]:
         add(loc, msg)
+    for loc, msg in _retention_issues(spec):
+        add(loc, msg)
     return issues
+
+
+_SHORTEST_CALENDAR = {"week": 7, "month": 28, "quarter": 90}  # days
+
+
+def _retention_issues(spec: Spec) -> list[tuple[tuple, str]]:
+    """An explicit ``telemetry.retention`` shorter than the window of an SLO read from the store:
+    the retention pass would delete samples inside the window, so its budget (and the gate) would
+    read only the part kept (a calendar window counts its shortest length: 28 days a month)."""
+    ret = spec.telemetry.retention
+    if ret is None:
+        return []
+    from vigil.units import format_duration
+
+    sources = getattr(spec.telemetry, "sources", None) or {}
+    for s in spec.slos:
+        src = spec.telemetry.source if s.source in (None, "default") else (None if s.source == "embedded" else sources.get(s.source))
+        if getattr(src, "kind", "embedded") != "embedded":
+            continue
+        w = s.window
+        length = w.rolling if w.rolling is not None else Decimal(_SHORTEST_CALENDAR.get(str(w.calendar), 0) * 86400)
+        if ret < length:
+            return [(
+                ("telemetry", "retention"),
+                f"retention {format_duration(ret)} is shorter than the window of SLO {s.name} ({format_duration(length)}):"
+                " samples inside the window would be deleted, and its budget read from the rest",
+            )]
+    return []
 
 
 def _cross_check_plain(plain: Any, tree: Any, filename: str) -> list[SpecIssue]:
