@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 
 from conftest import EXAMPLE_SPEC
 from vigil.errors import SpecError
+from vigil.secretscan import looks_like_secret
 from vigil.slo.openslo import (
     A_DESCRIPTION,
     A_EXCLUDE,
@@ -257,7 +258,10 @@ def slis(draw) -> dict:
 
 _names = st.from_regex(r"[a-z0-9]([a-z0-9._-]{0,20}[a-z0-9])?", fullmatch=True)
 _services = st.from_regex(r"[A-Za-z0-9._-]{1,12}", fullmatch=True)
-_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+# any text but what the spec refuses everywhere as secret-looking (vigil.secretscan)
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40).filter(
+    lambda s: looks_like_secret(s) is None
+)
 
 
 @st.composite
