@@ -60,6 +60,10 @@ drills:
     phases:
       canary: {{table: canary_declare, interval: 250ms, warmup: 2s}}
       restore: {{dir: {base}/restore-declare, keep: true, timeout: 5m}}
+  - name: declare-slow-snapshot
+    phases:
+      canary: {{table: canary_slow_snapshot, interval: 250ms, warmup: 1s}}
+      restore: {{dir: {base}/restore-slow-snapshot, keep: true, timeout: 5m}}
   - name: deleted-segment
     objectives: {{rpo: 3s}}
     phases:
@@ -147,6 +151,23 @@ def wait_archived(pg: PgCluster, more: int, timeout: float = 60) -> str:
             return wal
         time.sleep(0.1)  # polling the archiver of a real server, bounded by the deadline
     raise AssertionError(f"the primary archived fewer than {more} segments within {timeout}s")
+
+
+def wait_archived_through(pg: PgCluster, segment: str, timeout: float = 60) -> None:
+    """Wait (bounded) until the primary's archiver has archived ``segment`` (or a later one)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        wal = archiver(pg)[1]
+        if wal and len(wal) == 24 and wal[8:] >= segment[8:]:
+            return
+        time.sleep(0.1)  # polling the archiver of a real server, bounded by the deadline
+    raise AssertionError(f"the primary did not archive {segment} within {timeout}s")
+
+
+def next_segment(name: str) -> str:
+    tli, hi, lo = int(name[:8], 16), int(name[8:16], 16), int(name[16:], 16)
+    n = hi * 256 + lo + 1
+    return f"{tli:08X}{n // 256:08X}{n % 256:08X}"
 
 
 def segment_file(repo: Path, segment: str) -> Path:
@@ -297,6 +318,49 @@ def test_declare_restores_nothing_committed_after_the_disaster_and_reports_the_l
             restored.close()
 
 
+def test_a_snapshot_that_finishes_after_the_primary_archived_more_restores_nothing_after_the_disaster(env, capsys, monkeypatch):
+    """Hostile pass: the repository snapshot is hard links made file by file, so on a big repository
+    (35 days of WAL) the walk outlasts an archive_timeout, and in `declare` mode the primary goes on
+    archiving: a segment pushed after the disaster was linked into the snapshot and replayed, so rows
+    committed after the disaster came back and the RPO read 0. The walk is slowed here until the
+    primary has archived two more segments; the restore must still stop at what had been archived
+    by the disaster instant (pg_stat_archiver's last segment then)."""
+    import vigil.dr.drill.run as drill_run
+
+    pg, base, spec, db, conninfo = env
+    ledger = Ledger(conninfo, "ledger_slow_snapshot")
+    real = drill_run.snapshot_repository
+    seen: dict = {}
+
+    def slow_walk(*a, **kw):
+        seen["archived_before_walk"] = archiver(pg)[1]
+        wait_archived(pg, 2)  # what a long walk lets the primary push meanwhile
+        return real(*a, **kw)
+
+    monkeypatch.setattr(drill_run, "snapshot_repository", slow_walk)
+    restored = None
+    try:
+        wait_archived(pg, 1)
+        code, r = drill(capsys, spec, db, "declare-slow-snapshot", base / "reports")
+        ledger.stop()
+        restored = Restored(r)
+        recovered = restored.rows(ledger.table)
+    finally:
+        ledger.stop()
+        if restored is not None:
+            restored.close()
+    disaster = parse_time(r["disaster_at"])
+    after = [at for _, at in recovered if at > disaster]
+    assert not after, f"{len(after)} rows committed after the disaster were restored (RPO reported {r['rpo_seconds']})"
+    assert recovered and [s for s, _ in recovered] == [s for s, _, _ in ledger.rows[: len(recovered)]]
+    snap = next(p for p in r["phases"] if p["name"] == "disaster")["evidence"]["repository_snapshot"]
+    assert snap["excluded_after_disaster"], snap  # the segments pushed during the walk, named
+    assert all(name[:24] > seen["archived_before_walk"][:24] for name in snap["excluded_after_disaster"])
+    assert code == 0 and r["status"] == "passed", r["gaps"]
+    assert r["recovery_end"]["ok"] is True and r["recovery_end"]["expected_last_segment"] <= seen["archived_before_walk"][:24]
+    assert_rpo_matches_ledger(r, ledger, recovered, disaster)
+
+
 def _damaged_drill(env, capsys, name: str, damage) -> tuple[int, dict, Ledger, list, str, datetime]:
     """The ledger runs; a segment archived after the backup is damaged; the ledger goes on long
     enough that the hole is well before the drill; then the drill. Returns the report, the ledger,
@@ -306,7 +370,15 @@ def _damaged_drill(env, capsys, name: str, damage) -> tuple[int, dict, Ledger, l
     victim_file = saved = None
     restored = None
     try:
-        victim = wait_archived(pg, 2)
+        # the victim is the segment after the one the ledger's first acknowledged row is in, whatever
+        # the archiver's lag (a backlog on a loaded machine made "the 2nd segment archived from now"
+        # the one holding the ledger's CREATE TABLE, and the restore held no ledger at all)
+        deadline = time.monotonic() + 30
+        while not ledger.rows and time.monotonic() < deadline:
+            time.sleep(0.05)  # the ledger's first commit, on a real server, bounded
+        assert ledger.rows, ledger.error
+        victim = next_segment(pg.psql("SELECT pg_walfile_name(pg_current_wal_lsn())"))
+        wait_archived_through(pg, victim)
         victim_seen = datetime.now(timezone.utc)  # every commit in the victim segment (and before) precedes this
         wait_archived(pg, 4)  # four more segments: four archive_timeouts of acknowledged commits after the hole
         victim_file = segment_file(base / "repo1", victim)

@@ -31,7 +31,7 @@ from vigil.dr.postgres.pgbackrest import (
     parse_info,
     render_config,
 )
-from vigil.dr.postgres.wal import DEFAULT_SEGMENT_SIZE, check_continuity, recovery_end
+from vigil.dr.postgres.wal import DEFAULT_SEGMENT_SIZE, check_continuity, parse_segment, recovery_end
 from vigil.errors import ExternalError, UsageError, VigilError
 
 SNAPSHOT_DIR = "repo-snapshot"
@@ -205,9 +205,11 @@ class Drill:
         ctx, f = self.ctx, self.facts
         mode = self.drill.phases.disaster.mode
         ph.evidence["mode"] = mode
+        archiver = None
         try:
             with self._connect_primary() as conn:
-                f.archiver_before = read_archiver(conn).to_dict()
+                archiver = read_archiver(conn)
+                f.archiver_before = archiver.to_dict()
                 ph.evidence["archiver_at_disaster"] = self._evidence_file("archiver-at-disaster.json", f.archiver_before)
         except VigilError as e:
             ph.evidence["archiver_at_disaster"] = f"unreadable: {e.message}"
@@ -231,6 +233,16 @@ class Drill:
         except RepoSnapshotError as e:
             f.repo_unreachable = f"at the disaster: {e.message}"
             raise
+        # what the primary had archived at the disaster (read just before it) is the end of what the
+        # restore may see: segments pushed while the snapshot was being linked are taken out again
+        last = archiver.last_archived_wal if archiver is not None else None
+        if last and len(last) >= 24 and parse_segment(last[:24], archiver.segment_size) is not None:
+            self.snapshot.exclude_after(last[:24], archiver.segment_size)
+        else:
+            self.facts.observations.append(
+                f"the primary's last archived segment at the disaster is unknown ({last or 'pg_stat_archiver unreadable or empty'}): "
+                "the repository snapshot was not cut at it, so a segment archived while it was taken may have been restored"
+            )
         ph.evidence["repository_snapshot"] = self.snapshot.to_dict()
         if mode == "declare":
             self.facts.observations.append(

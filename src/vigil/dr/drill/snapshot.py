@@ -43,6 +43,8 @@ class RepoSnapshot:
     archive_files: list[str] = field(default_factory=list)  # relative to archive/<stanza>/
     backup_info: str | None = None
     archive_info: str | None = None
+    excluded: list[str] = field(default_factory=list)  # segments archived after the disaster, taken out again
+    cut: str | None = None  # the last segment kept: the primary's last archived one at the disaster
 
     @property
     def method(self) -> str:
@@ -53,7 +55,32 @@ class RepoSnapshot:
     def to_dict(self) -> dict:
         return {"path": str(self.path), "method": self.method, "files": self.files, "linked": self.linked,
                 "copied": self.copied, "bytes_copied": self.bytes_copied, "seconds": round(self.seconds, 3),
-                "archive_files": len(self.archive_files), "vanished": self.vanished[:20]}
+                "archive_files": len(self.archive_files), "vanished": self.vanished[:20],
+                "cut_at_segment": self.cut, "excluded_after_disaster": self.excluded[:50]}
+
+    def exclude_after(self, last_segment: str, segment_size: int) -> list[str]:
+        """Take out of the snapshot every WAL segment after ``last_segment`` (the primary's last
+        archived segment at the disaster, from ``pg_stat_archiver``): the links are made file by
+        file, so on a big repository the walk outlasts an archive_timeout and would otherwise catch
+        segments the primary pushed after the disaster. Returns their names (relative to
+        ``archive/<stanza>/``). Only the snapshot's links are removed, never the repository's files."""
+        from vigil.dr.postgres.wal import parse_segment
+
+        last = parse_segment(last_segment, segment_size)
+        if last is None:
+            raise ValueError(f"not a WAL segment name: {last_segment!r}")
+        keep, out = [], []
+        for name in self.archive_files:
+            seg = parse_segment(name, segment_size)
+            if seg is not None and (seg[1], seg[0]) > (last[1], last[0]):
+                (self.path / "archive" / self.stanza / name).unlink(missing_ok=True)
+                out.append(name)
+            else:
+                keep.append(name)
+        self.archive_files = keep
+        self.excluded.extend(out)
+        self.cut = last_segment
+        return out
 
 
 def _read(p: Path) -> str | None:
