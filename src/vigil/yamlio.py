@@ -300,8 +300,9 @@ class _Plain:
             memo[id(node)] = out_d
             for k, v in node.items():
                 if k is None and not self.str_keys:  # `~:`, `null:` or `: x`: would become the text 'None'
+                    marks: Any = node  # ruamel's CommentedMap: lc.key(k) is the key's (line, column)
                     try:
-                        line, col = node.lc.key(k)
+                        line, col = marks.lc.key(k)
                     except Exception:
                         line = col = None
                     raise _fail(
