@@ -945,3 +945,22 @@ def test_a_retention_shorter_than_an_slo_window_is_refused(tmp_path, cli, retent
     ok = text.replace(f"retention: {retention}", "retention: 30d")
     spec.write_text(ok)
     assert cli("check", spec).code == 0
+
+
+def test_push_url_counts_the_array_items_it_rejects_itself(tmp_path, cli, push_api, token_file):
+    """Observed: a JSON array with an item that is not an object (`5`) and one over 64 KiB, pushed
+    with `--url`, printed both errors but said `rejected 0` and exited 0: those items are judged on
+    this side and sent as blank lines, which the server does not count. Pushed locally, the same
+    file said `rejected 2` and exited 2. Both ways now count them."""
+    rows = checkout_rows(NOW_MIN - 3, 2)
+    f = tmp_path / "a.json"
+    f.write_text(json.dumps([*rows, 5, {"x": "y" * 70_000}]))
+    r = cli("push", f, "--url", push_api.url, "--token-file", token_file, "--json")
+    d = r.json()
+    assert (r.code, d["accepted"], d["rejected"]) == (2, 4, 2), d
+    assert [e["line"] for e in d["errors"]] == [5, 6]
+    r = cli("push", f, "--url", push_api.url, "--token-file", token_file, "--json")  # again: already stored, same counts
+    assert r.code == 0 and r.json()["already_stored"] == {"batches": 1, "lines": 6, "accepted": 4, "rejected": 2}, r.json()
+    r = cli("push", f, "--spec", _spec_file(tmp_path), "--db", f"sqlite:///{tmp_path / 'local.db'}", "--json", now=NOW)
+    assert (r.code, r.json()["accepted"], r.json()["rejected"]) == (2, 4, 2)
+    assert stored(push_api.db)["counters"] == 20

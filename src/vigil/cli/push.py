@@ -230,11 +230,12 @@ def _same_content(row, b) -> None:
         )
 
 
-def _skipped(progress: Progress, b, first: dict, _rel: dict) -> None:
+def _skipped(progress: Progress, b, first: dict, rel: dict) -> None:
+    """``rel``: lines this side rejected (sent to a server as blank lines, which it does not count)."""
     progress.skipped_batches += 1
     progress.skipped_lines += b.last - b.first + 1
     progress.already["accepted"] += int(first.get("accepted", 0))
-    progress.already["rejected"] += int(first.get("rejected", 0))
+    progress.already["rejected"] += int(first.get("rejected", 0)) + len(rel)
 
 
 COMMANDS = [push_cmd]

@@ -71,10 +71,11 @@ class PushResult:
 
     def add_remote(self, d: dict, line_offset: int = 0, *, replace: dict[int, str] | None = None) -> None:
         """Add a server's push response (the shape of :meth:`to_dict`). ``replace``: lines (of the
-        body sent) this side rejected already; the server's word on them is not counted again."""
+        body sent) this side rejected already: they were sent as blank lines, which the server does
+        not count, so they are counted here (and listed with this side's reason)."""
         replace = replace or {}
         self.accepted += int(d.get("accepted", 0))
-        self.rejected_count += int(d.get("rejected", 0))
+        self.rejected_count += int(d.get("rejected", 0)) + len(replace)
         for x in d.get("errors", []):
             line = int(x["line"])
             if line in replace:
