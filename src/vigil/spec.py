@@ -388,7 +388,12 @@ def _cross_check_plain(plain: Any, tree: Any, filename: str) -> list[SpecIssue]:
         for j, svc in enumerate(svcs if isinstance(svcs, list) else []):
             if declared and isinstance(svc, str) and svc not in services:
                 add(("policy", "freeze", i, "services", j), unknown(svc))
+    folded: dict[str, str] = {}
     for name in services:
+        if isinstance(name, str) and name.lower() in folded:
+            add(("services", name), f"service name {_clip(repr(name))} differs from {folded[name.lower()]!r} only in case: one would be taken for the other")
+        elif isinstance(name, str):
+            folded[name.lower()] = name
         if not isinstance(name, str) or not name or len(name) > 128 or not all((c.isascii() and c.isalnum()) or c in "-_." for c in name):
             # ASCII only: a look-alike (a Cyrillic 'а' in 'аpi') would be another service the gate answers for
             add(("services", name), f"service name {_clip(repr(name))} must be 1-128 letters, digits, '-', '_' or '.' (ASCII)")
