@@ -717,6 +717,7 @@ def test_a_migration_verdict_the_gate_reads_is_recorded_at_the_real_clock(tmp_pa
     spec.write_text(GATE_SPEC)
     r = cli("migrate", "verify", "--spec", spec, "--service", "api", "--release", "r1", now="2020-01-01T00:00:00Z")
     assert r.code == 2 and "VIGIL_NOW" in r.err and "migration verdict" in r.err, r.err
+    assert "--what-if" not in r.err  # migrate verify has none: the hint says what it has
     monkeypatch.delenv("VIGIL_NOW")
     r = cli("migrate", "verify", "--spec", spec, "--service", "api", "--release", "r1")
     assert r.code == 2 and "VIGIL_NOW" not in r.err  # without it, the next thing missing is said

@@ -110,14 +110,14 @@ class Env:
         now = self.clock.now()
         return parse_time(text, now=now) if text else now
 
-    def decision_clock(self, what: str) -> Clock:
+    def decision_clock(self, what: str, *, hint: str | None = None) -> Clock:
         """The clock of a decision that is recorded: the real one, always. ``VIGIL_NOW`` pins the
         clock for replays and tests; a recorded decision under it is refused."""
         if isinstance(self.clock, FakeClock):
             raise UsageError(
                 f"{what} is recorded, and a recorded decision is made at the real clock, but VIGIL_NOW pins the clock"
                 f" to {os.environ.get('VIGIL_NOW')}",
-                hint="unset VIGIL_NOW, or pass --what-if to ask what the answer would be (never recorded)",
+                hint=hint or "unset VIGIL_NOW, or pass --what-if to ask what the answer would be (never recorded)",
             )
         return self.clock
 

@@ -311,7 +311,9 @@ def verify_cmd(stage_url: str | None, target_url: str | None, target_ledger: str
             raise UsageError("--service records the verdict for a release: pass --release too")
         if service not in e.loaded.spec.services:
             raise NotFoundError(f"unknown service {service!r}", hint=f"services: {', '.join(sorted(e.loaded.spec.services))}")
-        e.decision_clock(f"the migration verdict for release {release!r}")  # the gate reads it: never under VIGIL_NOW
+        e.decision_clock(  # the gate reads it: never under VIGIL_NOW
+            f"the migration verdict for release {release!r}", hint="unset VIGIL_NOW, or verify without --service (nothing recorded)"
+        )
     m, dir_path, base = _context(dir_)
     if not stage_url:
         stage_url = os.environ.get(m.stage.url_env)
