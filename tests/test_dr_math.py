@@ -118,8 +118,11 @@ def test_wal_continuity_finds_gaps_from_the_oldest_backup_on():
 
 def test_wal_continuity_across_a_timeline_switch_and_the_xlogid_boundary():
     names = [segment_name(1, n) for n in range(250, 260)] + [segment_name(2, n) for n in range(259, 263)]
-    c = check_continuity(names, start=segment_name(1, 250))
+    c = check_continuity(names, start=segment_name(1, 250), history="1\t1/3800000\tno recovery target specified\n")
     assert c.ok and c.timelines == [1, 2] and c.last == segment_name(2, 262)
+    # without the history, which timeline a restore reads each segment from is unknown: not ok (issue 14)
+    blind = check_continuity(names, start=segment_name(1, 250))
+    assert not blind.ok and "no timeline history" in blind.problems[0]
 
 
 # --- archiver facts ----------------------------------------------------------------------------------

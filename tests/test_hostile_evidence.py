@@ -138,3 +138,38 @@ def test_a_window_that_ends_after_now_is_refused_not_judged(tmp_path, cli):
     assert ok.code == 0 and ok.json()["verdict"] == "pass", ok.out
     dflt = cli(*args, now="2026-11-20T12:10:30Z")  # --to now
     assert dflt.code == 0, dflt.err
+
+
+# -- WAL continuity across a timeline switch ------------------------------------------------------------------
+
+# a failover at 0/8800000 (inside segment 8): the old primary had archived 9 and A on timeline 1
+# before it was fenced; the new primary archives 8, 9, A, B on timeline 2, but its 9 is missing
+SWITCHED = ["000000010000000000000007", "000000010000000000000008", "000000010000000000000009", "00000001000000000000000A",
+            "000000020000000000000008", "00000002000000000000000A", "00000002000000000000000B", "00000002.history"]
+HISTORY_2 = "1\t0/8800000\tno recovery target specified\n"
+
+
+def test_a_gap_on_the_new_timeline_is_not_hidden_by_the_old_timelines_segments():
+    """The union of segment numbers over timelines took timeline 1's segment 9 (written by the old
+    primary after the switch, not part of timeline 2's history) for timeline 2's missing one: 'ok, no
+    gap', while a restore following timeline 2 stops at its segment 8. With the newest timeline's
+    history, every segment number is owned by exactly one timeline."""
+    from vigil.dr.postgres.wal import check_continuity
+
+    w = check_continuity(SWITCHED, start="000000010000000000000007", history=HISTORY_2)
+    assert not w.ok and [str(g) for g in w.gaps] == ["1 segment(s) missing between 000000020000000000000008 and 00000002000000000000000A"]
+    assert w.last == "00000002000000000000000B" and w.timelines == [1, 2]
+    # complete: timeline 1 up to the switch segment, timeline 2 from it
+    full = SWITCHED[:4] + ["000000020000000000000009"] + SWITCHED[4:]
+    assert check_continuity(full, start="000000010000000000000007", history=HISTORY_2).ok
+    # the switch segment is read from the new timeline (PostgreSQL tries it first; it holds the
+    # switch): timeline 1's copy is not needed, timeline 2's is
+    assert check_continuity([n for n in full if n != "000000010000000000000008"], start="000000010000000000000007",
+                            history=HISTORY_2).ok
+    assert not check_continuity([n for n in full if n != "000000020000000000000008"], start="000000010000000000000007",
+                                history=HISTORY_2).ok
+    # without a history the check says it cannot tell, instead of taking the union for proof
+    blind = check_continuity(SWITCHED, start="000000010000000000000007")
+    assert not blind.ok and any("history" in p for p in blind.problems)
+    # one timeline needs no history
+    assert check_continuity(SWITCHED[:4], start="000000010000000000000007").ok

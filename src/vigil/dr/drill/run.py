@@ -31,7 +31,7 @@ from vigil.dr.postgres.pgbackrest import (
     parse_info,
     render_config,
 )
-from vigil.dr.postgres.wal import DEFAULT_SEGMENT_SIZE, check_continuity, parse_segment, recovery_end
+from vigil.dr.postgres.wal import DEFAULT_SEGMENT_SIZE, check_continuity, newest_history_name, parse_segment, read_history, recovery_end
 from vigil.errors import ExternalError, UsageError, VigilError
 
 SNAPSHOT_DIR = "repo-snapshot"
@@ -236,7 +236,7 @@ class Drill:
         # what the primary had archived at the disaster (read just before it) is the end of what the
         # restore may see: segments pushed while the snapshot was being linked are taken out again
         last = archiver.last_archived_wal if archiver is not None else None
-        if last and len(last) >= 24 and parse_segment(last[:24], archiver.segment_size) is not None:
+        if archiver is not None and last and len(last) >= 24 and parse_segment(last[:24], archiver.segment_size) is not None:
             self.snapshot.exclude_after(last[:24], archiver.segment_size)
         else:
             self.facts.observations.append(
@@ -341,7 +341,8 @@ class Drill:
         backups = backups_from_info_file(snap.backup_info or "", self.repo) if snap.backup_info else self.preflight_backups
         chosen = backup_for_target(backups, target_time)
         names = [n for n in snap.archive_files if archive_id is None or n.startswith(archive_id + "/")]
-        wal = check_continuity(names, start=chosen.wal_start if chosen else None, segment_size=seg_size)
+        wal = check_continuity(names, start=chosen.wal_start if chosen else None, segment_size=seg_size,
+                               history=_newest_history(snap.path / "archive" / snap.stanza, names))
         f.wal_problems = [f"repo{self.repo} at the disaster: {p}" for p in wal.problems]
         ph.evidence["archive_at_disaster"] = {"archive_id": archive_id, "restored_backup": chosen.label if chosen else None,
                                               **wal.to_dict()}
@@ -534,6 +535,16 @@ def _row_counts(conn: Any, limit: int = 200) -> dict[str, int]:
     for schema, rel in rows:
         out[f"{schema}.{rel}"] = int(conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(rel))).fetchone()[0])
     return out
+
+
+def _newest_history(root: Path, names: list[str]) -> str | None:
+    name = newest_history_name(names)
+    if name is None:
+        return None
+    try:
+        return read_history((root / name).read_bytes(), name)
+    except (OSError, ValueError):
+        return None  # the continuity check then says the history is unknown
 
 
 def _newest_snapshot(root: Path) -> Path | None:

@@ -18,7 +18,7 @@ from vigil.dr.postgres.archive import ArchiverStatus, configure_archiving, read_
 from vigil.dr.postgres.metrics import push, status_metrics, status_problems
 from vigil.dr.postgres.pgbackrest import BACKUP_TYPES, PgBackRest, PgBackRestError, PgPaths, StanzaInfo, connect_primary, primary_conninfo
 from vigil.dr.postgres.spec import PostgresBackupSpec
-from vigil.dr.postgres.wal import check_continuity
+from vigil.dr.postgres.wal import check_continuity, newest_history_name, parse_segment
 from vigil.errors import ExternalError, UsageError
 
 
@@ -146,7 +146,15 @@ def verify(pgb: PgBackRest, *, repos: Sequence[int] | None = None) -> dict:
         archives = info.archive(k)
         current = archives[-1].id if archives else None
         files = [f for f in pgb.archive_files(k) if current is None or f.startswith(current + "/")]
-        wal = check_continuity(files, start=oldest.wal_start if oldest else None)
+        history = None
+        if len({p[0] for p in map(parse_segment, files) if p is not None}) > 1:  # a switch: read the newest history
+            name = newest_history_name(files)
+            if name is not None and not name.endswith((".gz", ".lz4", ".zst", ".bz2")):
+                try:
+                    history = pgb.run("repo-get", f"--repo={k}", params=[f"archive/{pgb.stanza}/{name}"], timeout=60).output
+                except ExternalError:
+                    history = None  # the continuity check says the history is unknown
+        wal = check_continuity(files, start=oldest.wal_start if oldest else None, history=history)
         if oldest is None:
             wal.problems.append(f"repo{k} holds no backup: nothing to verify a restore against")
             wal.ok = False

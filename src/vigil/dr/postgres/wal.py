@@ -85,21 +85,50 @@ class WalCheck:
 
 
 def check_continuity(
-    names: Iterable[str], *, start: str | None = None, segment_size: int = DEFAULT_SEGMENT_SIZE
+    names: Iterable[str], *, start: str | None = None, segment_size: int = DEFAULT_SEGMENT_SIZE,
+    history: str | None = None,
 ) -> WalCheck:
     """Check that the archive holds every segment from ``start`` (a segment name, e.g. the oldest
-    backup's ``archive.start``) to the newest one. Without ``start``, from the oldest archived."""
-    seen: dict[int, int] = {}  # segno -> highest timeline holding it
+    backup's ``archive.start``) to the newest one. Without ``start``, from the oldest archived.
+
+    Across timelines every segment number is owned by exactly one timeline of the newest one's
+    ``history`` (the content of its ``.history`` file): the parent up to the segment holding the
+    switch, the child from it (PostgreSQL reads the switch segment from the new timeline). A parent's
+    segments after the switch (an old primary that archived on before it was fenced) are not part of
+    the history and never fill a gap of the new timeline. Several timelines without the history:
+    the check cannot tell, and says so (not ok)."""
+    present: set[tuple[int, int]] = set()
     tlis: set[int] = set()
     for n in names:
         p = parse_segment(n, segment_size)
         if p is None:
             continue
-        tli, segno = p
-        tlis.add(tli)
-        if segno not in seen or tli > seen[segno]:
-            seen[segno] = tli
+        present.add(p)
+        tlis.add(p[0])
+    switches = [(parent, lsn_to_int(lsn) // segment_size) for parent, lsn, _ in parse_history(history or "")]
+    newest = max(tlis) if tlis else 0
+    seen: dict[int, int] = {}  # segno -> the timeline it is read from
+    if len(tlis) > 1 and switches:
+        def owner(segno: int) -> int:
+            for parent, switch_segno in switches:
+                if segno < switch_segno:
+                    return parent
+            return newest
+
+        for tli, segno in present:
+            if tli == owner(segno):
+                seen[segno] = tli
+    else:
+        for tli, segno in present:
+            if segno not in seen or tli > seen[segno]:
+                seen[segno] = tli
     check = WalCheck(ok=True, timelines=sorted(tlis))
+    if len(tlis) > 1 and not switches:
+        check.ok = False
+        check.problems.append(
+            f"{len(tlis)} timelines ({', '.join(map(str, sorted(tlis)))}) and no timeline history: which segments a "
+            "restore reads across the switch is unknown, so a gap on the newest timeline cannot be ruled out"
+        )
     start_no = None
     if start is not None:
         ps = parse_segment(start, segment_size)
@@ -127,6 +156,24 @@ def check_continuity(
         check.ok = False
         check.problems.extend(f"WAL gap: {g}" for g in check.gaps)
     return check
+
+
+def newest_history_name(names: Iterable[str]) -> str | None:
+    """The newest timeline's ``.history`` file among archive names (``<archive id>/0000000N.history``,
+    compressed or not), or None."""
+    hist = [n for n in names if n.rsplit("/", 1)[-1].split(".", 1)[0].isalnum() and ".history" in n.rsplit("/", 1)[-1]]
+    return max(hist, key=lambda n: n.rsplit("/", 1)[-1][:8]) if hist else None
+
+
+def read_history(data: bytes, name: str) -> str:
+    """A history file's text (pgBackRest may store it compressed)."""
+    if name.endswith(".gz"):
+        import gzip
+
+        data = gzip.decompress(data)
+    elif name.endswith((".lz4", ".zst", ".bz2")):
+        raise ValueError(f"{name}: a compressed history file vigil does not read ({name.rsplit('.', 1)[-1]})")
+    return data.decode("utf-8", errors="replace")
 
 
 # --- where recovery ended ------------------------------------------------------------------------
