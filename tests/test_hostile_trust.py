@@ -216,9 +216,17 @@ def test_a_file_pushed_to_a_server_is_not_stored_again_a_day_later(cli, tmp_path
     # a day later still, the HTTP key of the other client is forgotten; the file's chain key is not
     assert store.purge_keys(int((NOW_DT + timedelta(days=3)).timestamp() * 1000)) >= 1
     assert store.ingest_key("another-client-push-1") is None
+    # a client's own key of the same shape (it hashes its bodies), without Vigil-Push-Chain, stays an
+    # HTTP key: kept 24 hours, so such keys never pile up for the whole retention
+    hashed = "ab" * 32
+    with LiveServer(app) as srv:
+        r = httpx.post(f"{srv.url}/api/v1/push", content=ndjson(checkout_rows(NOW_MIN + 62, 1, good=1, bad=0)),
+                       headers=dict(AUTH, **{"Idempotency-Key": hashed}), timeout=60)
+        assert r.status_code == 200
+    assert store.ingest_key(hashed).source == "http"
     r = cli("push", f, "--db", db, "--spec", _spec_file(tmp_path), "--json", now=isoformat(NOW_DT + timedelta(days=3)))
     assert r.code == 0 and r.json()["accepted"] == 0 and r.json()["already_stored"]["batches"] == 1, r.out + r.err
-    assert stored(db)["counters"] == 600 * 10 + 1
+    assert stored(db)["counters"] == 600 * 10 + 2  # the other client's two pushes
     store.close()
 
 

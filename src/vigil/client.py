@@ -95,12 +95,14 @@ class VigilClient:
         with the same ``idempotency_key``."""
         return self.push_keyed(body, idempotency_key or new_key())[0]
 
-    def push_keyed(self, body: bytes, key: str) -> tuple[dict, bool]:
+    def push_keyed(self, body: bytes, key: str, *, chain: bool = False) -> tuple[dict, bool]:
         """POST one body with ``key``: (the result, whether the server replayed the result of an
-        earlier push with this key instead of storing anything)."""
-        d, r = self._send(
-            "POST", "/api/v1/push", content=body, headers={"Content-Type": "application/x-ndjson", "Idempotency-Key": key}
-        )
+        earlier push with this key instead of storing anything). ``chain``: ``key`` is a ``vigil
+        push`` chain key, which the server keeps as long as the telemetry (header ``Vigil-Push-Chain``)."""
+        headers = {"Content-Type": "application/x-ndjson", "Idempotency-Key": key}
+        if chain:
+            headers["Vigil-Push-Chain"] = "1"
+        d, r = self._send("POST", "/api/v1/push", content=body, headers=headers)
         return d, r.headers.get("idempotent-replayed", "").lower() == "true"
 
     def slo_status(self, at: str | None = None) -> dict:

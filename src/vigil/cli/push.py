@@ -115,7 +115,7 @@ def push_cmd(file: BinaryIO, url: str | None, token_file: str | None, retries: i
             try:
                 for b in batches(read):
                     current = (b.first, b.last)
-                    (resp, replayed), tries = with_retries(partial(client.push_keyed, b.body, b.key), retries=retries)
+                    (resp, replayed), tries = with_retries(partial(client.push_keyed, b.body, b.key, chain=True), retries=retries)
                     _is_push_result(resp, b, url)
                     rel = {n - b.first + 1: err for n, err in b.local_errors.items()}
                     if replayed and tries == 0:  # stored by an earlier push of this content

@@ -34,9 +34,11 @@ from vigil.telemetry.push import DEFAULT_MAX_BODY, Ingestor, PushResult, PushSes
 
 KEY = re.compile(r"[\x21-\x7e]{1,255}")
 CHAIN_KEY = re.compile(r"[0-9a-f]{64}")
-"""The shape of a ``vigil push`` batch's chain key (a SHA-256 in hex): kept as long as the telemetry,
-like a local push's, not forgotten after 24 hours (a re-push of the same file a day later must store
-nothing)."""
+"""The shape of a ``vigil push`` batch's chain key (a SHA-256 in hex). Sent with the header
+``Vigil-Push-Chain: 1`` (``vigil push --url`` does), it is kept as long as the telemetry, like a local
+push's, not forgotten after 24 hours (a re-push of the same file a day later must store nothing).
+Without the header a key of that shape (a client hashing its bodies) is an HTTP key: 24 hours, so
+such keys never pile up for the whole retention."""
 FEED_BYTES = 1 << 20
 KEY_PURGE_EVERY_MS = 3600 * 1000
 
@@ -112,6 +114,7 @@ class PushEndpoint:
                 hint="send the push uncompressed (vigil push batches it); OTLP exporters may compress on /v1/metrics",
             )
         key = request.headers.get("idempotency-key")
+        chain = key is not None and request.headers.get("vigil-push-chain") == "1" and CHAIN_KEY.fullmatch(key) is not None
         if key is not None and not KEY.fullmatch(key):
             raise UsageError(
                 "the Idempotency-Key header must be 1 to 255 printable ASCII characters without spaces",
@@ -134,7 +137,7 @@ class PushEndpoint:
             d = e.to_dict()
             return JSONResponse({"error": d}, status_code=429, headers={"Retry-After": "1"})
         try:
-            outcome, digest = await self._ingest(request, key)
+            outcome, digest = await self._ingest(request, key, chain=chain)
         finally:
             self._slots.release()
         if isinstance(outcome, KeyRow):  # a push with this key committed while this one streamed
@@ -145,10 +148,10 @@ class PushEndpoint:
         await self._maybe_purge_keys()
         return JSONResponse(d, status_code=status)
 
-    async def _ingest(self, request: Request, key: str | None) -> tuple[PushResult | KeyRow, str]:
+    async def _ingest(self, request: Request, key: str | None, *, chain: bool = False) -> tuple[PushResult | KeyRow, str]:
         now = self.clock.now()
         session: PushSession = await run_in_threadpool(
-            self.ingestor.session, now, key=key, source="push" if key and CHAIN_KEY.fullmatch(key) else "http",
+            self.ingestor.session, now, key=key, source="push" if chain else "http",
             flush_lines=self.flush_lines,
         )
         splitter = BodySplitter()
