@@ -26,9 +26,11 @@ def spec(tmp_path: Path, cli) -> Path:
 
 
 def test_add_list_expire(spec, cli, monkeypatch):
-    import getpass
+    import vigil.cli.common
 
-    monkeypatch.setattr(getpass, "getuser", lambda: "alice")
+    monkeypatch.setattr(vigil.cli.common, "_os_login", lambda: "alice")  # the OS login (no $USER claim beside it)
+    monkeypatch.setenv("USER", "alice")
+    monkeypatch.setenv("LOGNAME", "alice")
     r = cli("silence", "add", "--spec", spec, "-m", 'service="search"', "-m", 'alertname=~"search-.*"', "--reason", "reindex", "--duration",
             "2h", "--json")
     assert r.code == 0, r.err

@@ -9,6 +9,7 @@ SQLite stores on disk and, where concurrency or the SQL matters, a real PostgreS
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -974,3 +975,18 @@ def test_push_url_counts_the_array_items_it_rejects_itself(tmp_path, cli, push_a
     r = cli("push", f, "--spec", _spec_file(tmp_path), "--db", f"sqlite:///{tmp_path / 'local.db'}", "--json", now=NOW)
     assert (r.code, r.json()["accepted"], r.json()["rejected"]) == (2, 4, 2)
     assert stored(push_api.db)["counters"] == 20
+
+
+@pytest.mark.parametrize("var", ["LOGNAME", "USER"])
+def test_the_recorded_actor_on_the_command_line_is_the_os_login_not_an_environment_variable(frozen, cli, var):
+    """Observed: `LOGNAME=ceo vigil gate deploy ...` recorded the actor `ceo`: the login was read
+    with getpass.getuser(), which believes $LOGNAME and $USER before the system. The actor is the
+    process's user as the OS knows it; a different $LOGNAME or $USER is recorded beside it, as a
+    claim, like $GITHUB_ACTOR."""
+    import pwd
+
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    r = cli("gate", "deploy", "--service", "checkout", "--spec", frozen, env={"LOGNAME": me, "USER": me, var: "ceo"})
+    assert r.code == 0, r.err
+    [d] = decisions(frozen)
+    assert d["actor"] == f"{me} (claims {var}=ceo)", d["actor"]

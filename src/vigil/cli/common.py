@@ -149,15 +149,26 @@ def actor() -> str | None:
     A CI's own identity ($GITHUB_ACTOR, $GITLAB_USER_LOGIN) or $VIGIL_ACTOR is something the caller
     sets, so it is recorded beside, never instead: ``alice (claims GITHUB_ACTOR=bob)``. Over the API
     the actor is the token's name, never a field of the request."""
-    try:
-        who = getpass.getuser()
-    except Exception:
-        who = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
-    for k in ("VIGIL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN"):
+    who = _os_login()
+    for k in ("VIGIL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "LOGNAME", "USER"):
         v = os.environ.get(k, "").strip()
         if v and v != who:
             return f"{who} (claims {k}={v[:100]})"
     return who
+
+
+def _os_login() -> str:
+    """The process's user as the operating system knows it (its effective uid's name), not $LOGNAME
+    or $USER, which getpass.getuser() believes first and the caller sets."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError, AttributeError):  # no pwd (Windows), or a uid without a name
+        try:
+            return getpass.getuser()
+        except Exception:
+            return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
 def spec_option(f: Callable) -> Callable:
