@@ -990,3 +990,13 @@ def test_the_recorded_actor_on_the_command_line_is_the_os_login_not_an_environme
     assert r.code == 0, r.err
     [d] = decisions(frozen)
     assert d["actor"] == f"{me} (claims {var}=ceo)", d["actor"]
+
+
+def test_an_slo_counted_from_a_future_since_says_so_at_the_gate(frozen, cli):
+    """Observed: `since: 2030-01-01T00:00:00Z` on api's SLO (a typo, or a way to silence it) made the
+    gate say only "SLO api-availability has no data" -- while the store held its failing traffic. The
+    warning now says the SLO is counted from its `since:`, in the future."""
+    frozen.write_text(GATE_SPEC.replace("    objective: 99.9\n", "    objective: 99.9\n    since: 2030-01-01T00:00:00Z\n", 1))
+    r = cli("gate", "deploy", "--service", "api", "--what-if", "--spec", frozen, "--json")
+    [w] = [w for w in r.json()["warnings"] if "api-availability" in w]
+    assert "since" in w and "2030-01-01T00:00:00Z" in w and "in the future" in w, w

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from vigil.clock import isoformat
+from vigil.clock import isoformat, parse_time
 from vigil.deploy.canary.records import CanaryRunJSON, unfinished_run
 from vigil.deploy.verdicts import DeployVerdict, latest_verdicts
 from vigil.errors import NotFoundError, UsageError
@@ -348,7 +348,12 @@ def decide(
                 )
             )
         if setting == "allow" and st.slo.service == service:
-            warnings.append(f"SLO {st.slo.name} has no data; it cannot freeze a deploy")
+            cov = st.coverage_dict() or {}
+            late = cov.get("from") == "since" and bool(cov.get("since")) and parse_time(str(cov["since"])) > at
+            warnings.append(
+                f"SLO {st.slo.name} has no data; it cannot freeze a deploy"
+                + (f" (it is counted from its `since:`, {cov['since']}, in the future)" if late else "")
+            )
     if not any(st.slo.service == service for st in statuses):
         warnings.append(f"service {service} has no SLO in the spec: no error budget can freeze its deploys")
     labels = list(dict.fromkeys(labels))
