@@ -115,8 +115,12 @@ def _reasons(rejected: dict[int, str], total: int, what: str) -> str:
 class OtlpReceiver:
     """Ingests decoded OTLP export requests through an :class:`Ingestor` (thread-safe)."""
 
-    def __init__(self, ingestor: Ingestor, telemetry: "TelemetrySpec", *, started: datetime | None = None) -> None:
+    def __init__(self, ingestor: Ingestor, telemetry: "TelemetrySpec", *, started: datetime | None = None,
+                 purging: bool = True) -> None:
         self.ingestor = ingestor
+        self.purging = purging
+        """Whether exports run the trace and stream retention: off under a pinned clock (VIGIL_NOW),
+        as ``vigil serve``'s retention pass is: pinned a year ahead, it would delete every real trace."""
         self.store = ingestor.store
         self.telemetry = telemetry
         self._last_purge_ms = 0
@@ -272,7 +276,10 @@ class OtlpReceiver:
 
     def maybe_purge(self, now: datetime) -> None:
         """Trace and stream retention, at most once a minute (of the receiver's clock). A failure
-        is left for the next pass: housekeeping never fails an export."""
+        is left for the next pass: housekeeping never fails an export. Nothing under a pinned clock
+        (:attr:`purging` off): telemetry is deleted by the real clock only."""
+        if not self.purging:
+            return
         now_ms = int(now.timestamp() * 1000)
         if now_ms - self._last_purge_ms < PURGE_EVERY_MS:
             return

@@ -28,7 +28,7 @@ from typing import Any, Callable
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from vigil.clock import Clock
+from vigil.clock import Clock, FakeClock
 from vigil.errors import AuthError, ForbiddenError, StoreError, VigilError
 from vigil.telemetry.otlp.decode import (
     JSON,
@@ -147,7 +147,8 @@ class OtlpEndpoint:
 def add_routes(app: Any, auth: Callable[[Request], Any], ingestor: Any, push_endpoint: Any, clock: Clock, telemetry: Any) -> OtlpReceiver:
     """Add ``POST /v1/traces`` and ``POST /v1/metrics``. Their ingest shares the push route's slots
     (``push_endpoint``'s bound on concurrent ingests) and its body limit."""
-    receiver = OtlpReceiver(ingestor, telemetry, started=clock.now())
+    # VIGIL_NOW pins the clock: no retention then (vigil serve's rule), telemetry is deleted by the real clock only
+    receiver = OtlpReceiver(ingestor, telemetry, started=clock.now(), purging=not isinstance(clock, FakeClock))
 
     def slots() -> asyncio.Semaphore:
         # the push route's semaphore, made on first use in the serving loop as the push route does
