@@ -67,7 +67,9 @@ def run_cmd(type_: str, repos: tuple[int, ...]) -> int:
     from vigil.dr.postgres.ops import run_backups
 
     e = env()
-    r = run_backups(_pgb(), type_=type_, repos=repos, clock=e.clock, store=e.store, progress=_progress)
+    # up front, before pgBackRest runs: the record is evidence the gate and the DR reports read
+    clock = e.decision_clock("a backup run (evidence the gate and the DR reports read)", hint="unset VIGIL_NOW")
+    r = run_backups(_pgb(), type_=type_, repos=repos, clock=clock, store=e.store, progress=_progress)
 
     def text() -> None:
         for x in r["results"]:
