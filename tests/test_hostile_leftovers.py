@@ -3,16 +3,22 @@ to fail before its fix."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 
-from otlp_helpers import CLIENT, live, post, sid, span, span_rows, tid, trace_request
+from live import LiveServer
+from otlp_helpers import AUTH, CLIENT, TOKEN, live, post, sid, span, span_rows, tid, trace_request
+from test_hostile_trust import GATE_SPEC
 from vigil import exitcodes
-from vigil.clock import FakeClock, SystemClock
+from vigil.clock import FakeClock, SystemClock, isoformat
+from vigil.spec import load_spec
 from vigil.store import open_store
+from vigil.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,3 +68,60 @@ def test_drill_and_backup_runs_are_refused_on_a_pinned_clock(tmp_path, cli, args
     assert r.code == exitcodes.USAGE, r.out + r.err
     assert "VIGIL_NOW" in r.out + r.err and "Traceback" not in r.out + r.err
     assert not db.exists()  # nothing recorded: the store is not even opened
+
+
+# == the web overview answers what the gate answers ======================================================
+
+
+def _overview(loaded_spec, db: str, at: str) -> dict:
+    store = open_store(db)
+    try:
+        with LiveServer(create_app(loaded_spec, store, TOKEN, FakeClock(at))) as srv:
+            r = httpx.get(srv.url + "/api/v1/overview", params={"at": at}, headers=AUTH, timeout=60)
+            assert r.status_code == 200, r.text
+            return r.json()
+    finally:
+        store.close()
+
+
+def _answer(d: dict) -> dict:
+    return {"allowed": d["allowed"], "freezes": sorted((f["rule_name"], f["slo"], f["message"]) for f in d["freezes"])}
+
+
+@pytest.mark.parametrize("case", ["empty-store", "invalid-sli"])
+def test_the_overview_policy_answer_is_the_gates_what_if(tmp_path, cli, case):
+    """Observed: the web UI's overview (and GET /api/v1/overview) decided with the policy alone, so on
+    a store that holds no telemetry at all it said ALLOWED for every service while `vigil gate
+    deploy --what-if` said FROZEN (empty-store). The overview now asks the gate's own what-if; for
+    each service its answer (allowed, every freeze and its message) is the gate's."""
+    at = "2026-11-20T12:00:00Z"
+    spec = tmp_path / "vigil.yaml"
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    if case == "empty-store":
+        spec.write_text(GATE_SPEC)
+        assert cli("store", "init", "--spec", spec, "--db", db).code == 0
+    else:  # good without the service matcher: web's successes counted as api's
+        spec.write_text(GATE_SPEC.replace('good: \'http_requests{service="api",code!~"5.."}\'', 'good: \'http_requests{code!~"5.."}\''))
+        end = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        rows = []
+        for i in range(120, 0, -1):
+            ts = isoformat(end - timedelta(minutes=i))
+            rows += [{"ts": ts, "metric": "http_requests", "labels": {"service": "api", "code": "503"}, "inc": 50},
+                     {"ts": ts, "metric": "http_requests", "labels": {"service": "web", "code": "200"}, "inc": 500},
+                     {"ts": ts, "metric": "checkout_attempts", "labels": {"outcome": "success"}, "inc": 10}]
+        data = tmp_path / "d.ndjson"
+        data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        assert cli("push", data, "--spec", spec, "--db", db, now=at).code == 0
+    ov = _overview(load_spec(spec), db, at)
+    by_service = {s["service"]: s for s in ov["services"]}
+    assert set(by_service) == {"api", "checkout"}
+    for service in ("api", "checkout"):
+        r = cli("gate", "deploy", "--service", service, "--what-if", "--spec", spec, "--db", db, "--json", now=at)
+        gate = r.json()
+        assert r.code == (0 if gate["allowed"] else 1), r.out
+        assert _answer(by_service[service]) == _answer(gate), (service, by_service[service], gate)
+        assert by_service[service]["frozen"] is (not gate["allowed"])
+    if case == "empty-store":  # both services frozen, by the store's emptiness
+        assert all(not s["allowed"] and {f["rule_name"] for f in s["freezes"]} == {"empty-store"} for s in ov["services"])
+    else:  # api frozen by its unreadable SLI, checkout allowed
+        assert [f["rule_name"] for f in by_service["api"]["freezes"]] == ["invalid-sli"] and by_service["checkout"]["allowed"]

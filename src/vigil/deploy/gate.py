@@ -430,8 +430,13 @@ def gate_deploy(
     actor: str | None = None,
     release: str | None = None,
     record: bool = True,
+    evaluated: tuple[Any, Sequence[SloStatus]] | None = None,
 ) -> GateDecision:
     """Evaluate the SLOs at ``at``, read the release's verdicts and decide.
+
+    ``evaluated`` is ``(the source, every SLO's status from it at at)`` when the caller already
+    evaluated them (the web overview asks for each service): a what-if only, decided by the same
+    rules (a recorded decision evaluates its own evidence).
 
     With ``record`` (a real decision) the decision is written to the store with its inputs, and
     ``at`` must be the real time of the decision: callers pass the real clock's now, never a
@@ -451,8 +456,12 @@ def gate_deploy(
             "a recorded decision is made at the time it is made",
             hint="evaluate another time only as a what-if (record=False)",
         )
-    source = open_source(spec.telemetry, store)
-    statuses = evaluate_slos(spec.slos, source, at)
+    if evaluated is not None and record:
+        raise UsageError("a recorded decision evaluates its own evidence", hint="pass evaluated= only with record=False")
+    source, statuses = evaluated if evaluated is not None else (None, None)
+    if source is None or statuses is None:
+        source = open_source(spec.telemetry, store)
+        statuses = evaluate_slos(spec.slos, source, at)
     empty: tuple[str, frozenset[str]] | None = None
     if any(st.no_data and st.slo.service == service for st in statuses):  # no data: from a store with none at all?
         from vigil.telemetry.sources import source_for

@@ -57,23 +57,23 @@ def dashboard_or_404(loaded: LoadedSpec, name: str):
 
 
 def overview(loaded: LoadedSpec, store: Store, at: datetime, service: str | None = None) -> dict:
-    """Every SLO's status (the engine's JSON) and each service's gate answer (a what-if)."""
-    from vigil.deploy.canary.records import unfinished_run
-    from vigil.deploy.gate import decide
+    """Every SLO's status (the engine's JSON) and each service's gate answer: the gate's own what-if
+    (:func:`vigil.deploy.gate.gate_deploy`, record=False), so the overview never says allowed where
+    `vigil gate deploy --what-if` says frozen (an empty store, an invalid SLI, the security ledger)."""
+    from vigil.deploy.gate import gate_deploy
     from vigil.slo.evaluate import evaluate_slos
 
     spec = loaded.spec
     if service is not None and service not in spec.services:
         raise NotFoundError(f"unknown service {service!r}", hint=f"services: {', '.join(sorted(spec.services))}")
-    every = evaluate_slos(spec.slos, open_source(spec.telemetry, store), at)  # a global freeze rule reads them all
+    source = open_source(spec.telemetry, store)
+    every = evaluate_slos(spec.slos, source, at)  # a global freeze rule reads them all; evaluated once for every service
     statuses = [st for st in every if service is None or st.slo.service == service]
     services = []
     for name in sorted(spec.services):
         if service is not None and name != service:
             continue
-        # the budget policy's answer from the statuses above (the gate's own pure decide()); a
-        # release's verdicts and the security ledger are asked for by the gate with --release
-        d = decide(spec.policy, every, name, at, canary_run=unfinished_run(store, name))
+        d = gate_deploy(loaded, store, name, at, record=False, evaluated=(source, every))
         services.append({
             "service": name,
             "allowed": d.allowed,
