@@ -1232,3 +1232,25 @@ def test_cli_import_of_a_tag_exits_2_naming_the_line(cli, tmp_path):
     assert r.code == 2 and "Traceback" not in r.err
     assert f"{p}:7:12: YAML tag '!custom' is not allowed in an OpenSLO document" in r.err
     assert not (tmp_path / "v.yaml").exists()
+
+
+@pytest.mark.parametrize("window", ["10000000000000000000000000000", "1e28", "100000000000000000000000000000m"])
+def test_a_huge_time_slice_window_is_a_clear_error_not_a_crash(window):
+    """A slice of 6e29 s: Decimal's modulo gave up (InvalidOperation: an internal error); now it is
+    the import's clear error."""
+    text = f"""\
+apiVersion: openslo/v1
+kind: SLO
+metadata: {{name: s}}
+spec:
+  service: search
+  indicator:
+    metadata: {{name: staleness}}
+    spec: {{thresholdMetric: {{metricSource: {{spec: {{query: 'index_staleness_seconds'}}}}}}}}
+  timeWindow: [{{duration: 1d, isRolling: true}}]
+  budgetingMethod: Timeslices
+  objectives: [{{op: lte, value: 300, target: 0.99, timeSliceTarget: 1, timeSliceWindow: {window}}}]
+"""
+    with pytest.raises(OpenSLOError) as e:
+        import_openslo(text)
+    assert "timeSliceWindow" in str(e.value) or "slice" in str(e.value)

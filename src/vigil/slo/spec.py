@@ -84,7 +84,7 @@ class FreshnessSLI(SpecModel):
     @field_validator("slice")
     @classmethod
     def _slice(cls, v: Decimal) -> Decimal:
-        if v <= 0 or v % 60 != 0 or 3600 % int(v) != 0:
+        if v <= 0 or v > 3600 or v % 60 != 0 or 3600 % int(v) != 0:
             raise ValueError(
                 f"slice {format_duration(v)} must be whole minutes that divide an hour (1m, 2m, 5m, 10m, 15m, 30m, 1h)"
             )
