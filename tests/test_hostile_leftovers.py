@@ -125,3 +125,47 @@ def test_the_overview_policy_answer_is_the_gates_what_if(tmp_path, cli, case):
         assert all(not s["allowed"] and {f["rule_name"] for f in s["freezes"]} == {"empty-store"} for s in ov["services"])
     else:  # api frozen by its unreadable SLI, checkout allowed
         assert [f["rule_name"] for f in by_service["api"]["freezes"]] == ["invalid-sli"] and by_service["checkout"]["allowed"]
+
+
+# == OTLP bodies: read holding a slot, a stalled one dropped ==============================================
+
+
+@pytest.mark.parametrize("path", ["/v1/traces", "/v1/metrics"])
+def test_an_otlp_export_whose_body_stalls_gives_its_slot_back(tmp_path, path):
+    """Observed: /v1/traces and /v1/metrics read whole bodies before taking an ingest slot, with no
+    bound on how many at once and no idle timeout: a client that sent headers and part of a body,
+    then nothing, held its connection (and its buffered body) for ever, and any number of them
+    could. The body is now read holding one of the push route's slots (others wait, then 429), and
+    a body that sends nothing for `body_idle` seconds is answered 408 (body-stalled), freeing it."""
+    import socket
+    import time
+
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+    body = trace_request([("api", [span(7, 7, start=now - timedelta(minutes=1), kind=CLIENT)])]).SerializeToString()
+    try:
+        with live(store, FakeClock(now), push_options={"max_pushes": 1, "push_wait": 0.2, "body_idle": 1.0}) as srv:
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/x-protobuf\r\n"
+                      f"Content-Length: {len(body) + 100}\r\n\r\n".encode() + body[:10])
+            # bounded waits on a real server: the stalled export holds the slot, then its idle timer frees it
+            deadline = time.monotonic() + 30
+            saw_busy = False
+            while True:
+                r = post(srv.url, "/v1/traces", body)
+                if r.status_code == 429:
+                    saw_busy = True
+                    assert r.headers.get("Retry-After") == "1"
+                elif r.status_code == 200:
+                    break
+                else:
+                    raise AssertionError(r.status_code)
+                assert time.monotonic() < deadline, "the stalled export never gave its slot back"
+            assert saw_busy, "an export was read while another one held the only slot"
+            s.settimeout(30)
+            answer = s.recv(65536)
+            s.close()
+        assert b" 408 " in answer.split(b"\r\n")[0], answer[:300]
+        assert (tid(7).hex(), sid(7).hex()) in span_rows(store)  # the export after it was stored
+    finally:
+        store.close()

@@ -14,7 +14,10 @@ As the OTLP specification's "OTLP/HTTP" section says:
   vigil's error shape under ``error``);
 - when the store cannot keep up -- as many exports or pushes are being ingested as the server takes
   at once (the push route's slots, shared) -- ``429`` with ``Retry-After``; when the store fails,
-  ``503`` with ``Retry-After``. Both are retried by exporters, and a retry is stored once.
+  ``503`` with ``Retry-After``. Both are retried by exporters, and a retry is stored once. The
+  body is read holding that slot (at most that many bodies in memory at once); a body that sends
+  nothing for the push route's ``body_idle`` (30 s) is ``408`` (``body-stalled``), frees its slot
+  and stores nothing.
 
 Authentication: ``Authorization: Bearer <token>`` with a pusher (or admin) token, as for
 ``/api/v1/push`` (an exporter sends it with ``OTEL_EXPORTER_OTLP_HEADERS``).
@@ -29,7 +32,7 @@ from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from vigil.clock import Clock, FakeClock
-from vigil.errors import AuthError, ForbiddenError, StoreError, VigilError
+from vigil.errors import AuthError, ForbiddenError, VigilError
 from vigil.telemetry.otlp.decode import (
     JSON,
     PROTOBUF,
@@ -67,17 +70,23 @@ class Busy(VigilError):
     http_status = 429
 
 
+class BodyStalled(VigilError):
+    code = "body-stalled"
+    http_status = 408
+
+
 class OtlpEndpoint:
     """One OTLP signal's route (see the module doc)."""
 
     def __init__(self, signal: Signal, receiver: OtlpReceiver, clock: Clock, slots: Callable[[], asyncio.Semaphore], *,
-                 max_body: int, wait: float) -> None:
+                 max_body: int, wait: float, body_idle: float = 30.0) -> None:
         self.signal = signal
         self.receiver = receiver
         self.clock = clock
         self.slots = slots
         self.max_body = max_body
         self.wait = wait
+        self.body_idle = body_idle  # seconds an export holding a slot may send nothing before it is dropped (408)
 
     async def __call__(self, request: Request, auth: Callable[[Request], Any]) -> Response:
         try:
@@ -97,16 +106,28 @@ class OtlpEndpoint:
             declared = request.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > self.max_body:
                 raise OtlpTooLarge(f"the body is {declared} bytes; the limit is {self.max_body}", hint="export smaller batches")
-            body = await self._read(request)
-            decoded = await run_in_threadpool(
-                decode, body, signal=self.signal, content_type=request.headers.get("content-type"),
-                content_encoding=request.headers.get("content-encoding"), max_bytes=self.max_body,
-            )
-            answer = await run_in_threadpool(self.receiver.replay, self.signal, decoded)
-            if answer is None:
-                answer = await self._ingest(decoded)
-        except Busy as e:
-            return _fail(enc, e)
+            # the body is read holding an ingest slot (the push route's, shared): at most that many
+            # bodies are held in memory at once, and one that stalls is dropped after body_idle
+            sem = self.slots()
+            try:
+                await asyncio.wait_for(sem.acquire(), self.wait)
+            except (asyncio.TimeoutError, TimeoutError):
+                await self._drain(request)
+                raise Busy(
+                    f"the server is ingesting as many exports and pushes as it takes at once; this one waited {self.wait:g}s",
+                    hint="retry after Retry-After seconds (an OpenTelemetry exporter does; the retry is stored once)",
+                ) from None
+            try:
+                body = await self._read(request)
+                decoded = await run_in_threadpool(
+                    decode, body, signal=self.signal, content_type=request.headers.get("content-type"),
+                    content_encoding=request.headers.get("content-encoding"), max_bytes=self.max_body,
+                )
+                answer = await run_in_threadpool(self.receiver.replay, self.signal, decoded)
+                if answer is None:
+                    answer = await self._ingest(decoded)
+            finally:
+                sem.release()
         except VigilError as e:
             return _fail(enc, e)
         headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
@@ -115,33 +136,48 @@ class OtlpEndpoint:
             headers=headers,
         )
 
+    async def _chunks(self, request: Request):
+        """The body's chunks; a body that sends nothing for ``body_idle`` seconds is dropped (408),
+        so a stalled exporter cannot keep an ingest slot (and every other export and push at 429)."""
+        it = request.stream().__aiter__()
+        while True:
+            try:
+                chunk = await asyncio.wait_for(it.__anext__(), self.body_idle)
+            except StopAsyncIteration:
+                return
+            except (asyncio.TimeoutError, TimeoutError):
+                raise BodyStalled(
+                    f"the body sent nothing for {self.body_idle:g}s: nothing of this export was stored",
+                    hint="send the body without pauses; a retry of the same export is stored once",
+                ) from None
+            yield chunk
+
     async def _read(self, request: Request) -> bytes:
         parts: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
+        async for chunk in self._chunks(request):
             size += len(chunk)
             if size > self.max_body:
                 raise OtlpTooLarge(f"the body is over the limit of {self.max_body} bytes", hint="export smaller batches")
             parts.append(chunk)
         return b"".join(parts)
 
+    async def _drain(self, request: Request) -> None:
+        """Read the rest of a body that is answered without it (never more than the limit, nothing kept)."""
+        size = 0
+        try:
+            async for chunk in self._chunks(request):
+                size += len(chunk)
+                if size > self.max_body:
+                    return
+        except BodyStalled:
+            return
+
     async def _ingest(self, decoded: Any) -> Answer:
-        sem = self.slots()
-        try:
-            await asyncio.wait_for(sem.acquire(), self.wait)
-        except (asyncio.TimeoutError, TimeoutError):
-            raise Busy(
-                f"the server is ingesting as many exports and pushes as it takes at once; this one waited {self.wait:g}s",
-                hint="retry after Retry-After seconds (an OpenTelemetry exporter does; the retry is stored once)",
-            ) from None
-        try:
-            now = self.clock.now()
-            fn = self.receiver.export_traces if self.signal == "traces" else self.receiver.export_metrics
-            return await run_in_threadpool(fn, decoded, now)
-        except StoreError:
-            raise
-        finally:
-            sem.release()
+        """Ingest ``decoded``; the caller holds an ingest slot."""
+        now = self.clock.now()
+        fn = self.receiver.export_traces if self.signal == "traces" else self.receiver.export_metrics
+        return await run_in_threadpool(fn, decoded, now)
 
 
 def add_routes(app: Any, auth: Callable[[Request], Any], ingestor: Any, push_endpoint: Any, clock: Clock, telemetry: Any) -> OtlpReceiver:
@@ -171,12 +207,14 @@ def add_routes(app: Any, auth: Callable[[Request], Any], ingestor: Any, push_end
         401: {"description": "no token or a wrong one"},
         403: {"description": "the token's role may not push"},
         413: {"description": "the body is over the limit, before or after decompression"},
+        408: {"description": "the body sent nothing for 30 s: nothing stored, its ingest slot freed (google.rpc.Status)"},
         415: {"description": "not application/x-protobuf or application/json, or an unknown Content-Encoding"},
         429: {"description": "the store is busy: retry after Retry-After seconds"},
         503: {"description": "the store failed: retry after Retry-After seconds"},
     }
     for signal, path in PATHS.items():
-        ep = OtlpEndpoint(signal, receiver, clock, slots, max_body=push_endpoint.max_body, wait=push_endpoint.push_wait)
+        ep = OtlpEndpoint(signal, receiver, clock, slots, max_body=push_endpoint.max_body, wait=push_endpoint.push_wait,
+                          body_idle=push_endpoint.body_idle)
 
         def make(ep: OtlpEndpoint) -> Callable:
             async def route(request: Request) -> Response:
