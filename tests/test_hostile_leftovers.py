@@ -169,3 +169,48 @@ def test_an_otlp_export_whose_body_stalls_gives_its_slot_back(tmp_path, path):
         assert (tid(7).hex(), sid(7).hex()) in span_rows(store)  # the export after it was stored
     finally:
         store.close()
+
+
+# == slo status: an SLI whose good events exceed its valid ones ==========================================
+
+
+def test_slo_status_says_an_sli_with_more_good_than_valid_events_is_invalid(tmp_path, cli):
+    """Observed: with `good` missing `total`'s service matcher (another service's successes counted
+    as api's good events), `vigil slo status` said `state: ok` at 100% while api failed every
+    request (good is clamped to valid), and the gate froze api for the same SLO (rule invalid-sli).
+    The status now says so: state `invalid_sli` (text, --json and the web UI), with the warning."""
+    at = "2026-11-20T12:00:00Z"
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(GATE_SPEC.replace('good: \'http_requests{service="api",code!~"5.."}\'', 'good: \'http_requests{code!~"5.."}\''))
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    end = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    rows = []
+    for i in range(60, 0, -1):
+        ts = isoformat(end - timedelta(minutes=i))
+        rows += [{"ts": ts, "metric": "http_requests", "labels": {"service": "api", "code": "503"}, "inc": 50},
+                 {"ts": ts, "metric": "http_requests", "labels": {"service": "web", "code": "200"}, "inc": 500},
+                 {"ts": ts, "metric": "checkout_attempts", "labels": {"outcome": "success"}, "inc": 10}]
+    data = tmp_path / "d.ndjson"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert cli("push", data, "--spec", spec, "--db", db, now=at).code == 0
+    r = cli("slo", "status", "--spec", spec, "--db", db, "--json", now=at)
+    assert r.code == 0, r.out
+    by = {s["name"]: s for s in r.json()["slos"]}
+    api = by["api-availability"]
+    assert api["state"] == "invalid_sli", api
+    assert any("good events exceed valid events" in w for w in api["warnings"])
+    assert by["checkout-success"]["state"] == "ok"
+    r = cli("slo", "status", "--spec", spec, "--db", db, now=at)
+    line = next(x for x in r.out.splitlines() if x.startswith("api-availability"))
+    assert "invalid_sli" in line and " ok" not in line, r.out
+    assert "warning: api-availability: good events exceed valid events" in r.out
+    gate = cli("gate", "deploy", "--service", "api", "--what-if", "--spec", spec, "--db", db, "--json", now=at).json()
+    assert [f["rule_name"] for f in gate["freezes"]] == ["invalid-sli"]  # the same evidence, the gate's rule
+    # the web UI's overview shows the state, not a check mark
+    store = open_store(db)
+    try:
+        with LiveServer(create_app(load_spec(spec), store, TOKEN, FakeClock(at))) as srv:
+            c = httpx.Client(base_url=srv.url, timeout=60)
+            assert c.get("/api/v1/overview", headers=AUTH).json()["slos"][0]["state"] == "invalid_sli"
+    finally:
+        store.close()

@@ -102,7 +102,7 @@ def _width() -> int:
     return 10_000
 
 
-STATE_COLORS = {"ok": "green", "breaching": "red", "no_data": "yellow"}
+STATE_COLORS = {"ok": "green", "breaching": "red", "no_data": "yellow", "invalid_sli": "red"}
 
 # (header, right-aligned, priority: lower is kept first when the terminal is narrow)
 COLUMNS: tuple[tuple[str, bool, int], ...] = (

@@ -28,6 +28,9 @@ BURN_WINDOWS: tuple[tuple[str, int], ...] = tuple(burn_windows())
 and short window of the alert-window catalogs (:mod:`vigil.slo.alert_windows`)."""
 
 TTE_BASIS = "1h"
+GOOD_EXCEEDS_VALID = "good events exceed valid events"
+"""The start of the warning of an SLO whose good events outnumber its valid ones (good is clamped to
+valid, so the SLI would read better than its evidence): the state ``invalid_sli``."""
 """The burn-rate window whose rate projects the time to exhaustion."""
 
 
@@ -166,7 +169,15 @@ class SloStatus:
         }
 
     @property
+    def invalid(self) -> bool:
+        """Whether good events exceeded valid ones (clamped, so the SLI reads better than its
+        evidence): the gate freezes on it (rule ``invalid-sli``), the state is ``invalid_sli``."""
+        return any(GOOD_EXCEEDS_VALID in w for w in self.warnings)
+
+    @property
     def state(self) -> str:
+        if self.invalid:  # before no_data: good events with no valid ones contradict themselves too
+            return "invalid_sli"
         if self.no_data:
             return "no_data"
         c = self.consumed
@@ -332,7 +343,7 @@ def evaluate_slo(
         for g, v in pairs:
             if g > v:
                 if not any("exceed" in w for w in warnings):
-                    warnings.append("good events exceed valid events; check that `good` is a subset of `total`")
+                    warnings.append(f"{GOOD_EXCEEDS_VALID}; check that `good` is a subset of `total`")
                 g = v
             clamped.append(Counts(g, v))
         wc = clamped[0]
