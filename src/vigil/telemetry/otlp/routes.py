@@ -70,7 +70,7 @@ class Busy(VigilError):
     http_status = 429
 
 
-class BodyStalled(VigilError):
+class OtlpBodyStalled(VigilError):
     code = "body-stalled"
     http_status = 408
 
@@ -146,7 +146,7 @@ class OtlpEndpoint:
             except StopAsyncIteration:
                 return
             except (asyncio.TimeoutError, TimeoutError):
-                raise BodyStalled(
+                raise OtlpBodyStalled(
                     f"the body sent nothing for {self.body_idle:g}s: nothing of this export was stored",
                     hint="send the body without pauses; a retry of the same export is stored once",
                 ) from None
@@ -170,7 +170,7 @@ class OtlpEndpoint:
                 size += len(chunk)
                 if size > self.max_body:
                     return
-        except BodyStalled:
+        except OtlpBodyStalled:
             return
 
     async def _ingest(self, decoded: Any) -> Answer:
