@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "vigil"
 KERNEL = {
     "vigil", "vigil.errors", "vigil.exitcodes", "vigil.clock", "vigil.units", "vigil.model", "vigil.selector",
     "vigil.yamlio", "vigil.secrets", "vigil.secretscan", "vigil.auth", "vigil.netguard", "vigil.pgconn",
-    "vigil.fileutil", "vigil.histogram", "vigil.text",
+    "vigil.fileutil", "vigil.histogram", "vigil.text", "vigil.aio",
 }
 ASSEMBLY = {"vigil.spec", "vigil.tables", "vigil.api", "vigil.docs", "vigil.client"}
 EDGES = ("vigil.cli", "vigil.web", "vigil.__main__")

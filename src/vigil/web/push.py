@@ -25,6 +25,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from vigil.aio import idle_chunks
 from vigil.clock import Clock
 from vigil.errors import PayloadTooLarge, UsageError, VigilError
 from vigil.store import Store
@@ -193,17 +194,13 @@ class PushEndpoint:
     async def _chunks(self, request: Request):
         """The body's chunks; a body that sends nothing for ``body_idle`` seconds is dropped, so a
         stalled client cannot keep an ingest slot (and every other push at 429) for ever."""
-        it = request.stream().__aiter__()
-        while True:
-            try:
-                chunk = await asyncio.wait_for(it.__anext__(), self.body_idle)
-            except StopAsyncIteration:
-                return
-            except (asyncio.TimeoutError, TimeoutError):
-                raise BodyStalled(
-                    f"the body sent nothing for {self.body_idle:g}s: nothing of this push was stored",
-                    hint="send the body without pauses; retry with the same Idempotency-Key",
-                ) from None
+        def stalled() -> BodyStalled:
+            return BodyStalled(
+                f"the body sent nothing for {self.body_idle:g}s: nothing of this push was stored",
+                hint="send the body without pauses; retry with the same Idempotency-Key",
+            )
+
+        async for chunk in idle_chunks(request.stream(), self.body_idle, stalled):
             yield chunk
 
     async def _drain(self, request: Request, *, hashing: bool) -> str:

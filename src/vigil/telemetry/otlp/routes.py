@@ -31,6 +31,7 @@ from typing import Any, Callable
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from vigil.aio import idle_chunks
 from vigil.clock import Clock, FakeClock
 from vigil.errors import AuthError, ForbiddenError, VigilError
 from vigil.telemetry.otlp.decode import (
@@ -139,17 +140,13 @@ class OtlpEndpoint:
     async def _chunks(self, request: Request):
         """The body's chunks; a body that sends nothing for ``body_idle`` seconds is dropped (408),
         so a stalled exporter cannot keep an ingest slot (and every other export and push at 429)."""
-        it = request.stream().__aiter__()
-        while True:
-            try:
-                chunk = await asyncio.wait_for(it.__anext__(), self.body_idle)
-            except StopAsyncIteration:
-                return
-            except (asyncio.TimeoutError, TimeoutError):
-                raise OtlpBodyStalled(
-                    f"the body sent nothing for {self.body_idle:g}s: nothing of this export was stored",
-                    hint="send the body without pauses; a retry of the same export is stored once",
-                ) from None
+        def stalled() -> OtlpBodyStalled:
+            return OtlpBodyStalled(
+                f"the body sent nothing for {self.body_idle:g}s: nothing of this export was stored",
+                hint="send the body without pauses; a retry of the same export is stored once",
+            )
+
+        async for chunk in idle_chunks(request.stream(), self.body_idle, stalled):
             yield chunk
 
     async def _read(self, request: Request) -> bytes:
