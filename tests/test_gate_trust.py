@@ -512,3 +512,15 @@ def test_a_sqlite_uri_names_the_file_it_means(tmp_path, monkeypatch):
     s = open_store(f"sqlite:///file:{real}?mode=ro&uri=true", mode="read")
     assert s.revision() == head_revision()
     s.close()
+
+
+def test_an_empty_history_says_so(tmp_path, cli):
+    """drill history on a store with no runs says there are none (it printed an empty table), as
+    canary history does."""
+    spec = tmp_path / "vigil.yaml"
+    spec.write_text(SPEC)
+    assert cli("store", "init", "--spec", spec).code == 0
+    r = cli("drill", "history", "--spec", spec)
+    assert r.code == 0 and "no drill runs recorded" in r.out
+    r = cli("drill", "history", "--spec", spec, "--json")
+    assert r.code == 0 and r.json()["runs"] == []

@@ -102,6 +102,9 @@ def history_cmd(name: str | None, limit: int) -> int:
     def text() -> None:
         from rich.table import Table
 
+        if not runs:
+            click.echo("no drill runs recorded" + (f" for drill {name!r}" if name else "") + " (vigil drill run NAME)")
+            return
         t = Table(title="DR drills (newest first)", title_justify="left")
         for col in ("#", "drill", "scenario", "started", "status", "RTO", "RPO", "objectives", "gaps", "report"):
             t.add_column(col)
