@@ -40,8 +40,11 @@ NAV = [
     ("deploys", "/deploys", "Deploys"),
     ("dr", "/dr", "DR"),
     ("alerts", "/alerts", "Alerts"),
+    ("traces", "/traces", "Traces"),
 ]
 RANGE_CHOICES = ("1h", "6h", "1d", "7d", "30d")
+TRACE_SINCE = {"15m": 900, "1h": 3600, "6h": 6 * 3600, "1d": 86400, "7d": 7 * 86400}
+"""The traces list's ``?since=`` choices (seconds)."""
 UI_ROLES: dict[tuple[str, str], Role] = {
     ("POST", "/alerts/silences"): "deployer",
     ("POST", "/alerts/silences/{ident}/expire"): "deployer",
@@ -288,7 +291,7 @@ def install(app: FastAPI, loaded: LoadedSpec, store: Store, tokens: Tokens, cloc
         return {"range": q.get("range") or ("custom" if q.get("from") else "1d"), "from": q.get("from", ""), "to": q.get("to", ""),
                 "refresh": q.get("refresh", "0"), "choices": RANGE_CHOICES, "query": _range_query(q)}
 
-    def page(name: str, fn: Callable[..., dict]):
+    def page(name: str, fn: Callable[..., dict], with_picker: bool = True):
         def handler(request: Request) -> Response:
             s, redirect = need_session(request)
             if redirect is not None:
@@ -299,7 +302,7 @@ def install(app: FastAPI, loaded: LoadedSpec, store: Store, tokens: Tokens, cloc
                     data.grid_for(now(), request.query_params.get("range"), request.query_params.get("from"), request.query_params.get("to"))
             except VigilError as e:
                 return error_page(request, e)
-            return render(request, name, picker=picker(request), csrf=s.csrf, **ctx)
+            return render(request, name, picker=picker(request) if with_picker else None, csrf=s.csrf, **ctx)
 
         return handler
 
@@ -343,6 +346,38 @@ def install(app: FastAPI, loaded: LoadedSpec, store: Store, tokens: Tokens, cloc
         prefill = (request.query_params.get("silence") or "")[:500]  # from an alert's "silence…" link
         return {"active": "alerts", "data": data.alerts(store, now()), "pinned": isinstance(clock, FakeClock), "prefill": prefill}
 
+    def traces_ctx(request: Request) -> dict[str, Any]:
+        from vigil.web.ui import waterfall
+
+        q = request.query_params
+        service = (q.get("service") or "").strip()[:128] or None
+        since = q.get("since") or "1d"
+        if since not in TRACE_SINCE:
+            raise UsageError(f"since {since[:16]!r} is not one of {', '.join(TRACE_SINCE)}", hint="pick one of the list's choices")
+        t = now()
+        since_ns = int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000 - TRACE_SINCE[since] * 1_000_000_000
+        return {"active": "traces", "traces": waterfall.recent(store, since_ns, service), "service": service, "since": since,
+                "since_choices": list(TRACE_SINCE), "services": sorted(spec.services), "limit": waterfall.RECENT_LIMIT}
+
+    def trace_ctx(request: Request) -> dict[str, Any]:
+        from vigil.errors import NotFoundError
+        from vigil.traces.routes import check_trace_id
+        from vigil.traces.store import read_trace
+        from vigil.web.ui import waterfall
+
+        raw = request.path_params["trace_id"]
+        try:
+            tid = check_trace_id(raw)
+        except UsageError:
+            raise NotFoundError(f"{raw[:64]!r} is not a trace id", hint="a trace id is 32 hex digits; pick one from /traces") from None
+        tree = read_trace(store, tid)
+        if not tree.spans:
+            raise NotFoundError(f"no span of trace {tid} is stored",
+                                hint="traces are kept for telemetry.traces.retention; check the id and that the exporter points at this server")
+        d = tree.to_dict()
+        return {"active": "traces", "trace": d, "rows": waterfall.bars(d), "dur_ms": waterfall.dur_ms,
+                "errors": sum(1 for x in d["spans"] if x["status"] == "error")}
+
     def sessions_ctx(request: Request) -> dict:
         s = session_of(request)
         if s is None or not s.identity().can("admin"):
@@ -361,6 +396,8 @@ def install(app: FastAPI, loaded: LoadedSpec, store: Store, tokens: Tokens, cloc
         ("/sessions", "sessions.html", sessions_ctx),
     ):
         app.add_api_route(path, page(tmpl, fn), methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
+    for path, tmpl, fn in (("/traces", "traces.html", traces_ctx), ("/traces/{trace_id}", "trace.html", trace_ctx)):
+        app.add_api_route(path, page(tmpl, fn, with_picker=False), methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
 
     # -- actions -----------------------------------------------------------------------------------
 
