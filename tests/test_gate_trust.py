@@ -17,53 +17,21 @@ import stat
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
 
+from gate_helpers import GATE_SPEC, recent_rows
 from live import LiveServer
-from vigil.clock import SystemClock, isoformat
+from vigil.clock import SystemClock
 from vigil.spec import load_spec
 from vigil.store import head_revision, open_store
 
-SPEC = """\
-version: 1
-services: {api: {}, checkout: {}}
-slos:
-  - name: api-availability
-    service: api
-    objective: 99.9
-    window: {rolling: 30d}
-    sli:
-      ratio: {good: 'http_requests{service="api",code!~"5.."}', total: 'http_requests{service="api"}'}
-  - name: checkout-success
-    service: checkout
-    objective: 99.5
-    window: {rolling: 30d}
-    sli:
-      ratio: {good: 'checkout_attempts{outcome="success"}', total: checkout_attempts}
-policy:
-  freeze:
-    - name: budget-exhausted
-      when: {budget_exhausted: true}
-  overrides: {labels: [security]}
-"""
+SPEC = GATE_SPEC
 
 
-def recent_rows(minutes: int = 600) -> list[dict]:
-    """Real-time-stamped traffic: api fails half its requests, checkout is clean."""
-    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    rows = []
-    for i in range(minutes, 0, -1):
-        ts = isoformat(end - timedelta(minutes=i))
-        rows += [
-            {"ts": ts, "metric": "http_requests", "labels": {"service": "api", "code": "200"}, "inc": 50},
-            {"ts": ts, "metric": "http_requests", "labels": {"service": "api", "code": "503"}, "inc": 50},
-            {"ts": ts, "metric": "checkout_attempts", "labels": {"outcome": "success"}, "inc": 10},
-        ]
-    return rows
 
 
 @pytest.fixture
@@ -72,7 +40,7 @@ def platform(tmp_path: Path, cli):
     spec = tmp_path / "vigil.yaml"
     spec.write_text(SPEC)
     data = tmp_path / "data.ndjson"
-    data.write_text("\n".join(json.dumps(r) for r in recent_rows()) + "\n")
+    data.write_text("\n".join(json.dumps(r) for r in recent_rows(600)) + "\n")
     r = cli("push", data, "--spec", spec)
     assert r.code == 0, r.err
     return spec

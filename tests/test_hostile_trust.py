@@ -18,53 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import ndjson
+from gate_helpers import GATE_SPEC, recent_rows
 from ingest_helpers import AUTH, TOKEN, stored
 from live import LiveServer
 from vigil.clock import FakeClock, SystemClock, isoformat
 from vigil.spec import LoadedSpec, load_spec, parse_spec
 from vigil.store import open_store
-
-GATE_SPEC = """\
-version: 1
-services: {api: {}, checkout: {}}
-slos:
-  - name: api-availability
-    service: api
-    objective: 99.9
-    window: {rolling: 30d}
-    sli:
-      ratio: {good: 'http_requests{service="api",code!~"5.."}', total: 'http_requests{service="api"}'}
-  - name: checkout-success
-    service: checkout
-    objective: 99.5
-    window: {rolling: 30d}
-    sli:
-      ratio: {good: 'checkout_attempts{outcome="success"}', total: checkout_attempts}
-policy:
-  freeze:
-    - name: budget-exhausted
-      when: {budget_exhausted: true}
-  overrides: {labels: [security]}
-"""
-
-
-def recent_rows(minutes: int = 120) -> list[dict]:
-    """Real-time-stamped traffic (recorded decisions are made at the real clock): api fails half
-    its requests, which exhausts a 30-day budget whatever the day; checkout is clean."""
-    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    rows = []
-    for i in range(minutes, 0, -1):
-        ts = isoformat(end - timedelta(minutes=i))
-        rows += [
-            {"ts": ts, "metric": "http_requests", "labels": {"service": "api", "code": "200"}, "inc": 50},
-            {"ts": ts, "metric": "http_requests", "labels": {"service": "api", "code": "503"}, "inc": 50},
-            {"ts": ts, "metric": "checkout_attempts", "labels": {"outcome": "success"}, "inc": 10},
-        ]
-    return rows
-
-
-def ndjson(rows: list[dict]) -> bytes:
-    return ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
 
 
 @pytest.fixture
@@ -73,7 +33,7 @@ def frozen(tmp_path: Path, cli) -> Path:
     spec = tmp_path / "vigil.yaml"
     spec.write_text(GATE_SPEC)
     data = tmp_path / "data.ndjson"
-    data.write_bytes(ndjson(recent_rows()))
+    data.write_bytes(ndjson(recent_rows(120)))
     r = cli("push", data, "--spec", spec)
     assert r.code == 0, r.err
     return spec
@@ -512,7 +472,7 @@ def test_good_events_beyond_valid_ones_freeze_instead_of_reading_as_a_perfect_sl
     visible no, which an override label can pass like any freeze."""
     spec = tmp_path / "vigil.yaml"
     spec.write_text(GATE_SPEC.replace('good: \'http_requests{service="api",code!~"5.."}\'', 'good: \'http_requests{code!~"5.."}\''))
-    rows = recent_rows()
+    rows = recent_rows(120)
     end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     rows += [{"ts": isoformat(end - timedelta(minutes=i)), "metric": "http_requests", "labels": {"service": "web", "code": "200"},
               "inc": 500} for i in range(120, 0, -1)]
