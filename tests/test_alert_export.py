@@ -12,8 +12,6 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE_SPEC
-from pgcluster import free_port
+from prom_helpers import Prometheus
 from vigil.alerting.evaluate import read_rules
 from vigil.alerting.export import to_yaml
 from vigil.alerting.export.prometheus import error_ratio_expr, prometheus_rules
@@ -242,54 +240,6 @@ def openmetrics(start_s: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Prometheus:
-    def __init__(self, data: Path, rules: Path, work: Path) -> None:
-        self.data, self.rules, self.work = data, rules, work
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        cfg = self.work / "prometheus.yml"
-        cfg.write_text("global: {scrape_interval: 15s}\n")
-        self.proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={self.data}", f"--web.listen-address=127.0.0.1:{self.port}",
-             "--storage.tsdb.retention.time=3650d", "--log.level=warn"],
-            stdout=subprocess.DEVNULL, stderr=open(self.work / "prometheus.log", "ab"),
-        )
-        deadline = time.monotonic() + 60  # a real process starting: a bounded wait
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("prometheus exited: " + (self.work / "prometheus.log").read_text()[-2000:])
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("prometheus did not get ready in 60 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
-
-    def query(self, expr: str, at: float) -> list[dict]:
-        qs = urllib.parse.urlencode({"query": expr, "time": f"{at:.3f}"})
-        with urllib.request.urlopen(f"{self.url}/api/v1/query?{qs}", timeout=30) as r:
-            body = json.loads(r.read())
-        assert body["status"] == "success", body
-        return body["data"]["result"]
-
-
 @pytest.fixture(scope="module")
 def loaded_prometheus(tmp_path_factory):
     if PROMTOOL is None or PROMETHEUS is None:
@@ -306,7 +256,7 @@ def loaded_prometheus(tmp_path_factory):
     rules = work / "rules.yml"
     rules.write_text(to_yaml(exported.document))
     assert promtool("check", "rules", str(rules)).returncode == 0
-    prom = Prometheus(data, rules, work)
+    prom = Prometheus(data, work)
     prom.start()
     try:
         # the recording rules, evaluated every minute over the whole range by Prometheus' engine
