@@ -219,6 +219,21 @@ def at_option(f: Callable) -> Callable:
     )(f)
 
 
+def write_out(dest: str | None, text: str) -> bool:
+    """``text`` to ``dest`` (a path), or to stdout when ``dest`` is None or ``-``; True when it went to
+    stdout (the command's document then is this one). A path that cannot be written is exit 2."""
+    from pathlib import Path
+
+    if dest is None or dest == "-":
+        click.echo(text, nl=False)
+        return True
+    try:
+        Path(dest).write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"cannot write {dest}: {err.strerror or err}") from None
+    return False
+
+
 def emit(data: Any, text: Callable[[], None] | str | None = None) -> None:
     """Print ``data`` as JSON in --json mode, else the readable form."""
     if env().json_mode:

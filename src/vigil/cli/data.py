@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from vigil import exitcodes
-from vigil.cli.common import emit, env, json_option, spec_option, terminal_width, wrap
+from vigil.cli.common import emit, env, json_option, spec_option, terminal_width, wrap, write_out
 from vigil.errors import UsageError
 
 
@@ -25,16 +25,6 @@ def _data_spec():
         return None, Path.cwd()
     sec = e.loaded.spec.security
     return (sec.data if sec is not None else None), Path(e.spec_path).resolve().parent
-
-
-def _write(out: str | None, text: str) -> None:
-    if out is None or out == "-":
-        click.echo(text, nl=False)
-        return
-    try:
-        Path(out).write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise UsageError(f"cannot write {out}: {err.strerror or err}") from None
 
 
 @data_group.command("scan")
@@ -78,10 +68,8 @@ def scan_cmd(db: str, registry: str | None, schemas: tuple[str, ...], sample: in
            "sampled_rows": sum(live.sampled_rows.values()), **res}
     if sarif_out:
         doc = json.dumps(to_sarif(res, shown, out["at"]), indent=2) + "\n"
-        if sarif_out == "-":
-            click.echo(doc, nl=False)
+        if write_out(sarif_out, doc):
             return exitcodes.NO if why else exitcodes.OK
-        _write(sarif_out, doc)
 
     def text() -> None:
         width = terminal_width()
@@ -122,7 +110,7 @@ def export_cmd(what: str, registry: str | None, database: str | None, catalog_id
         raise UsageError("the registry has no table")
     if what == "lf-tags":
         doc = lf_tags(reg, database=database, catalog_id=catalog_id)
-        _write(out, json.dumps(doc, indent=2) + "\n")
+        write_out(out, json.dumps(doc, indent=2) + "\n")
         if out and out != "-":
             emit({"file": out, "calls": len(doc["CreateLFTag"]) + len(doc["AddLFTagsToResource"])}, f"wrote {out}")
         return exitcodes.OK
@@ -130,7 +118,7 @@ def export_cmd(what: str, registry: str | None, database: str | None, catalog_id
     if env().json_mode:
         emit({"sql": sql, "tables": len(reg.tables)})
         return exitcodes.OK
-    _write(out, sql)
+    write_out(out, sql)
     return exitcodes.OK
 
 

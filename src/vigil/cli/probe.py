@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from vigil import exitcodes
-from vigil.cli.common import emit, env, json_option, spec_option, terminal_width, wrap
+from vigil.cli.common import emit, env, json_option, spec_option, terminal_width, wrap, write_out
 from vigil.errors import ExternalError, UsageError
 
 
@@ -134,14 +134,8 @@ def _run(kind: str, targets, params, method, body, data, headers, allow, canary_
         report = run_probe(kind, tlist, canary=canary, options=opts, rand=rand, at=at)
     code = exitcodes.NO if report.findings else (exitcodes.EXTERNAL if not report.complete else exitcodes.OK)
     if sarif_out:
-        doc = json.dumps(to_sarif(report), indent=2)
-        if sarif_out == "-":
-            click.echo(doc)
+        if write_out(sarif_out, json.dumps(to_sarif(report), indent=2) + "\n"):
             return code
-        try:
-            Path(sarif_out).write_text(doc + "\n", encoding="utf-8")
-        except OSError as err:
-            raise UsageError(f"cannot write {sarif_out}: {err.strerror or err}") from None
     out = report.to_dict()
 
     def text() -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import click
 
 from vigil import exitcodes
-from vigil.cli.common import emit, json_option, terminal_width, wrap
+from vigil.cli.common import emit, json_option, terminal_width, wrap, write_out
 from vigil.errors import UsageError
 
 DEFAULT_BASELINE = ".vigil-secrets.yaml"
@@ -70,14 +69,8 @@ def scan_cmd(path: str | None, git_range: str | None, repo: str, baseline: str |
     out = report.to_dict()
     out["baseline"] = bl
     if sarif_out:
-        doc = json.dumps(to_sarif(report), indent=2)
-        if sarif_out == "-":
-            click.echo(doc)
+        if write_out(sarif_out, json.dumps(to_sarif(report), indent=2) + "\n"):
             return exitcodes.NO if report.failed else exitcodes.OK
-        try:
-            Path(sarif_out).write_text(doc + "\n", encoding="utf-8")
-        except OSError as e:
-            raise UsageError(f"cannot write {sarif_out}: {e.strerror or e}") from None
 
     def text() -> None:
         width = terminal_width()

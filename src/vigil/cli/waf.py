@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from vigil import exitcodes
-from vigil.cli.common import emit, env, json_option, spec_option, terminal_width, wrap
+from vigil.cli.common import emit, env, json_option, spec_option, terminal_width, wrap, write_out
 from vigil.errors import UsageError
 
 
@@ -114,14 +114,8 @@ def run_cmd(target: str, suites: tuple[str, ...], include: str | None, log: str 
     all_failed = all(r.outcome == "failed" for r in report.results)
     code = exitcodes.EXTERNAL if all_failed else (exitcodes.OK if report.passed and not report.expectations_failed else exitcodes.NO)
     if sarif_out:
-        doc = json.dumps(to_sarif(report), indent=2)
-        if sarif_out == "-":
-            click.echo(doc)
+        if write_out(sarif_out, json.dumps(to_sarif(report), indent=2) + "\n"):
             return code
-        try:
-            Path(sarif_out).write_text(doc + "\n", encoding="utf-8")
-        except OSError as err:
-            raise UsageError(f"cannot write {sarif_out}: {err.strerror or err}") from None
     out = report.to_dict()
 
     def text() -> None:
